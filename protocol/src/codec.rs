@@ -1,0 +1,502 @@
+//! Newline-delimited JSON framing with a maximum line length.
+//!
+//! The decoder's item is `Result<frame, FrameError>`, not an `Err` of the
+//! stream: `Framed` ends a stream after its decoder fails, and one oversize
+//! or malformed line must not cost the client its connection. Only real I/O
+//! errors end the stream.
+//!
+//! A line longer than the limit is reported as soon as the limit is passed
+//! (so a peer cannot make the server buffer a line without end) and the rest
+//! of it is skipped up to its newline.
+
+use std::io;
+use std::marker::PhantomData;
+
+use bytes::{Buf, BufMut, BytesMut};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::error::FrameError;
+use crate::frame::{ClientFrame, ServerFrame};
+use crate::message::RequestId;
+
+/// The default longest line, in bytes, without its line ending.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 65_536;
+
+/// Reads `In` frames and writes `Out` frames, one JSON object per line.
+#[derive(Debug)]
+pub struct FrameCodec<In, Out> {
+    max_line_bytes: usize,
+    /// How far the buffer has already been searched for a newline.
+    searched: usize,
+    /// Skipping the rest of a line that was too long.
+    discarding: bool,
+    frames: PhantomData<fn(Out) -> In>,
+}
+
+/// The server's side: reads requests, writes replies and events.
+pub type ServerCodec = FrameCodec<ClientFrame, ServerFrame>;
+/// A client's side: reads replies and events, writes requests.
+pub type ClientCodec = FrameCodec<ServerFrame, ClientFrame>;
+
+impl<In, Out> FrameCodec<In, Out> {
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            max_line_bytes,
+            searched: 0,
+            discarding: false,
+            frames: PhantomData,
+        }
+    }
+
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+}
+
+impl<In, Out> Default for FrameCodec<In, Out> {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_LINE_BYTES)
+    }
+}
+
+impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
+    type Item = Result<In, FrameError>;
+    type Error = io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Option<Self::Item>> {
+        loop {
+            let newline = buf[self.searched..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|at| at + self.searched);
+            match newline {
+                Some(at) if self.discarding => {
+                    buf.advance(at + 1);
+                    self.searched = 0;
+                    self.discarding = false;
+                }
+                None if self.discarding => {
+                    buf.clear();
+                    self.searched = 0;
+                    return Ok(None);
+                }
+                Some(at) => {
+                    let line = buf.split_to(at + 1);
+                    self.searched = 0;
+                    let content = strip_line_ending(&line);
+                    if content.len() > self.max_line_bytes {
+                        return Ok(Some(Err(self.too_long())));
+                    }
+                    if content.iter().all(u8::is_ascii_whitespace) {
+                        continue; // blank lines are for people at netcat
+                    }
+                    return Ok(Some(parse_line(content)));
+                }
+                None => {
+                    // One extra byte: a full-length line may be waiting for
+                    // the `\n` after its `\r`.
+                    if buf.len() > self.max_line_bytes + 1 {
+                        buf.clear();
+                        self.searched = 0;
+                        self.discarding = true;
+                        return Ok(Some(Err(self.too_long())));
+                    }
+                    self.searched = buf.len();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// At end of stream, a last line without its newline still counts.
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> io::Result<Option<Self::Item>> {
+        if let Some(item) = self.decode(buf)? {
+            return Ok(Some(item));
+        }
+        if buf.is_empty() || self.discarding {
+            buf.clear();
+            return Ok(None);
+        }
+        buf.put_u8(b'\n');
+        self.decode(buf)
+    }
+}
+
+impl<In, Out> FrameCodec<In, Out> {
+    fn too_long(&self) -> FrameError {
+        FrameError::LineTooLong {
+            max: self.max_line_bytes,
+        }
+    }
+}
+
+impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
+    type Error = io::Error;
+
+    fn encode(&mut self, frame: Out, buf: &mut BytesMut) -> io::Result<()> {
+        encode_into(&frame, buf)
+    }
+}
+
+impl<In, Out: Serialize> Encoder<&Out> for FrameCodec<In, Out> {
+    type Error = io::Error;
+
+    fn encode(&mut self, frame: &Out, buf: &mut BytesMut) -> io::Result<()> {
+        encode_into(frame, buf)
+    }
+}
+
+/// Appends `frame` as one JSON line. Public so a server can encode an event
+/// once and share the bytes among every recipient.
+pub fn encode_into<T: Serialize>(frame: &T, buf: &mut BytesMut) -> io::Result<()> {
+    serde_json::to_writer(buf.writer(), frame)?;
+    buf.put_u8(b'\n');
+    Ok(())
+}
+
+fn strip_line_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Turns one line into a frame, or says precisely why it is not one.
+fn parse_line<In: DeserializeOwned>(line: &[u8]) -> Result<In, FrameError> {
+    // The common case parses once; only a failure pays for the diagnosis.
+    serde_json::from_slice(line).map_err(|typed_error| diagnose(line, typed_error))
+}
+
+fn diagnose(line: &[u8], typed_error: serde_json::Error) -> FrameError {
+    if let Err(utf8) = std::str::from_utf8(line) {
+        return FrameError::BadJson {
+            reason: format!("the line is not UTF-8 (byte {})", utf8.valid_up_to()),
+        };
+    }
+    let value: serde_json::Value = match serde_json::from_slice(line) {
+        Ok(value) => value,
+        Err(syntax) => {
+            return FrameError::BadJson {
+                reason: syntax.to_string(),
+            };
+        }
+    };
+    let serde_json::Value::Object(object) = value else {
+        return FrameError::BadFrame {
+            id: None,
+            reason: "a frame must be a JSON object".into(),
+        };
+    };
+    let id = object
+        .get("id")
+        .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok());
+    let reason = match object.get("type") {
+        None => "the frame has no \"type\"".to_owned(),
+        Some(serde_json::Value::String(kind))
+            if typed_error.to_string().contains("unknown variant") =>
+        {
+            format!("unknown frame type \"{}\"", kind.escape_debug())
+        }
+        Some(serde_json::Value::String(kind)) => {
+            format!(
+                "bad \"{}\" frame: {}",
+                kind.escape_debug(),
+                strip_position(&typed_error)
+            )
+        }
+        Some(_) => "\"type\" must be a string".to_owned(),
+    };
+    FrameError::BadFrame { id, reason }
+}
+
+/// serde_json appends "at line 1 column N", which says nothing on a one-line
+/// frame.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::message::{Body, Key, Message, Name, Priority, Role};
+    use crate::timestamp::Timestamp;
+    use proptest::prelude::*;
+
+    fn decode_all(codec: &mut ServerCodec, input: &[u8]) -> Vec<Result<ClientFrame, FrameError>> {
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(item) = codec.decode(&mut buf).expect("no I/O error") {
+            out.push(item);
+        }
+        out
+    }
+
+    fn codes(items: &[Result<ClientFrame, FrameError>]) -> Vec<Option<ErrorCode>> {
+        items
+            .iter()
+            .map(|i| i.as_ref().err().map(FrameError::code))
+            .collect()
+    }
+
+    #[test]
+    fn splits_lines_and_accepts_crlf_and_blank_lines() {
+        let mut codec = ServerCodec::new(100);
+        let items = decode_all(
+            &mut codec,
+            b"{\"type\":\"ping\",\"id\":1}\r\n\r\n   \n{\"type\":\"bye\"}\n",
+        );
+        assert_eq!(
+            items,
+            vec![
+                Ok(ClientFrame::Ping {
+                    id: Some(RequestId::Int(1))
+                }),
+                Ok(ClientFrame::Bye { id: None })
+            ]
+        );
+    }
+
+    #[test]
+    fn a_frame_split_across_reads_is_put_back_together() {
+        let mut codec = ServerCodec::new(100);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for byte in b"{\"type\":\"ping\"}\n" {
+            buf.put_u8(*byte);
+            if let Some(item) = codec.decode(&mut buf).expect("no I/O error") {
+                out.push(item);
+            }
+        }
+        assert_eq!(out, vec![Ok(ClientFrame::Ping { id: None })]);
+    }
+
+    #[test]
+    fn an_oversize_line_is_reported_once_and_the_next_line_still_works() {
+        let mut codec = ServerCodec::new(16);
+        let mut buf = BytesMut::from(&b"{\"type\":\"ping\",\"pad\":\""[..]);
+        assert_eq!(
+            codec
+                .decode(&mut buf)
+                .expect("ok")
+                .map(|i| i.map_err(|e| e.code())),
+            Some(Err(ErrorCode::LineTooLong))
+        );
+        // More of the same line: skipped silently.
+        buf.extend_from_slice(&[b'x'; 1000]);
+        assert!(codec.decode(&mut buf).expect("ok").is_none());
+        assert!(buf.is_empty(), "discarded bytes are not kept");
+        buf.extend_from_slice(b"\"}\n{\"type\":\"ping\"}\n");
+        assert_eq!(
+            codec.decode(&mut buf).expect("ok"),
+            Some(Ok(ClientFrame::Ping { id: None }))
+        );
+    }
+
+    #[test]
+    fn an_oversize_line_that_arrives_whole_is_reported() {
+        let mut codec = ServerCodec::new(8);
+        let items = decode_all(&mut codec, b"{\"type\":\"ping\"}\n{}\n");
+        assert_eq!(
+            codes(&items),
+            vec![Some(ErrorCode::LineTooLong), Some(ErrorCode::BadFrame)]
+        );
+    }
+
+    #[test]
+    fn the_limit_counts_bytes_without_the_line_ending() {
+        let line = b"{\"type\":\"ping\"}";
+        let mut codec = ServerCodec::new(line.len());
+        let mut input = line.to_vec();
+        input.extend_from_slice(b"\r\n");
+        assert_eq!(
+            decode_all(&mut codec, &input),
+            vec![Ok(ClientFrame::Ping { id: None })]
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_classified_and_echo_a_usable_id() {
+        let mut codec = ServerCodec::new(1000);
+        let items = decode_all(
+            &mut codec,
+            b"{nope\n[1,2]\n{\"id\":5}\n{\"type\":\"dance\",\"id\":\"r9\"}\n{\"type\":7}\n\
+              {\"type\":\"send\",\"id\":\"r1\",\"body\":3}\n\xff\xfe\n{\"type\":\"ping\",\"id\":1.5}\n",
+        );
+        assert_eq!(
+            codes(&items),
+            vec![
+                Some(ErrorCode::BadJson),
+                Some(ErrorCode::BadFrame),
+                Some(ErrorCode::BadFrame),
+                Some(ErrorCode::BadFrame),
+                Some(ErrorCode::BadFrame),
+                Some(ErrorCode::BadFrame),
+                Some(ErrorCode::BadJson),
+                Some(ErrorCode::BadFrame),
+            ]
+        );
+        let ids: Vec<_> = items
+            .iter()
+            .map(|i| i.as_ref().err().and_then(|e| e.request_id().cloned()))
+            .collect();
+        assert_eq!(ids[2], Some(RequestId::Int(5)));
+        assert_eq!(ids[3], Some(RequestId::Str("r9".into())));
+        assert_eq!(ids[5], Some(RequestId::Str("r1".into())));
+        assert_eq!(ids[7], None, "an id of the wrong kind cannot be echoed");
+        let unknown = items[3].as_ref().err().map(ToString::to_string);
+        assert_eq!(unknown.as_deref(), Some("unknown frame type \"dance\""));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let mut codec = ServerCodec::new(1 << 20);
+        let mut line = b"{\"type\":\"ping\",\"x\":".to_vec();
+        line.extend(std::iter::repeat_n(b'[', 100_000));
+        line.push(b'\n');
+        let items = decode_all(&mut codec, &line);
+        assert_eq!(codes(&items), vec![Some(ErrorCode::BadJson)]);
+    }
+
+    #[test]
+    fn the_last_line_without_a_newline_counts_at_eof() {
+        let mut codec = ServerCodec::new(100);
+        let mut buf = BytesMut::from(&b"{\"type\":\"ping\"}"[..]);
+        assert!(codec.decode(&mut buf).expect("ok").is_none());
+        assert_eq!(
+            codec.decode_eof(&mut buf).expect("ok"),
+            Some(Ok(ClientFrame::Ping { id: None }))
+        );
+        assert!(codec.decode_eof(&mut buf).expect("ok").is_none());
+    }
+
+    fn arb_id() -> impl Strategy<Value = Option<RequestId>> {
+        prop_oneof![
+            Just(None),
+            any::<i64>().prop_map(|n| Some(RequestId::Int(n))),
+            "\\PC{0,64}".prop_map(|s| Some(RequestId::Str(s))),
+        ]
+    }
+
+    fn arb_client_frame() -> impl Strategy<Value = ClientFrame> {
+        let text = "\\PC{0,40}";
+        prop_oneof![
+            (arb_id(), any::<bool>(), text, proptest::option::of(text)).prop_map(
+                |(id, agent, name, token)| ClientFrame::Hello {
+                    id,
+                    role: if agent { Role::Agent } else { Role::User },
+                    name,
+                    token
+                }
+            ),
+            (
+                arb_id(),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u32>())
+            )
+                .prop_map(|(id, since, limit)| ClientFrame::Subscribe {
+                    id,
+                    since,
+                    limit
+                }),
+            (
+                arb_id(),
+                proptest::option::of(text),
+                text,
+                proptest::option::of("\\PC{0,64}")
+            )
+                .prop_map(|(id, to, body, key)| ClientFrame::Send {
+                    id,
+                    to,
+                    body,
+                    key: key.and_then(Key::new)
+                }),
+            (arb_id(), text).prop_map(|(id, user)| ClientFrame::Release { id, user }),
+            (
+                arb_id(),
+                proptest::option::of(text),
+                proptest::option::of(any::<u64>()),
+                proptest::option::of(any::<u32>())
+            )
+                .prop_map(|(id, user, before, limit)| ClientFrame::History {
+                    id,
+                    user,
+                    before,
+                    limit
+                }),
+            arb_id().prop_map(|id| ClientFrame::Ping { id }),
+            arb_id().prop_map(|id| ClientFrame::Bye { id }),
+        ]
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        (
+            any::<u64>(),
+            0i64..253_402_300_799_999_999,
+            "[a-z0-9_.-]{1,32}",
+            proptest::option::of("[A-Z]{1,32}"),
+            "\\PC{0,20}[a-z]",
+            0usize..4,
+        )
+            .prop_map(|(id, micros, user, agent, body, p)| Message {
+                id,
+                ts: Timestamp::from_micros(micros),
+                user: Name::parse(&user).expect("strategy makes valid names"),
+                from: if agent.is_some() {
+                    Role::Agent
+                } else {
+                    Role::User
+                },
+                agent: agent.map(|a| Name::parse(&a).expect("valid")),
+                body: Body::parse(&body, 4096).expect("strategy makes valid bodies"),
+                priority: Priority::MOST_URGENT_FIRST[p],
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_client_frame_round_trips(frame in arb_client_frame()) {
+            let mut buf = BytesMut::new();
+            let mut client = ClientCodec::new(usize::MAX);
+            client.encode(&frame, &mut buf).expect("encodes");
+            let mut server = ServerCodec::new(usize::MAX);
+            prop_assert_eq!(server.decode(&mut buf).expect("no I/O error"), Some(Ok(frame)));
+            prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn any_message_event_round_trips(message in arb_message(), with_id in arb_id()) {
+            for frame in [
+                ServerFrame::Message { message: message.clone() },
+                ServerFrame::Sent { id: with_id.clone(), message: message.clone() },
+            ] {
+                let mut buf = BytesMut::new();
+                let mut server = ServerCodec::new(usize::MAX);
+                server.encode(&frame, &mut buf).expect("encodes");
+                let mut client = ClientCodec::new(usize::MAX);
+                prop_assert_eq!(client.decode(&mut buf).expect("no I/O error"), Some(Ok(frame)));
+            }
+        }
+
+        /// Whatever arrives, in whatever pieces: no panic, bounded memory,
+        /// and the stream keeps going.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_grow_the_buffer(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20),
+            max in 1usize..64,
+        ) {
+            let mut codec = ServerCodec::new(max);
+            let mut buf = BytesMut::new();
+            for chunk in chunks {
+                buf.extend_from_slice(&chunk);
+                while codec.decode(&mut buf).expect("no I/O error").is_some() {}
+                prop_assert!(buf.len() <= max + 1);
+            }
+            let _ = codec.decode_eof(&mut buf).expect("no I/O error");
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! switchboard's wire format, with no I/O.
+//!
+//! Every frame is one JSON object on one line, tagged by `"type"`
+//! (see `docs/protocol.md`). Clients send [`ClientFrame`]s, the server sends
+//! [`ServerFrame`]s; [`FrameCodec`] cuts a byte stream into lines, bounds their
+//! length and turns each into a typed frame, or into a [`FrameError`] that the
+//! server answers without dropping the connection.
+//!
+//! - [`message`]: the stored message and the validated values inside frames
+//!   (names, bodies, priorities, request ids, idempotency keys).
+//! - [`timestamp`]: the fixed-width RFC 3339 time stamps messages carry.
+//! - [`frame`]: one enum variant per request and per event.
+//! - [`error`]: the protocol's error codes, and what a bad line is.
+//! - [`codec`]: newline framing with a maximum line length.
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod message;
+pub mod timestamp;
+
+pub use codec::{ClientCodec, FrameCodec, ServerCodec};
+pub use error::{ErrorCode, FrameError};
+pub use frame::{ClientFrame, ServerFrame};
+pub use message::{Body, BodyError, Key, Message, Name, NameError, Priority, RequestId, Role};
+pub use timestamp::Timestamp;
+
+/// The protocol version announced in the greeting.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What the server calls itself in the greeting.
+pub const SERVER_NAME: &str = "switchboard";

@@ -1,0 +1,342 @@
+//! The stored message and the small validated values frames are made of.
+//!
+//! Values that the server must refuse with a specific error code (`Name` →
+//! `invalid_name`, `Body` → `invalid_body`) are parsed by the server from the
+//! frame's plain strings, because a frame that carries them is still a
+//! well-formed frame. Values whose only failure is a malformed frame
+//! (`RequestId`, `Key`) validate while decoding, so a bad one is `bad_frame`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use thiserror::Error;
+
+use crate::timestamp::Timestamp;
+
+/// The longest request id and idempotency key, in characters.
+pub const MAX_ID_CHARS: usize = 64;
+/// The longest user or agent name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Who is speaking: a customer or a support agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Agent,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::User => "user",
+            Role::Agent => "agent",
+        })
+    }
+}
+
+/// How soon a message needs an answer. Ordered: `Low < Normal < High < Urgent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    /// Every priority, most urgent first: the order agents see waiting messages in.
+    pub const MOST_URGENT_FIRST: [Priority; 4] = [
+        Priority::Urgent,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::MOST_URGENT_FIRST
+            .into_iter()
+            .find(|p| p.as_str() == text)
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user or agent name: 1 to 32 characters of `A-Z a-z 0-9 _ . -`.
+///
+/// The alphabet keeps names safe to print in logs, terminals and file names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Name(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameError {
+    #[error("a name cannot be empty")]
+    Empty,
+    #[error("a name is at most {MAX_NAME_CHARS} characters")]
+    TooLong,
+    #[error("a name may only use letters A-Z a-z, digits, '_', '.' and '-'")]
+    BadCharacter,
+}
+
+impl Name {
+    pub fn parse(text: &str) -> Result<Self, NameError> {
+        if text.is_empty() {
+            Err(NameError::Empty)
+        } else if text.len() > MAX_NAME_CHARS {
+            // Allowed characters are ASCII, so bytes are characters here; a
+            // longer string is either too long or has a bad character anyway.
+            if text.bytes().all(is_name_byte) {
+                Err(NameError::TooLong)
+            } else {
+                Err(NameError::BadCharacter)
+            }
+        } else if !text.bytes().all(is_name_byte) {
+            Err(NameError::BadCharacter)
+        } else {
+            Ok(Self(text.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Name::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A message body as stored: trimmed, non-empty, bounded, and free of control
+/// characters other than newline and tab (which could rewrite a terminal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Body(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BodyError {
+    #[error("the message is empty")]
+    Empty,
+    #[error("the message is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("the message contains a control character (only newline and tab are allowed)")]
+    ControlCharacter,
+}
+
+impl Body {
+    /// Trims `text` and checks it against the rules; `max_chars` is the
+    /// server's `--max-body`.
+    pub fn parse(text: &str, max_chars: usize) -> Result<Self, BodyError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(BodyError::Empty);
+        }
+        if trimmed.chars().nth(max_chars).is_some() {
+            return Err(BodyError::TooLong { max: max_chars });
+        }
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(BodyError::ControlCharacter);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    /// Bodies that arrive from the server were validated there; a client only
+    /// checks the shape (no length limit, which is the server's to choose).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Body::parse(&text, usize::MAX).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `id` a client puts on a request so it can match the reply: a string or
+/// an integer, at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Int(i64),
+    Str(String),
+}
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Int(i64),
+            Str(String),
+        }
+        match Wire::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("`id` must be a string or an integer"))?
+        {
+            Wire::Int(n) => Ok(RequestId::Int(n)),
+            Wire::Str(s) if s.chars().count() <= MAX_ID_CHARS => Ok(RequestId::Str(s)),
+            Wire::Str(_) => Err(serde::de::Error::custom(format!(
+                "`id` is at most {MAX_ID_CHARS} characters"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Int(n) => write!(f, "{n}"),
+            RequestId::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A client-chosen idempotency key for `send`: at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Key(String);
+
+impl Key {
+    pub fn new(text: impl Into<String>) -> Option<Self> {
+        let text = text.into();
+        (text.chars().count() <= MAX_ID_CHARS).then_some(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Key::new(text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`key` is at most {MAX_ID_CHARS} characters"))
+        })
+    }
+}
+
+/// A stored message, as the server shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Strictly increasing in commit order.
+    pub id: u64,
+    /// Strictly increasing with `id`.
+    pub ts: Timestamp,
+    /// The customer whose conversation this is.
+    pub user: Name,
+    /// Who wrote it.
+    pub from: Role,
+    /// The sending agent, `None` (`null`) for a user's message.
+    pub agent: Option<Name>,
+    pub body: Body,
+    pub priority: Priority,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_alphabet_and_length() {
+        for good in ["a", "ana", "Ana_B.c-9", &"x".repeat(32)] {
+            assert!(Name::parse(good).is_ok(), "{good:?}");
+        }
+        assert_eq!(Name::parse(""), Err(NameError::Empty));
+        assert_eq!(Name::parse(&"x".repeat(33)), Err(NameError::TooLong));
+        for bad in ["a b", "a/b", "é", "ana\n", "a;b", "../x", "a\u{0}"] {
+            assert_eq!(Name::parse(bad), Err(NameError::BadCharacter), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_trimmed_and_bounded_in_characters() {
+        assert_eq!(Body::parse("  hi \n", 10).map(|b| b.0), Ok("hi".into()));
+        assert_eq!(Body::parse(" \n\t ", 10), Err(BodyError::Empty));
+        assert_eq!(Body::parse("", 10), Err(BodyError::Empty));
+        assert!(
+            Body::parse(&"é".repeat(10), 10).is_ok(),
+            "10 chars, 20 bytes"
+        );
+        assert_eq!(
+            Body::parse(&"é".repeat(11), 10),
+            Err(BodyError::TooLong { max: 10 })
+        );
+        assert!(Body::parse("line\nnext\tcol", 100).is_ok());
+        for bad in ["a\u{7}b", "a\rb", "a\u{1b}[2Jb", "a\u{0}b", "a\u{9b}b"] {
+            assert_eq!(Body::parse(bad, 100), Err(BodyError::ControlCharacter));
+        }
+    }
+
+    #[test]
+    fn request_ids_are_strings_or_integers_up_to_64_chars() {
+        let parse = |json: &str| serde_json::from_str::<RequestId>(json);
+        assert_eq!(parse("7").ok(), Some(RequestId::Int(7)));
+        assert_eq!(parse("\"r1\"").ok(), Some(RequestId::Str("r1".into())));
+        assert!(parse(&format!("\"{}\"", "x".repeat(64))).is_ok());
+        assert!(parse(&format!("\"{}\"", "x".repeat(65))).is_err());
+        assert!(parse("1.5").is_err());
+        assert!(parse("[1]").is_err());
+    }
+
+    #[test]
+    fn message_has_the_documented_json_shape() {
+        let message = Message {
+            id: 42,
+            ts: Timestamp::parse("2026-11-24T11:16:27.123456Z").expect("valid"),
+            user: Name::parse("ana").expect("valid"),
+            from: Role::Agent,
+            agent: Some(Name::parse("alice").expect("valid")),
+            body: Body::parse("Hello Ana, how can I help?", 4096).expect("valid"),
+            priority: Priority::Normal,
+        };
+        let json = serde_json::to_string(&message).expect("serialises");
+        assert_eq!(
+            json,
+            r#"{"id":42,"ts":"2026-11-24T11:16:27.123456Z","user":"ana","from":"agent","agent":"alice","body":"Hello Ana, how can I help?","priority":"normal"}"#
+        );
+        let back: Message = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, message);
+    }
+}
