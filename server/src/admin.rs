@@ -1,0 +1,107 @@
+//! `switchboard agent add|list|remove|rotate`: provisioning agents directly
+//! in the database file (the server need not be running; if it is, SQLite's
+//! locking keeps both consistent).
+
+use std::path::Path;
+
+use switchboard_protocol::{Name, Timestamp};
+use thiserror::Error;
+
+use crate::store::{self, queries};
+use crate::token;
+
+#[derive(Debug, Error)]
+pub enum AdminError {
+    #[error("invalid agent name {0:?}: {1}")]
+    InvalidName(String, switchboard_protocol::NameError),
+    #[error("an agent named {0} already exists (use `agent rotate {0}` for a new token)")]
+    Exists(Name),
+    #[error("no agent named {0}")]
+    NoSuchAgent(Name),
+    #[error(transparent)]
+    Open(#[from] store::OpenError),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no randomness for a token: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+fn parse_name(name: &str) -> Result<Name, AdminError> {
+    Name::parse(name).map_err(|error| AdminError::InvalidName(name.to_owned(), error))
+}
+
+/// Creates an agent (or brings back a removed one); returns its token.
+pub fn add_agent(db: &Path, name: &str) -> Result<String, AdminError> {
+    let name = parse_name(name)?;
+    let mut conn = store::open_database(db)?;
+    let tx = conn.transaction()?;
+    if queries::find_agent(&tx, &name)?.is_some_and(|agent| agent.token_hash.is_some()) {
+        return Err(AdminError::Exists(name));
+    }
+    let token = token::generate()?;
+    queries::upsert_agent(&tx, &name, &token::hash(&token), Timestamp::now())?;
+    tx.commit()?;
+    Ok(token)
+}
+
+/// Gives an agent a new token; the old one stops working at once.
+pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
+    let name = parse_name(name)?;
+    let conn = store::open_database(db)?;
+    let token = token::generate()?;
+    if queries::set_agent_token(&conn, &name, &token::hash(&token))? {
+        Ok(token)
+    } else {
+        Err(AdminError::NoSuchAgent(name))
+    }
+}
+
+/// Removes an agent: its token stops working and its conversations are
+/// released. Its past messages keep its name.
+pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
+    let name = parse_name(name)?;
+    let mut conn = store::open_database(db)?;
+    let tx = conn.transaction()?;
+    if !queries::remove_agent(&tx, &name)? {
+        return Err(AdminError::NoSuchAgent(name));
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Active agents and how many conversations each holds.
+pub fn list_agents(db: &Path) -> Result<Vec<(Name, u64)>, AdminError> {
+    let conn = store::open_database(db)?;
+    Ok(queries::list_agents(&conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_rotate_remove_round_trip() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("t.db");
+        let first = add_agent(&db, "alice").expect("adds");
+        assert!(matches!(
+            add_agent(&db, "alice"),
+            Err(AdminError::Exists(_))
+        ));
+        let second = rotate_agent(&db, "alice").expect("rotates");
+        assert_ne!(first, second);
+        let listed = list_agents(&db).expect("lists");
+        assert_eq!(listed.len(), 1);
+        remove_agent(&db, "alice").expect("removes");
+        assert!(list_agents(&db).expect("lists").is_empty());
+        assert!(matches!(
+            rotate_agent(&db, "alice"),
+            Err(AdminError::NoSuchAgent(_))
+        ));
+        add_agent(&db, "alice").expect("a removed agent can be added again");
+        assert!(matches!(
+            add_agent(&db, "no way"),
+            Err(AdminError::InvalidName(..))
+        ));
+    }
+}

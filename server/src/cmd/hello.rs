@@ -1,0 +1,65 @@
+//! `hello`: sign in, or register a new user name.
+
+use switchboard_protocol::{Name, Role};
+
+use crate::error::RequestError;
+use crate::identity::Identity;
+use crate::services::Services;
+use crate::store::Registration;
+
+#[derive(Debug)]
+pub struct Hello {
+    role: Role,
+    name: Name,
+    token: Option<String>,
+}
+
+/// A signed-in identity, and the token to show if the name was just registered.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub identity: Identity,
+    pub new_token: Option<String>,
+}
+
+const WRONG_CREDENTIALS: &str = "wrong name or token";
+
+impl Hello {
+    pub fn parse(role: Role, name: &str, token: Option<String>) -> Result<Self, RequestError> {
+        Ok(Self {
+            role,
+            name: Name::parse(name)?,
+            token,
+        })
+    }
+
+    pub async fn apply(self, services: &Services) -> Result<SignedIn, RequestError> {
+        let identity = Identity {
+            role: self.role,
+            name: self.name.clone(),
+        };
+        match (self.role, self.token) {
+            (Role::User, None) => match services.store.register_user(self.name).await? {
+                Registration::Created { token } => Ok(SignedIn {
+                    identity,
+                    new_token: Some(token),
+                }),
+                Registration::Taken => Err(RequestError::Unauthorized(
+                    "this name is taken: sign in with its token",
+                )),
+            },
+            (Role::Agent, None) => Err(RequestError::Unauthorized(
+                "agents sign in with the token from `switchboard agent add`",
+            )),
+            (role, Some(token)) => {
+                if services.store.authenticate(role, self.name, token).await? {
+                    Ok(SignedIn {
+                        identity,
+                        new_token: None,
+                    })
+                } else {
+                    Err(RequestError::Unauthorized(WRONG_CREDENTIALS))
+                }
+            }
+        }
+    }
+}

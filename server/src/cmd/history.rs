@@ -1,0 +1,64 @@
+//! `history`: a page of one conversation, oldest first.
+
+use switchboard_protocol::{Name, Role, ServerFrame};
+
+use super::{Caller, Reply};
+use crate::error::RequestError;
+use crate::identity::Identity;
+
+const LIMIT_DEFAULT: u32 = 50;
+const LIMIT_MAX: u32 = 1_000;
+
+#[derive(Debug)]
+pub struct History {
+    user: Name,
+    before: Option<u64>,
+    limit: u32,
+}
+
+impl History {
+    /// Users read only their own conversation; agents must say whose.
+    pub fn parse(
+        identity: &Identity,
+        user: Option<String>,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Self, RequestError> {
+        let user = match (identity.role, user) {
+            (Role::User, None) => identity.name.clone(),
+            (Role::User, Some(user)) if user == identity.name.as_str() => identity.name.clone(),
+            (Role::User, Some(_)) => {
+                return Err(RequestError::Forbidden(
+                    "users can only read their own conversation",
+                ));
+            }
+            (Role::Agent, None) => {
+                return Err(RequestError::UserRequired(
+                    "an agent's history needs \"user\": whose conversation",
+                ));
+            }
+            (Role::Agent, Some(user)) => {
+                Name::parse(&user).map_err(|_| RequestError::unknown_user(&user))?
+            }
+        };
+        Ok(Self {
+            user,
+            before,
+            limit: limit.unwrap_or(LIMIT_DEFAULT).min(LIMIT_MAX),
+        })
+    }
+
+    pub async fn apply(self, caller: Caller<'_>) -> Result<Reply, RequestError> {
+        let messages = caller
+            .services
+            .store
+            .history(self.user.clone(), self.before, self.limit)
+            .await?
+            .ok_or_else(|| RequestError::unknown_user(self.user.as_str()))?;
+        Ok(Reply::Now(ServerFrame::History {
+            id: caller.request,
+            user: self.user,
+            messages,
+        }))
+    }
+}

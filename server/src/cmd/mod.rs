@@ -1,0 +1,53 @@
+//! One request per file: `parse` turns a frame's raw fields into a validated
+//! command (or the error to answer), `apply` carries it out.
+//!
+//! Requests that change state (`send`, `release`, `subscribe`) are answered
+//! through the router after the commit ([`Reply::Later`]); the others
+//! answer at once ([`Reply::Now`]).
+
+pub mod hello;
+pub mod history;
+pub mod ping;
+pub mod release;
+pub mod send;
+pub mod subscribe;
+
+use switchboard_protocol::{RequestId, ServerFrame};
+
+use crate::error::RequestError;
+use crate::identity::{ConnId, Identity, Origin};
+use crate::services::Services;
+use crate::store::StoreError;
+
+/// How a request is answered.
+#[derive(Debug)]
+pub enum Reply {
+    Now(ServerFrame),
+    /// The router will deliver the reply once the writer has committed.
+    Later,
+}
+
+/// The signed-in connection making a request.
+pub struct Caller<'a> {
+    pub conn: ConnId,
+    pub request: Option<RequestId>,
+    pub identity: &'a Identity,
+    pub services: &'a Services,
+}
+
+impl Caller<'_> {
+    pub fn origin(&self) -> Origin {
+        Origin {
+            conn: self.conn,
+            request: self.request.clone(),
+        }
+    }
+}
+
+/// Storage failures reach clients only as `internal`; the detail is logged.
+impl From<StoreError> for RequestError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "storage failed");
+        RequestError::Internal
+    }
+}

@@ -1,0 +1,63 @@
+//! `send`: a message into a conversation.
+
+use switchboard_protocol::{Body, Key, Name, Priority, Role};
+
+use super::{Caller, Reply};
+use crate::error::RequestError;
+use crate::identity::Identity;
+use crate::services::Services;
+use crate::store::SendRequest;
+
+#[derive(Debug)]
+pub struct Send {
+    user: Name,
+    body: Body,
+    priority: Priority,
+    key: Option<Key>,
+}
+
+impl Send {
+    /// A user writes into their own conversation (`to` is ignored); an agent
+    /// must name the user. The server, not the client, sets the priority.
+    pub fn parse(
+        identity: &Identity,
+        to: Option<String>,
+        body: &str,
+        key: Option<Key>,
+        services: &Services,
+    ) -> Result<Self, RequestError> {
+        let user = match identity.role {
+            Role::User => identity.name.clone(),
+            Role::Agent => {
+                let to = to.ok_or(RequestError::UserRequired(
+                    "an agent's send needs \"to\": the user to answer",
+                ))?;
+                Name::parse(&to).map_err(|_| RequestError::unknown_user(&to))?
+            }
+        };
+        let body = Body::parse(body, services.config.max_body_chars)?;
+        let priority = match identity.role {
+            Role::User => services.rules.classify(body.as_str()),
+            Role::Agent => Priority::Normal,
+        };
+        Ok(Self {
+            user,
+            body,
+            priority,
+            key,
+        })
+    }
+
+    pub async fn apply(self, caller: Caller<'_>) -> Result<Reply, RequestError> {
+        let request = SendRequest {
+            origin: caller.origin(),
+            from: caller.identity.clone(),
+            user: self.user,
+            body: self.body,
+            priority: self.priority,
+            key: self.key,
+        };
+        caller.services.store.send(request).await?;
+        Ok(Reply::Later)
+    }
+}

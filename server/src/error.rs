@@ -1,0 +1,118 @@
+//! Why a request failed, mapped to the protocol's error codes in one place.
+
+use switchboard_protocol::{BodyError, ErrorCode, FrameError, Name, NameError};
+use thiserror::Error;
+
+/// The longest piece of client input quoted back in an error message.
+const QUOTE_CHARS: usize = 40;
+
+/// A request the server refused or could not carry out. `Display` is the
+/// `message` clients see: it never carries a secret or an internal detail.
+#[derive(Debug, Clone, Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("say hello first: {{\"type\":\"hello\",\"role\":\"user\",\"name\":\"…\"}}")]
+    NotAuthenticated,
+    #[error("no hello within {0} s")]
+    HelloTimeout(u64),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this connection is already signed in")]
+    AlreadyAuthenticated,
+    #[error("invalid name: {0}")]
+    InvalidName(#[from] NameError),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("invalid body: {0}")]
+    InvalidBody(#[from] BodyError),
+    #[error("no user named {0}")]
+    UnknownUser(Quoted),
+    /// The request must name a user and did not.
+    #[error("{0}")]
+    UserRequired(&'static str),
+    #[error("{user} is assigned to {agent}")]
+    AssignedToOther { user: Name, agent: Name },
+    #[error("{user} is not assigned to you")]
+    NotAssigned { user: Name },
+    #[error("too many messages: slow down")]
+    RateLimited,
+    #[error("you are not reading your events fast enough; closing")]
+    SlowConsumer,
+    #[error("the server is at its connection limit; try again later")]
+    ServerBusy,
+    /// The details go to the log, not to the client.
+    #[error("the server failed; nothing was stored")]
+    Internal,
+}
+
+impl RequestError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RequestError::Frame(frame) => frame.code(),
+            RequestError::NotAuthenticated | RequestError::HelloTimeout(_) => {
+                ErrorCode::NotAuthenticated
+            }
+            RequestError::Unauthorized(_) => ErrorCode::Unauthorized,
+            RequestError::AlreadyAuthenticated => ErrorCode::AlreadyAuthenticated,
+            RequestError::InvalidName(_) => ErrorCode::InvalidName,
+            RequestError::Forbidden(_) => ErrorCode::Forbidden,
+            RequestError::InvalidBody(_) => ErrorCode::InvalidBody,
+            RequestError::UnknownUser(_) | RequestError::UserRequired(_) => ErrorCode::UnknownUser,
+            RequestError::AssignedToOther { .. } => ErrorCode::AssignedToOther,
+            RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
+            RequestError::RateLimited => ErrorCode::RateLimited,
+            RequestError::SlowConsumer => ErrorCode::SlowConsumer,
+            RequestError::ServerBusy => ErrorCode::ServerBusy,
+            RequestError::Internal => ErrorCode::Internal,
+        }
+    }
+
+    pub fn unknown_user(name: &str) -> Self {
+        RequestError::UnknownUser(Quoted::new(name))
+    }
+}
+
+/// Client text quoted in an error message: escaped and cut short, so a
+/// hostile name cannot bloat a reply or smuggle control characters.
+#[derive(Debug, Clone)]
+pub struct Quoted(String);
+
+impl Quoted {
+    pub fn new(text: &str) -> Self {
+        let mut quoted: String = text.chars().take(QUOTE_CHARS).collect();
+        if text.chars().nth(QUOTE_CHARS).is_some() {
+            quoted.push('…');
+        }
+        Self(format!("{:?}", quoted))
+    }
+}
+
+impl std::fmt::Display for Quoted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assigned_to_other_reads_as_the_protocol_shows() {
+        let error = RequestError::AssignedToOther {
+            user: Name::parse("ana").expect("valid"),
+            agent: Name::parse("bob").expect("valid"),
+        };
+        assert_eq!(error.to_string(), "ana is assigned to bob");
+        assert_eq!(error.code(), ErrorCode::AssignedToOther);
+    }
+
+    #[test]
+    fn quoted_input_is_escaped_and_short() {
+        let hostile = format!("\u{1b}[2J{}", "x".repeat(500));
+        let text = RequestError::unknown_user(&hostile).to_string();
+        assert!(!text.contains('\u{1b}'));
+        assert!(text.chars().count() < 80, "{text}");
+    }
+}

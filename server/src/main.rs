@@ -1,0 +1,228 @@
+//! `switchboard`: the server binary. Parses the command line, sets up
+//! logging, and hands over to the library; nothing else lives here.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchboard_server::priority::PriorityRules;
+use switchboard_server::store::Durability;
+use switchboard_server::{Config, ServeOptions, admin};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Customer-service messaging server: customers and agents talk over newline-delimited JSON on TCP",
+    long_about = "Customer-service messaging server.\n\n\
+        Customers (users) and support agents connect over TCP and speak one JSON object per line \
+        (see docs/protocol.md). Every message is stored in SQLite before anyone is told it was sent.\n\n\
+        Quick start:\n  \
+        switchboard serve                      # listen on 127.0.0.1:7878, store in ./switchboard.db\n  \
+        switchboard agent add alice            # prints alice's token\n  \
+        nc 127.0.0.1 7878                      # then type: {\"type\":\"hello\",\"role\":\"user\",\"name\":\"ana\"}\n\n\
+        Every flag can also be set with an environment variable, shown as [env: …]."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Provision support agents (works whether or not the server is running).
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Args)]
+struct DbArg {
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "SWITCHBOARD_DB", default_value = "switchboard.db")]
+    db: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the log says which).
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:7878")]
+    listen: String,
+    #[command(flatten)]
+    db: DbArg,
+    /// Longest accepted line in bytes; longer lines get `line_too_long`.
+    #[arg(long, env = "SWITCHBOARD_MAX_LINE", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(64..))]
+    max_line: u32,
+    /// Longest message body in characters; longer bodies get `invalid_body`.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY", default_value_t = 4_096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_body: u32,
+    /// Connections served at once; the next one gets `server_busy`.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// JSON file of priority words, e.g. {"urgent":["outage"],"high":["invoice"],"low":["thanks"]}.
+    /// Replaces the default rules.
+    #[arg(long, env = "SWITCHBOARD_PRIORITY_RULES")]
+    priority_rules: Option<PathBuf>,
+    /// Messages per second one connection may send on average (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_RATE", default_value_t = 10.0)]
+    rate: f64,
+    /// Messages one connection may send in a burst.
+    #[arg(long, env = "SWITCHBOARD_BURST", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    burst: u32,
+    /// Seconds a connection may stay without a successful hello.
+    #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    hello_timeout: u64,
+    /// Frames queued for one connection before it is cut off as `slow_consumer`.
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = 1_024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    outbox_frames: u32,
+    /// `full`: a commit survives power loss. `normal`: faster; survives a
+    /// server crash but not a power cut.
+    #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
+    durability: DurabilityArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    Full,
+    Normal,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Create an agent and print its token (only shown once).
+    Add {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List agents and how many conversations each holds.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove an agent: its token stops working, its conversations are released.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Give an agent a new token (printed); the old one stops working.
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("switchboard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Agent(AgentCommand::Add { name, db }) => {
+            println!("{}", admin::add_agent(&db.db, &name)?);
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Rotate { name, db }) => {
+            println!("{}", admin::rotate_agent(&db.db, &name)?);
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Remove { name, db }) => {
+            admin::remove_agent(&db.db, &name)?;
+            eprintln!("removed agent {name}");
+            Ok(())
+        }
+        Command::Agent(AgentCommand::List { db }) => {
+            for (name, held) in admin::list_agents(&db.db)? {
+                println!("{name}\t{held} conversation(s)");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let rules = match &args.priority_rules {
+        Some(path) => PriorityRules::load(path)
+            .with_context(|| format!("priority rules {}", path.display()))?,
+        None => PriorityRules::default(),
+    };
+    if !(args.rate.is_finite() && args.rate >= 0.0) {
+        anyhow::bail!("--rate must be a number of messages per second, 0 or more");
+    }
+    let options = ServeOptions {
+        listen: args.listen,
+        db: args.db.db,
+        durability: match args.durability {
+            DurabilityArg::Full => Durability::Full,
+            DurabilityArg::Normal => Durability::Normal,
+        },
+        config: Config {
+            max_line_bytes: args.max_line as usize,
+            max_body_chars: args.max_body as usize,
+            max_connections: args.max_connections as usize,
+            send_rate: args.rate,
+            send_burst: args.burst,
+            hello_timeout: Duration::from_secs(args.hello_timeout),
+            outbox_frames: args.outbox_frames as usize,
+        },
+        rules,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(switchboard_server::run(options, shutdown_signal()))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,72 @@
+//! A token bucket per connection for `send`: `rate` messages a second on
+//! average, `burst` at once. The defaults are far above what a person types.
+
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct TokenBucket {
+    /// Tokens added per second; 0 means no limit.
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, burst: u32) -> Self {
+        let capacity = f64::from(burst.max(1));
+        Self {
+            rate,
+            capacity,
+            tokens: capacity,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        self.try_take_at(Instant::now())
+    }
+
+    fn try_take_at(&mut self, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn allows_a_burst_then_the_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(2.0, 3);
+        bucket.refilled = start;
+        assert!((0..3).all(|_| bucket.try_take_at(start)));
+        assert!(!bucket.try_take_at(start));
+        assert!(bucket.try_take_at(start + Duration::from_millis(500)));
+        assert!(!bucket.try_take_at(start + Duration::from_millis(600)));
+        // A long pause refills only up to the burst.
+        let later = start + Duration::from_secs(60);
+        assert!((0..3).all(|_| bucket.try_take_at(later)));
+        assert!(!bucket.try_take_at(later));
+    }
+
+    #[test]
+    fn rate_zero_disables_the_limit() {
+        let mut bucket = TokenBucket::new(0.0, 1);
+        assert!((0..10_000).all(|_| bucket.try_take()));
+    }
+}

@@ -1,0 +1,620 @@
+//! Fan-out: who is online, and which connection gets which frame.
+//!
+//! [`Router`] is a cloneable handle to one task that owns the [`Registry`].
+//! The writer hands it committed results in commit order, and it pushes each
+//! frame, encoded once and shared as [`Bytes`], into the bounded outboxes of
+//! the connections that may see it. It never waits on a connection: a full
+//! outbox means that client is not reading, and it is disconnected
+//! (`slow_consumer`) rather than allowed to hold up everyone else.
+//!
+//! Rules (docs/protocol.md): a message goes to every subscribed agent
+//! connection and the user's subscribed connections, except the sender's
+//! connection, which gets `sent` instead. `assigned` goes to all of those,
+//! the sender's too, before the message.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::{Bytes, BytesMut};
+use switchboard_protocol::codec::encode_into;
+use switchboard_protocol::{Message, Name, Role, ServerFrame};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::identity::{ConnId, Identity, Origin};
+use crate::store::Committed;
+
+/// Commands waiting for the router task. The writer blocks when it is full,
+/// which is back-pressure, not loss.
+const COMMAND_QUEUE: usize = 16_384;
+
+/// One frame (or a run of frames) on its way to a connection.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub bytes: Bytes,
+    /// This completes a request the connection made (a reply), so the
+    /// session knows when it owes nothing more.
+    pub answers_request: bool,
+}
+
+enum Command {
+    Connect {
+        conn: ConnId,
+        identity: Identity,
+        outbox: mpsc::Sender<Outgoing>,
+        reply: oneshot::Sender<u32>,
+    },
+    Committed(Committed),
+}
+
+/// The handle sessions and the writer hold.
+#[derive(Clone)]
+pub struct Router {
+    commands: mpsc::Sender<Command>,
+    /// Unbounded so a session can say goodbye from `Drop`; each connection
+    /// sends exactly one, so it is bounded by the connection limit.
+    disconnects: mpsc::UnboundedSender<ConnId>,
+}
+
+impl Router {
+    /// Starts the router task; it stops when every handle is gone.
+    pub fn spawn() -> Router {
+        let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut registry = Registry::default();
+            loop {
+                tokio::select! {
+                    command = command_rx.recv() => match command {
+                        Some(Command::Connect { conn, identity, outbox, reply }) => {
+                            let _ = reply.send(registry.connect(conn, identity, outbox));
+                        }
+                        Some(Command::Committed(event)) => registry.committed(event),
+                        None => break,
+                    },
+                    Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
+                }
+            }
+            tracing::debug!("router stopped");
+        });
+        Router {
+            commands,
+            disconnects,
+        }
+    }
+
+    /// Registers a signed-in connection and its outbox; answers how many
+    /// agents are online (`None` if the router has stopped).
+    pub async fn connect(
+        &self,
+        conn: ConnId,
+        identity: Identity,
+        outbox: mpsc::Sender<Outgoing>,
+    ) -> Option<u32> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Connect {
+                conn,
+                identity,
+                outbox,
+                reply,
+            })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Forgets a connection, however it ended.
+    pub fn disconnect(&self, conn: ConnId) {
+        let _ = self.disconnects.send(conn);
+    }
+
+    /// From the writer thread (not async): a committed result to route.
+    pub fn committed_blocking(&self, event: Committed) {
+        if self
+            .commands
+            .blocking_send(Command::Committed(event))
+            .is_err()
+        {
+            tracing::warn!("router stopped; a committed result was not delivered");
+        }
+    }
+}
+
+struct Peer {
+    identity: Identity,
+    outbox: mpsc::Sender<Outgoing>,
+    subscribed: bool,
+}
+
+/// The router's state and rules, free of tasks so they can be tested directly.
+#[derive(Default)]
+pub struct Registry {
+    peers: HashMap<ConnId, Peer>,
+    /// Subscribed agent connections.
+    agent_conns: BTreeSet<ConnId>,
+    /// Subscribed connections of each online user.
+    user_conns: HashMap<Name, BTreeSet<ConnId>>,
+    /// Subscribed connections of each online agent: its keys are the agents
+    /// online.
+    agents_online: HashMap<Name, usize>,
+    /// Connections whose outbox overflowed or closed during this command.
+    dropped: Vec<ConnId>,
+}
+
+fn encode(frame: &ServerFrame) -> Bytes {
+    let mut buf = BytesMut::with_capacity(256);
+    encode_into(frame, &mut buf)
+        .expect("server frames always serialise: no maps with non-string keys");
+    buf.freeze()
+}
+
+impl Registry {
+    pub fn connect(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        outbox: mpsc::Sender<Outgoing>,
+    ) -> u32 {
+        self.peers.insert(
+            conn,
+            Peer {
+                identity,
+                outbox,
+                subscribed: false,
+            },
+        );
+        self.agents_online_count()
+    }
+
+    fn agents_online_count(&self) -> u32 {
+        u32::try_from(self.agents_online.len()).unwrap_or(u32::MAX)
+    }
+
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.remove(conn);
+        self.settle();
+    }
+
+    pub fn committed(&mut self, event: Committed) {
+        match event {
+            Committed::Sent {
+                origin,
+                message,
+                taken_by,
+                replayed,
+            } => self.sent(origin, message, taken_by, replayed),
+            Committed::Released {
+                origin,
+                user,
+                agent,
+            } => {
+                self.reply(
+                    &origin,
+                    &ServerFrame::Released {
+                        id: origin.request.clone(),
+                        user: user.clone(),
+                        agent: agent.clone(),
+                    },
+                );
+                let event = encode(&ServerFrame::Released {
+                    id: None,
+                    user: user.clone(),
+                    agent,
+                });
+                self.fan_out(&user, Some(origin.conn), &event);
+            }
+            Committed::Subscribed {
+                origin,
+                identity,
+                backlog,
+                truncated,
+                held,
+            } => self.subscribed(origin, identity, backlog, truncated, held),
+            Committed::Rejected { origin, error } => {
+                let frame =
+                    ServerFrame::error(origin.request.clone(), error.code(), error.to_string());
+                self.reply(&origin, &frame);
+            }
+        }
+        self.settle();
+    }
+
+    fn sent(&mut self, origin: Origin, message: Message, taken_by: Option<Name>, replayed: bool) {
+        if replayed {
+            // Stored and delivered the first time; only the sender is answered.
+            self.reply(
+                &origin,
+                &ServerFrame::Sent {
+                    id: origin.request.clone(),
+                    message,
+                },
+            );
+            return;
+        }
+        if let Some(agent) = taken_by {
+            let assigned = encode(&ServerFrame::Assigned {
+                user: message.user.clone(),
+                agent,
+            });
+            self.fan_out(&message.user, None, &assigned);
+        }
+        let event = encode(&ServerFrame::Message {
+            message: message.clone(),
+        });
+        let user = message.user.clone();
+        self.reply(
+            &origin,
+            &ServerFrame::Sent {
+                id: origin.request.clone(),
+                message,
+            },
+        );
+        self.fan_out(&user, Some(origin.conn), &event);
+    }
+
+    fn subscribed(
+        &mut self,
+        origin: Origin,
+        identity: Identity,
+        backlog: Vec<Message>,
+        truncated: bool,
+        held: Vec<(Name, Name)>,
+    ) {
+        let Some(peer) = self.peers.get(&origin.conn) else {
+            return; // gone before its backlog was read
+        };
+        let first_time = !peer.subscribed;
+        // Backlog, state, then `subscribed`, as one write: it cannot be split
+        // by live events, nor overflow the outbox by its length.
+        let mut chunk = BytesMut::new();
+        let count = u32::try_from(backlog.len()).unwrap_or(u32::MAX);
+        for message in backlog {
+            encode_into(&ServerFrame::Message { message }, &mut chunk)
+                .expect("server frames always serialise");
+        }
+        if identity.role == Role::Agent {
+            for name in self.user_conns.keys() {
+                let presence = ServerFrame::Presence {
+                    role: Role::User,
+                    name: name.clone(),
+                    online: true,
+                };
+                encode_into(&presence, &mut chunk).expect("server frames always serialise");
+            }
+        }
+        for (user, agent) in held {
+            encode_into(&ServerFrame::Assigned { user, agent }, &mut chunk)
+                .expect("server frames always serialise");
+        }
+        let subscribed = ServerFrame::Subscribed {
+            id: origin.request.clone(),
+            backlog: count,
+            truncated,
+        };
+        encode_into(&subscribed, &mut chunk).expect("server frames always serialise");
+        self.push(origin.conn, chunk.freeze(), true);
+        if !first_time {
+            return;
+        }
+        if let Some(peer) = self.peers.get_mut(&origin.conn) {
+            peer.subscribed = true;
+        }
+        match identity.role {
+            Role::User => {
+                let conns = self.user_conns.entry(identity.name.clone()).or_default();
+                conns.insert(origin.conn);
+                if conns.len() == 1 {
+                    self.presence(identity.name, true);
+                }
+            }
+            Role::Agent => {
+                self.agent_conns.insert(origin.conn);
+                let count = self.agents_online.entry(identity.name).or_default();
+                *count += 1;
+                if *count == 1 {
+                    self.agents_changed();
+                }
+            }
+        }
+    }
+
+    /// Forgets a connection and tells others what its leaving changed.
+    fn remove(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.remove(&conn) else {
+            return;
+        };
+        if !peer.subscribed {
+            return;
+        }
+        let name = peer.identity.name;
+        match peer.identity.role {
+            Role::User => {
+                let last = match self.user_conns.get_mut(&name) {
+                    Some(conns) => {
+                        conns.remove(&conn);
+                        conns.is_empty()
+                    }
+                    None => false,
+                };
+                if last {
+                    self.user_conns.remove(&name);
+                    self.presence(name, false);
+                }
+            }
+            Role::Agent => {
+                self.agent_conns.remove(&conn);
+                if let Some(count) = self.agents_online.get_mut(&name) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.agents_online.remove(&name);
+                        self.agents_changed();
+                    }
+                }
+            }
+        }
+    }
+
+    fn presence(&mut self, name: Name, online: bool) {
+        let event = encode(&ServerFrame::Presence {
+            role: Role::User,
+            name,
+            online,
+        });
+        let agents: Vec<ConnId> = self.agent_conns.iter().copied().collect();
+        for conn in agents {
+            self.push(conn, event.clone(), false);
+        }
+    }
+
+    fn agents_changed(&mut self) {
+        let event = encode(&ServerFrame::Agents {
+            online: self.agents_online_count(),
+        });
+        let users: Vec<ConnId> = self.user_conns.values().flatten().copied().collect();
+        for conn in users {
+            self.push(conn, event.clone(), false);
+        }
+    }
+
+    /// To every subscribed agent connection and every subscribed connection
+    /// of `user`, except `skip`.
+    fn fan_out(&mut self, user: &Name, skip: Option<ConnId>, bytes: &Bytes) {
+        let mut targets: Vec<ConnId> = self.agent_conns.iter().copied().collect();
+        if let Some(conns) = self.user_conns.get(user) {
+            targets.extend(conns.iter().copied());
+        }
+        for conn in targets {
+            if Some(conn) != skip {
+                self.push(conn, bytes.clone(), false);
+            }
+        }
+    }
+
+    fn reply(&mut self, origin: &Origin, frame: &ServerFrame) {
+        if self.peers.contains_key(&origin.conn) {
+            self.push(origin.conn, encode(frame), true);
+        }
+    }
+
+    fn push(&mut self, conn: ConnId, bytes: Bytes, answers_request: bool) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        match peer.outbox.try_send(Outgoing {
+            bytes,
+            answers_request,
+        }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
+                self.dropped.push(conn);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.dropped.push(conn),
+        }
+    }
+
+    /// Removes connections dropped while routing. Dropping a peer drops its
+    /// outbox sender, which is how its session learns it was cut off.
+    fn settle(&mut self) {
+        while let Some(conn) = self.dropped.pop() {
+            self.remove(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_protocol::{Body, Priority, RequestId, Timestamp};
+
+    fn name(text: &str) -> Name {
+        Name::parse(text).expect("valid")
+    }
+
+    struct Conn {
+        id: ConnId,
+        rx: mpsc::Receiver<Outgoing>,
+    }
+
+    impl Conn {
+        /// Every frame queued so far, decoded.
+        fn frames(&mut self) -> Vec<ServerFrame> {
+            let mut frames = Vec::new();
+            while let Ok(out) = self.rx.try_recv() {
+                for line in out.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    frames.push(serde_json::from_slice(line).expect("valid frame"));
+                }
+            }
+            frames
+        }
+    }
+
+    fn join(registry: &mut Registry, id: ConnId, role: Role, who: &str, capacity: usize) -> Conn {
+        let (tx, rx) = mpsc::channel(capacity);
+        let identity = Identity {
+            role,
+            name: name(who),
+        };
+        registry.connect(id, identity.clone(), tx);
+        registry.committed(Committed::Subscribed {
+            origin: Origin {
+                conn: id,
+                request: None,
+            },
+            identity,
+            backlog: vec![],
+            truncated: false,
+            held: vec![],
+        });
+        let mut conn = Conn { id, rx };
+        conn.frames();
+        conn
+    }
+
+    fn message(id: u64, user: &str, agent: Option<&str>) -> Message {
+        Message {
+            id,
+            ts: Timestamp::from_micros(id as i64),
+            user: name(user),
+            from: if agent.is_some() {
+                Role::Agent
+            } else {
+                Role::User
+            },
+            agent: agent.map(name),
+            body: Body::parse("hi", 10).expect("valid"),
+            priority: Priority::Normal,
+        }
+    }
+
+    fn types(frames: &[ServerFrame]) -> Vec<&'static str> {
+        frames
+            .iter()
+            .map(|f| match f {
+                ServerFrame::Message { .. } => "message",
+                ServerFrame::Sent { .. } => "sent",
+                ServerFrame::Assigned { .. } => "assigned",
+                ServerFrame::Presence { .. } => "presence",
+                ServerFrame::Agents { .. } => "agents",
+                ServerFrame::Released { .. } => "released",
+                ServerFrame::Subscribed { .. } => "subscribed",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_user_message_reaches_agents_and_the_users_other_connections_not_the_sender() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        let mut ana_phone = join(&mut registry, 4, Role::User, "ana", 16);
+        let mut cy = join(&mut registry, 5, Role::User, "cy", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames(); // presence of the users who joined after them
+        }
+        registry.committed(Committed::Sent {
+            origin: Origin {
+                conn: ana.id,
+                request: Some(RequestId::Str("r1".into())),
+            },
+            message: message(1, "ana", None),
+            taken_by: None,
+            replayed: false,
+        });
+        assert_eq!(types(&alice.frames()), ["message"]);
+        assert_eq!(types(&bob.frames()), ["message"]);
+        assert_eq!(types(&ana.frames()), ["sent"]);
+        assert_eq!(types(&ana_phone.frames()), ["message"]);
+        assert!(cy.frames().is_empty(), "another user sees nothing");
+    }
+
+    #[test]
+    fn taking_a_user_announces_assigned_before_the_message_to_everyone_concerned() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames(); // ana's presence
+        }
+        registry.committed(Committed::Sent {
+            origin: Origin {
+                conn: alice.id,
+                request: None,
+            },
+            message: message(1, "ana", Some("alice")),
+            taken_by: Some(name("alice")),
+            replayed: false,
+        });
+        assert_eq!(types(&alice.frames()), ["assigned", "sent"]);
+        assert_eq!(types(&bob.frames()), ["assigned", "message"]);
+        assert_eq!(types(&ana.frames()), ["assigned", "message"]);
+    }
+
+    #[test]
+    fn presence_follows_the_first_and_last_subscribed_connection() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let ana = join(&mut registry, 2, Role::User, "ana", 16);
+        let ana_phone = join(&mut registry, 3, Role::User, "ana", 16);
+        assert_eq!(
+            types(&alice.frames()),
+            ["presence"],
+            "one presence for two connections"
+        );
+        registry.disconnect(ana.id);
+        assert!(alice.frames().is_empty(), "still online on the phone");
+        registry.disconnect(ana_phone.id);
+        assert_eq!(
+            alice.frames(),
+            [ServerFrame::Presence {
+                role: Role::User,
+                name: name("ana"),
+                online: false
+            }]
+        );
+    }
+
+    #[test]
+    fn users_hear_the_agent_count_change() {
+        let mut registry = Registry::default();
+        let mut ana = join(&mut registry, 1, Role::User, "ana", 16);
+        let alice = join(&mut registry, 2, Role::Agent, "alice", 16);
+        let _alice_again = join(&mut registry, 3, Role::Agent, "alice", 16);
+        assert_eq!(
+            ana.frames(),
+            [ServerFrame::Agents { online: 1 }],
+            "one agent, two connections"
+        );
+        registry.disconnect(alice.id);
+        assert!(ana.frames().is_empty());
+    }
+
+    #[test]
+    fn a_full_outbox_cuts_off_only_that_connection() {
+        let mut registry = Registry::default();
+        let stuck = join(&mut registry, 1, Role::Agent, "stuck", 2);
+        let mut alice = join(&mut registry, 2, Role::Agent, "alice", 64);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 64);
+        for id in 1..=5 {
+            registry.committed(Committed::Sent {
+                origin: Origin {
+                    conn: ana.id,
+                    request: None,
+                },
+                message: message(id, "ana", None),
+                taken_by: None,
+                replayed: false,
+            });
+        }
+        let count =
+            |frames: Vec<ServerFrame>, kind| types(&frames).iter().filter(|t| **t == kind).count();
+        assert_eq!(count(alice.frames(), "message"), 5);
+        assert_eq!(count(ana.frames(), "sent"), 5);
+        assert!(!registry.peers.contains_key(&stuck.id));
+        let mut stuck = stuck;
+        assert_eq!(stuck.frames().len(), 2, "what fitted before the cut");
+        assert!(stuck.rx.is_closed(), "its session sees the outbox close");
+    }
+}

@@ -1,0 +1,383 @@
+//! One connection, from greeting to close.
+//!
+//! A session reads requests, answers the ones it can at once, hands the
+//! others to storage, and writes out whatever the router queued for it. One
+//! task does all of it, so a connection's writes never interleave. Before it
+//! handles each request it writes out everything already queued, which makes
+//! `ping` a barrier: its `pong` comes after every event that was due first.
+//!
+//! A session ends on `bye`, end of input, a broken socket, a full outbox
+//! (`slow_consumer`), a missing `hello`, three failed `hello`s, or server
+//! shutdown; [`End`] decides what it still writes before closing.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use switchboard_protocol::codec::encode_into;
+use switchboard_protocol::{ClientFrame, RequestId, Role, ServerCodec, ServerFrame};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::cmd::hello::{Hello, SignedIn};
+use crate::cmd::history::History;
+use crate::cmd::release::Release;
+use crate::cmd::send::Send;
+use crate::cmd::subscribe::Subscribe;
+use crate::cmd::{Caller, Reply, ping};
+use crate::error::RequestError;
+use crate::identity::{ConnId, Identity};
+use crate::rate_limit::TokenBucket;
+use crate::router::{Outgoing, Router};
+use crate::services::SharedServices;
+
+/// A write that cannot finish in this long means the peer stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing session may spend sending what it still owes.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Failed `hello`s before the connection is closed (PROTOCOL.md).
+const MAX_FAILED_HELLOS: u8 = 3;
+
+enum State {
+    Anonymous { failed_hellos: u8 },
+    SignedIn(Identity),
+}
+
+/// Why a session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client said `bye`.
+    Bye,
+    /// The client closed its side; it may still read what it is owed.
+    PeerClosed,
+    Shutdown,
+    /// The router cut this connection off: its outbox overflowed.
+    SlowConsumer,
+    HelloTimeout,
+    TooManyHellos,
+    /// The socket failed; nothing more can be written.
+    Broken,
+}
+
+/// Tells the router a connection is gone, however the session ends (even by
+/// panic).
+struct Registered {
+    router: Router,
+    conn: ConnId,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.router.disconnect(self.conn);
+    }
+}
+
+pub struct Session {
+    conn: ConnId,
+    services: SharedServices,
+    reader: FramedRead<OwnedReadHalf, ServerCodec>,
+    writer: BufWriter<OwnedWriteHalf>,
+    state: State,
+    /// Frames the router queued for this connection (after `hello`).
+    outbox: Option<mpsc::Receiver<Outgoing>>,
+    registered: Option<Registered>,
+    /// Requests handed to storage whose reply has not been written yet.
+    owed: usize,
+    sends: TokenBucket,
+}
+
+impl Session {
+    pub fn new(conn: ConnId, stream: TcpStream, services: SharedServices) -> Self {
+        let (read, write) = stream.into_split();
+        let config = &services.config;
+        Self {
+            conn,
+            reader: FramedRead::new(read, ServerCodec::new(config.max_line_bytes)),
+            writer: BufWriter::new(write),
+            state: State::Anonymous { failed_hellos: 0 },
+            outbox: None,
+            registered: None,
+            owed: 0,
+            sends: TokenBucket::new(config.send_rate, config.send_burst),
+            services,
+        }
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let end = self.serve(&shutdown).await;
+        tracing::debug!(conn = self.conn, ?end, "session ending");
+        if timeout(CLOSE_TIMEOUT, self.close(end)).await.is_err() {
+            tracing::debug!(conn = self.conn, "peer too slow to take its last frames");
+        }
+    }
+
+    async fn serve(&mut self, shutdown: &CancellationToken) -> End {
+        let greeting = ServerFrame::Greeting {
+            server: switchboard_protocol::SERVER_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            protocol: switchboard_protocol::PROTOCOL_VERSION,
+        };
+        if self.write_frame(&greeting).await.is_err() {
+            return End::Broken;
+        }
+        let hello_deadline = Instant::now() + self.services.config.hello_timeout;
+        loop {
+            let anonymous = matches!(self.state, State::Anonymous { .. });
+            tokio::select! {
+                () = shutdown.cancelled() => return End::Shutdown,
+                () = sleep_until(hello_deadline), if anonymous => return End::HelloTimeout,
+                queued = next_outgoing(&mut self.outbox) => match queued {
+                    Some(out) => {
+                        if self.write_outgoing(out).await.is_err() {
+                            return End::Broken;
+                        }
+                    }
+                    None => return End::SlowConsumer,
+                },
+                item = self.reader.next() => {
+                    let outcome = match item {
+                        None => return End::PeerClosed,
+                        Some(Err(error)) => {
+                            tracing::debug!(conn = self.conn, %error, "read failed");
+                            return End::Broken;
+                        }
+                        Some(Ok(Err(bad_line))) => {
+                            let id = bad_line.request_id().cloned();
+                            self.write_error(id, &RequestError::Frame(bad_line)).await.map(|()| None)
+                        }
+                        Some(Ok(Ok(frame))) => self.handle(frame).await,
+                    };
+                    match outcome {
+                        Ok(None) => {}
+                        Ok(Some(end)) => return end,
+                        Err(_) => return End::Broken,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers one request; `Some(end)` when the session should end.
+    async fn handle(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
+        // The barrier: what was queued before this request goes out first.
+        self.write_queued().await?;
+        let identity = match &self.state {
+            State::SignedIn(identity) => identity.clone(),
+            State::Anonymous { .. } => return self.handle_anonymous(frame).await,
+        };
+        let request = frame.id().cloned();
+        let services = &self.services;
+        let caller = Caller {
+            conn: self.conn,
+            request: request.clone(),
+            identity: &identity,
+            services,
+        };
+        let result = match frame {
+            ClientFrame::Bye { .. } => return Ok(Some(End::Bye)),
+            ClientFrame::Hello { .. } => Err(RequestError::AlreadyAuthenticated),
+            ClientFrame::Ping { .. } => Ok(ping::apply(request.clone())),
+            ClientFrame::Subscribe { since, limit, .. } => {
+                Subscribe::parse(identity.role, since, limit)
+                    .apply(caller)
+                    .await
+            }
+            ClientFrame::Send { to, body, key, .. } => {
+                if self.sends.try_take() {
+                    match Send::parse(&identity, to, &body, key, services) {
+                        Ok(send) => send.apply(caller).await,
+                        Err(error) => Err(error),
+                    }
+                } else {
+                    Err(RequestError::RateLimited)
+                }
+            }
+            ClientFrame::Release { user, .. } => match Release::parse(&identity, &user) {
+                Ok(release) => release.apply(caller).await,
+                Err(error) => Err(error),
+            },
+            ClientFrame::History {
+                user,
+                before,
+                limit,
+                ..
+            } => match History::parse(&identity, user, before, limit) {
+                Ok(history) => history.apply(caller).await,
+                Err(error) => Err(error),
+            },
+        };
+        match result {
+            Ok(Reply::Now(frame)) => self.write_frame(&frame).await?,
+            Ok(Reply::Later) => self.owed += 1,
+            Err(error) => self.write_error(request, &error).await?,
+        }
+        Ok(None)
+    }
+
+    async fn handle_anonymous(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
+        let ClientFrame::Hello {
+            id,
+            role,
+            name,
+            token,
+        } = frame
+        else {
+            if matches!(frame, ClientFrame::Bye { .. }) {
+                return Ok(Some(End::Bye));
+            }
+            self.write_error(frame.id().cloned(), &RequestError::NotAuthenticated)
+                .await?;
+            return Ok(None);
+        };
+        let signed_in = match Hello::parse(role, &name, token) {
+            Ok(hello) => hello.apply(&self.services).await,
+            Err(error) => Err(error),
+        };
+        let error = match signed_in {
+            Ok(signed_in) => match self.sign_in(id.clone(), signed_in).await? {
+                Ok(()) => return Ok(None),
+                Err(error) => error,
+            },
+            Err(error) => error,
+        };
+        self.write_error(id, &error).await?;
+        if let State::Anonymous { failed_hellos } = &mut self.state {
+            *failed_hellos += 1;
+            if *failed_hellos >= MAX_FAILED_HELLOS {
+                return Ok(Some(End::TooManyHellos));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Registers the connection with the router and says `welcome`.
+    async fn sign_in(
+        &mut self,
+        id: Option<RequestId>,
+        signed_in: SignedIn,
+    ) -> io::Result<Result<(), RequestError>> {
+        let SignedIn {
+            identity,
+            new_token,
+        } = signed_in;
+        let (outbox, queued) = mpsc::channel(self.services.config.outbox_frames.max(1));
+        let router = &self.services.router;
+        let Some(agents_online) = router.connect(self.conn, identity.clone(), outbox).await else {
+            return Ok(Err(RequestError::Internal));
+        };
+        self.registered = Some(Registered {
+            router: router.clone(),
+            conn: self.conn,
+        });
+        self.outbox = Some(queued);
+        tracing::info!(conn = self.conn, role = %identity.role, name = %identity.name, "signed in");
+        let welcome = ServerFrame::Welcome {
+            id,
+            role: identity.role,
+            name: identity.name.clone(),
+            token: new_token,
+            agents_online: (identity.role == Role::User).then_some(agents_online),
+        };
+        self.state = State::SignedIn(identity);
+        self.write_frame(&welcome).await?;
+        Ok(Ok(()))
+    }
+
+    /// Writes what the session still owes, and a last word, then closes.
+    async fn close(&mut self, end: End) {
+        let result = match end {
+            End::Bye | End::PeerClosed => self.pay_what_is_owed().await,
+            End::Shutdown => {
+                let bye = ServerFrame::Bye {
+                    reason: Some("server shutting down".into()),
+                };
+                match self.pay_what_is_owed().await {
+                    Ok(()) => self.write_frame(&bye).await,
+                    Err(error) => Err(error),
+                }
+            }
+            End::SlowConsumer => self.write_error(None, &RequestError::SlowConsumer).await,
+            End::HelloTimeout => {
+                let seconds = self.services.config.hello_timeout.as_secs();
+                self.write_error(None, &RequestError::HelloTimeout(seconds))
+                    .await
+            }
+            End::TooManyHellos | End::Broken => Ok(()),
+        };
+        if result.is_ok() {
+            let _ = self.writer.shutdown().await;
+        }
+        // Dropping `registered` tells the router this connection is gone.
+        self.registered = None;
+    }
+
+    async fn pay_what_is_owed(&mut self) -> io::Result<()> {
+        while self.owed > 0 {
+            match next_outgoing(&mut self.outbox).await {
+                Some(out) => self.write_outgoing(out).await?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_outgoing(&mut self, first: Outgoing) -> io::Result<()> {
+        self.put(first).await?;
+        self.write_queued().await?;
+        timed(self.writer.flush()).await
+    }
+
+    /// Writes out everything the router has queued so far.
+    async fn write_queued(&mut self) -> io::Result<()> {
+        let mut wrote = false;
+        while let Some(out) = self.outbox.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            self.put(out).await?;
+            wrote = true;
+        }
+        if wrote {
+            timed(self.writer.flush()).await?;
+        }
+        Ok(())
+    }
+
+    async fn put(&mut self, out: Outgoing) -> io::Result<()> {
+        if out.answers_request {
+            self.owed = self.owed.saturating_sub(1);
+        }
+        timed(self.writer.write_all(&out.bytes)).await
+    }
+
+    async fn write_frame(&mut self, frame: &ServerFrame) -> io::Result<()> {
+        let mut buf = BytesMut::with_capacity(256);
+        encode_into(frame, &mut buf)?;
+        timed(self.writer.write_all(&buf)).await?;
+        timed(self.writer.flush()).await
+    }
+
+    async fn write_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
+        tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
+        self.write_frame(&ServerFrame::error(id, error.code(), error.to_string()))
+            .await
+    }
+}
+
+/// The next queued frame; never resolves before sign-in. `None` means the
+/// router dropped this connection.
+async fn next_outgoing(outbox: &mut Option<mpsc::Receiver<Outgoing>>) -> Option<Outgoing> {
+    match outbox {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn timed<T>(write: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    timeout(WRITE_TIMEOUT, write)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stopped reading"))?
+}

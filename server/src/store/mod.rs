@@ -1,0 +1,346 @@
+//! Storage behind one handle.
+//!
+//! [`Store`] is a cloneable handle; the database belongs to threads:
+//! - one **writer** ([`writer`]) owns the only writing connection. Requests
+//!   queue on a channel; it takes everything queued, runs it in one
+//!   transaction, commits once, and only then hands the results, in commit
+//!   order, to the [`Router`] — so nobody hears of a message before it is
+//!   durable, and everyone hears of messages in the order they were stored.
+//!   A `subscribe` is read by the writer between two commits, which is what
+//!   makes its backlog meet the live stream without a gap or a repeat.
+//! - a few **readers** ([`reader`]) answer sign-ins and `history` from their
+//!   own connections, so reads never wait for a commit and never block the
+//!   async runtime.
+//!
+//! SQL lives in [`queries`], the layout and migrations in [`schema`]. A
+//! second backend (PostgreSQL) would be another implementation behind the
+//! same methods.
+
+pub mod queries;
+mod reader;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use switchboard_protocol::{Body, Key, Message, Name, Priority, Role};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::RequestError;
+use crate::identity::{Identity, Origin};
+use crate::router::Router;
+
+/// Write requests waiting for the writer. Senders wait when it is full,
+/// which slows clients down instead of growing memory.
+const WRITE_QUEUE: usize = 8192;
+/// Read requests waiting for a reader.
+const READ_QUEUE: usize = 1024;
+/// Reader threads: reads are short indexed lookups; two keep one busy
+/// `history` from delaying sign-ins on a two-core machine.
+const READERS: usize = 2;
+/// The most messages a `since` resume returns (PROTOCOL.md).
+pub const MAX_RESUME_MESSAGES: u32 = 10_000;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the storage threads have stopped")]
+    Stopped,
+    #[error("no randomness for a token: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+#[derive(Debug, Error)]
+pub enum OpenError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Schema {
+        path: PathBuf,
+        source: schema::SchemaError,
+    },
+    #[error("cannot start a storage thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Opens a database file, checks it is ours and migrates it. Used by the
+/// server and by the `agent` commands.
+pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
+    let mut conn = Connection::open(path).map_err(|source| OpenError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    schema::configure(&conn).map_err(|source| OpenError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    schema::migrate(&mut conn).map_err(|source| OpenError::Schema {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(conn)
+}
+
+/// How durable a commit is before anyone is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the server, not of the machine.
+    Normal,
+}
+
+/// The outcome of a user's first `hello`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// The name was new: here is its token, to show once.
+    Created { token: String },
+    /// The name belongs to someone already.
+    Taken,
+}
+
+/// A message to store, already validated and prioritised.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub origin: Origin,
+    pub from: Identity,
+    /// The conversation: the user's own name when a user sends.
+    pub user: Name,
+    pub body: Body,
+    pub priority: Priority,
+    pub key: Option<Key>,
+}
+
+/// What the writer hands the router, in commit order.
+#[derive(Debug, Clone)]
+pub enum Committed {
+    /// A message is stored (or, with `replayed`, was stored earlier under
+    /// the same key and is only answered again).
+    Sent {
+        origin: Origin,
+        message: Message,
+        /// The agent that took the conversation with this message.
+        taken_by: Option<Name>,
+        replayed: bool,
+    },
+    Released {
+        origin: Origin,
+        user: Name,
+        agent: Name,
+    },
+    /// The connection's backlog, read between two commits.
+    Subscribed {
+        origin: Origin,
+        identity: Identity,
+        backlog: Vec<Message>,
+        truncated: bool,
+        /// Held conversations the subscriber may see: (user, agent).
+        held: Vec<(Name, Name)>,
+    },
+    Rejected {
+        origin: Origin,
+        error: RequestError,
+    },
+}
+
+enum WriteJob {
+    RegisterUser {
+        name: Name,
+        reply: oneshot::Sender<Result<Registration, StoreError>>,
+    },
+    Send(SendRequest),
+    Release {
+        origin: Origin,
+        agent: Name,
+        user: Name,
+    },
+    Subscribe {
+        origin: Origin,
+        identity: Identity,
+        since: Option<u64>,
+        limit: u32,
+    },
+}
+
+enum ReadJob {
+    Authenticate {
+        role: Role,
+        name: Name,
+        token: String,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    History {
+        user: Name,
+        before: Option<u64>,
+        limit: u32,
+        reply: oneshot::Sender<Result<Option<Vec<Message>>, StoreError>>,
+    },
+}
+
+/// The handle every session holds.
+#[derive(Clone)]
+pub struct Store {
+    writes: mpsc::Sender<WriteJob>,
+    reads: mpsc::Sender<ReadJob>,
+}
+
+/// The storage threads, to wait for on shutdown once every [`Store`] handle
+/// is gone (the writer commits what is queued before it stops).
+pub struct StoreThreads(Vec<JoinHandle<()>>);
+
+impl StoreThreads {
+    pub fn join(self) {
+        for thread in self.0 {
+            if thread.join().is_err() {
+                tracing::error!("a storage thread panicked");
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path` and
+    /// starts the storage threads. Committed results go to `router`.
+    pub fn open(
+        path: &Path,
+        durability: Durability,
+        router: Router,
+    ) -> Result<(Store, StoreThreads), OpenError> {
+        let conn = open_database(path)?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
+        let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
+        let writer = writer::Writer::new(conn, router).map_err(|source| OpenError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut threads = vec![
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || writer.run(write_jobs))?,
+        ];
+        let read_jobs = Arc::new(Mutex::new(read_jobs));
+        for index in 0..READERS {
+            let conn = Connection::open(path).map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+            schema::configure(&conn).map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+            let jobs = Arc::clone(&read_jobs);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("store-reader-{index}"))
+                    .spawn(move || reader::run(conn, jobs))?,
+            );
+        }
+        Ok((Store { writes, reads }, StoreThreads(threads)))
+    }
+
+    async fn write(&self, job: WriteJob) -> Result<(), StoreError> {
+        self.writes.send(job).await.map_err(|_| StoreError::Stopped)
+    }
+
+    async fn read<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadJob,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.reads
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Registers a new user name, or says it is taken.
+    pub async fn register_user(&self, name: Name) -> Result<Registration, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.write(WriteJob::RegisterUser { name, reply }).await?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Whether `token` belongs to the user or (active) agent `name`.
+    pub async fn authenticate(
+        &self,
+        role: Role,
+        name: Name,
+        token: String,
+    ) -> Result<bool, StoreError> {
+        self.read(|reply| ReadJob::Authenticate {
+            role,
+            name,
+            token,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues a message; the result reaches the router after the commit.
+    pub async fn send(&self, request: SendRequest) -> Result<(), StoreError> {
+        self.write(WriteJob::Send(request)).await
+    }
+
+    /// Queues a release; the result reaches the router after the commit.
+    pub async fn release(&self, origin: Origin, agent: Name, user: Name) -> Result<(), StoreError> {
+        self.write(WriteJob::Release {
+            origin,
+            agent,
+            user,
+        })
+        .await
+    }
+
+    /// Queues a subscription; its backlog reaches the router in order with
+    /// the commits around it.
+    pub async fn subscribe(
+        &self,
+        origin: Origin,
+        identity: Identity,
+        since: Option<u64>,
+        limit: u32,
+    ) -> Result<(), StoreError> {
+        self.write(WriteJob::Subscribe {
+            origin,
+            identity,
+            since,
+            limit,
+        })
+        .await
+    }
+
+    /// A page of `user`'s conversation; `None` if there is no such user.
+    pub async fn history(
+        &self,
+        user: Name,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Option<Vec<Message>>, StoreError> {
+        self.read(|reply| ReadJob::History {
+            user,
+            before,
+            limit,
+            reply,
+        })
+        .await
+    }
+}

@@ -1,0 +1,490 @@
+//! Every SQL statement the server runs, as plain synchronous functions on a
+//! connection: the writer and reader threads call them, the `agent` CLI calls
+//! them directly, and the tests run them against an in-memory database.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+
+pub type Result<T> = rusqlite::Result<T>;
+
+/// A customer as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub token_hash: Vec<u8>,
+    /// The agent holding the conversation: its row id and name.
+    pub assigned: Option<(i64, Name)>,
+}
+
+/// An agent as stored. `token_hash` is `None` once the agent is removed.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub id: i64,
+    pub name: Name,
+    pub token_hash: Option<Vec<u8>>,
+}
+
+pub fn priority_to_sql(priority: Priority) -> i64 {
+    match priority {
+        Priority::Low => 0,
+        Priority::Normal => 1,
+        Priority::High => 2,
+        Priority::Urgent => 3,
+    }
+}
+
+fn priority_from_sql(value: i64) -> Priority {
+    match value {
+        0 => Priority::Low,
+        2 => Priority::High,
+        3 => Priority::Urgent,
+        _ => Priority::Normal,
+    }
+}
+
+fn conversion_error(
+    index: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+}
+
+fn name_at(row: &Row<'_>, index: usize) -> Result<Name> {
+    let text: String = row.get(index)?;
+    Name::parse(&text).map_err(|e| conversion_error(index, e))
+}
+
+/// The columns [`message_from_row`] reads, joined for names.
+const MESSAGE_COLUMNS: &str = "m.id, m.ts_us, u.name, a.name, m.body, m.priority
+     FROM messages m
+     JOIN users u ON u.id = m.user_id
+     LEFT JOIN agents a ON a.id = m.agent_id";
+
+fn message_from_row(row: &Row<'_>) -> Result<Message> {
+    let agent = match row.get::<_, Option<String>>(3)? {
+        Some(text) => Some(Name::parse(&text).map_err(|e| conversion_error(3, e))?),
+        None => None,
+    };
+    let body: String = row.get(4)?;
+    Ok(Message {
+        id: row.get::<_, i64>(0)? as u64,
+        ts: Timestamp::from_micros(row.get(1)?),
+        user: name_at(row, 2)?,
+        from: if agent.is_some() {
+            Role::Agent
+        } else {
+            Role::User
+        },
+        agent,
+        body: Body::parse(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
+        priority: priority_from_sql(row.get(5)?),
+    })
+}
+
+fn collect_messages(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Message>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(params, message_from_row)?;
+    rows.collect()
+}
+
+// ---- users ---------------------------------------------------------------
+
+pub fn find_user(conn: &Connection, name: &Name) -> Result<Option<UserRow>> {
+    conn.prepare_cached(
+        "SELECT u.id, u.token_hash, a.id, a.name
+         FROM users u LEFT JOIN agents a ON a.id = u.assigned_agent_id
+         WHERE u.name = ?1",
+    )?
+    .query_row([name.as_str()], |row| {
+        let assigned = match row.get::<_, Option<i64>>(2)? {
+            Some(agent_id) => Some((agent_id, name_at(row, 3)?)),
+            None => None,
+        };
+        Ok(UserRow {
+            id: row.get(0)?,
+            token_hash: row.get(1)?,
+            assigned,
+        })
+    })
+    .optional()
+}
+
+pub fn insert_user(
+    conn: &Connection,
+    name: &Name,
+    token_hash: &[u8],
+    now: Timestamp,
+) -> Result<i64> {
+    conn.prepare_cached("INSERT INTO users (name, token_hash, created_us) VALUES (?1, ?2, ?3)")?
+        .execute(params![name.as_str(), token_hash, now.as_micros()])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn set_assignment(conn: &Connection, user_id: i64, agent_id: Option<i64>) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET assigned_agent_id = ?2 WHERE id = ?1")?
+        .execute(params![user_id, agent_id])?;
+    Ok(())
+}
+
+/// Every held conversation: (user, agent).
+pub fn assignments(conn: &Connection) -> Result<Vec<(Name, Name)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT u.name, a.name FROM users u JOIN agents a ON a.id = u.assigned_agent_id
+         ORDER BY u.name",
+    )?;
+    let rows = statement.query_map([], |row| Ok((name_at(row, 0)?, name_at(row, 1)?)))?;
+    rows.collect()
+}
+
+// ---- agents --------------------------------------------------------------
+
+pub fn find_agent(conn: &Connection, name: &Name) -> Result<Option<AgentRow>> {
+    conn.prepare_cached("SELECT id, name, token_hash FROM agents WHERE name = ?1")?
+        .query_row([name.as_str()], |row| {
+            Ok(AgentRow {
+                id: row.get(0)?,
+                name: name_at(row, 1)?,
+                token_hash: row.get(2)?,
+            })
+        })
+        .optional()
+}
+
+/// Creates the agent, or gives a removed one a token again (its past
+/// messages keep their author).
+pub fn upsert_agent(
+    conn: &Connection,
+    name: &Name,
+    token_hash: &[u8],
+    now: Timestamp,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO agents (name, token_hash, created_us) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
+    )?
+    .execute(params![name.as_str(), token_hash, now.as_micros()])?;
+    Ok(())
+}
+
+/// Replaces an agent's token; false if there is no such active agent.
+pub fn set_agent_token(conn: &Connection, name: &Name, token_hash: &[u8]) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE agents SET token_hash = ?2 WHERE name = ?1 AND token_hash IS NOT NULL",
+        )?
+        .execute(params![name.as_str(), token_hash])?;
+    Ok(changed == 1)
+}
+
+/// Removes an agent's token and lets go of the conversations it held; false
+/// if there is no such active agent.
+pub fn remove_agent(conn: &Connection, name: &Name) -> Result<bool> {
+    let Some(agent) = find_agent(conn, name)? else {
+        return Ok(false);
+    };
+    if agent.token_hash.is_none() {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE users SET assigned_agent_id = NULL WHERE assigned_agent_id = ?1",
+        [agent.id],
+    )?;
+    conn.execute(
+        "UPDATE agents SET token_hash = NULL WHERE id = ?1",
+        [agent.id],
+    )?;
+    Ok(true)
+}
+
+/// Active agents with how many conversations each holds.
+pub fn list_agents(conn: &Connection) -> Result<Vec<(Name, u64)>> {
+    let mut statement = conn.prepare(
+        "SELECT a.name, (SELECT count(*) FROM users u WHERE u.assigned_agent_id = a.id)
+         FROM agents a WHERE a.token_hash IS NOT NULL ORDER BY a.name",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((name_at(row, 0)?, row.get::<_, i64>(1)? as u64))
+    })?;
+    rows.collect()
+}
+
+// ---- messages ------------------------------------------------------------
+
+/// Stores a message; `agent_id` `None` means the user wrote it.
+pub fn insert_message(
+    conn: &Connection,
+    ts: Timestamp,
+    user_id: i64,
+    agent_id: Option<i64>,
+    body: &Body,
+    priority: Priority,
+) -> Result<u64> {
+    conn.prepare_cached(
+        "INSERT INTO messages (ts_us, user_id, agent_id, body, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![ts.as_micros(), user_id, agent_id, body.as_str(), priority_to_sql(priority)])?;
+    Ok(conn.last_insert_rowid() as u64)
+}
+
+pub fn message_by_id(conn: &Connection, id: u64) -> Result<Message> {
+    conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} WHERE m.id = ?1"))?
+        .query_row([id as i64], message_from_row)
+}
+
+/// The latest time stamp stored, so new ones can keep increasing after a
+/// restart even if the clock went back.
+pub fn last_timestamp(conn: &Connection) -> Result<Option<Timestamp>> {
+    conn.query_row("SELECT max(ts_us) FROM messages", [], |row| {
+        row.get::<_, Option<i64>>(0)
+    })
+    .map(|micros| micros.map(Timestamp::from_micros))
+}
+
+pub fn add_waiting(
+    conn: &Connection,
+    message_id: u64,
+    user_id: i64,
+    priority: Priority,
+) -> Result<()> {
+    conn.prepare_cached("INSERT INTO waiting (message_id, user_id, urgency) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            message_id as i64,
+            user_id,
+            priority_to_sql(priority)
+        ])?;
+    Ok(())
+}
+
+/// The user's messages stop waiting: an agent answered or let go.
+pub fn clear_waiting(conn: &Connection, user_id: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM waiting WHERE user_id = ?1")?
+        .execute([user_id])?;
+    Ok(())
+}
+
+/// The `limit` latest messages of one conversation older than `before`,
+/// oldest first.
+pub fn conversation(
+    conn: &Connection,
+    user_id: i64,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let before = before.map_or(i64::MAX, |id| id.min(i64::MAX as u64) as i64);
+    let mut messages = collect_messages(
+        conn,
+        &format!(
+            "SELECT {MESSAGE_COLUMNS} WHERE m.user_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
+        ),
+        params![user_id, before, limit],
+    )?;
+    messages.reverse();
+    Ok(messages)
+}
+
+/// Messages after `since` (of one conversation, or of all), oldest first; at
+/// most `cap`, keeping the newest, and whether some were left out.
+pub fn messages_since(
+    conn: &Connection,
+    user_id: Option<i64>,
+    since: u64,
+    cap: u32,
+) -> Result<(Vec<Message>, bool)> {
+    let since = since.min(i64::MAX as u64) as i64;
+    let one_more = i64::from(cap) + 1;
+    let mut messages = match user_id {
+        Some(user_id) => collect_messages(
+            conn,
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} WHERE m.user_id = ?1 AND m.id > ?2 ORDER BY m.id DESC LIMIT ?3"
+            ),
+            params![user_id, since, one_more],
+        )?,
+        None => collect_messages(
+            conn,
+            &format!("SELECT {MESSAGE_COLUMNS} WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2"),
+            params![since, one_more],
+        )?,
+    };
+    let truncated = messages.len() > cap as usize;
+    messages.truncate(cap as usize);
+    messages.reverse();
+    Ok((messages, truncated))
+}
+
+/// User messages still waiting for an answer: most urgent first, then oldest.
+pub fn waiting_queue(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
+    collect_messages(
+        conn,
+        &format!(
+            "SELECT {MESSAGE_COLUMNS} JOIN waiting w ON w.message_id = m.id
+             ORDER BY w.urgency DESC, w.message_id LIMIT ?1"
+        ),
+        [limit],
+    )
+}
+
+// ---- idempotency keys ----------------------------------------------------
+
+fn role_to_sql(role: Role) -> i64 {
+    match role {
+        Role::User => 0,
+        Role::Agent => 1,
+    }
+}
+
+pub fn find_key(conn: &Connection, role: Role, sender_id: i64, key: &str) -> Result<Option<u64>> {
+    conn.prepare_cached(
+        "SELECT message_id FROM send_keys WHERE sender_role = ?1 AND sender_id = ?2 AND key = ?3",
+    )?
+    .query_row(params![role_to_sql(role), sender_id, key], |row| {
+        row.get::<_, i64>(0)
+    })
+    .optional()
+    .map(|id| id.map(|id| id as u64))
+}
+
+pub fn insert_key(
+    conn: &Connection,
+    role: Role,
+    sender_id: i64,
+    key: &str,
+    message_id: u64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO send_keys (sender_role, sender_id, key, message_id) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        role_to_sql(role),
+        sender_id,
+        key,
+        message_id as i64
+    ])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        schema::migrate(&mut conn).expect("migrates");
+        conn
+    }
+
+    fn name(text: &str) -> Name {
+        Name::parse(text).expect("valid")
+    }
+
+    fn body(text: &str) -> Body {
+        Body::parse(text, 100).expect("valid")
+    }
+
+    #[test]
+    fn waiting_queue_is_urgent_first_then_oldest() {
+        let conn = db();
+        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
+        let mut ts = 0;
+        let mut put = |priority| {
+            ts += 1;
+            let id = insert_message(
+                &conn,
+                Timestamp::from_micros(ts),
+                ana,
+                None,
+                &body("x"),
+                priority,
+            )
+            .expect("message");
+            add_waiting(&conn, id, ana, priority).expect("waiting");
+            id
+        };
+        let normal = put(Priority::Normal);
+        let urgent_old = put(Priority::Urgent);
+        let low = put(Priority::Low);
+        let urgent_new = put(Priority::Urgent);
+        let high = put(Priority::High);
+        let ids: Vec<_> = waiting_queue(&conn, 10)
+            .expect("reads")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, vec![urgent_old, urgent_new, high, normal, low]);
+        assert_eq!(waiting_queue(&conn, 2).expect("reads").len(), 2);
+        clear_waiting(&conn, ana).expect("clears");
+        assert!(waiting_queue(&conn, 10).expect("reads").is_empty());
+    }
+
+    #[test]
+    fn conversation_pages_backwards_and_returns_oldest_first() {
+        let conn = db();
+        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
+        let bo = insert_user(&conn, &name("bo"), b"h", Timestamp::from_micros(0)).expect("user");
+        let ids: Vec<u64> = (1..=6)
+            .map(|i| {
+                let user = if i % 2 == 0 { bo } else { ana };
+                insert_message(
+                    &conn,
+                    Timestamp::from_micros(i),
+                    user,
+                    None,
+                    &body("x"),
+                    Priority::Normal,
+                )
+                .expect("message")
+            })
+            .collect();
+        let page: Vec<_> = conversation(&conn, ana, None, 2)
+            .expect("reads")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(page, vec![ids[2], ids[4]]);
+        let older: Vec<_> = conversation(&conn, ana, Some(ids[2]), 10)
+            .expect("reads")
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(older, vec![ids[0]]);
+        let (since, truncated) = messages_since(&conn, None, ids[1], 2).expect("reads");
+        assert!(truncated);
+        assert_eq!(
+            since.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![ids[4], ids[5]]
+        );
+    }
+
+    #[test]
+    fn removed_agents_keep_their_messages_and_lose_their_conversations() {
+        let conn = db();
+        upsert_agent(&conn, &name("alice"), b"t", Timestamp::from_micros(0)).expect("agent");
+        let alice = find_agent(&conn, &name("alice"))
+            .expect("reads")
+            .expect("exists");
+        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
+        set_assignment(&conn, ana, Some(alice.id)).expect("assigns");
+        let id = insert_message(
+            &conn,
+            Timestamp::from_micros(1),
+            ana,
+            Some(alice.id),
+            &body("hi"),
+            Priority::Normal,
+        )
+        .expect("message");
+        assert!(remove_agent(&conn, &name("alice")).expect("removes"));
+        assert!(!remove_agent(&conn, &name("alice")).expect("second time"));
+        assert!(assignments(&conn).expect("reads").is_empty());
+        assert_eq!(
+            message_by_id(&conn, id).expect("reads").agent,
+            Some(name("alice"))
+        );
+        assert!(list_agents(&conn).expect("reads").is_empty());
+    }
+}
