@@ -1,0 +1,257 @@
+//! The server's bounds: `--rate`/`--burst` (`rate_limited`), `--max-connections`
+//! (`server_busy`), `--hello-timeout`, `--outbox-frames` (`slow_consumer`),
+//! `--max-body` (`invalid_body`) and `--max-line` (`line_too_long`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard_tests::*;
+
+#[tokio::test]
+async fn sends_over_the_burst_are_rate_limited_and_not_stored() {
+    let server = TestServer::start_with(&["--rate", "1", "--burst", "2"]);
+    let token = server.add_agent("alice");
+    let mut alice = agent(&server, "alice", &token).await;
+    let (mut ana, ana_token) = unsubscribed_user(&server, "ana").await;
+    let replies = ana
+        .pipeline(&[
+            json!({"type":"send","id":"s1","body":"one"}),
+            json!({"type":"send","id":"s2","body":"two"}),
+            json!({"type":"send","id":"s3","body":"three"}),
+        ])
+        .await;
+    let (one, two) = (&replies[0], &replies[1]);
+    assert_eq!(one["type"], "sent", "{one}");
+    assert_eq!(two["type"], "sent", "{two}");
+    assert_error(&replies[2], json!("s3"), "rate_limited");
+
+    // Only sends count (interpretation 13); the connection stays usable.
+    for i in 0..10 {
+        ana.send(&json!({"type":"ping","id":i})).await;
+        assert_eq!(ana.recv().await, json!({"type":"pong","id":i}));
+    }
+    assert_eq!(alice.recv_message().await, one["message"]);
+    assert_eq!(alice.recv_message().await, two["message"]);
+    alice.barrier().await;
+    assert_eq!(bodies(&ana.history(None, json!({})).await), ["one", "two"]);
+
+    // The limit is per connection.
+    let mut ana_phone = server.connect().await;
+    ana_phone.hello_user("ana", &ana_token).await;
+    ana_phone.send_message("from the phone").await;
+}
+
+#[tokio::test]
+async fn default_rate_allows_a_burst_of_30_then_limits() {
+    let server = TestServer::start();
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let sends: Vec<Value> = (0..60)
+        .map(|i| json!({"type":"send","id":i,"body":format!("m{i}")}))
+        .collect();
+    let mut stored = Vec::new();
+    let mut limited = 0;
+    for (i, reply) in ana.pipeline(&sends).await.into_iter().enumerate() {
+        if reply["type"] == "sent" {
+            stored.push(reply["message"].clone());
+        } else {
+            assert!(i >= 30, "the first 30 sends fit the default burst: {reply}");
+            assert_error(&reply, json!(i), "rate_limited");
+            limited += 1;
+        }
+    }
+    assert!(
+        limited > 0,
+        "60 sends at once exceed 10/s with a burst of 30"
+    );
+    stored.sort_by_key(id_of);
+    assert_eq!(ana.history(None, json!({"limit":100})).await, stored);
+}
+
+#[tokio::test]
+async fn rate_zero_disables_the_limit() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let sent = ana.send_messages(&numbered("m", 200)).await;
+    assert_eq!(sent.len(), 200);
+}
+
+#[tokio::test]
+async fn connections_over_the_maximum_get_server_busy_and_are_closed() {
+    let server = TestServer::start_with(&["--max-connections", "2"]);
+    let first = server.connect().await;
+    let mut second = server.connect().await;
+    let mut third = TestClient::connect_raw(server.addr()).await;
+    third.recv_error(Value::Null, "server_busy").await;
+    third.expect_closed().await;
+    // The others are unaffected.
+    let (_, welcome) = second.hello_new_user("ana").await;
+    assert_eq!(welcome["type"], "welcome");
+
+    // A closed connection frees its slot. The server notices the close a moment
+    // after the client does, so try again until a deadline.
+    first.bye().await;
+    let deadline = Instant::now() + RECV_TIMEOUT;
+    loop {
+        let mut next = TestClient::connect_raw(server.addr()).await;
+        let frame = next.recv().await;
+        if frame == greeting() {
+            break;
+        }
+        assert_error(&frame, Value::Null, "server_busy");
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection's slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn connection_without_hello_is_closed_after_the_hello_timeout() {
+    let server = TestServer::start_with(&["--hello-timeout", "1"]);
+    let mut identified = server.connect().await;
+    identified.hello_new_user("ana").await;
+    let mut silent = server.connect().await;
+    // The server may say why before closing; it must close.
+    let started = Instant::now();
+    for frame in silent.expect_closed_after(&["error"]).await {
+        assert!(frame["id"].is_null(), "{frame}");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "closed too early"
+    );
+    // The connection that identified itself, opened earlier, is still open.
+    identified.barrier().await;
+}
+
+/// How many ~4 KB messages surely overflow the kernel buffers of a connection
+/// that never reads (the server's send buffer can grow to `tcp_wmem`'s maximum;
+/// the client's receive buffer is kept small), with a margin.
+fn messages_to_overflow() -> usize {
+    let read_max = |path: &str, field: usize| -> Option<usize> {
+        let text = std::fs::read_to_string(path).ok()?;
+        text.split_whitespace().nth(field)?.parse().ok()
+    };
+    let tcp_wmem = read_max("/proc/sys/net/ipv4/tcp_wmem", 2).unwrap_or(4 << 20);
+    let core_wmem = read_max("/proc/sys/net/core/wmem_max", 0).unwrap_or(0) * 2;
+    let send_buffer = tcp_wmem.max(core_wmem).min(20 << 20);
+    send_buffer / 4_000 + 400
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_disconnected_while_other_agents_get_everything() {
+    let server = TestServer::start_with(&["--outbox-frames", "8", "--rate", "0"]);
+    let stuck_token = server.add_agent("stuck");
+    let reader_token = server.add_agent("reader");
+
+    // The stuck agent subscribes, then never reads. Its receive buffer is kept
+    // small so the kernel absorbs as little as possible.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let stream = socket.connect(server.addr()).await.unwrap();
+    let mut stuck = TestClient::from_stream(stream).labelled("stuck");
+    assert_eq!(stuck.recv().await, greeting());
+    stuck.hello_agent("stuck", &stuck_token).await;
+    stuck.subscribe().await;
+
+    let mut reader = agent(&server, "reader", &reader_token).await;
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let count = messages_to_overflow();
+    let reading = tokio::spawn(async move {
+        let mut ids = Vec::with_capacity(count);
+        while ids.len() < count {
+            ids.push(id_of(&reader.recv_message().await));
+        }
+        reader.barrier().await;
+        ids
+    });
+
+    // At most 4 sends in flight, so a reader that keeps up never has more than
+    // a few events queued.
+    let bodies = vec!["x".repeat(4_000); count];
+    let mut sent_ids = Vec::with_capacity(count);
+    for window in bodies.chunks(4) {
+        sent_ids.extend(ids(&ana.send_messages(window).await));
+    }
+    assert_eq!(
+        reading.await.unwrap(),
+        sent_ids,
+        "the reading agent got every message"
+    );
+
+    // The stuck agent: what the kernel held, perhaps `slow_consumer`, then the end.
+    let mut delivered = 0;
+    loop {
+        match stuck.next_frame_within(Duration::from_secs(10)).await {
+            None => panic!("the stuck agent was never disconnected ({delivered} messages read)"),
+            Some(None) => break,
+            Some(Some(frame)) if frame["type"] == "message" => delivered += 1,
+            Some(Some(frame)) => assert_error(&frame, Value::Null, "slow_consumer"),
+        }
+    }
+    assert!(
+        delivered < count,
+        "a disconnected consumer cannot have had every message"
+    );
+}
+
+#[tokio::test]
+async fn max_body_counts_characters_after_trimming() {
+    let server = TestServer::start_with(&["--max-body", "10"]);
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    assert_eq!(ana.send_message("0123456789").await["body"], "0123456789");
+    assert_eq!(
+        ana.send_message("  0123456789 \n").await["body"],
+        "0123456789"
+    );
+    assert_eq!(ana.send_message("éééééééééé").await["body"], "éééééééééé");
+    ana.send(&json!({"type":"send","id":"long","body":"0123456789a"}))
+        .await;
+    ana.recv_error(json!("long"), "invalid_body").await;
+    assert_eq!(ana.history(None, json!({})).await.len(), 3);
+}
+
+/// A `ping` line of exactly `len` bytes (without the newline), padded with
+/// white space inside the object.
+fn ping_line(id: &str, len: usize) -> Vec<u8> {
+    let head = format!("{{\"type\":\"ping\",\"id\":\"{id}\"");
+    let mut line = head.clone().into_bytes();
+    line.resize(len - 1, b' ');
+    line.push(b'}');
+    assert_eq!(line.len(), len);
+    line
+}
+
+#[tokio::test]
+async fn max_line_counts_bytes_without_the_line_ending() {
+    let server = TestServer::start_with(&["--max-line", "1024"]);
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let mut exact = ping_line("exact", 1024);
+    exact.push(b'\n');
+    ana.send_raw(&exact).await;
+    assert_eq!(ana.recv().await, json!({"type":"pong","id":"exact"}));
+    let mut exact_crlf = ping_line("crlf", 1024);
+    exact_crlf.extend(b"\r\n");
+    ana.send_raw(&exact_crlf).await;
+    assert_eq!(ana.recv().await, json!({"type":"pong","id":"crlf"}));
+    let mut over = ping_line("over", 1025);
+    over.push(b'\n');
+    ana.send_raw(&over).await;
+    ana.recv_error(Value::Null, "line_too_long").await;
+    ana.barrier().await;
+}
+
+#[tokio::test]
+async fn line_too_long_is_answered_before_the_line_ends_and_the_rest_is_discarded() {
+    let server = TestServer::start_with(&["--max-line", "1024"]);
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    // Interpretation 11: answered as soon as the line passes the limit.
+    ana.send_raw(&[b'a'; 2_000]).await;
+    ana.recv_error(Value::Null, "line_too_long").await;
+    // More of the same line, then its end: discarded without another error.
+    ana.send_raw(&[b'b'; 5_000]).await;
+    ana.send_raw(b"\"}, still the same line\n").await;
+    ana.barrier().await;
+    assert_eq!(ana.send_message("usable").await["body"], "usable");
+}

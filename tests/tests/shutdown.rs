@@ -1,0 +1,109 @@
+//! Ending sessions: the client's `bye` (PROTOCOL.md "Lifecycle" 4) and the
+//! server's graceful shutdown on SIGTERM/SIGINT (interpretation 15).
+
+use serde_json::{Value, json};
+use switchboard_tests::*;
+
+fn bye_frame() -> Value {
+    json!({"type":"bye","reason":"server shutting down"})
+}
+
+#[tokio::test]
+async fn sigterm_says_bye_to_every_connection_closes_and_exits_zero() {
+    let mut server = TestServer::start();
+    let token = server.add_agent("alice");
+    let mut alice = agent(&server, "alice", &token).await;
+    let (mut ana, _) = user(&server, "ana").await;
+    assert_eq!(alice.recv().await, presence("ana", true));
+    let mut idle = server.connect().await;
+    idle.hello_new_user("ben").await;
+    let mut anonymous = server.connect().await;
+    alice.barrier().await;
+    ana.barrier().await;
+
+    let status = server.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    for client in [&mut alice, &mut ana, &mut idle, &mut anonymous] {
+        // Sessions end in any order, so alice may first hear ana go offline
+        // and ana may hear alice leave: events that are true, then bye.
+        let mut frame = client.recv().await;
+        while frame["type"] == "presence" || frame["type"] == "agents" {
+            frame = client.recv().await;
+        }
+        assert_eq!(frame, bye_frame());
+        client.expect_closed().await;
+    }
+}
+
+#[tokio::test]
+async fn sigint_shuts_down_gracefully_too() {
+    let mut server = TestServer::start();
+    let (mut ana, _) = user(&server, "ana").await;
+    let status = server.signal_and_wait("INT");
+    assert!(status.success(), "exit status after SIGINT: {status}");
+    assert_eq!(ana.recv().await, bye_frame());
+    ana.expect_closed().await;
+}
+
+#[tokio::test]
+async fn sends_in_flight_at_sigterm_are_answered_before_bye_and_committed() {
+    let mut server = TestServer::start_with(&["--rate", "0"]);
+    let (mut ana, token) = unsubscribed_user(&server, "ana").await;
+    let sends: Vec<Value> = (0..100)
+        .map(|i| json!({"type":"send","id":i,"body":format!("m{i}")}))
+        .collect();
+    ana.send_many(&sends).await;
+    // The server is working through them when the signal comes.
+    let mut acknowledged = vec![ana.recv_type("sent").await["message"].clone()];
+    let status = server.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    loop {
+        let frame = ana.recv().await;
+        if frame == bye_frame() {
+            break;
+        }
+        assert_eq!(
+            frame["type"], "sent",
+            "only replies come before bye: {frame}"
+        );
+        acknowledged.push(frame["message"].clone());
+    }
+    ana.expect_closed().await;
+    acknowledged.sort_by_key(id_of);
+
+    // Exactly what was acknowledged is stored: nothing owed was left unanswered.
+    server.start_again();
+    let mut ana = server.connect().await;
+    ana.hello_user("ana", &token).await;
+    assert_eq!(ana.history(None, json!({"limit":1000})).await, acknowledged);
+}
+
+#[tokio::test]
+async fn bye_gets_owed_replies_then_the_close() {
+    let server = TestServer::start();
+    let token = server.add_agent("alice");
+    let mut alice = agent(&server, "alice", &token).await;
+    let (mut ana, ana_token) = unsubscribed_user(&server, "ana").await;
+    let owed = [
+        json!({"type":"send","id":"last","body":"before bye"}),
+        json!({"type":"ping","id":"p"}),
+    ];
+    let mut frames = owed.to_vec();
+    frames.push(json!({"type":"bye","id":"b"}));
+    frames.push(json!({"type":"ping","id":"after"}));
+    ana.send_many(&frames).await;
+    let replies = ana.collect_replies(&owed).await;
+    let sent = replies[0].clone();
+    assert_eq!(sent["type"], "sent", "{sent}");
+    assert_eq!(replies[1], json!({"type":"pong","id":"p"}));
+    // `bye` has no reply, and nothing after it is read.
+    ana.expect_closed().await;
+    assert_eq!(alice.recv_message().await, sent["message"]);
+
+    let mut ana = server.connect().await;
+    ana.hello_user("ana", &ana_token).await;
+    assert_eq!(
+        ana.history(None, json!({})).await,
+        vec![sent["message"].clone()]
+    );
+}
