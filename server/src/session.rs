@@ -2,18 +2,26 @@
 //!
 //! A session reads requests, answers the ones it can at once, hands the
 //! others to storage, and writes out whatever the router queued for it. One
-//! task does all of it, so a connection's writes never interleave. Before it
-//! handles each request it writes out everything already queued, which makes
-//! `ping` a barrier: its `pong` comes after every event that was due first.
+//! task does all of it, so a connection's writes never interleave.
+//!
+//! Two ordering promises live here:
+//! - replies come in request order: an immediate reply (`pong`, `history`, an
+//!   error) waits behind the replies of earlier requests still being
+//!   committed, so a person pasting several lines into netcat reads the
+//!   answers in the order they typed;
+//! - before it handles each request the session writes out everything
+//!   already queued for it, which makes `ping` a barrier: its `pong` comes
+//!   after every event that was due first.
 //!
 //! A session ends on `bye`, end of input, a broken socket, a full outbox
 //! (`slow_consumer`), a missing `hello`, three failed `hello`s, or server
 //! shutdown; [`End`] decides what it still writes before closing.
 
+use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use switchboard_protocol::codec::encode_into;
 use switchboard_protocol::{ClientFrame, RequestId, Role, ServerCodec, ServerFrame};
@@ -43,6 +51,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Failed `hello`s before the connection is closed (PROTOCOL.md).
 const MAX_FAILED_HELLOS: u8 = 3;
+/// Immediate replies held back behind uncommitted ones; past this the
+/// session stops reading until storage catches up, so a client pipelining
+/// cheap requests cannot grow the queue without bound.
+const MAX_HELD_REPLIES: usize = 1_024;
 
 enum State {
     Anonymous { failed_hellos: u8 },
@@ -87,8 +99,12 @@ pub struct Session {
     /// Frames the router queued for this connection (after `hello`).
     outbox: Option<mpsc::Receiver<Outgoing>>,
     registered: Option<Registered>,
-    /// Requests handed to storage whose reply has not been written yet.
-    owed: usize,
+    /// Requests handed to storage, and how many of their replies are written.
+    issued: u64,
+    answered: u64,
+    /// Immediate replies waiting for earlier replies: (requests that must be
+    /// answered first, the reply).
+    held: VecDeque<(u64, Bytes)>,
     sends: TokenBucket,
 }
 
@@ -103,7 +119,9 @@ impl Session {
             state: State::Anonymous { failed_hellos: 0 },
             outbox: None,
             registered: None,
-            owed: 0,
+            issued: 0,
+            answered: 0,
+            held: VecDeque::new(),
             sends: TokenBucket::new(config.send_rate, config.send_burst),
             services,
         }
@@ -149,7 +167,7 @@ impl Session {
                         }
                         Some(Ok(Err(bad_line))) => {
                             let id = bad_line.request_id().cloned();
-                            self.write_error(id, &RequestError::Frame(bad_line)).await.map(|()| None)
+                            self.reply_error(id, &RequestError::Frame(bad_line)).await.map(|()| None)
                         }
                         Some(Ok(Ok(frame))) => self.handle(frame).await,
                     };
@@ -167,12 +185,18 @@ impl Session {
     async fn handle(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
         // The barrier: what was queued before this request goes out first.
         self.write_queued().await?;
+        if self.held.len() >= MAX_HELD_REPLIES {
+            self.pay_what_is_owed().await?;
+        }
         let identity = match &self.state {
             State::SignedIn(identity) => identity.clone(),
             State::Anonymous { .. } => return self.handle_anonymous(frame).await,
         };
         let request = frame.id().cloned();
-        let services = &self.services;
+        // A handle of its own, so commands can borrow it while the session
+        // writes.
+        let services = std::sync::Arc::clone(&self.services);
+        let services = &*services;
         let caller = Caller {
             conn: self.conn,
             request: request.clone(),
@@ -208,14 +232,19 @@ impl Session {
                 limit,
                 ..
             } => match History::parse(&identity, user, before, limit) {
-                Ok(history) => history.apply(caller).await,
+                Ok(history) => {
+                    // Read your own writes: a history asked for after a send
+                    // includes it.
+                    self.pay_what_is_owed().await?;
+                    history.apply(caller).await
+                }
                 Err(error) => Err(error),
             },
         };
         match result {
-            Ok(Reply::Now(frame)) => self.write_frame(&frame).await?,
-            Ok(Reply::Later) => self.owed += 1,
-            Err(error) => self.write_error(request, &error).await?,
+            Ok(Reply::Now(frame)) => self.reply(&frame).await?,
+            Ok(Reply::Later) => self.issued += 1,
+            Err(error) => self.reply_error(request, &error).await?,
         }
         Ok(None)
     }
@@ -231,7 +260,7 @@ impl Session {
             if matches!(frame, ClientFrame::Bye { .. }) {
                 return Ok(Some(End::Bye));
             }
-            self.write_error(frame.id().cloned(), &RequestError::NotAuthenticated)
+            self.reply_error(frame.id().cloned(), &RequestError::NotAuthenticated)
                 .await?;
             return Ok(None);
         };
@@ -246,7 +275,7 @@ impl Session {
             },
             Err(error) => error,
         };
-        self.write_error(id, &error).await?;
+        self.reply_error(id, &error).await?;
         if let State::Anonymous { failed_hellos } = &mut self.state {
             *failed_hellos += 1;
             if *failed_hellos >= MAX_FAILED_HELLOS {
@@ -318,7 +347,7 @@ impl Session {
     }
 
     async fn pay_what_is_owed(&mut self) -> io::Result<()> {
-        while self.owed > 0 {
+        while self.answered < self.issued {
             match next_outgoing(&mut self.outbox).await {
                 Some(out) => self.write_outgoing(out).await?,
                 None => break,
@@ -347,16 +376,44 @@ impl Session {
     }
 
     async fn put(&mut self, out: Outgoing) -> io::Result<()> {
+        timed(self.writer.write_all(&out.bytes)).await?;
         if out.answers_request {
-            self.owed = self.owed.saturating_sub(1);
+            self.answered += 1;
+            // Immediate replies that were waiting for this one follow it.
+            while let Some((after, _)) = self.held.front()
+                && *after <= self.answered
+            {
+                if let Some((_, reply)) = self.held.pop_front() {
+                    timed(self.writer.write_all(&reply)).await?;
+                }
+            }
         }
-        timed(self.writer.write_all(&out.bytes)).await
+        Ok(())
     }
 
+    /// Answers the request being handled: now, or after the replies to
+    /// earlier requests if some are still being committed.
+    async fn reply(&mut self, frame: &ServerFrame) -> io::Result<()> {
+        let bytes = encode(frame)?;
+        if self.answered < self.issued {
+            self.held.push_back((self.issued, bytes));
+            Ok(())
+        } else {
+            timed(self.writer.write_all(&bytes)).await?;
+            timed(self.writer.flush()).await
+        }
+    }
+
+    async fn reply_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
+        tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
+        self.reply(&ServerFrame::error(id, error.code(), error.to_string()))
+            .await
+    }
+
+    /// Writes a frame that is not a reply (greeting, welcome, last words).
     async fn write_frame(&mut self, frame: &ServerFrame) -> io::Result<()> {
-        let mut buf = BytesMut::with_capacity(256);
-        encode_into(frame, &mut buf)?;
-        timed(self.writer.write_all(&buf)).await?;
+        let bytes = encode(frame)?;
+        timed(self.writer.write_all(&bytes)).await?;
         timed(self.writer.flush()).await
     }
 
@@ -365,6 +422,12 @@ impl Session {
         self.write_frame(&ServerFrame::error(id, error.code(), error.to_string()))
             .await
     }
+}
+
+fn encode(frame: &ServerFrame) -> io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(256);
+    encode_into(frame, &mut buf)?;
+    Ok(buf.freeze())
 }
 
 /// The next queued frame; never resolves before sign-in. `None` means the

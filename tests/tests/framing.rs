@@ -243,3 +243,42 @@ async fn line_over_the_default_limit_is_line_too_long_and_the_connection_stays()
     assert_eq!(client.recv().await, json!({"type":"pong","id":"ok"}));
     assert_eq!(client.send_message(&body).await["body"], body);
 }
+
+/// Someone pasting several lines into netcat reads the answers in the order
+/// they typed them: an immediate reply (`pong`, `history`, an error) never
+/// overtakes the `sent` of an earlier, still-committing `send`.
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_request_order() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let mut client = identified(&server).await;
+    let mut batch = String::new();
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        batch.push_str(&format!(
+            "{{\"type\":\"send\",\"id\":\"s{i}\",\"body\":\"m{i}\"}}\n\
+             {{\"type\":\"ping\",\"id\":\"p{i}\"}}\n\
+             {{\"type\":\"history\",\"id\":\"h{i}\",\"limit\":1}}\n\
+             {{\"type\":\"send\",\"id\":\"e{i}\",\"body\":\"\"}}\n"
+        ));
+        expected.extend([
+            (format!("s{i}"), "sent"),
+            (format!("p{i}"), "pong"),
+            (format!("h{i}"), "history"),
+            (format!("e{i}"), "error"),
+        ]);
+    }
+    client.send_raw(batch.as_bytes()).await;
+    for (i, (id, kind)) in expected.iter().enumerate() {
+        let frame = client.recv().await;
+        assert_eq!(
+            (frame["id"].as_str(), frame["type"].as_str()),
+            (Some(id.as_str()), Some(*kind)),
+            "reply {i}: {frame}"
+        );
+        if *kind == "history" {
+            // Each history sees the send just before it: it was committed first.
+            let send_id = id.replacen('h', "m", 1);
+            assert_eq!(frame["messages"][0]["body"], send_id.as_str());
+        }
+    }
+}
