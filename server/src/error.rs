@@ -35,6 +35,9 @@ pub enum RequestError {
     AssignedToOther { user: Name, agent: Name },
     #[error("{user} is not assigned to you")]
     NotAssigned { user: Name },
+    /// `switchboard agent rotate` or `remove` took this connection's token away.
+    #[error("your token was rotated or revoked; sign in again with the new one")]
+    Revoked,
     #[error("too many messages: slow down")]
     RateLimited,
     #[error("you are not reading your events fast enough; closing")]
@@ -53,7 +56,7 @@ impl RequestError {
             RequestError::NotAuthenticated | RequestError::HelloTimeout(_) => {
                 ErrorCode::NotAuthenticated
             }
-            RequestError::Unauthorized(_) => ErrorCode::Unauthorized,
+            RequestError::Unauthorized(_) | RequestError::Revoked => ErrorCode::Unauthorized,
             RequestError::AlreadyAuthenticated => ErrorCode::AlreadyAuthenticated,
             RequestError::InvalidName(_) => ErrorCode::InvalidName,
             RequestError::Forbidden(_) => ErrorCode::Forbidden,

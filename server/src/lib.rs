@@ -12,6 +12,8 @@
 //! - [`router`]: who is online and who gets which frame, behind the
 //!   [`router::Router`] handle.
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
+//! - [`credentials`]: closes connections whose agent token was rotated or
+//!   removed by the `agent` commands.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands.
 
@@ -19,6 +21,7 @@ pub mod admin;
 pub mod assignment;
 pub mod cmd;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod identity;
 pub mod priority;
@@ -67,7 +70,15 @@ pub async fn run(options: ServeOptions, shutdown: impl Future<Output = ()>) -> a
         config: options.config,
         rules: options.rules,
     });
+    let stop_watching = tokio_util::sync::CancellationToken::new();
+    let watcher = tokio::spawn(credentials::watch(
+        services.store.clone(),
+        services.router.clone(),
+        stop_watching.clone(),
+    ));
     let finished = server::serve(listener, Arc::clone(&services), shutdown).await;
+    stop_watching.cancel();
+    let _ = watcher.await;
     drop(services);
     if finished {
         // The writer stops once the last Store handle is gone and its queue is

@@ -19,6 +19,7 @@ use switchboard_protocol::codec::encode_into;
 use switchboard_protocol::{Message, Name, Role, ServerFrame};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::error::RequestError;
 use crate::identity::{ConnId, Identity, Origin};
 use crate::store::Committed;
 
@@ -33,16 +34,23 @@ pub struct Outgoing {
     /// This completes a request the connection made (a reply), so the
     /// session knows when it owes nothing more.
     pub answers_request: bool,
+    /// The router is done with this connection: close after writing this.
+    pub last: bool,
 }
 
 enum Command {
     Connect {
         conn: ConnId,
         identity: Identity,
+        credential: Vec<u8>,
         outbox: mpsc::Sender<Outgoing>,
         reply: oneshot::Sender<u32>,
     },
     Committed(Committed),
+    Revoke {
+        agent: Name,
+        current: Option<Vec<u8>>,
+    },
 }
 
 /// The handle sessions and the writer hold.
@@ -64,10 +72,11 @@ impl Router {
             loop {
                 tokio::select! {
                     command = command_rx.recv() => match command {
-                        Some(Command::Connect { conn, identity, outbox, reply }) => {
-                            let _ = reply.send(registry.connect(conn, identity, outbox));
+                        Some(Command::Connect { conn, identity, credential, outbox, reply }) => {
+                            let _ = reply.send(registry.connect(conn, identity, credential, outbox));
                         }
                         Some(Command::Committed(event)) => registry.committed(event),
+                        Some(Command::Revoke { agent, current }) => registry.revoke(&agent, current.as_deref()),
                         None => break,
                     },
                     Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
@@ -81,12 +90,14 @@ impl Router {
         }
     }
 
-    /// Registers a signed-in connection and its outbox; answers how many
-    /// agents are online (`None` if the router has stopped).
+    /// Registers a signed-in connection, the hash of the token it signed in
+    /// with, and its outbox; answers how many agents are online (`None` if
+    /// the router has stopped).
     pub async fn connect(
         &self,
         conn: ConnId,
         identity: Identity,
+        credential: Vec<u8>,
         outbox: mpsc::Sender<Outgoing>,
     ) -> Option<u32> {
         let (reply, answer) = oneshot::channel();
@@ -94,12 +105,19 @@ impl Router {
             .send(Command::Connect {
                 conn,
                 identity,
+                credential,
                 outbox,
                 reply,
             })
             .await
             .ok()?;
         answer.await.ok()
+    }
+
+    /// `agent`'s token is now `current` (`None`: removed): close its
+    /// connections that signed in with another one.
+    pub async fn revoke(&self, agent: Name, current: Option<Vec<u8>>) {
+        let _ = self.commands.send(Command::Revoke { agent, current }).await;
     }
 
     /// Forgets a connection, however it ended.
@@ -121,6 +139,8 @@ impl Router {
 
 struct Peer {
     identity: Identity,
+    /// The hash of the token this connection signed in with.
+    credential: Vec<u8>,
     outbox: mpsc::Sender<Outgoing>,
     subscribed: bool,
 }
@@ -152,17 +172,51 @@ impl Registry {
         &mut self,
         conn: ConnId,
         identity: Identity,
+        credential: Vec<u8>,
         outbox: mpsc::Sender<Outgoing>,
     ) -> u32 {
         self.peers.insert(
             conn,
             Peer {
                 identity,
+                credential,
                 outbox,
                 subscribed: false,
             },
         );
         self.agents_online_count()
+    }
+
+    /// Closes the connections of `agent` signed in with a token other than
+    /// `current`, telling each why.
+    pub fn revoke(&mut self, agent: &Name, current: Option<&[u8]>) {
+        let revoked: Vec<ConnId> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| {
+                peer.identity.role == Role::Agent
+                    && peer.identity.name == *agent
+                    && current != Some(peer.credential.as_slice())
+            })
+            .map(|(conn, _)| *conn)
+            .collect();
+        if revoked.is_empty() {
+            return;
+        }
+        tracing::info!(agent = %agent, connections = revoked.len(), "token rotated or removed: closing its connections");
+        let error = RequestError::Revoked;
+        let last = encode(&ServerFrame::error(None, error.code(), error.to_string()));
+        for conn in revoked {
+            if let Some(peer) = self.peers.get(&conn) {
+                let _ = peer.outbox.try_send(Outgoing {
+                    bytes: last.clone(),
+                    answers_request: false,
+                    last: true,
+                });
+            }
+            self.remove(conn);
+        }
+        self.settle();
     }
 
     fn agents_online_count(&self) -> u32 {
@@ -402,6 +456,7 @@ impl Registry {
         match peer.outbox.try_send(Outgoing {
             bytes,
             answers_request,
+            last: false,
         }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -454,7 +509,7 @@ mod tests {
             role,
             name: name(who),
         };
-        registry.connect(id, identity.clone(), tx);
+        registry.connect(id, identity.clone(), who.as_bytes().to_vec(), tx);
         registry.committed(Committed::Subscribed {
             origin: Origin {
                 conn: id,

@@ -71,6 +71,8 @@ enum End {
     Shutdown,
     /// The router cut this connection off: its outbox overflowed.
     SlowConsumer,
+    /// The router sent this connection its last frame (its token was revoked).
+    Dismissed,
     HelloTimeout,
     TooManyHellos,
     /// The socket failed; nothing more can be written.
@@ -105,6 +107,8 @@ pub struct Session {
     /// Immediate replies waiting for earlier replies: (requests that must be
     /// answered first, the reply).
     held: VecDeque<(u64, Bytes)>,
+    /// The router's last frame for this connection has been written.
+    dismissed: bool,
     sends: TokenBucket,
 }
 
@@ -122,6 +126,7 @@ impl Session {
             issued: 0,
             answered: 0,
             held: VecDeque::new(),
+            dismissed: false,
             sends: TokenBucket::new(config.send_rate, config.send_burst),
             services,
         }
@@ -146,6 +151,9 @@ impl Session {
         }
         let hello_deadline = Instant::now() + self.services.config.hello_timeout;
         loop {
+            if self.dismissed {
+                return End::Dismissed;
+            }
             let anonymous = matches!(self.state, State::Anonymous { .. });
             tokio::select! {
                 () = shutdown.cancelled() => return End::Shutdown,
@@ -294,10 +302,14 @@ impl Session {
         let SignedIn {
             identity,
             new_token,
+            credential,
         } = signed_in;
         let (outbox, queued) = mpsc::channel(self.services.config.outbox_frames.max(1));
         let router = &self.services.router;
-        let Some(agents_online) = router.connect(self.conn, identity.clone(), outbox).await else {
+        let Some(agents_online) = router
+            .connect(self.conn, identity.clone(), credential, outbox)
+            .await
+        else {
             return Ok(Err(RequestError::Internal));
         };
         self.registered = Some(Registered {
@@ -337,7 +349,7 @@ impl Session {
                 self.write_error(None, &RequestError::HelloTimeout(seconds))
                     .await
             }
-            End::TooManyHellos | End::Broken => Ok(()),
+            End::TooManyHellos | End::Dismissed | End::Broken => Ok(()),
         };
         if result.is_ok() {
             let _ = self.writer.shutdown().await;
@@ -376,7 +388,11 @@ impl Session {
     }
 
     async fn put(&mut self, out: Outgoing) -> io::Result<()> {
+        if self.dismissed {
+            return Ok(());
+        }
         timed(self.writer.write_all(&out.bytes)).await?;
+        self.dismissed = out.last;
         if out.answers_request {
             self.answered += 1;
             // Immediate replies that were waiting for this one follow it.

@@ -210,3 +210,29 @@ fn bad_usage_exits_non_zero() {
         );
     }
 }
+
+/// Rotating or removing an agent's token (from another process) closes the
+/// connections signed in with the old token, with `unauthorized`, within the
+/// server's credential poll (1 s); a connection already using the new token
+/// stays.
+#[tokio::test]
+async fn rotate_and_remove_close_connections_signed_in_with_the_old_token() {
+    let server = TestServer::start();
+    let old = server.add_agent("alice");
+    let mut with_old = agent(&server, "alice", &old).await;
+    let output = server.cli(&["agent", "rotate", "alice"]);
+    assert!(output.status.success(), "{output:?}");
+    let new = stdout(&output).trim().to_string();
+    // Signing in with the new token at once works; the poll must not close it.
+    let mut with_new = agent(&server, "alice", &new).await;
+    let last = with_old.expect_closed_after(&["error"]).await;
+    assert_eq!(last.len(), 1, "one error, then the close: {last:?}");
+    assert_eq!(last[0]["code"], "unauthorized");
+    assert!(last[0]["id"].is_null());
+    with_new.barrier().await;
+
+    assert!(server.cli(&["agent", "remove", "alice"]).status.success());
+    let last = with_new.expect_closed_after(&["error"]).await;
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert_eq!(last[0]["code"], "unauthorized");
+}

@@ -6,6 +6,7 @@ use crate::error::RequestError;
 use crate::identity::Identity;
 use crate::services::Services;
 use crate::store::Registration;
+use crate::token;
 
 #[derive(Debug)]
 pub struct Hello {
@@ -19,6 +20,9 @@ pub struct Hello {
 pub struct SignedIn {
     pub identity: Identity,
     pub new_token: Option<String>,
+    /// The hash of the token used, so the connection can be closed if that
+    /// token is revoked.
+    pub credential: Vec<u8>,
 }
 
 const WRONG_CREDENTIALS: &str = "wrong name or token";
@@ -41,6 +45,7 @@ impl Hello {
             (Role::User, None) => match services.store.register_user(self.name).await? {
                 Registration::Created { token } => Ok(SignedIn {
                     identity,
+                    credential: token::hash(&token),
                     new_token: Some(token),
                 }),
                 Registration::Taken => Err(RequestError::Unauthorized(
@@ -51,10 +56,12 @@ impl Hello {
                 "agents sign in with the token from `switchboard agent add`",
             )),
             (role, Some(token)) => {
+                let credential = token::hash(&token);
                 if services.store.authenticate(role, self.name, token).await? {
                     Ok(SignedIn {
                         identity,
                         new_token: None,
+                        credential,
                     })
                 } else {
                     Err(RequestError::Unauthorized(WRONG_CREDENTIALS))

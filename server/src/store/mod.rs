@@ -99,6 +99,9 @@ pub enum Durability {
     Normal,
 }
 
+/// An agent and its current token hash (`None` once removed).
+pub type AgentCredential = (Name, Option<Vec<u8>>);
+
 /// The outcome of a user's first `hello`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registration {
@@ -183,6 +186,9 @@ enum ReadJob {
         before: Option<u64>,
         limit: u32,
         reply: oneshot::Sender<Result<Option<Vec<Message>>, StoreError>>,
+    },
+    AgentCredentials {
+        reply: oneshot::Sender<Result<Vec<AgentCredential>, StoreError>>,
     },
 }
 
@@ -326,6 +332,11 @@ impl Store {
             limit,
         })
         .await
+    }
+
+    /// Every agent's current token hash (`None` once removed).
+    pub async fn agent_credentials(&self) -> Result<Vec<AgentCredential>, StoreError> {
+        self.read(|reply| ReadJob::AgentCredentials { reply }).await
     }
 
     /// A page of `user`'s conversation; `None` if there is no such user.

@@ -200,6 +200,14 @@ pub fn remove_agent(conn: &Connection, name: &Name) -> Result<bool> {
     Ok(true)
 }
 
+/// Every agent's current token hash (`None`: removed), to notice tokens
+/// rotated or revoked by another process.
+pub fn agent_credentials(conn: &Connection) -> Result<Vec<super::AgentCredential>> {
+    let mut statement = conn.prepare_cached("SELECT name, token_hash FROM agents")?;
+    let rows = statement.query_map([], |row| Ok((name_at(row, 0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
 /// Active agents with how many conversations each holds.
 pub fn list_agents(conn: &Connection) -> Result<Vec<(Name, u64)>> {
     let mut statement = conn.prepare(

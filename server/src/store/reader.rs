@@ -36,6 +36,9 @@ pub(super) fn run(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
             } => {
                 let _ = reply.send(history(&conn, &user, before, limit).map_err(StoreError::from));
             }
+            ReadJob::AgentCredentials { reply } => {
+                let _ = reply.send(queries::agent_credentials(&conn).map_err(StoreError::from));
+            }
         }
     }
 }
