@@ -19,6 +19,8 @@ pub struct Config {
     pub hello_timeout: Duration,
     /// Frames a connection may have queued before it counts as a slow consumer.
     pub outbox_frames: usize,
+    /// Bytes a connection may have queued before it counts as a slow consumer.
+    pub outbox_bytes: usize,
 }
 
 impl Default for Config {
@@ -31,6 +33,7 @@ impl Default for Config {
             send_burst: 30,
             hello_timeout: Duration::from_secs(60),
             outbox_frames: 1_024,
+            outbox_bytes: 4 << 20,
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - [`store`]: SQLite behind the [`store::Store`] handle: one writer thread
 //!   committing in groups, reader threads for sign-ins and history.
 //! - [`router`]: who is online and who gets which frame, behind the
-//!   [`router::Router`] handle.
+//!   [`router::Router`] handle; [`outbox`]: the bounded queue from the router
+//!   to each session.
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
 //! - [`credentials`]: closes connections whose agent token was rotated or
 //!   removed by the `agent` commands.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod identity;
+pub mod outbox;
 pub mod priority;
 pub mod rate_limit;
 pub mod router;

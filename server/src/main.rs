@@ -85,6 +85,10 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = 1_024,
           value_parser = clap::value_parser!(u32).range(1..))]
     outbox_frames: u32,
+    /// Bytes queued for one connection before it is cut off as `slow_consumer`.
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_BYTES", default_value_t = 4 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    outbox_bytes: u64,
     /// `full`: a commit survives power loss. `normal`: faster; survives a
     /// server crash but not a power cut.
     #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
@@ -195,6 +199,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             send_burst: args.burst,
             hello_timeout: Duration::from_secs(args.hello_timeout),
             outbox_frames: args.outbox_frames as usize,
+            outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
         },
         rules,
     };

@@ -21,29 +21,20 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::RequestError;
 use crate::identity::{ConnId, Identity, Origin};
+pub use crate::outbox::Outgoing;
+use crate::outbox::{OutboxSender, PushError};
 use crate::store::Committed;
 
 /// Commands waiting for the router task. The writer blocks when it is full,
 /// which is back-pressure, not loss.
 const COMMAND_QUEUE: usize = 16_384;
 
-/// One frame (or a run of frames) on its way to a connection.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub bytes: Bytes,
-    /// This completes a request the connection made (a reply), so the
-    /// session knows when it owes nothing more.
-    pub answers_request: bool,
-    /// The router is done with this connection: close after writing this.
-    pub last: bool,
-}
-
 enum Command {
     Connect {
         conn: ConnId,
         identity: Identity,
         credential: Vec<u8>,
-        outbox: mpsc::Sender<Outgoing>,
+        outbox: OutboxSender,
         reply: oneshot::Sender<u32>,
     },
     Committed(Committed),
@@ -98,7 +89,7 @@ impl Router {
         conn: ConnId,
         identity: Identity,
         credential: Vec<u8>,
-        outbox: mpsc::Sender<Outgoing>,
+        outbox: OutboxSender,
     ) -> Option<u32> {
         let (reply, answer) = oneshot::channel();
         self.commands
@@ -141,7 +132,7 @@ struct Peer {
     identity: Identity,
     /// The hash of the token this connection signed in with.
     credential: Vec<u8>,
-    outbox: mpsc::Sender<Outgoing>,
+    outbox: OutboxSender,
     subscribed: bool,
 }
 
@@ -173,7 +164,7 @@ impl Registry {
         conn: ConnId,
         identity: Identity,
         credential: Vec<u8>,
-        outbox: mpsc::Sender<Outgoing>,
+        outbox: OutboxSender,
     ) -> u32 {
         self.peers.insert(
             conn,
@@ -208,7 +199,7 @@ impl Registry {
         let last = encode(&ServerFrame::error(None, error.code(), error.to_string()));
         for conn in revoked {
             if let Some(peer) = self.peers.get(&conn) {
-                let _ = peer.outbox.try_send(Outgoing {
+                let _ = peer.outbox.try_push(Outgoing {
                     bytes: last.clone(),
                     answers_request: false,
                     last: true,
@@ -453,17 +444,17 @@ impl Registry {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        match peer.outbox.try_send(Outgoing {
+        match peer.outbox.try_push(Outgoing {
             bytes,
             answers_request,
             last: false,
         }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
                 self.dropped.push(conn);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.dropped.push(conn),
+            Err(PushError::Closed) => self.dropped.push(conn),
         }
     }
 
@@ -479,6 +470,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::{OutboxReceiver, outbox};
     use switchboard_protocol::{Body, Priority, RequestId, Timestamp};
 
     fn name(text: &str) -> Name {
@@ -487,14 +479,14 @@ mod tests {
 
     struct Conn {
         id: ConnId,
-        rx: mpsc::Receiver<Outgoing>,
+        rx: OutboxReceiver,
     }
 
     impl Conn {
         /// Every frame queued so far, decoded.
         fn frames(&mut self) -> Vec<ServerFrame> {
             let mut frames = Vec::new();
-            while let Ok(out) = self.rx.try_recv() {
+            while let Some(out) = self.rx.try_recv() {
                 for line in out.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                     frames.push(serde_json::from_slice(line).expect("valid frame"));
                 }
@@ -504,7 +496,7 @@ mod tests {
     }
 
     fn join(registry: &mut Registry, id: ConnId, role: Role, who: &str, capacity: usize) -> Conn {
-        let (tx, rx) = mpsc::channel(capacity);
+        let (tx, rx) = outbox(capacity, usize::MAX);
         let identity = Identity {
             role,
             name: name(who),

@@ -28,7 +28,6 @@ use switchboard_protocol::{ClientFrame, RequestId, Role, ServerCodec, ServerFram
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -41,8 +40,9 @@ use crate::cmd::subscribe::Subscribe;
 use crate::cmd::{Caller, Reply, ping};
 use crate::error::RequestError;
 use crate::identity::{ConnId, Identity};
+use crate::outbox::{OutboxReceiver, Outgoing, outbox};
 use crate::rate_limit::TokenBucket;
-use crate::router::{Outgoing, Router};
+use crate::router::Router;
 use crate::services::SharedServices;
 
 /// A write that cannot finish in this long means the peer stopped reading.
@@ -99,7 +99,7 @@ pub struct Session {
     writer: BufWriter<OwnedWriteHalf>,
     state: State,
     /// Frames the router queued for this connection (after `hello`).
-    outbox: Option<mpsc::Receiver<Outgoing>>,
+    outbox: Option<OutboxReceiver>,
     registered: Option<Registered>,
     /// Requests handed to storage, and how many of their replies are written.
     issued: u64,
@@ -304,7 +304,8 @@ impl Session {
             new_token,
             credential,
         } = signed_in;
-        let (outbox, queued) = mpsc::channel(self.services.config.outbox_frames.max(1));
+        let config = &self.services.config;
+        let (outbox, queued) = outbox(config.outbox_frames, config.outbox_bytes);
         let router = &self.services.router;
         let Some(agents_online) = router
             .connect(self.conn, identity.clone(), credential, outbox)
@@ -377,7 +378,7 @@ impl Session {
     /// Writes out everything the router has queued so far.
     async fn write_queued(&mut self) -> io::Result<()> {
         let mut wrote = false;
-        while let Some(out) = self.outbox.as_mut().and_then(|rx| rx.try_recv().ok()) {
+        while let Some(out) = self.outbox.as_mut().and_then(OutboxReceiver::try_recv) {
             self.put(out).await?;
             wrote = true;
         }
@@ -448,7 +449,7 @@ fn encode(frame: &ServerFrame) -> io::Result<Bytes> {
 
 /// The next queued frame; never resolves before sign-in. `None` means the
 /// router dropped this connection.
-async fn next_outgoing(outbox: &mut Option<mpsc::Receiver<Outgoing>>) -> Option<Outgoing> {
+async fn next_outgoing(outbox: &mut Option<OutboxReceiver>) -> Option<Outgoing> {
     match outbox {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

@@ -40,6 +40,7 @@ fn serve_help_lists_every_flag_with_its_environment_variable() {
         ("--burst", "SWITCHBOARD_BURST"),
         ("--hello-timeout", "SWITCHBOARD_HELLO_TIMEOUT"),
         ("--outbox-frames", "SWITCHBOARD_OUTBOX_FRAMES"),
+        ("--outbox-bytes", "SWITCHBOARD_OUTBOX_BYTES"),
         ("--durability", "SWITCHBOARD_DURABILITY"),
     ] {
         assert!(help.contains(flag), "{flag} missing from serve --help");

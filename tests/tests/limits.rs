@@ -141,7 +141,29 @@ fn messages_to_overflow() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_disconnected_while_other_agents_get_everything() {
-    let server = TestServer::start_with(&["--outbox-frames", "8", "--rate", "0"]);
+    slow_consumer_is_cut_off(&["--outbox-frames", "8", "--rate", "0"]).await;
+}
+
+/// The outbox is bounded in bytes too: with room for 100,000 frames but only
+/// 64 KiB, the stuck agent is cut off while a reader that keeps up (at most
+/// four 4,000-character messages in flight, about 16 KiB) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_bounded_in_bytes_as_well_as_frames() {
+    slow_consumer_is_cut_off(&[
+        "--outbox-frames",
+        "100000",
+        "--outbox-bytes",
+        "65536",
+        "--rate",
+        "0",
+    ])
+    .await;
+}
+
+/// One agent subscribes and never reads while a user floods: it is cut off
+/// (`slow_consumer` or straight to EOF) and another agent still gets everything.
+async fn slow_consumer_is_cut_off(server_args: &[&str]) {
+    let server = TestServer::start_with(server_args);
     let stuck_token = server.add_agent("stuck");
     let reader_token = server.add_agent("reader");
 

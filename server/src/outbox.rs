@@ -1,0 +1,154 @@
+//! A connection's outbox: the bounded queue between the router and the
+//! session that writes to the socket, counted in frames and in bytes.
+//!
+//! Frames alone would bound the count but not the memory (a frame can hold a
+//! 4,096-character body, or a whole backlog). Bytes alone would let a flood of
+//! tiny frames pile up. The router refuses a push that would pass either
+//! bound, and cuts the connection off as a slow consumer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// One frame (or a run of frames) on its way to a connection.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub bytes: Bytes,
+    /// This completes a request the connection made (a reply), so the
+    /// session knows when it owes nothing more.
+    pub answers_request: bool,
+    /// The router is done with this connection: close after writing this.
+    pub last: bool,
+}
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The connection is too far behind: a slow consumer.
+    Full,
+    /// The session is gone.
+    Closed,
+}
+
+/// The router's end.
+#[derive(Debug)]
+pub struct OutboxSender {
+    frames: mpsc::Sender<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+/// The session's end.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    frames: mpsc::Receiver<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// An outbox holding at most `max_frames` frames and `max_bytes` bytes.
+/// One item larger than `max_bytes` is still accepted into an empty outbox,
+/// so a long backlog can always be delivered to a client that keeps up.
+pub fn outbox(max_frames: usize, max_bytes: usize) -> (OutboxSender, OutboxReceiver) {
+    let (tx, rx) = mpsc::channel(max_frames.max(1));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    (
+        OutboxSender {
+            frames: tx,
+            queued_bytes: Arc::clone(&queued_bytes),
+            max_bytes,
+        },
+        OutboxReceiver {
+            frames: rx,
+            queued_bytes,
+        },
+    )
+}
+
+impl OutboxSender {
+    pub fn try_push(&self, out: Outgoing) -> Result<(), PushError> {
+        let len = out.bytes.len();
+        // Count first, so the receiver never takes away bytes not yet added.
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before + len > self.max_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(PushError::Full);
+        }
+        self.frames.try_send(out).map_err(|error| {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            match error {
+                mpsc::error::TrySendError::Full(_) => PushError::Full,
+                mpsc::error::TrySendError::Closed(_) => PushError::Closed,
+            }
+        })
+    }
+}
+
+impl OutboxReceiver {
+    /// The next frame; `None` once the router has dropped this connection.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        let out = self.frames.recv().await?;
+        self.queued_bytes
+            .fetch_sub(out.bytes.len(), Ordering::AcqRel);
+        Some(out)
+    }
+
+    /// Whether the router has let go of this connection.
+    pub fn is_closed(&self) -> bool {
+        self.frames.is_closed()
+    }
+
+    /// The next frame if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Outgoing> {
+        let out = self.frames.try_recv().ok()?;
+        self.queued_bytes
+            .fetch_sub(out.bytes.len(), Ordering::AcqRel);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> Outgoing {
+        Outgoing {
+            bytes: Bytes::from(vec![b'x'; len]),
+            answers_request: false,
+            last: false,
+        }
+    }
+
+    #[test]
+    fn bounded_by_frames() {
+        let (tx, mut rx) = outbox(2, 1_000);
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+        assert_eq!(tx.try_push(frame(1)), Err(PushError::Full));
+        assert!(rx.try_recv().is_some());
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+    }
+
+    #[test]
+    fn bounded_by_bytes_but_one_big_item_fits_an_empty_outbox() {
+        let (tx, mut rx) = outbox(100, 10);
+        assert_eq!(
+            tx.try_push(frame(50)),
+            Ok(()),
+            "a backlog larger than the bound"
+        );
+        assert_eq!(tx.try_push(frame(1)), Err(PushError::Full));
+        assert_eq!(rx.try_recv().map(|o| o.bytes.len()), Some(50));
+        assert_eq!(tx.try_push(frame(6)), Ok(()));
+        assert_eq!(tx.try_push(frame(4)), Ok(()));
+        assert_eq!(tx.try_push(frame(1)), Err(PushError::Full));
+    }
+
+    #[test]
+    fn a_dropped_receiver_is_closed_not_full() {
+        let (tx, rx) = outbox(4, 100);
+        drop(rx);
+        assert_eq!(tx.try_push(frame(1)), Err(PushError::Closed));
+    }
+}
