@@ -17,6 +17,8 @@
 //!   removed by the `agent` commands.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands.
+//! - [`testing`]: the real session over an in-memory pipe, for the fuzz
+//!   target and property tests.
 
 pub mod admin;
 pub mod assignment;
@@ -33,6 +35,7 @@ pub mod server;
 pub mod services;
 pub mod session;
 pub mod store;
+pub mod testing;
 pub mod token;
 
 use std::future::Future;

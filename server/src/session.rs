@@ -25,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use switchboard_protocol::codec::encode_into;
 use switchboard_protocol::{ClientFrame, RequestId, Role, ServerCodec, ServerFrame};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -92,11 +93,13 @@ impl Drop for Registered {
     }
 }
 
-pub struct Session {
+/// A session over any byte stream: TCP in the server, an in-memory pipe in
+/// the fuzz target and tests.
+pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     conn: ConnId,
     services: SharedServices,
-    reader: FramedRead<OwnedReadHalf, ServerCodec>,
-    writer: BufWriter<OwnedWriteHalf>,
+    reader: FramedRead<R, ServerCodec>,
+    writer: BufWriter<W>,
     state: State,
     /// Frames the router queued for this connection (after `hello`).
     outbox: Option<OutboxReceiver>,
@@ -113,8 +116,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session on a TCP connection (split without a lock between halves).
     pub fn new(conn: ConnId, stream: TcpStream, services: SharedServices) -> Self {
         let (read, write) = stream.into_split();
+        Session::over(conn, read, write, services)
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// A session reading requests from `read` and writing to `write`.
+    pub fn over(conn: ConnId, read: R, write: W, services: SharedServices) -> Self {
         let config = &services.config;
         Self {
             conn,

@@ -1,0 +1,104 @@
+//! Sessions in memory, for the fuzz target and property tests: the real
+//! session, router and store, with a pipe instead of a socket.
+//!
+//! [`InMemoryServer::exchange`] plays one client: it writes the given bytes,
+//! closes its side, and returns everything the server wrote back. Callers
+//! then check that every line is a well-formed frame ([`check_output`]).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use switchboard_protocol::ServerFrame;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::priority::PriorityRules;
+use crate::router::Router;
+use crate::services::Services;
+use crate::session::Session;
+use crate::store::{Durability, OpenError, Store, StoreThreads};
+
+/// Bytes buffered in each direction of the pipe.
+const PIPE_BYTES: usize = 64 * 1024;
+/// One exchange taking longer than this is a hang: a bug.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct InMemoryServer {
+    services: Arc<Services>,
+    next_conn: AtomicU64,
+    _threads: StoreThreads,
+}
+
+impl InMemoryServer {
+    /// A server whose database lives in `dir` (a tmpfs keeps it in memory).
+    /// Durability is relaxed: a fuzz run is not about power loss.
+    pub fn start(dir: &Path, config: Config) -> Result<Self, OpenError> {
+        let router = Router::spawn();
+        let (store, threads) =
+            Store::open(&dir.join("fuzz.db"), Durability::Normal, router.clone())?;
+        Ok(Self {
+            services: Arc::new(Services {
+                store,
+                router,
+                config,
+                rules: PriorityRules::default(),
+            }),
+            next_conn: AtomicU64::new(1),
+            _threads: threads,
+        })
+    }
+
+    /// One client's whole session: sends `input`, closes, returns the reply
+    /// bytes. `Err` if the session hangs or panics.
+    pub async fn exchange(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let (mut client, server_side) = tokio::io::duplex(PIPE_BYTES);
+        let (read, write) = tokio::io::split(server_side);
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let session = Session::over(conn, read, write, Arc::clone(&self.services));
+        let running = tokio::spawn(session.run(CancellationToken::new()));
+        let input = input.to_vec();
+        let exchange = async move {
+            let (mut from_server, mut to_server) = tokio::io::split(&mut client);
+            let writing = async {
+                // The session may close first (three failed hellos): fine.
+                let _ = to_server.write_all(&input).await;
+                let _ = to_server.shutdown().await;
+            };
+            let mut output = Vec::new();
+            let reading = from_server.read_to_end(&mut output);
+            let ((), read) = tokio::join!(writing, reading);
+            read.map(|_| output).map_err(|e| e.to_string())
+        };
+        let output = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| "the session hung".to_owned())??;
+        running
+            .await
+            .map_err(|e| format!("the session panicked: {e}"))?;
+        Ok(output)
+    }
+}
+
+/// Every line the server wrote must be one whole, well-formed frame, and
+/// the first must be the greeting.
+pub fn check_output(output: &[u8]) -> Result<usize, String> {
+    if !output.is_empty() && !output.ends_with(b"\n") {
+        return Err("the output ends in the middle of a line (a half-written frame)".into());
+    }
+    let mut frames = 0;
+    for line in output
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        let frame: ServerFrame = serde_json::from_slice(line)
+            .map_err(|e| format!("not a frame ({e}): {}", String::from_utf8_lossy(line)))?;
+        if frames == 0 && !matches!(frame, ServerFrame::Greeting { .. }) {
+            return Err(format!("the first frame is not the greeting: {frame:?}"));
+        }
+        frames += 1;
+    }
+    Ok(frames)
+}
