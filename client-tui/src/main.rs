@@ -1,8 +1,271 @@
-//! `switchboard-tui`: the terminal client. A placeholder until its own issue
-//! (user mode and agent mode on ratatui); it exists so the workspace layout is
-//! complete and the binary name is reserved.
+//! `switchboard-tui user NAME` / `switchboard-tui agent NAME --token T`: the
+//! CLI, signing in (before the alternate screen, so errors print plainly),
+//! the terminal, and the event loop. Everything else is in the library; see
+//! its crate documentation for where each kind of change goes.
 
-fn main() {
-    eprintln!("switchboard-tui is not built yet: use `nc 127.0.0.1 7878` (see README.md)");
-    std::process::exit(2);
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use futures::StreamExt;
+use switchboard_protocol::{ClientFrame, Name, Timestamp};
+use switchboard_tui::app::{self, Action, App, Effect, Mode, Msg};
+use switchboard_tui::keymap::{self, KeyContext};
+use switchboard_tui::net::{self, ConnectError, Identity};
+use switchboard_tui::{config, terminal, ui};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Frames the app may queue for the network task before it reports it busy.
+const OUTGOING_FRAMES: usize = 256;
+/// Events the network task may queue for the app before it stops reading.
+const INCOMING_EVENTS: usize = 1024;
+/// The shortest time between two frames drawn (about 60 per second).
+const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// How often the clock (ages, "today") moves.
+const TICK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long quitting waits for the `bye` to go out.
+const BYE_TIMEOUT: Duration = Duration::from_millis(500);
+
+const DEFAULT_SERVER: &str = "127.0.0.1:7878";
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-tui",
+    version,
+    about = "Terminal client for switchboard"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Talk to support as customer NAME (registered on first run; the token is
+    /// kept in $XDG_CONFIG_HOME/switchboard/).
+    User {
+        name: String,
+        /// host:port of the switchboard server.
+        #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER)]
+        server: String,
+        /// Sign in with this token instead of the stored one.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Answer customers as agent NAME (provisioned with `switchboard agent add`).
+    Agent {
+        name: String,
+        #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER)]
+        server: String,
+        /// The token `switchboard agent add NAME` printed.
+        #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run_cli(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard-tui: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_cli(cli: Cli) -> anyhow::Result<()> {
+    let (mode, name, server, token, token_file) = match cli.command {
+        Command::User {
+            name,
+            server,
+            token,
+        } => {
+            let file = config::config_dir().map(|dir| config::token_path(&dir, &server, &name));
+            let stored = match (&token, &file) {
+                (None, Some(path)) => config::load_token(path)
+                    .with_context(|| format!("reading the token in {}", path.display()))?,
+                _ => None,
+            };
+            let from_file = stored.is_some();
+            (
+                Mode::User,
+                name,
+                server,
+                token.or(stored),
+                file.filter(|_| from_file),
+            )
+        }
+        Command::Agent {
+            name,
+            server,
+            token,
+        } => (Mode::Agent, name, server, Some(token), None),
+    };
+    let name = Name::parse(&name).with_context(|| format!("{name:?} is not a valid name"))?;
+    let identity = Identity {
+        role: mode.role(),
+        name: name.clone(),
+        token,
+    };
+
+    // Sign in while still on the normal screen, so that errors read plainly.
+    let (conn, welcome) = match net::connect(&server, &identity).await {
+        Ok(ok) => ok,
+        Err(e @ ConnectError::Refused { .. }) if token_file.is_some() => {
+            let path = token_file
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            anyhow::bail!(
+                "{e}\nthe token saved in {path} was not accepted; if the server's data was \
+                 reset, delete that file to register {name} again"
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut identity = identity;
+    if let Some(token) = &welcome.token {
+        identity.token = Some(token.clone());
+        match config::config_dir() {
+            Some(dir) => {
+                let path = config::token_path(&dir, &server, name.as_str());
+                config::save_token(&path, token)
+                    .with_context(|| format!("saving the new token to {}", path.display()))?;
+            }
+            None => eprintln!(
+                "switchboard-tui: no config directory (set XDG_CONFIG_HOME or HOME); \
+                 the token will not be kept"
+            ),
+        }
+    }
+
+    let (to_net, outgoing) = mpsc::channel(OUTGOING_FRAMES);
+    let (events_tx, events) = mpsc::channel(INCOMING_EVENTS);
+    let net = tokio::spawn(net::run(
+        server.clone(),
+        identity,
+        (conn, welcome),
+        outgoing,
+        events_tx,
+    ));
+
+    let app = App::new(mode, name, server, key_prefix(), Timestamp::now());
+    let (mut tui, guard) = terminal::enter().context("setting up the terminal")?;
+    let result = event_loop(&mut tui, app, events, to_net).await;
+    drop(guard);
+    // The sender is gone: the network task says bye and ends.
+    let _ = tokio::time::timeout(BYE_TIMEOUT, net).await;
+    result
+}
+
+/// A random prefix that makes this run's idempotency keys unique.
+fn key_prefix() -> String {
+    let mut bytes = [0u8; 12];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        // Still unique enough per run: the clock in microseconds.
+        Err(_) => format!("t{}", Timestamp::now().as_micros()),
+    }
+}
+
+async fn event_loop(
+    tui: &mut terminal::Tui,
+    mut app: App,
+    mut events: mpsc::Receiver<Msg>,
+    to_net: mpsc::Sender<ClientFrame>,
+) -> anyhow::Result<()> {
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(TICK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let size = tui.size()?;
+    app::update(&mut app, Msg::Resize(size.width, size.height));
+    let mut net_open = true;
+    let mut last_draw = Instant::now() - FRAME_INTERVAL;
+    // Some(deadline) = something changed and the screen is due for a redraw.
+    let mut redraw_at = Some(Instant::now());
+
+    loop {
+        let redraw = async {
+            match redraw_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let msgs: Vec<Msg> = tokio::select! {
+            () = redraw => {
+                tui.draw(|frame| ui::draw(frame, &app))?;
+                last_draw = Instant::now();
+                redraw_at = None;
+                continue;
+            }
+            event = keys.next() => match event {
+                Some(Ok(event)) => terminal_msgs(&app, event),
+                Some(Err(e)) => return Err(e).context("reading the terminal"),
+                None => return Ok(()),
+            },
+            msg = events.recv(), if net_open => match msg {
+                Some(msg) => vec![msg],
+                None => {
+                    net_open = false;
+                    continue;
+                }
+            },
+            _ = tick.tick() => vec![Msg::Tick(Timestamp::now())],
+        };
+        for msg in msgs {
+            for effect in app::update(&mut app, msg) {
+                match effect {
+                    Effect::Send(frame) => {
+                        // Never wait on the network here: the screen must not
+                        // freeze. A pending message is resent on reconnect.
+                        if to_net.try_send(frame).is_err() {
+                            app.notice = Some(app::Notice {
+                                text: "the network is busy; will retry".into(),
+                                error: true,
+                                since: app.now,
+                            });
+                        }
+                    }
+                    Effect::Repaint => tui.clear()?,
+                    Effect::Quit => return Ok(()),
+                }
+            }
+        }
+        if redraw_at.is_none() {
+            redraw_at = Some((last_draw + FRAME_INTERVAL).max(Instant::now()));
+        }
+    }
+}
+
+/// A terminal event as messages for `update` (a paste is many keys).
+fn terminal_msgs(app: &App, event: Event) -> Vec<Msg> {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            let ctx = KeyContext {
+                mode: app.mode,
+                help_open: app.help_open,
+                input_empty: app.editor.is_empty(),
+            };
+            keymap::action(ctx, key)
+                .map(|a| vec![Msg::Action(a)])
+                .unwrap_or_default()
+        }
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollUp => vec![Msg::Action(Action::WheelUp)],
+            MouseEventKind::ScrollDown => vec![Msg::Action(Action::WheelDown)],
+            _ => vec![],
+        },
+        Event::Paste(text) => text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .chars()
+            .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+            .map(|c| Msg::Action(Action::Insert(c)))
+            .collect(),
+        Event::Resize(columns, rows) => vec![Msg::Resize(columns, rows)],
+        _ => vec![],
+    }
 }

@@ -898,6 +898,27 @@ pub fn bodies(messages: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The `switchboard-tui` binary: `$SWITCHBOARD_TUI_BIN`, else
+/// `target/<profile>/switchboard-tui` next to the `deps/` directory holding
+/// this test executable (the same lookup as [`switchboard_bin`]).
+pub fn tui_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWITCHBOARD_TUI_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let deps = exe
+        .parent()
+        .expect("the test executable lives in a directory");
+    let path = deps.join("..").join("switchboard-tui");
+    assert!(
+        path.exists(),
+        "no switchboard-tui binary at {}: run `cargo build --bin switchboard-tui` first, \
+         or set SWITCHBOARD_TUI_BIN",
+        path.display()
+    );
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

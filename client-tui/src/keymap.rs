@@ -1,0 +1,239 @@
+//! Keys → [`Action`]s: the one table of what every key does, per mode.
+//!
+//! The help overlay ([`help`]) is generated from the same place, so the screen
+//! never lists a key that does something else. Add a key here, in [`action`]
+//! and in [`help`], and a row in the table test.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::app::{Action, Mode};
+
+/// What the keymap needs to know besides the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyContext {
+    pub mode: Mode,
+    pub help_open: bool,
+    /// `?` opens the help only when there is nothing typed (else it is text).
+    pub input_empty: bool,
+}
+
+/// The action for `key`, or `None` for a key that does nothing.
+pub fn action(ctx: KeyContext, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let agent = ctx.mode == Mode::Agent;
+
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if ctx.help_open {
+        // Any of the help keys, Esc or q closes it; other keys are ignored so
+        // nothing is typed behind the overlay.
+        return match key.code {
+            KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('?') | KeyCode::Char('q') => {
+                Some(Action::ToggleHelp)
+            }
+            _ => None,
+        };
+    }
+
+    let action = match (key.code, ctrl, alt) {
+        (KeyCode::F(1), _, _) => Action::ToggleHelp,
+        (KeyCode::Char('?'), false, false) if ctx.input_empty => Action::ToggleHelp,
+        (KeyCode::Enter, _, true) => Action::Newline,
+        (KeyCode::Enter, false, false) => Action::Submit,
+        (KeyCode::Esc, _, _) => Action::Dismiss,
+
+        // Agent: the queue.
+        (KeyCode::Up, false, false) if agent => Action::SelectPrev,
+        (KeyCode::Down, false, false) if agent => Action::SelectNext,
+        (KeyCode::Char('p'), true, false) if agent => Action::SelectPrev,
+        (KeyCode::Char('n'), true, false) if agent => Action::SelectNext,
+        (KeyCode::Char('a'), false, true) if agent => Action::NextUnread,
+        (KeyCode::Char('r'), true, false) if agent => Action::Release,
+
+        // Sent-line history: plain Up/Down for users, Alt for everyone.
+        (KeyCode::Up, false, false) => Action::HistoryPrev,
+        (KeyCode::Down, false, false) => Action::HistoryNext,
+        (KeyCode::Up, false, true) => Action::HistoryPrev,
+        (KeyCode::Down, false, true) => Action::HistoryNext,
+
+        // Scrollback.
+        (KeyCode::PageUp, _, _) => Action::ScrollUp,
+        (KeyCode::PageDown, _, _) => Action::ScrollDown,
+        (KeyCode::End, true, _) => Action::ScrollBottom,
+
+        // Line editing.
+        (KeyCode::Left, true, _) | (KeyCode::Char('b'), false, true) => Action::WordLeft,
+        (KeyCode::Right, true, _) | (KeyCode::Char('f'), false, true) => Action::WordRight,
+        (KeyCode::Left, false, _) | (KeyCode::Char('b'), true, false) => Action::Left,
+        (KeyCode::Right, false, _) | (KeyCode::Char('f'), true, false) => Action::Right,
+        (KeyCode::Home, _, _) | (KeyCode::Char('a'), true, false) => Action::Home,
+        (KeyCode::End, false, _) | (KeyCode::Char('e'), true, false) => Action::End,
+        (KeyCode::Backspace, _, true) | (KeyCode::Char('w'), true, false) => Action::DeleteWordBack,
+        (KeyCode::Backspace, _, _) | (KeyCode::Char('h'), true, false) => Action::Backspace,
+        (KeyCode::Delete, _, _) | (KeyCode::Char('d'), true, false) => Action::Delete,
+        (KeyCode::Char('u'), true, false) => Action::KillToStart,
+        (KeyCode::Char('k'), true, false) => Action::KillToEnd,
+        (KeyCode::Char('l'), true, false) => Action::Redraw,
+        (KeyCode::Tab, false, false) => Action::Insert('\t'),
+        (KeyCode::Char(c), false, false) => Action::Insert(c),
+        // Shift is reported with the shifted character; AltGr as Ctrl+Alt.
+        (KeyCode::Char(c), true, true) => Action::Insert(c),
+        _ => return None,
+    };
+    Some(action)
+}
+
+/// Every key, as the help overlay lists it: (keys, what they do).
+pub fn help(mode: Mode) -> Vec<(&'static str, &'static str)> {
+    let mut rows = vec![];
+    if mode == Mode::Agent {
+        rows.extend([
+            (
+                "Up / Down, Ctrl-P / Ctrl-N",
+                "select the previous / next customer",
+            ),
+            (
+                "Alt-A",
+                "jump to the next unread conversation, most urgent first",
+            ),
+            ("Enter", "send to the customer the `to …` prompt names"),
+            ("Ctrl-R", "release the selected conversation"),
+            ("Alt-Up / Alt-Down", "previous / next sent line"),
+        ]);
+    } else {
+        rows.extend([
+            ("Enter", "send"),
+            ("Up / Down, Alt-Up / Alt-Down", "previous / next sent line"),
+        ]);
+    }
+    rows.extend([
+        ("Alt-Enter", "new line in the message"),
+        (
+            "Left / Right, Home / End",
+            "move the cursor (Ctrl-B/F/A/E too)",
+        ),
+        ("Ctrl-Left / Ctrl-Right", "move by word (Alt-B / Alt-F too)"),
+        ("Backspace / Delete", "delete a character"),
+        (
+            "Ctrl-W, Ctrl-U, Ctrl-K",
+            "delete word / to line start / to line end",
+        ),
+        ("PgUp / PgDn, wheel", "scroll the conversation"),
+        ("Ctrl-End", "back to the newest message"),
+        ("Esc", "clear the notice and failed messages"),
+        ("Ctrl-L", "redraw the screen"),
+        ("? (empty input), F1", "this help; Esc closes it"),
+        ("Ctrl-C", "quit"),
+    ]);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    const NONE: KeyModifiers = KeyModifiers::NONE;
+    const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+    const ALT: KeyModifiers = KeyModifiers::ALT;
+    const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+
+    fn ctx(mode: Mode) -> KeyContext {
+        KeyContext {
+            mode,
+            help_open: false,
+            input_empty: true,
+        }
+    }
+
+    #[test]
+    fn the_table() {
+        use Action::*;
+        use Mode::{Agent, User};
+        let typing = |mode| KeyContext {
+            input_empty: false,
+            ..ctx(mode)
+        };
+        let rows: Vec<(KeyContext, KeyEvent, Option<Action>)> = vec![
+            (ctx(User), key(KeyCode::Char('c'), CTRL), Some(Quit)),
+            (ctx(Agent), key(KeyCode::Char('c'), CTRL), Some(Quit)),
+            (ctx(User), key(KeyCode::Enter, NONE), Some(Submit)),
+            (ctx(User), key(KeyCode::Enter, ALT), Some(Newline)),
+            (ctx(Agent), key(KeyCode::Enter, ALT), Some(Newline)),
+            (ctx(User), key(KeyCode::Char('x'), NONE), Some(Insert('x'))),
+            (ctx(User), key(KeyCode::Char('X'), SHIFT), Some(Insert('X'))),
+            (ctx(User), key(KeyCode::Char('?'), NONE), Some(ToggleHelp)),
+            (
+                typing(User),
+                key(KeyCode::Char('?'), NONE),
+                Some(Insert('?')),
+            ),
+            (typing(Agent), key(KeyCode::F(1), NONE), Some(ToggleHelp)),
+            (ctx(User), key(KeyCode::Up, NONE), Some(HistoryPrev)),
+            (ctx(User), key(KeyCode::Down, NONE), Some(HistoryNext)),
+            (ctx(Agent), key(KeyCode::Up, NONE), Some(SelectPrev)),
+            (ctx(Agent), key(KeyCode::Down, NONE), Some(SelectNext)),
+            (ctx(Agent), key(KeyCode::Char('p'), CTRL), Some(SelectPrev)),
+            (ctx(Agent), key(KeyCode::Char('n'), CTRL), Some(SelectNext)),
+            (ctx(Agent), key(KeyCode::Up, ALT), Some(HistoryPrev)),
+            (ctx(Agent), key(KeyCode::Char('a'), ALT), Some(NextUnread)),
+            (ctx(User), key(KeyCode::Char('a'), ALT), None),
+            (ctx(Agent), key(KeyCode::Char('r'), CTRL), Some(Release)),
+            (ctx(User), key(KeyCode::Char('r'), CTRL), None),
+            (ctx(User), key(KeyCode::PageUp, NONE), Some(ScrollUp)),
+            (ctx(User), key(KeyCode::PageDown, NONE), Some(ScrollDown)),
+            (ctx(User), key(KeyCode::End, CTRL), Some(ScrollBottom)),
+            (ctx(User), key(KeyCode::Left, NONE), Some(Left)),
+            (ctx(User), key(KeyCode::Left, CTRL), Some(WordLeft)),
+            (ctx(User), key(KeyCode::Home, NONE), Some(Home)),
+            (ctx(User), key(KeyCode::Char('a'), CTRL), Some(Home)),
+            (ctx(User), key(KeyCode::End, NONE), Some(End)),
+            (ctx(User), key(KeyCode::Backspace, NONE), Some(Backspace)),
+            (
+                ctx(User),
+                key(KeyCode::Char('w'), CTRL),
+                Some(DeleteWordBack),
+            ),
+            (ctx(User), key(KeyCode::Char('u'), CTRL), Some(KillToStart)),
+            (ctx(User), key(KeyCode::Char('k'), CTRL), Some(KillToEnd)),
+            (ctx(User), key(KeyCode::Esc, NONE), Some(Dismiss)),
+            (ctx(User), key(KeyCode::F(5), NONE), None),
+        ];
+        for (ctx, key, expected) in rows {
+            assert_eq!(action(ctx, key), expected, "{ctx:?} {key:?}");
+        }
+    }
+
+    #[test]
+    fn help_open_swallows_typing() {
+        let open = KeyContext {
+            help_open: true,
+            ..ctx(Mode::User)
+        };
+        assert_eq!(action(open, key(KeyCode::Char('x'), NONE)), None);
+        assert_eq!(action(open, key(KeyCode::Enter, NONE)), None);
+        assert_eq!(
+            action(open, key(KeyCode::Esc, NONE)),
+            Some(Action::ToggleHelp)
+        );
+        assert_eq!(
+            action(open, key(KeyCode::Char('c'), CTRL)),
+            Some(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn key_releases_are_ignored() {
+        let mut release = key(KeyCode::Char('x'), NONE);
+        release.kind = KeyEventKind::Release;
+        assert_eq!(action(ctx(Mode::User), release), None);
+    }
+}

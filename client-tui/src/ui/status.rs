@@ -1,0 +1,177 @@
+//! The header (who and where, connection state) and the footer (a notice, or
+//! the keys that matter most).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use crate::app::{App, Connection, Mode};
+use crate::text;
+
+pub struct Header<'a> {
+    pub app: &'a App,
+}
+
+impl Widget for &Header<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.is_empty() {
+            return;
+        }
+        let app = self.app;
+        let bar = Style::default().bg(Color::Blue).fg(Color::White);
+        buf.set_style(area, bar);
+        let (dot, state, state_style) = match &app.connection {
+            Connection::Online => ("●", "online".to_owned(), Color::LightGreen),
+            Connection::Syncing => ("◌", "syncing…".to_owned(), Color::LightYellow),
+            Connection::Reconnecting { attempt, .. } => (
+                "◌",
+                format!("reconnecting… (try {attempt})"),
+                Color::LightRed,
+            ),
+            Connection::Failed(_) => ("✗", "disconnected".to_owned(), Color::LightRed),
+        };
+        // Full form when it fits; else without the server, with short words.
+        let state = (dot, state.as_str(), state_style);
+        let spans = [Fit::Full, Fit::NoServer, Fit::Short]
+            .into_iter()
+            .map(|fit| header_spans(app, bar, state, fit))
+            .find(|spans| Line::from(spans.clone()).width() <= usize::from(area.width))
+            .unwrap_or_else(|| header_spans(app, bar, state, Fit::Short));
+        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+    }
+}
+
+/// How much of the header fits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    Full,
+    NoServer,
+    Short,
+}
+
+fn header_spans<'a>(
+    app: &App,
+    bar: Style,
+    (dot, state, state_colour): (&str, &str, Color),
+    fit: Fit,
+) -> Vec<Span<'a>> {
+    let compact = fit != Fit::Full;
+    let mut spans = vec![];
+    if compact {
+        spans.push(Span::styled(" ", bar));
+    } else {
+        spans.push(Span::styled(
+            " switchboard ",
+            bar.add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(format!("{} · ", app.server), bar));
+    }
+    spans.push(Span::styled(
+        app.me.to_string(),
+        bar.add_modifier(Modifier::BOLD),
+    ));
+    if app.mode == Mode::Agent && !compact {
+        spans.push(Span::styled(" (agent)", bar));
+    }
+    spans.push(Span::styled(" · ", bar));
+    spans.push(Span::styled(
+        format!("{dot} {state}"),
+        bar.fg(state_colour).add_modifier(Modifier::BOLD),
+    ));
+    spans.push(Span::styled(" · ", bar));
+    match app.mode {
+        Mode::User => {
+            let holder = app.current().and_then(|c| c.holder.clone());
+            let text = match (holder, app.agents_online, fit) {
+                (Some(agent), _, _) => format!("agent: {agent}"),
+                (None, Some(n), Fit::Short) => format!("no agent yet, {n} online"),
+                (None, Some(n), _) => format!("waiting for an agent ({n} online)"),
+                (None, None, _) => "waiting for an agent".to_owned(),
+            };
+            spans.push(Span::styled(text, bar.add_modifier(Modifier::BOLD)));
+        }
+        Mode::Agent => {
+            let waiting = app
+                .conversations
+                .values()
+                .filter(|c| !c.waiting.is_empty())
+                .count();
+            let unread: u32 = app.conversations.values().map(|c| c.unread).sum();
+            spans.push(Span::styled(format!("{waiting} waiting"), bar));
+            if unread > 0 {
+                spans.push(Span::styled(
+                    format!(" · {unread} unread"),
+                    bar.add_modifier(Modifier::BOLD),
+                ));
+            }
+        }
+    }
+    spans
+}
+
+pub struct Footer<'a> {
+    pub app: &'a App,
+}
+
+impl Widget for &Footer<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.is_empty() {
+            return;
+        }
+        let app = self.app;
+        let width = usize::from(area.width);
+        let line = match &app.notice {
+            Some(notice) => {
+                let style = if notice.error {
+                    Style::default()
+                        .fg(Color::LightRed)
+                        .add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default().fg(Color::Yellow)
+                };
+                Line::styled(text::truncate(&format!(" {}", notice.text), width), style)
+            }
+            None => hints(app.mode, width),
+        };
+        buf.set_line(area.x, area.y, &line, area.width);
+    }
+}
+
+/// The most useful keys, as many as fit: `key` bold, what it does dim.
+fn hints(mode: Mode, width: usize) -> Line<'static> {
+    let keys: &[(&str, &str)] = match mode {
+        Mode::User => &[
+            ("Enter", "send"),
+            ("?", "help"),
+            ("^C", "quit"),
+            ("Alt-Enter", "newline"),
+            ("PgUp/PgDn", "scroll"),
+        ],
+        Mode::Agent => &[
+            ("Enter", "send"),
+            ("↑↓", "select"),
+            ("?", "help"),
+            ("^C", "quit"),
+            ("Alt-A", "next unread"),
+            ("^R", "release"),
+            ("PgUp/PgDn", "scroll"),
+        ],
+    };
+    let mut spans = vec![];
+    let mut used = 0;
+    for (key, what) in keys {
+        let cost = text::width(key) + text::width(what) + 3;
+        if used + cost > width {
+            break;
+        }
+        used += cost;
+        spans.push(Span::styled(
+            format!(" {key}"),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(format!(" {what} "), super::dim()));
+    }
+    Line::from(spans)
+}

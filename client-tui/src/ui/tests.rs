@@ -1,0 +1,314 @@
+//! What is on screen, read back from ratatui's `TestBackend` buffer.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use switchboard_protocol::{
+    Body, ErrorCode, Message, Name, Priority, RequestId, Role, ServerFrame, Timestamp,
+};
+
+use crate::app::{Action, App, Mode, Msg, NetEvent, update};
+
+fn name(s: &str) -> Name {
+    Name::parse(s).expect("valid name")
+}
+
+fn ts(seconds: i64) -> Timestamp {
+    Timestamp::from_micros(1_800_000_000_000_000 + seconds * 1_000_000)
+}
+
+fn msg(id: u64, user: &str, agent: Option<&str>, body: &str, priority: Priority) -> Message {
+    Message {
+        id,
+        ts: ts(id as i64),
+        user: name(user),
+        from: if agent.is_some() {
+            Role::Agent
+        } else {
+            Role::User
+        },
+        agent: agent.map(name),
+        body: Body::parse(body, 4096).expect("valid body"),
+        priority,
+    }
+}
+
+fn frame(app: &mut App, frame: ServerFrame) {
+    update(app, Msg::Net(NetEvent::Frame(frame)));
+}
+
+fn message(app: &mut App, m: Message) {
+    frame(app, ServerFrame::Message { message: m });
+}
+
+fn online(mode: Mode, me: &str, size: (u16, u16)) -> App {
+    let mut app = App::new(mode, name(me), "127.0.0.1:7878".into(), "k".into(), ts(600));
+    update(&mut app, Msg::Resize(size.0, size.1));
+    update(
+        &mut app,
+        Msg::Net(NetEvent::Connected {
+            agents_online: Some(2),
+        }),
+    );
+    frame(
+        &mut app,
+        ServerFrame::Subscribed {
+            id: None,
+            backlog: 0,
+            truncated: false,
+        },
+    );
+    app
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        update(app, Msg::Action(Action::Insert(c)));
+    }
+}
+
+/// The screen as text, one string per row (trailing spaces trimmed).
+fn screen(app: &App) -> Vec<String> {
+    let (w, h) = app.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    terminal
+        .draw(|f| super::draw(f, app))
+        .expect("draws without error");
+    let buffer = terminal.backend().buffer();
+    (0..h)
+        .map(|y| {
+            (0..w)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn contains(rows: &[String], needle: &str) -> bool {
+    rows.iter().any(|r| r.contains(needle))
+}
+
+fn row_of(rows: &[String], needle: &str) -> usize {
+    rows.iter()
+        .position(|r| r.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", rows.join("\n")))
+}
+
+#[test]
+fn user_mode_shows_header_conversation_and_input() {
+    let mut app = online(Mode::User, "ana", (80, 16));
+    message(
+        &mut app,
+        msg(1, "ana", None, "My card was charged twice", Priority::High),
+    );
+    frame(
+        &mut app,
+        ServerFrame::Assigned {
+            user: name("ana"),
+            agent: name("alice"),
+        },
+    );
+    message(
+        &mut app,
+        msg(2, "ana", Some("alice"), "Looking into it", Priority::Normal),
+    );
+    let rows = screen(&app);
+    assert!(rows[15].contains("alice is now handling your conversation"));
+    update(&mut app, Msg::Tick(ts(660)));
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    assert!(
+        rows[0].contains("ana") && rows[0].contains("online"),
+        "{text}"
+    );
+    assert!(rows[0].contains("agent: alice"), "{text}");
+    // Oldest first, each body under its sender.
+    let first = row_of(&rows, "My card was charged twice");
+    let second = row_of(&rows, "Looking into it");
+    assert!(first < second, "{text}");
+    assert!(rows[first - 1].contains("ana (you)"), "{text}");
+    assert!(rows[second - 1].contains("alice (agent)"), "{text}");
+    assert!(rows[14].starts_with("› "), "input prompt: {text}");
+    assert!(
+        rows[15].contains("Enter send") && rows[15].contains("? help"),
+        "{text}"
+    );
+}
+
+#[test]
+fn user_mode_waiting_for_an_agent_and_pending_then_error() {
+    let mut app = online(Mode::User, "ana", (60, 14));
+    assert!(screen(&app)[0].contains("waiting for an agent (2 online)"));
+    type_text(&mut app, "hello?");
+    update(&mut app, Msg::Action(Action::Submit));
+    let rows = screen(&app);
+    assert!(contains(&rows, "sending…"), "{}", rows.join("\n"));
+    assert!(contains(&rows, "  hello?"));
+    frame(
+        &mut app,
+        ServerFrame::Error {
+            id: Some(RequestId::Int(2)),
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+        },
+    );
+    let rows = screen(&app);
+    assert!(contains(&rows, "not sent"), "{}", rows.join("\n"));
+    assert!(contains(&rows, "slow down (rate_limited)"));
+}
+
+#[test]
+fn agent_mode_shows_the_queue_in_order_with_badges_and_the_prompt() {
+    let mut app = online(Mode::Agent, "alice", (100, 20));
+    message(
+        &mut app,
+        msg(1, "calm", None, "a question", Priority::Normal),
+    );
+    message(
+        &mut app,
+        msg(2, "ben", None, "I was hacked", Priority::Urgent),
+    );
+    message(
+        &mut app,
+        msg(3, "cara", None, "refund please", Priority::High),
+    );
+    frame(
+        &mut app,
+        ServerFrame::Presence {
+            role: Role::User,
+            name: name("ben"),
+            online: true,
+        },
+    );
+    frame(
+        &mut app,
+        ServerFrame::Assigned {
+            user: name("cara"),
+            agent: name("bob"),
+        },
+    );
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    let (ben, cara, calm) = (
+        row_of(&rows, "● ben"),
+        row_of(&rows, "○ cara"),
+        row_of(&rows, "○ calm"),
+    );
+    assert!(ben < cara && cara < calm, "urgent, high, normal:\n{text}");
+    assert!(
+        rows[ben].contains("URG") && rows[cara].contains("HIGH"),
+        "{text}"
+    );
+    assert!(rows[cara].contains("bob"), "holder shown:\n{text}");
+    // The top row is selected; cara's message arrived unseen (calm's was
+    // seen while calm was the top row).
+    assert!(contains(&rows, "to ben ›"), "{text}");
+    assert!(rows[ben].starts_with("›● ben "), "selected marker:\n{text}");
+    assert!(rows[cara].contains("cara (1)"), "unread count:\n{text}");
+
+    update(&mut app, Msg::Action(Action::SelectNext));
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    assert!(contains(&rows, "to cara (locked) ›"), "{text}");
+    assert!(contains(&rows, "LOCKED: bob has it"), "{text}");
+    assert!(contains(&rows, "refund please"), "{text}");
+}
+
+#[test]
+fn agent_help_lists_every_key() {
+    let mut app = online(Mode::Agent, "alice", (90, 30));
+    update(&mut app, Msg::Action(Action::ToggleHelp));
+    let rows = screen(&app);
+    for key in ["Ctrl-R", "Alt-A", "Alt-Enter", "Ctrl-C", "PgUp / PgDn"] {
+        assert!(contains(&rows, key), "{key} missing:\n{}", rows.join("\n"));
+    }
+}
+
+#[test]
+fn scrolled_up_shows_a_new_messages_marker() {
+    let mut app = online(Mode::User, "ana", (40, 10));
+    for id in 1..=20 {
+        message(
+            &mut app,
+            msg(
+                id,
+                "ana",
+                Some("alice"),
+                &format!("line {id}"),
+                Priority::Normal,
+            ),
+        );
+    }
+    update(&mut app, Msg::Action(Action::ScrollUp));
+    let before = screen(&app);
+    message(
+        &mut app,
+        msg(21, "ana", Some("alice"), "fresh", Priority::Normal),
+    );
+    let after = screen(&app);
+    let text = after.join("\n");
+    assert!(contains(&after, "1 new messages"), "{text}");
+    assert!(!contains(&after, "fresh"), "the view did not jump:\n{text}");
+    // Everything above the marker line is where it was.
+    assert_eq!(before[1..5], after[1..5]);
+}
+
+#[test]
+fn narrow_terminal_keeps_the_essentials() {
+    let mut user = online(Mode::User, "ana", (40, 10));
+    message(
+        &mut user,
+        msg(
+            1,
+            "ana",
+            Some("alice"),
+            "a reply that is long enough to wrap",
+            Priority::Normal,
+        ),
+    );
+    let rows = screen(&user);
+    let text = rows.join("\n");
+    assert!(
+        rows[0].contains("ana") && rows[0].contains("online"),
+        "{text}"
+    );
+    assert!(contains(&rows, "› "), "{text}");
+    assert!(contains(&rows, "wrap"), "{text}");
+
+    let mut agent = online(Mode::Agent, "alice", (40, 10));
+    message(&mut agent, msg(1, "ana", None, "help", Priority::Urgent));
+    let rows = screen(&agent);
+    let text = rows.join("\n");
+    assert!(contains(&rows, "ana"), "{text}");
+    assert!(contains(&rows, "to ana ›"), "{text}");
+    assert!(rows.iter().all(|r| r.chars().count() <= 40));
+}
+
+#[test]
+fn any_size_draws_without_panicking() {
+    for mode in [Mode::User, Mode::Agent] {
+        let mut app = online(mode, "a_rather_long_name_for_a_person", (80, 24));
+        message(
+            &mut app,
+            msg(
+                1,
+                "a_rather_long_name_for_a_person",
+                None,
+                "x y z",
+                Priority::Urgent,
+            ),
+        );
+        type_text(&mut app, "draft with\ttab and a long long long line");
+        update(&mut app, Msg::Action(Action::Newline));
+        for help in [false, true] {
+            app.help_open = help;
+            for w in 0..45 {
+                for h in 0..12 {
+                    update(&mut app, Msg::Resize(w, h));
+                    screen(&app);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The terminal client end to end: the real server and two real
+//! `switchboard-tui` processes (a customer and an agent) in tmux, driven with
+//! `send-keys` and read back with `capture-pane`.
+//!
+//! Waiting polls the screen until the expected text shows up or a deadline
+//! passes: the screen is the only thing a user can observe, so there is no
+//! event to wait on instead. Skipped (with a message) if tmux is missing.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use switchboard_tests::{TestServer, tui_bin};
+
+/// How long a screen may take to show what the test waits for.
+const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the screen is read while waiting.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A private tmux server (its own socket), killed when dropped.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn new(dir: &Path) -> Tmux {
+        Tmux {
+            socket: dir.join("tmux.sock"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Starts `command` (a shell line) in a detached 100×30 session.
+    fn start(&self, session: &str, command: &str) {
+        // Keep the pane after the client exits, so a crash shows its message.
+        let line = format!("{command}; echo \"[exited with $?]\"; sleep 600");
+        let out = self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &line,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+    }
+
+    fn screen(&self, session: &str) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", session]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types `text` literally, then presses Enter.
+    fn type_line(&self, session: &str, text: &str) {
+        let out = self.run(&["send-keys", "-t", session, "-l", text]);
+        assert!(out.status.success(), "send-keys: {out:?}");
+        let out = self.run(&["send-keys", "-t", session, "Enter"]);
+        assert!(out.status.success(), "send-keys Enter: {out:?}");
+    }
+
+    fn keys(&self, session: &str, keys: &str) {
+        let out = self.run(&["send-keys", "-t", session, keys]);
+        assert!(out.status.success(), "send-keys: {out:?}");
+    }
+
+    /// Waits until every one of `needles` is on one screen; returns it.
+    fn wait_for(&self, session: &str, needles: &[&str], server: &TestServer) -> String {
+        let deadline = Instant::now() + SCREEN_TIMEOUT;
+        loop {
+            let screen = self.screen(session);
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{session}: {needles:?} not on screen after {SCREEN_TIMEOUT:?}:\n{screen}\n\
+                     --- server log ---\n{}",
+                    server.recent_log()
+                );
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_installed() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+#[test]
+fn a_customer_and_an_agent_talk_through_the_terminal_client() {
+    if !tmux_installed() {
+        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+        return;
+    }
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let token = server.add_agent("alice");
+    let home = tempfile::tempdir().expect("temporary directory");
+    let config = home.path().join("config");
+    let tmux = Tmux::new(home.path());
+    let tui = tui_bin();
+    let addr = server.addr().to_string();
+
+    tmux.start(
+        "user",
+        &format!(
+            "env XDG_CONFIG_HOME='{}' '{}' user ana --server {addr}",
+            config.display(),
+            tui.display()
+        ),
+    );
+    tmux.start(
+        "agent",
+        &format!(
+            "env SWITCHBOARD_TOKEN='{token}' XDG_CONFIG_HOME='{}' '{}' agent alice --server {addr}",
+            config.display(),
+            tui.display()
+        ),
+    );
+    tmux.wait_for("user", &["ana", "online", "waiting for an agent"], &server);
+    tmux.wait_for("agent", &["alice (agent)", "online", "Queue"], &server);
+
+    // The first run registered ana and kept her token, owner-only.
+    let token_file = config
+        .join("switchboard")
+        .join(format!("{}_ana.token", addr.replace(':', "_")));
+    let mode = std::fs::metadata(&token_file)
+        .unwrap_or_else(|e| panic!("no token file at {}: {e}", token_file.display()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    tmux.type_line("user", "My card was charged twice");
+    tmux.wait_for("user", &["ana (you)", "My card was charged twice"], &server);
+    // In the agent's queue (a `refund`/`charged` word makes it high priority),
+    // selected, with the prompt naming her.
+    let agent_screen = tmux.wait_for(
+        "agent",
+        &["● ana", "HIGH", "My card was charged twice", "to ana ›"],
+        &server,
+    );
+    assert!(agent_screen.contains("Queue (1)"), "{agent_screen}");
+
+    tmux.type_line("agent", "Sorry about that, refunding one now");
+    tmux.wait_for("agent", &["alice (you)", "Sorry about that"], &server);
+    let user_screen = tmux.wait_for(
+        "user",
+        &[
+            "alice (agent)",
+            "Sorry about that, refunding one now",
+            "agent: alice",
+        ],
+        &server,
+    );
+    assert!(
+        user_screen.find("My card").unwrap_or(usize::MAX)
+            < user_screen.find("Sorry about").unwrap_or(0),
+        "oldest first:\n{user_screen}"
+    );
+
+    // Ctrl-C quits cleanly (exit status 0), leaving the normal screen.
+    tmux.keys("user", "C-c");
+    tmux.wait_for("user", &["[exited with 0]"], &server);
+    tmux.keys("agent", "C-c");
+    tmux.wait_for("agent", &["[exited with 0]"], &server);
+}
+
+/// The server goes away and comes back on the same port: both clients show
+/// "reconnecting…", resume with `since`, and a message typed while the server
+/// was down is delivered once, not lost and not doubled.
+#[test]
+fn clients_reconnect_and_nothing_is_lost_or_doubled() {
+    if !tmux_installed() {
+        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+        return;
+    }
+    // A fixed port, so that the restarted server is where the clients look.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server =
+        TestServer::start_with_env(&["--rate", "0"], &[("SWITCHBOARD_LISTEN", listen.as_str())]);
+    let token = server.add_agent("alice");
+    let home = tempfile::tempdir().expect("temporary directory");
+    let config = home.path().join("config");
+    let tmux = Tmux::new(home.path());
+    let tui = tui_bin();
+    tmux.start(
+        "user",
+        &format!(
+            "env XDG_CONFIG_HOME='{}' '{}' user ana --server {listen}",
+            config.display(),
+            tui.display()
+        ),
+    );
+    tmux.start(
+        "agent",
+        &format!(
+            "env SWITCHBOARD_TOKEN='{token}' '{}' agent alice --server {listen}",
+            tui.display()
+        ),
+    );
+    tmux.wait_for("user", &["● online"], &server);
+    tmux.wait_for("agent", &["● online"], &server);
+    tmux.type_line("user", "before the restart");
+    tmux.wait_for("agent", &["before the restart"], &server);
+
+    let status = server.terminate();
+    assert!(status.success(), "server exit: {status:?}");
+    tmux.wait_for("user", &["reconnecting"], &server);
+    tmux.wait_for("agent", &["reconnecting"], &server);
+    tmux.type_line("user", "typed while the server was down");
+    tmux.wait_for(
+        "user",
+        &["sending…", "typed while the server was down"],
+        &server,
+    );
+
+    server.start_again();
+    let agent = tmux.wait_for(
+        "agent",
+        &["● online", "typed while the server was down"],
+        &server,
+    );
+    let user = tmux.wait_for(
+        "user",
+        &["● online", "typed while the server was down"],
+        &server,
+    );
+    assert!(
+        !user.contains("sending…"),
+        "confirmed after the resend:\n{user}"
+    );
+    for (who, screen) in [("user", &user), ("agent", &agent)] {
+        for line in ["before the restart", "typed while the server was down"] {
+            assert_eq!(
+                screen.matches(line).count(),
+                1,
+                "{who} shows {line:?} once:\n{screen}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_agent_token_is_a_plain_error_before_the_full_screen() {
+    let server = TestServer::start();
+    let out = Command::new(tui_bin())
+        .args(["agent", "alice", "--server", &server.addr().to_string()])
+        .env("SWITCHBOARD_TOKEN", "not-a-token")
+        .output()
+        .expect("run switchboard-tui");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unauthorized"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
+}
+
+#[test]
+fn an_unreachable_server_is_a_plain_error() {
+    // A port nothing listens on: bound, then released.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let config = tempfile::tempdir().expect("temporary directory");
+    let out = Command::new(tui_bin())
+        .args(["user", "ana", "--server", &addr.to_string()])
+        .env("XDG_CONFIG_HOME", config.path())
+        .output()
+        .expect("run switchboard-tui");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach the switchboard server"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
+}
