@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Reproduces the performance table of issue 5 ("Targets") on this machine and
+# prints it, with the Redis XADD reference measured in the same run.
+#
+# Each row starts a throwaway `switchboard serve` on a free loopback port with
+# a fresh database in a temporary directory, drives it with switchboard-load
+# (which also checks that every acked message reached every agent once, in
+# order, and the database), and stops it. The Redis row installs redis-server
+# from the distribution if it is missing, starts a throwaway instance with
+# `appendfsync always`, runs redis-benchmark against it, and stops it.
+#
+# Everything is bounded: each run has --timeout, the whole script takes a few
+# minutes with the defaults. Sizes come from the environment:
+#
+#   AGENTS=4                    agents subscribed in every row
+#   CLOSED_SMALL_USERS=50       row 1: users × window 1
+#   CLOSED_SMALL_MESSAGES=400   row 1: messages per user
+#   CLOSED_BIG_USERS=200        row 2: users
+#   CLOSED_BIG_WINDOW=16        row 2: window
+#   CLOSED_BIG_MESSAGES=250     row 2: messages per user
+#   OPEN_RATE=10000             rows 3-4: messages/s offered
+#   OPEN_USERS=1000             rows 3-4: users
+#   OPEN_DURATION=5             rows 3-4: seconds
+#   IDLE=15000                  row 4: idle subscribed connections
+#   DURABILITY=full             server --durability (full | normal)
+#   REDIS_CLIENTS=50 REDIS_REQUESTS=200000   the Redis row (SKIP_REDIS=1 to leave it out)
+#   RUN_TIMEOUT=120             seconds any one load run may take
+#
+# "server RSS/conn" is (RSS once everyone is connected - RSS before) / connections,
+# shown for the idle row only: with a few dozen connections it mostly measures
+# the server warming up. "CPU s" is the CPU time the server and the load
+# generator used while messages flowed: on 2 shared cores, whether a slow row
+# is the server's doing. The two rows of the targets about a 1M-message
+# database (agent subscribe, server start) are not load-generator runs and are
+# not reproduced here.
+#
+# Usage: scripts/bench.sh            (from anywhere; builds in release first)
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+AGENTS=${AGENTS:-4}
+CLOSED_SMALL_USERS=${CLOSED_SMALL_USERS:-50}
+CLOSED_SMALL_MESSAGES=${CLOSED_SMALL_MESSAGES:-400}
+CLOSED_BIG_USERS=${CLOSED_BIG_USERS:-200}
+CLOSED_BIG_WINDOW=${CLOSED_BIG_WINDOW:-16}
+CLOSED_BIG_MESSAGES=${CLOSED_BIG_MESSAGES:-250}
+OPEN_RATE=${OPEN_RATE:-10000}
+OPEN_USERS=${OPEN_USERS:-1000}
+OPEN_DURATION=${OPEN_DURATION:-5}
+IDLE=${IDLE:-15000}
+DURABILITY=${DURABILITY:-full}
+REDIS_CLIENTS=${REDIS_CLIENTS:-50}
+REDIS_REQUESTS=${REDIS_REQUESTS:-200000}
+SKIP_REDIS=${SKIP_REDIS:-0}
+RUN_TIMEOUT=${RUN_TIMEOUT:-120}
+
+# Both processes hold one descriptor per connection; this machine allows
+# 20,000 per process.
+FILES_WANTED=20000
+hard=$(ulimit -Hn)
+if [[ $hard == unlimited || $hard -gt $FILES_WANTED ]]; then
+    ulimit -n "$FILES_WANTED"
+else
+    ulimit -n "$hard"
+fi
+files=$(ulimit -n)
+connections=$((IDLE + OPEN_USERS + AGENTS))
+if ((connections + 200 > files)); then
+    IDLE=$((files - OPEN_USERS - AGENTS - 200))
+    ((IDLE < 0)) && IDLE=0
+    echo "bench: only $files open files allowed; IDLE lowered to $IDLE" >&2
+fi
+MAX_CONNECTIONS=$((IDLE + OPEN_USERS + AGENTS + 100))
+
+echo "bench: building (release)..." >&2
+cargo build --release -p switchboard-server --quiet
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+SWITCHBOARD="$TARGET_DIR/release/switchboard"
+LOAD="$TARGET_DIR/release/switchboard-load"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
+SERVER_PID=""
+REDIS_PID=""
+FAILED=0
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [[ -n $REDIS_PID ]]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+    if ((FAILED)); then
+        echo "bench: a row failed; its server log and report are kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+# start_server DIR: sets SERVER_PID, SERVER_ADDR, SERVER_DB.
+start_server() {
+    local dir="$WORK/$1"
+    mkdir -p "$dir"
+    SERVER_DB="$dir/switchboard.db"
+    SWITCHBOARD_LOG=warn,switchboard_server=info "$SWITCHBOARD" serve --listen 127.0.0.1:0 --db "$SERVER_DB" \
+        --rate 0 --durability "$DURABILITY" --max-connections "$MAX_CONNECTIONS" 2>"$dir/server.log" &
+    SERVER_PID=$!
+    SERVER_ADDR=""
+    for _ in $(seq 100); do
+        SERVER_ADDR=$(grep -o 'listening on 127\.0\.0\.1:[0-9]*' "$dir/server.log" | head -1 | sed 's/listening on //') || true
+        [[ -n $SERVER_ADDR ]] && return 0
+        sleep 0.1
+    done
+    echo "bench: the server did not start:" >&2
+    cat "$dir/server.log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+ROWS="$WORK/rows.tsv"
+: >"$ROWS"
+COMMANDS="$WORK/commands.txt"
+: >"$COMMANDS"
+
+# row NAME TARGET LOAD-ARGS...: one throwaway server, one load run, one table row.
+row() {
+    local name=$1 target=$2
+    shift 2
+    local dir=${name//[^A-Za-z0-9]/_}
+    start_server "$dir"
+    local report="$WORK/$dir/report.json" status=0
+    echo "bench: $name..." >&2
+    echo "switchboard-load --server 127.0.0.1:PORT --db DB $* --server-pid PID --json" >>"$COMMANDS"
+    "$LOAD" --server "$SERVER_ADDR" --db "$SERVER_DB" --switchboard "$SWITCHBOARD" \
+        --server-pid "$SERVER_PID" --timeout "$RUN_TIMEOUT" --json "$@" >"$report" || status=$?
+    stop_server
+    ((status == 0)) || FAILED=1
+    if [[ ! -s $report ]]; then
+        printf '%s\t%s\tfailed to run (exit %s)\t\t\t\t\t\t\t\n' "$name" "$target" "$status" >>"$ROWS"
+        return 0
+    fi
+    jq -r --arg name "$name" --arg target "$target" '
+        def ms: . * 100 | round / 100 | tostring;
+        def sec: if . == null then "?" else (. * 100 | round / 100 | tostring) end;
+        def lat: "\(.p50_ms|ms) / \(.p99_ms|ms) / \(.p99_9_ms|ms) / \(.max_ms|ms)";
+        [ $name, $target,
+          (.acked_per_s | round | tostring),
+          (.deliveries_per_s | round | tostring),
+          (.ack_latency | lat),
+          (.delivery_latency | lat),
+          (if .idle > 0 and .server_rss.per_connection_bytes then (.server_rss.per_connection_bytes | round | tostring) + " B" else "-" end),
+          "\(.cpu.server_s | sec) / \(.cpu.load_generator_s | sec)",
+          (if (.errors | length) == 0 then "none" else (.errors | to_entries | map("\(.key)=\(.value)") | join(" ")) end),
+          (if .passed then "pass" else "FAIL" end)
+        ] | @tsv' "$report" >>"$ROWS"
+}
+
+row "closed ${CLOSED_SMALL_USERS}x1" "≥ Redis XADD" \
+    --users "$CLOSED_SMALL_USERS" --agents "$AGENTS" --window 1 --messages "$CLOSED_SMALL_MESSAGES"
+row "closed ${CLOSED_BIG_USERS}x${CLOSED_BIG_WINDOW}" "≥ 50,000/s (≥ 200,000 deliv/s)" \
+    --users "$CLOSED_BIG_USERS" --agents "$AGENTS" --window "$CLOSED_BIG_WINDOW" --messages "$CLOSED_BIG_MESSAGES"
+row "open ${OPEN_RATE}/s" "ack p99 ≤ 2 ms, deliv p99 ≤ 5 ms" \
+    --users "$OPEN_USERS" --agents "$AGENTS" --rate "$OPEN_RATE" --duration "$OPEN_DURATION"
+row "open ${OPEN_RATE}/s + ${IDLE} idle" "≤ 8 KiB/conn, same latency" \
+    --users "$OPEN_USERS" --agents "$AGENTS" --rate "$OPEN_RATE" --duration "$OPEN_DURATION" --idle "$IDLE"
+
+# The reference: Redis XADD with every write fsynced, driven like row 1.
+redis_row() {
+    if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+        echo "bench: installing redis-server..." >&2
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >"$WORK/apt.log" 2>&1; then
+            printf 'redis XADD\treference\tnot installed (see apt-get)\t\t\t\t\t\t\t\n' >>"$ROWS"
+            return 0
+        fi
+    fi
+    local dir="$WORK/redis" port
+    mkdir -p "$dir"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync always \
+        --save '' --daemonize no --logfile "$dir/redis.log" &
+    REDIS_PID=$!
+    for _ in $(seq 100); do
+        [[ $(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]] && break
+        sleep 0.1
+    done
+    echo "bench: redis XADD..." >&2
+    local command="redis-benchmark -h 127.0.0.1 -p PORT -c $REDIS_CLIENTS -P 1 -n $REDIS_REQUESTS --csv XADD mystream '*' field value"
+    echo "$command" >>"$COMMANDS"
+    local csv
+    csv=$(timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -c "$REDIS_CLIENTS" -P 1 \
+        -n "$REDIS_REQUESTS" --csv XADD mystream '*' field value | tail -1) || true
+    kill "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+    # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    echo "$csv" | tr -d '"' | awk -F, -v clients="$REDIS_CLIENTS" '{
+        printf "redis XADD c%s\treference (appendfsync always)\t%d\t-\t%s / %s / - / %s\t-\t-\t-\t-\t-\n", clients, $2, $5, $7, $8
+    }' >>"$ROWS"
+}
+[[ $SKIP_REDIS == 1 ]] || redis_row
+
+echo
+echo "switchboard $(git rev-parse --short HEAD 2>/dev/null || echo '?'), durability=$DURABILITY, $(nproc) cores, load generator on the same machine"
+{
+    printf 'row\ttarget\tacked/s\tdeliveries/s\tack p50 / p99 / p99.9 / max (ms)\tdelivery p50 / p99 / p99.9 / max (ms)\tserver RSS/conn\tCPU s server / load\terrors\tchecks\n'
+    cat "$ROWS"
+} | column -t -s $'\t'
+echo
+echo "commands (DB, PID: the throwaway server's; every server: switchboard serve --listen 127.0.0.1:0 --rate 0 --durability $DURABILITY --max-connections $MAX_CONNECTIONS):"
+sed 's/^/  /' "$COMMANDS"

@@ -1,0 +1,92 @@
+//! One agent connection: records every message of this run it is given,
+//! until told to finish; then a `ping` barrier makes sure nothing is still on
+//! its way (protocol interpretation 16).
+
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use switchboard_protocol::{ClientFrame, RequestId, Role, ServerFrame};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, sleep_until};
+
+use crate::conn::Conn;
+use crate::probe::{Clock, Probe};
+use crate::stats::{ErrorCounts, Latency};
+
+/// The `id` of the closing `ping`.
+const FINISH_REQUEST: &str = "finish";
+
+pub struct AgentPlan {
+    pub tag: Arc<str>,
+    pub clock: Clock,
+    pub deadline: Instant,
+}
+
+/// What one agent saw.
+#[derive(Debug, Default)]
+pub struct AgentOutcome {
+    /// Ids of this run's messages, in the order they arrived.
+    pub delivered: Vec<u64>,
+    pub latency: Latency,
+    pub errors: ErrorCounts,
+    pub last_delivery_us: u64,
+}
+
+/// Runs until `finish` fires (or its sender is dropped) and the barrier
+/// `pong` is back, or until the deadline.
+pub async fn run(conn: Conn, plan: AgentPlan, mut finish: oneshot::Receiver<()>) -> AgentOutcome {
+    let Conn {
+        mut reader,
+        mut writer,
+    } = conn;
+    let mut outcome = AgentOutcome::default();
+    let mut finishing = false;
+    // One timer for the whole run, not one per frame.
+    let give_up = sleep_until(plan.deadline);
+    tokio::pin!(give_up);
+    loop {
+        tokio::select! {
+            frame = reader.next() => match frame {
+                Some(Ok(Ok(ServerFrame::Message { message }))) => {
+                    if message.from != Role::User {
+                        continue;
+                    }
+                    if let Some(probe) = Probe::parse(message.body.as_str(), &plan.tag) {
+                        let now_us = plan.clock.now_us();
+                        outcome.delivered.push(message.id);
+                        outcome.latency.record(now_us.saturating_sub(probe.sent_us));
+                        outcome.last_delivery_us = now_us;
+                    }
+                }
+                Some(Ok(Ok(ServerFrame::Pong { id: Some(RequestId::Str(id)) })))
+                    if finishing && id == FINISH_REQUEST => break,
+                Some(Ok(Ok(ServerFrame::Error { code, .. }))) => {
+                    outcome.errors.add(code.as_str(), 1);
+                    if code.closes_connection() {
+                        break;
+                    }
+                }
+                Some(Ok(Ok(ServerFrame::Bye { .. }))) | Some(Err(_)) | None => {
+                    outcome.errors.add("connection_lost", 1);
+                    break;
+                }
+                Some(Ok(Err(_))) => outcome.errors.add("bad_line_from_server", 1),
+                // presence, assigned, …: the queue's state, not measured here.
+                Some(Ok(Ok(_))) => {}
+            },
+            _ = &mut finish, if !finishing => {
+                finishing = true;
+                let ping = ClientFrame::Ping { id: Some(RequestId::Str(FINISH_REQUEST.into())) };
+                if writer.send(ping).await.is_err() {
+                    outcome.errors.add("connection_lost", 1);
+                    break;
+                }
+            }
+            () = &mut give_up => {
+                outcome.errors.add("timeout", 1);
+                break;
+            }
+        }
+    }
+    outcome
+}

@@ -1,0 +1,127 @@
+//! One connection to the server, greeted, identified and subscribed.
+
+use std::net::SocketAddr;
+
+use futures::{SinkExt, StreamExt};
+use switchboard_protocol::Role;
+use switchboard_protocol::{ClientCodec, ClientFrame, ServerFrame, codec::DEFAULT_MAX_LINE_BYTES};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::error::LoadError;
+
+pub type Reader = FramedRead<OwnedReadHalf, ClientCodec>;
+pub type Writer = FramedWrite<OwnedWriteHalf, ClientCodec>;
+
+/// A subscribed connection, split so that one task can write while it waits
+/// to read.
+pub struct Conn {
+    pub reader: Reader,
+    pub writer: Writer,
+}
+
+/// Who a connection signs in as.
+pub struct Identity<'a> {
+    pub role: Role,
+    pub name: &'a str,
+    pub token: Option<&'a str>,
+}
+
+impl Conn {
+    /// Connects, reads the greeting, says `hello` and subscribes with an empty
+    /// backlog (`limit: 0`): the run only counts what arrives live.
+    pub async fn open(server: SocketAddr, who: Identity<'_>) -> Result<Conn, LoadError> {
+        let what = format!("{} {}", who.role, who.name);
+        let stream = TcpStream::connect(server)
+            .await
+            .map_err(|source| LoadError::Connect {
+                what: what.clone(),
+                source,
+            })?;
+        // Requests are small and latency is what we measure.
+        stream
+            .set_nodelay(true)
+            .map_err(|source| LoadError::Connect {
+                what: what.clone(),
+                source,
+            })?;
+        let (read, write) = stream.into_split();
+        let mut conn = Conn {
+            reader: FramedRead::new(read, ClientCodec::new(DEFAULT_MAX_LINE_BYTES)),
+            writer: FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_LINE_BYTES)),
+        };
+        let handshake = |reason: String| LoadError::Handshake {
+            what: what.clone(),
+            reason,
+        };
+        match conn.next_frame().await.map_err(handshake)? {
+            ServerFrame::Greeting { .. } => {}
+            other => return Err(handshake(format!("expected a greeting, got {other:?}"))),
+        }
+        conn.send(ClientFrame::Hello {
+            id: None,
+            role: who.role,
+            name: who.name.to_string(),
+            token: who.token.map(str::to_string),
+        })
+        .await
+        .map_err(handshake)?;
+        loop {
+            match conn.next_frame().await.map_err(handshake)? {
+                ServerFrame::Welcome { .. } => break,
+                ServerFrame::Error { code, message, .. } => {
+                    return Err(handshake(format!("hello refused: {code}: {message}")));
+                }
+                _ => {}
+            }
+        }
+        conn.send(ClientFrame::Subscribe {
+            id: None,
+            since: None,
+            limit: Some(0),
+        })
+        .await
+        .map_err(handshake)?;
+        loop {
+            match conn.next_frame().await.map_err(handshake)? {
+                ServerFrame::Subscribed { .. } => return Ok(conn),
+                ServerFrame::Error { code, message, .. } => {
+                    return Err(handshake(format!("subscribe refused: {code}: {message}")));
+                }
+                // An agent's `presence`/`assigned` state, `agents` counts.
+                _ => {}
+            }
+        }
+    }
+
+    async fn send(&mut self, frame: ClientFrame) -> Result<(), String> {
+        self.writer
+            .send(frame)
+            .await
+            .map_err(|error| format!("write failed: {error}"))
+    }
+
+    async fn next_frame(&mut self) -> Result<ServerFrame, String> {
+        next_frame(&mut self.reader).await
+    }
+
+    /// The bare socket, for a connection that only needs to stay open: no
+    /// codec buffers kept for it.
+    pub fn into_stream(self) -> Option<TcpStream> {
+        self.reader
+            .into_inner()
+            .reunite(self.writer.into_inner())
+            .ok()
+    }
+}
+
+/// The next frame, or why there is none.
+pub async fn next_frame(reader: &mut Reader) -> Result<ServerFrame, String> {
+    match reader.next().await {
+        Some(Ok(Ok(frame))) => Ok(frame),
+        Some(Ok(Err(error))) => Err(format!("the server sent a bad line: {error}")),
+        Some(Err(error)) => Err(format!("read failed: {error}")),
+        None => Err("the server closed the connection".into()),
+    }
+}

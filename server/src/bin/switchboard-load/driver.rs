@@ -1,0 +1,374 @@
+//! One run, in phases: provision and connect agents (their tasks start
+//! reading at once), connect idle and sending users, let the users go, wait
+//! for them, close the agents behind a `ping` barrier, then check and report.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use switchboard_protocol::Role;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout_at};
+
+use crate::agent::{self, AgentOutcome, AgentPlan};
+use crate::args::{Args, Mode, Plan};
+use crate::check;
+use crate::conn::{Conn, Identity};
+use crate::error::LoadError;
+use crate::probe::Clock;
+use crate::procfs::{cpu_seconds, resident_kib};
+use crate::provision;
+use crate::report::{Checks, CpuUsed, Report, ServerRss};
+use crate::stats::{ErrorCounts, Latency};
+use crate::user::{self, Schedule, UserOutcome, UserPlan};
+
+/// Connections being opened at once: enough to set up thousands in seconds,
+/// few enough to stay inside the server's listen backlog.
+const CONNECT_CONCURRENCY: usize = 64;
+
+pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
+    let clock = Clock::start();
+    let deadline = Instant::now() + plan.timeout;
+    let tag: Arc<str> = run_tag().into();
+    let rss_before = args.server_pid.and_then(resident_kib);
+
+    // Agents first, reading from the start: they are told about every user
+    // that comes online, and a reader that lags is cut off.
+    let agent_tokens = timeout_at(deadline, agent_tokens(args, &tag, plan.agents))
+        .await
+        .map_err(|_| LoadError::SetupTimeout)??;
+    let mut agents = Vec::new();
+    for (name, token) in &agent_tokens {
+        let who = Identity {
+            role: Role::Agent,
+            name,
+            token: Some(token),
+        };
+        let conn = timeout_at(deadline, Conn::open(plan.server, who))
+            .await
+            .map_err(|_| LoadError::SetupTimeout)??;
+        let (finish, finished) = oneshot::channel();
+        let agent_plan = AgentPlan {
+            tag: Arc::clone(&tag),
+            clock,
+            deadline,
+        };
+        agents.push((finish, tokio::spawn(agent::run(conn, agent_plan, finished))));
+    }
+
+    // Idle users keep only their socket, not the codec's buffers.
+    let idle = connect_users(
+        plan.server,
+        &tag,
+        'i',
+        plan.idle,
+        deadline,
+        Conn::into_stream,
+    )
+    .await?;
+    let senders = connect_users(plan.server, &tag, 'u', plan.users, deadline, Some).await?;
+    let rss_connected = args.server_pid.and_then(resident_kib);
+
+    let start_us = clock.now_us();
+    let cpu_before = Cpu::now(args.server_pid);
+    let schedule = match plan.mode {
+        Mode::Closed { window, messages } => Schedule::Closed { window, messages },
+        Mode::Open { rate, total } => Schedule::Open {
+            rate,
+            users: plan.users,
+            total,
+            start_us,
+        },
+    };
+    let offered: u64 = (0..plan.users).map(|index| schedule.count(index)).sum();
+    let mut tasks = Vec::with_capacity(senders.len());
+    let mut tickers = Vec::new();
+    for (index, conn) in (0..).zip(senders) {
+        let ticks = matches!(schedule, Schedule::Open { .. }).then(|| {
+            let (ticker, ticks) = mpsc::unbounded_channel();
+            tickers.push(ticker);
+            ticks
+        });
+        let user_plan = UserPlan {
+            index,
+            tag: Arc::clone(&tag),
+            clock,
+            deadline,
+            schedule,
+            ticks,
+        };
+        tasks.push(tokio::spawn(user::run(conn, user_plan)));
+    }
+    let std_deadline = deadline.into_std();
+    let pacer =
+        tokio::task::spawn_blocking(move || user::pace(schedule, clock, std_deadline, tickers));
+    let mut users: Vec<UserOutcome> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        users.push(task.await?);
+    }
+    pacer.await?;
+    // Every reply is in, so a ping now comes back after every delivery.
+    let mut agent_outcomes: Vec<AgentOutcome> = Vec::with_capacity(agents.len());
+    let handles: Vec<_> = agents
+        .into_iter()
+        .map(|(finish, handle)| {
+            let _ = finish.send(());
+            handle
+        })
+        .collect();
+    for handle in handles {
+        agent_outcomes.push(handle.await?);
+    }
+    let cpu = Cpu::now(args.server_pid).since(&cpu_before);
+    let rss_end = args.server_pid.and_then(resident_kib);
+    drop(idle);
+
+    let in_database = match &args.db {
+        Some(db) => database_check(db, &users).await?,
+        None => check::Check::skipped(),
+    };
+    Ok(build_report(
+        args,
+        &plan,
+        Measured {
+            users,
+            agents: agent_outcomes,
+            start_us,
+            offered,
+            cpu,
+            rss: args.server_pid.map(|pid| {
+                let connections =
+                    u64::from(plan.users) + u64::from(plan.idle) + agent_tokens.len() as u64;
+                ServerRss {
+                    pid,
+                    before_kib: rss_before,
+                    connected_kib: rss_connected,
+                    end_kib: rss_end,
+                    connections,
+                    per_connection_bytes: match (rss_before, rss_connected) {
+                        (Some(before), Some(connected)) if connections > 0 => {
+                            Some((connected as f64 - before as f64) * 1024.0 / connections as f64)
+                        }
+                        _ => None,
+                    },
+                }
+            }),
+        },
+        in_database,
+    ))
+}
+
+/// A name for this run that no earlier run used: user and agent names start
+/// with it, and bodies carry it, so old data in the database is never mistaken
+/// for this run's.
+fn run_tag() -> String {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        bytes = nanos.to_le_bytes();
+    }
+    format!("L{}", hex::encode(bytes))
+}
+
+async fn agent_tokens(
+    args: &Args,
+    tag: &str,
+    count: u32,
+) -> Result<Vec<(String, String)>, LoadError> {
+    if !args.agent_tokens.is_empty() {
+        return Ok(args.agent_tokens.clone());
+    }
+    let Some(db) = &args.db else {
+        return Ok(Vec::new());
+    };
+    let switchboard = provision::switchboard_binary(args.switchboard.as_deref());
+    let mut tokens = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let name = format!("{tag}a{index}");
+        let token = provision::add_agent(&switchboard, db, &name).await?;
+        tokens.push((name, token));
+    }
+    Ok(tokens)
+}
+
+/// `count` new users named `{tag}{kind}{index}`, subscribed, in index order,
+/// each passed through `keep` as soon as it is ready.
+async fn connect_users<T>(
+    server: SocketAddr,
+    tag: &str,
+    kind: char,
+    count: u32,
+    deadline: Instant,
+    keep: fn(Conn) -> Option<T>,
+) -> Result<Vec<T>, LoadError> {
+    let opening = futures::stream::iter(0..count)
+        .map(|index| async move {
+            let name = format!("{tag}{kind}{index}");
+            let who = Identity {
+                role: Role::User,
+                name: &name,
+                token: None,
+            };
+            let conn = Conn::open(server, who).await?;
+            keep(conn)
+                .map(|kept| (index, kept))
+                .ok_or_else(|| LoadError::Handshake {
+                    what: format!("user {name}"),
+                    reason: "the connection could not be kept open".into(),
+                })
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .try_collect::<Vec<_>>();
+    let mut conns = timeout_at(deadline, opening)
+        .await
+        .map_err(|_| LoadError::SetupTimeout)??;
+    conns.sort_by_key(|(index, _)| *index);
+    Ok(conns.into_iter().map(|(_, conn)| conn).collect())
+}
+
+async fn database_check(db: &Path, users: &[UserOutcome]) -> Result<check::Check, LoadError> {
+    let db = db.to_path_buf();
+    let acked: Vec<(u64, String)> = users
+        .iter()
+        .flat_map(|u| u.acks.iter().map(|a| (a.id, a.body.clone())))
+        .collect();
+    let check = tokio::task::spawn_blocking(move || {
+        let conn = rusqlite::Connection::open_with_flags(
+            &db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let acked: Vec<(u64, &str)> = acked.iter().map(|(id, b)| (*id, b.as_str())).collect();
+        check::in_database(&conn, &acked)
+    })
+    .await??;
+    Ok(check)
+}
+
+struct Measured {
+    users: Vec<UserOutcome>,
+    agents: Vec<AgentOutcome>,
+    start_us: u64,
+    offered: u64,
+    cpu: CpuUsed,
+    rss: Option<ServerRss>,
+}
+
+/// CPU seconds used so far by this process and by the server.
+struct Cpu {
+    load: Option<f64>,
+    server: Option<f64>,
+}
+
+impl Cpu {
+    fn now(server_pid: Option<u32>) -> Cpu {
+        Cpu {
+            load: cpu_seconds(std::process::id()),
+            server: server_pid.and_then(cpu_seconds),
+        }
+    }
+
+    fn since(&self, before: &Cpu) -> CpuUsed {
+        let delta = |now: Option<f64>, then: Option<f64>| Some(now? - then?);
+        CpuUsed {
+            load_generator_s: delta(self.load, before.load),
+            server_s: delta(self.server, before.server),
+        }
+    }
+}
+
+fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check::Check) -> Report {
+    let Measured {
+        users,
+        agents,
+        start_us,
+        offered,
+        cpu,
+        rss,
+    } = measured;
+    let mut errors = ErrorCounts::default();
+    let mut ack_latency = Latency::new();
+    let mut send_lag = Latency::new();
+    let mut delivery_latency = Latency::new();
+    for user in &users {
+        errors.merge(&user.errors);
+        ack_latency.merge(&user.ack_latency);
+        send_lag.merge(&user.send_lag);
+    }
+    let mut agent_errors = ErrorCounts::default();
+    for agent in &agents {
+        errors.merge(&agent.errors);
+        agent_errors.merge(&agent.errors);
+        delivery_latency.merge(&agent.latency);
+    }
+    let acked: u64 = users.iter().map(|u| u.acks.len() as u64).sum();
+    let deliveries: u64 = agents.iter().map(|a| a.delivered.len() as u64).sum();
+    let last_ack_us = users
+        .iter()
+        .map(|u| u.last_ack_us)
+        .max()
+        .unwrap_or(start_us);
+    let last_delivery_us = agents
+        .iter()
+        .map(|a| a.last_delivery_us)
+        .max()
+        .unwrap_or(start_us);
+    let seconds = |until_us: u64| until_us.saturating_sub(start_us) as f64 / 1e6;
+    let per_second = |count: u64, until_us: u64| {
+        let s = seconds(until_us);
+        if s > 0.0 { count as f64 / s } else { 0.0 }
+    };
+
+    let acked_ids: HashSet<u64> = users
+        .iter()
+        .flat_map(|u| u.acks.iter().map(|a| a.id))
+        .collect();
+    let delivered: Vec<&[u64]> = agents.iter().map(|a| a.delivered.as_slice()).collect();
+    let user_acks: Vec<Vec<u64>> = users
+        .iter()
+        .map(|u| u.acks.iter().map(|a| a.id).collect())
+        .collect();
+    let checks = Checks {
+        delivered_exactly_once: check::delivered_exactly_once(&acked_ids, &delivered),
+        commit_order: check::commit_order(&delivered, &user_acks),
+        in_database,
+    };
+    let passed = checks.passed() && errors.total() == 0 && acked == offered;
+    let (window, messages_per_user, offered_rate) = match plan.mode {
+        Mode::Closed { window, messages } => (Some(window), Some(messages), None),
+        Mode::Open { rate, .. } => (None, None, Some(rate)),
+    };
+    Report {
+        mode: if offered_rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        server: args.server.clone(),
+        users: plan.users,
+        agents: agents.len() as u32,
+        idle: plan.idle,
+        window,
+        messages_per_user,
+        offered_rate,
+        offered_messages: offered,
+        elapsed_s: seconds(last_ack_us.max(last_delivery_us)),
+        acked,
+        acked_per_s: per_second(acked, last_ack_us),
+        deliveries,
+        deliveries_per_s: per_second(deliveries, last_delivery_us),
+        ack_latency: ack_latency.summary(),
+        delivery_latency: delivery_latency.summary(),
+        send_lag: offered_rate.map(|_| send_lag.summary()),
+        errors,
+        agent_errors,
+        server_rss: rss,
+        cpu,
+        checks,
+        passed,
+    }
+}

@@ -1,0 +1,28 @@
+//! Why a run could not start or finish (as opposed to errors the server
+//! answered, which are counted in the report).
+
+use std::io;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("provisioning agent {name}: {reason}")]
+    Provision { name: String, reason: String },
+    #[error("connecting to {what}: {source}")]
+    Connect {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}: {reason}")]
+    Handshake { what: String, reason: String },
+    #[error("setting up took longer than --timeout")]
+    SetupTimeout,
+    #[error("the database check failed to run: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("a worker task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}

@@ -1,0 +1,78 @@
+//! `switchboard-load`: drives a running switchboard server with many users
+//! and agents, measures throughput and latency, and checks that every acked
+//! message reached every agent once, in order, and the database.
+//!
+//! - [`args`]: the command line and the run plan it describes.
+//! - [`driver`]: one run, phase by phase.
+//! - [`conn`]: a connection, greeted, identified and subscribed.
+//! - [`user`]: a sending user, closed or open loop; [`agent`]: a receiving agent.
+//! - [`probe`]: the body every load message carries (run, user, send time).
+//! - [`provision`]: agent tokens through `switchboard agent add`.
+//! - [`stats`]: latency histograms and error counts; [`procfs`]: memory and
+//!   CPU time of the server and of this process.
+//! - [`check`]: the correctness checks; [`report`]: text and JSON output.
+
+mod agent;
+mod args;
+mod check;
+mod conn;
+mod driver;
+mod error;
+mod probe;
+mod procfs;
+mod provision;
+mod report;
+mod stats;
+mod user;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::Args;
+
+/// Exit status when the run could not start or finish.
+const EXIT_SETUP_FAILED: u8 = 2;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let plan = match args.plan() {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!("switchboard-load: {error}");
+            return ExitCode::from(EXIT_SETUP_FAILED);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("switchboard-load: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_SETUP_FAILED);
+        }
+    };
+    let report = match runtime.block_on(driver::run(&args, plan)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("switchboard-load: {error}");
+            return ExitCode::from(EXIT_SETUP_FAILED);
+        }
+    };
+    // Connections and tasks are closed with the runtime, not left to linger.
+    runtime.shutdown_background();
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("switchboard-load: cannot write the report: {error}");
+                return ExitCode::from(EXIT_SETUP_FAILED);
+            }
+        }
+    } else {
+        println!("{report}");
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
