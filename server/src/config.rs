@@ -32,7 +32,7 @@ impl Default for Config {
             send_rate: 10.0,
             send_burst: 30,
             hello_timeout: Duration::from_secs(60),
-            outbox_frames: 1_024,
+            outbox_frames: 8_192,
             outbox_bytes: 4 << 20,
         }
     }

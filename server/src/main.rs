@@ -82,7 +82,7 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     hello_timeout: u64,
     /// Frames queued for one connection before it is cut off as `slow_consumer`.
-    #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = 1_024,
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = 8_192,
           value_parser = clap::value_parser!(u32).range(1..))]
     outbox_frames: u32,
     /// Bytes queued for one connection before it is cut off as `slow_consumer`.

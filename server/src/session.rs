@@ -25,8 +25,8 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use switchboard_protocol::codec::encode_into;
 use switchboard_protocol::{ClientFrame, RequestId, Role, ServerCodec, ServerFrame};
+use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -50,6 +50,14 @@ use crate::services::SharedServices;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing session may spend sending what it still owes.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection's read buffer starts this small and grows only for long
+/// lines: most connections sit idle, and 8 KiB each adds up over thousands.
+const READ_BUFFER_BYTES: usize = 512;
+/// Queued frames are copied into one buffer and written together up to this
+/// size; larger ones (a backlog) are written straight from their own bytes.
+const BATCH_BYTES: usize = 16 * 1024;
+/// After a burst, a write buffer larger than this is given back.
+const KEEP_BUFFER_BYTES: usize = 64 * 1024;
 /// Failed `hello`s before the connection is closed (PROTOCOL.md).
 const MAX_FAILED_HELLOS: u8 = 3;
 /// Immediate replies held back behind uncommitted ones; past this the
@@ -99,7 +107,7 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     conn: ConnId,
     services: SharedServices,
     reader: FramedRead<R, ServerCodec>,
-    writer: BufWriter<W>,
+    writer: BatchedWriter<W>,
     state: State,
     /// Frames the router queued for this connection (after `hello`).
     outbox: Option<OutboxReceiver>,
@@ -129,8 +137,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let config = &services.config;
         Self {
             conn,
-            reader: FramedRead::new(read, ServerCodec::new(config.max_line_bytes)),
-            writer: BufWriter::new(write),
+            reader: FramedRead::with_capacity(
+                read,
+                ServerCodec::new(config.max_line_bytes),
+                READ_BUFFER_BYTES,
+            ),
+            writer: BatchedWriter::new(write),
             state: State::Anonymous { failed_hellos: 0 },
             outbox: None,
             registered: None,
@@ -383,7 +395,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn write_outgoing(&mut self, first: Outgoing) -> io::Result<()> {
         self.put(first).await?;
         self.write_queued().await?;
-        timed(self.writer.flush()).await
+        self.writer.flush().await
     }
 
     /// Writes out everything the router has queued so far.
@@ -394,7 +406,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             wrote = true;
         }
         if wrote {
-            timed(self.writer.flush()).await?;
+            self.writer.flush().await?;
         }
         Ok(())
     }
@@ -403,7 +415,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if self.dismissed {
             return Ok(());
         }
-        timed(self.writer.write_all(&out.bytes)).await?;
+        self.writer.write(&out.bytes).await?;
         self.dismissed = out.last;
         if out.answers_request {
             self.answered += 1;
@@ -412,7 +424,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 && *after <= self.answered
             {
                 if let Some((_, reply)) = self.held.pop_front() {
-                    timed(self.writer.write_all(&reply)).await?;
+                    self.writer.write(&reply).await?;
                 }
             }
         }
@@ -427,8 +439,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.held.push_back((self.issued, bytes));
             Ok(())
         } else {
-            timed(self.writer.write_all(&bytes)).await?;
-            timed(self.writer.flush()).await
+            self.writer.write(&bytes).await?;
+            self.writer.flush().await
         }
     }
 
@@ -441,8 +453,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Writes a frame that is not a reply (greeting, welcome, last words).
     async fn write_frame(&mut self, frame: &ServerFrame) -> io::Result<()> {
         let bytes = encode(frame)?;
-        timed(self.writer.write_all(&bytes)).await?;
-        timed(self.writer.flush()).await
+        self.writer.write(&bytes).await?;
+        self.writer.flush().await
     }
 
     async fn write_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
@@ -471,4 +483,48 @@ async fn timed<T>(write: impl Future<Output = io::Result<T>>) -> io::Result<T> {
     timeout(WRITE_TIMEOUT, write)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stopped reading"))?
+}
+
+/// Batches small writes into one, like `BufWriter`, but holds no memory while
+/// idle and gives back what a burst made it grow to.
+struct BatchedWriter<W> {
+    inner: W,
+    pending: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin> BatchedWriter<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            pending: BytesMut::new(),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.len() >= BATCH_BYTES {
+            self.flush().await?;
+            return timed(self.inner.write_all(bytes)).await;
+        }
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= BATCH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            timed(self.inner.write_all(&self.pending)).await?;
+            self.pending.clear();
+        }
+        if self.pending.capacity() > KEEP_BUFFER_BYTES {
+            self.pending = BytesMut::new();
+        }
+        timed(self.inner.flush()).await
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        self.flush().await?;
+        self.inner.shutdown().await
+    }
 }

@@ -114,9 +114,9 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
         {
-            Ok(mut tx) => {
+            Ok(tx) => {
                 for job in jobs {
-                    done.push(apply_in_savepoint(&mut tx, &mut self.clock, job));
+                    done.push(apply_in_savepoint(&tx, &mut self.clock, job));
                 }
                 tx.commit()
             }
@@ -183,64 +183,64 @@ fn failed(job: WriteJob, error: &rusqlite::Error) -> Done {
     }
 }
 
-fn apply_in_savepoint(
-    tx: &mut rusqlite::Transaction<'_>,
-    clock: &mut Clock,
-    job: WriteJob,
-) -> Done {
-    let savepoint = match tx.savepoint() {
-        Ok(savepoint) => savepoint,
-        Err(error) => return failed(job, &error),
-    };
-    // The savepoint rolls back when dropped unless committed.
+/// Runs one request inside its own savepoint, so a failure undoes only
+/// that request's writes.
+fn apply_in_savepoint(conn: &Connection, clock: &mut Clock, job: WriteJob) -> Done {
+    if let Err(error) = queries::savepoint(conn) {
+        return failed(job, &error);
+    }
     match job {
         WriteJob::RegisterUser { name, reply } => {
-            let result = register_user(&savepoint, clock, &name);
-            let result = match result.and_then(|r| savepoint.commit().map(|()| r)) {
-                Ok(registration) => Ok(registration),
-                Err(error) => {
-                    tracing::error!(%error, "registering a user failed");
-                    Err(StoreError::Sqlite(error))
-                }
-            };
+            let result = keep_or_undo(conn, register_user(conn, clock, &name)).map_err(|error| {
+                tracing::error!(%error, "registering a user failed");
+                StoreError::Sqlite(error)
+            });
             Done::Registered { reply, result }
         }
         WriteJob::Send(request) => {
             let origin = request.origin.clone();
-            let outcome = store_message(&savepoint, clock, request);
-            Done::Route(finish(savepoint, origin, outcome))
+            let outcome = keep_or_undo(conn, store_message(conn, clock, request));
+            Done::Route(internal_on_error(origin, outcome))
         }
         WriteJob::Release {
             origin,
             agent,
             user,
         } => {
-            let outcome = release(&savepoint, origin.clone(), &agent, user);
-            Done::Route(finish(savepoint, origin, outcome))
+            let outcome = keep_or_undo(conn, release(conn, origin.clone(), &agent, user));
+            Done::Route(internal_on_error(origin, outcome))
         }
-        WriteJob::Subscribe { origin, .. } => Done::Route(Committed::Rejected {
-            origin,
-            error: RequestError::Internal,
-        }),
+        WriteJob::Subscribe { origin, .. } => {
+            let _ = queries::release_savepoint(conn);
+            Done::Route(Committed::Rejected {
+                origin,
+                error: RequestError::Internal,
+            })
+        }
     }
 }
 
-/// Keeps the request's changes if it succeeded, drops them if not.
-fn finish(
-    savepoint: rusqlite::Savepoint<'_>,
-    origin: Origin,
-    outcome: rusqlite::Result<Committed>,
-) -> Committed {
-    match outcome.and_then(|committed| savepoint.commit().map(|()| committed)) {
-        Ok(committed) => committed,
+/// Releases the request's savepoint if it succeeded, rolls back to it if not.
+fn keep_or_undo<T>(conn: &Connection, outcome: rusqlite::Result<T>) -> rusqlite::Result<T> {
+    match outcome {
+        Ok(value) => queries::release_savepoint(conn).map(|()| value),
         Err(error) => {
-            tracing::error!(%error, "a write failed; its request is answered internal");
-            Committed::Rejected {
-                origin,
-                error: RequestError::Internal,
+            if let Err(undo) = queries::rollback_savepoint(conn) {
+                tracing::error!(%undo, "rolling back a failed request failed");
             }
+            Err(error)
         }
     }
+}
+
+fn internal_on_error(origin: Origin, outcome: rusqlite::Result<Committed>) -> Committed {
+    outcome.unwrap_or_else(|error| {
+        tracing::error!(%error, "a write failed; its request is answered internal");
+        Committed::Rejected {
+            origin,
+            error: RequestError::Internal,
+        }
+    })
 }
 
 fn register_user(
