@@ -83,8 +83,40 @@ async fn answer(client: &mut TestClient, user: &str, key: &str) -> Option<bool> 
     }
 }
 
+/// Every message of a conversation, oldest first, paging back with `before`.
+async fn whole_conversation(client: &mut TestClient, user: &str) -> Vec<Value> {
+    let mut all: Vec<Value> = Vec::new();
+    loop {
+        let mut page = json!({"limit": 1000});
+        if let Some(oldest) = all.first() {
+            page["before"] = json!(id_of(oldest));
+        }
+        let older = client.history(Some(user), page).await;
+        if older.is_empty() {
+            return all;
+        }
+        all.splice(0..0, older);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_nothing_and_doubles_nothing() {
+    crash_repeatedly(CRASHES).await;
+}
+
+/// The long run behind `scripts/crash-test.sh`: `CRASH_TEST_KILLS` crashes
+/// (default 50). Prints its figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run with scripts/crash-test.sh"]
+async fn kill_9_many_times_under_load() {
+    let kills = std::env::var("CRASH_TEST_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    crash_repeatedly(kills).await;
+}
+
+async fn crash_repeatedly(crashes: usize) {
     let mut server = TestServer::start_with(&["--rate", "0"]);
     let tokens = [server.add_agent("alice"), server.add_agent("bob")];
     let mut customers = Vec::new();
@@ -100,8 +132,8 @@ async fn kill_9_under_load_loses_nothing_and_doubles_nothing() {
     }
 
     let mut resent = 0;
-    for round in 0..=CRASHES {
-        let last_round = round == CRASHES;
+    for round in 0..=crashes {
+        let last_round = round == crashes;
         // Both agents try to answer the contested user u0.
         let mut agents = Vec::new();
         for (name, token) in ["alice", "bob"].iter().zip(&tokens) {
@@ -161,11 +193,10 @@ async fn kill_9_under_load_loses_nothing_and_doubles_nothing() {
     let mut client = server.connect().await;
     let token = &tokens[0];
     client.hello_agent("alice", token).await;
+    let mut everything: Vec<Value> = Vec::new();
     for customer in &customers {
         assert_eq!(customer.acked.len(), customer.bodies.len());
-        let history = client
-            .history(Some(&customer.name), json!({"limit": 1000}))
-            .await;
+        let history = whole_conversation(&mut client, &customer.name).await;
         let from_customer: Vec<&Value> = history.iter().filter(|m| m["from"] == "user").collect();
         let mut stored: Vec<&str> = from_customer
             .iter()
@@ -192,19 +223,16 @@ async fn kill_9_under_load_loses_nothing_and_doubles_nothing() {
             "{}: held by two agents: {writers:?}",
             customer.name
         );
+        everything.extend(history);
     }
 
-    // Across restarts, ids and time stamps still strictly increase together.
-    let (everything, _) = client.subscribe_with(json!({"since": 0})).await;
-    let messages: Vec<&Value> = everything
-        .iter()
-        .filter(|f| f["type"] == "message")
-        .map(|f| &f["message"])
-        .collect();
+    // Across restarts, ids and time stamps still strictly increase together,
+    // over every conversation at once.
+    everything.sort_by_key(id_of);
     let total: usize = customers.iter().map(|c| c.bodies.len()).sum();
-    assert!(messages.len() >= total);
-    for pair in messages.windows(2) {
-        assert!(id_of(pair[0]) < id_of(pair[1]), "ids increase");
+    assert!(everything.len() >= total);
+    for pair in everything.windows(2) {
+        assert!(id_of(&pair[0]) < id_of(&pair[1]), "ids are unique");
         assert!(
             pair[0]["ts"].as_str() < pair[1]["ts"].as_str(),
             "time stamps increase with ids: {} then {}",
@@ -212,4 +240,9 @@ async fn kill_9_under_load_loses_nothing_and_doubles_nothing() {
             pair[1]
         );
     }
+    let acked: usize = customers.iter().map(|c| c.acked.len()).sum();
+    eprintln!(
+        "crash test: {crashes} kills survived, {acked} messages acknowledged, \
+         {resent} resends after crashes, lost 0, duplicated 0"
+    );
 }
