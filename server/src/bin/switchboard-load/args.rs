@@ -88,6 +88,12 @@ pub struct Args {
     #[arg(long, env = "SWITCHBOARD_LOAD_IDLE", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub idle: u32,
 
+    /// Extra agents that subscribe and then never read: the server should cut each
+    /// off as a slow consumer while everyone else's latency stays as it was (run once
+    /// with and once without to compare). Provisioned like --agents (needs --db).
+    #[arg(long, env = "SWITCHBOARD_LOAD_STUCK_AGENTS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub stuck_agents: u32,
+
     /// The server's process id, to report its resident memory (read from /proc/PID/status)
     /// before connecting, once everyone is connected, and at the end.
     #[arg(long, env = "SWITCHBOARD_LOAD_SERVER_PID")]
@@ -117,6 +123,7 @@ pub struct Plan {
     pub users: u32,
     pub agents: u32,
     pub idle: u32,
+    pub stuck_agents: u32,
     pub mode: Mode,
     pub timeout: Duration,
 }
@@ -177,6 +184,7 @@ impl Args {
             users: self.users,
             agents: self.agents,
             idle: self.idle,
+            stuck_agents: self.stuck_agents,
             mode,
             timeout: Duration::from_secs_f64(self.timeout),
         })

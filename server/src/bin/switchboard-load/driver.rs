@@ -36,7 +36,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
 
     // Agents first, reading from the start: they are told about every user
     // that comes online, and a reader that lags is cut off.
-    let agent_tokens = timeout_at(deadline, agent_tokens(args, &tag, plan.agents))
+    let agent_tokens = timeout_at(deadline, agent_tokens(args, &tag, 'a', plan.agents))
         .await
         .map_err(|_| LoadError::SetupTimeout)??;
     let mut agents = Vec::new();
@@ -57,6 +57,11 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
         };
         agents.push((finish, tokio::spawn(agent::run(conn, agent_plan, finished))));
     }
+
+    // Stuck agents subscribe, then are never read from again.
+    let stuck = timeout_at(deadline, connect_stuck_agents(args, &tag, &plan))
+        .await
+        .map_err(|_| LoadError::SetupTimeout)??;
 
     // Idle users keep only their socket, not the codec's buffers.
     let idle = connect_users(
@@ -124,6 +129,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     let cpu = Cpu::now(args.server_pid).since(&cpu_before);
     let rss_end = args.server_pid.and_then(resident_kib);
     drop(idle);
+    let stuck_cut_off = count_cut_off(stuck).await;
 
     let in_database = match &args.db {
         Some(db) => database_check(db, &users).await?,
@@ -135,12 +141,15 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
         Measured {
             users,
             agents: agent_outcomes,
+            stuck_cut_off,
             start_us,
             offered,
             cpu,
             rss: args.server_pid.map(|pid| {
-                let connections =
-                    u64::from(plan.users) + u64::from(plan.idle) + agent_tokens.len() as u64;
+                let connections = u64::from(plan.users)
+                    + u64::from(plan.idle)
+                    + u64::from(plan.stuck_agents)
+                    + agent_tokens.len() as u64;
                 ServerRss {
                     pid,
                     before_kib: rss_before,
@@ -177,9 +186,10 @@ fn run_tag() -> String {
 async fn agent_tokens(
     args: &Args,
     tag: &str,
+    kind: char,
     count: u32,
 ) -> Result<Vec<(String, String)>, LoadError> {
-    if !args.agent_tokens.is_empty() {
+    if kind == 'a' && !args.agent_tokens.is_empty() {
         return Ok(args.agent_tokens.clone());
     }
     let Some(db) = &args.db else {
@@ -188,11 +198,48 @@ async fn agent_tokens(
     let switchboard = provision::switchboard_binary(args.switchboard.as_deref());
     let mut tokens = Vec::with_capacity(count as usize);
     for index in 0..count {
-        let name = format!("{tag}a{index}");
+        let name = format!("{tag}{kind}{index}");
         let token = provision::add_agent(&switchboard, db, &name).await?;
         tokens.push((name, token));
     }
     Ok(tokens)
+}
+
+/// Agents that subscribe and then never read: their sockets, held unread.
+async fn connect_stuck_agents(
+    args: &Args,
+    tag: &str,
+    plan: &Plan,
+) -> Result<Vec<tokio::net::TcpStream>, LoadError> {
+    let mut streams = Vec::new();
+    for (name, token) in agent_tokens(args, tag, 's', plan.stuck_agents).await? {
+        let who = Identity {
+            role: Role::Agent,
+            name: &name,
+            token: Some(&token),
+        };
+        if let Some(stream) = Conn::open(plan.server, who).await?.into_stream() {
+            streams.push(stream);
+        }
+    }
+    Ok(streams)
+}
+
+/// How many stuck agents the server has closed: reading what each was sent
+/// reaches the end of the stream within a moment if it was cut off.
+async fn count_cut_off(stuck: Vec<tokio::net::TcpStream>) -> u32 {
+    use tokio::io::AsyncReadExt;
+    /// Long enough to read what the kernel buffered (a few MB), short enough
+    /// not to hold up the report when the server kept the agent.
+    const DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
+    let mut cut_off = 0;
+    for mut stream in stuck {
+        let mut sink = Vec::new();
+        if let Ok(Ok(_)) = tokio::time::timeout(DRAIN, stream.read_to_end(&mut sink)).await {
+            cut_off += 1;
+        }
+    }
+    cut_off
 }
 
 /// `count` new users named `{tag}{kind}{index}`, subscribed, in index order,
@@ -252,6 +299,8 @@ async fn database_check(db: &Path, users: &[UserOutcome]) -> Result<check::Check
 struct Measured {
     users: Vec<UserOutcome>,
     agents: Vec<AgentOutcome>,
+    /// Stuck agents the server had closed by the end.
+    stuck_cut_off: u32,
     start_us: u64,
     offered: u64,
     cpu: CpuUsed,
@@ -285,6 +334,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
     let Measured {
         users,
         agents,
+        stuck_cut_off,
         start_us,
         offered,
         cpu,
@@ -352,6 +402,8 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
         users: plan.users,
         agents: agents.len() as u32,
         idle: plan.idle,
+        stuck_agents: plan.stuck_agents,
+        stuck_cut_off,
         window,
         messages_per_user,
         offered_rate,

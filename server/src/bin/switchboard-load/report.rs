@@ -15,6 +15,10 @@ pub struct Report {
     pub users: u32,
     pub agents: u32,
     pub idle: u32,
+    /// Agents that subscribed and never read.
+    pub stuck_agents: u32,
+    /// How many of them the server had cut off by the end (slow consumers).
+    pub stuck_cut_off: u32,
     /// Closed loop: sends in flight per user.
     pub window: Option<u32>,
     /// Closed loop: messages per user.
@@ -154,6 +158,13 @@ impl fmt::Display for Report {
                 }
                 writeln!(f, "    of which on agent connections:{list}")?;
             }
+        }
+        if self.stuck_agents > 0 {
+            writeln!(
+                f,
+                "  stuck agents {} that never read; the server cut off {} of them",
+                self.stuck_agents, self.stuck_cut_off
+            )?;
         }
         if let Some(rss) = &self.server_rss {
             let kib = |v: Option<u64>| v.map_or("?".to_string(), |v| format!("{v} KiB"));
