@@ -9,21 +9,11 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use switchboard_server::Config;
-use switchboard_server::testing::{InMemoryServer, check_output};
+use switchboard_server::testing::{BlockingServer, check_output};
 
-struct Shared {
-    runtime: tokio::runtime::Runtime,
-    server: InMemoryServer,
-    _dir: tempfile::TempDir,
-}
-
-fn shared() -> &'static Shared {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+fn server() -> &'static BlockingServer {
+    static SERVER: OnceLock<(BlockingServer, tempfile::TempDir)> = OnceLock::new();
+    let (server, _dir) = SERVER.get_or_init(|| {
         // /dev/shm keeps the database in memory where there is one.
         let dir = tempfile::Builder::new()
             .tempdir_in("/dev/shm")
@@ -34,18 +24,15 @@ fn shared() -> &'static Shared {
             max_body_chars: 64,
             ..Config::default()
         };
-        let server = runtime
-            .block_on(async { InMemoryServer::start(dir.path(), config) })
-            .expect("the store opens");
-        Shared { runtime, server, _dir: dir }
-    })
+        let server = BlockingServer::start(dir.path(), config).expect("the store opens");
+        (server, dir)
+    });
+    server
 }
 
 fuzz_target!(|data: &[u8]| {
-    let shared = shared();
-    let output = shared
-        .runtime
-        .block_on(shared.server.exchange(data))
+    let output = server()
+        .exchange(data)
         .expect("the session neither hangs nor panics");
     check_output(&output).expect("every reply is a whole, well-formed frame");
 });

@@ -102,3 +102,26 @@ pub fn check_output(output: &[u8]) -> Result<usize, String> {
     }
     Ok(frames)
 }
+
+/// An [`InMemoryServer`] with its own single-threaded runtime, for callers
+/// that are not async: a fuzz target, a property test.
+pub struct BlockingServer {
+    runtime: tokio::runtime::Runtime,
+    server: InMemoryServer,
+}
+
+impl BlockingServer {
+    pub fn start(dir: &Path, config: Config) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // The router task is spawned on this runtime.
+        let server = runtime.block_on(async { InMemoryServer::start(dir, config) })?;
+        Ok(Self { runtime, server })
+    }
+
+    /// [`InMemoryServer::exchange`], waited for.
+    pub fn exchange(&self, input: &[u8]) -> Result<Vec<u8>, String> {
+        self.runtime.block_on(self.server.exchange(input))
+    }
+}

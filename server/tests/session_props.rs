@@ -8,32 +8,20 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use switchboard_server::Config;
-use switchboard_server::testing::{InMemoryServer, check_output};
+use switchboard_server::testing::{BlockingServer, check_output};
 
-struct Shared {
-    runtime: tokio::runtime::Runtime,
-    server: InMemoryServer,
-    _dir: tempfile::TempDir,
-}
-
-fn shared() -> &'static Shared {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+fn server() -> &'static BlockingServer {
+    static SERVER: OnceLock<(BlockingServer, tempfile::TempDir)> = OnceLock::new();
+    let (server, _dir) = SERVER.get_or_init(|| {
         let dir = tempfile::tempdir().expect("a temp dir");
         let config = Config {
             send_rate: 0.0,
             ..Config::default()
         };
-        let server = runtime
-            .block_on(async { InMemoryServer::start(dir.path(), config) })
-            .expect("the store opens");
-        Shared {
-            runtime,
-            server,
-            _dir: dir,
-        }
-    })
+        let server = BlockingServer::start(dir.path(), config).expect("the store opens");
+        (server, dir)
+    });
+    server
 }
 
 /// Lines that reach every part of the protocol, mixed with garbage.
@@ -106,9 +94,7 @@ proptest! {
                 input.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
             }
         }
-        let shared = shared();
-        let output = shared.runtime.block_on(shared.server.exchange(&input));
-        let output = output.map_err(TestCaseError::fail)?;
+        let output = server().exchange(&input).map_err(TestCaseError::fail)?;
         let frames = check_output(&output).map_err(TestCaseError::fail)?;
         prop_assert!(frames >= 1, "at least the greeting");
     }

@@ -71,17 +71,25 @@ pub enum OpenError {
     Thread(#[from] std::io::Error),
 }
 
+/// A connection to `path` with the pragmas every connection needs.
+fn connect(path: &Path) -> Result<Connection, OpenError> {
+    let conn = Connection::open(path).map_err(cannot_open(path))?;
+    schema::configure(&conn).map_err(cannot_open(path))?;
+    Ok(conn)
+}
+
+/// For `map_err`: an [`OpenError::Open`] naming `path`.
+fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
+    move |source| OpenError::Open {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Opens a database file, checks it is ours and migrates it. Used by the
 /// server and by the `agent` commands.
 pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
-    let mut conn = Connection::open(path).map_err(|source| OpenError::Open {
-        path: path.to_owned(),
-        source,
-    })?;
-    schema::configure(&conn).map_err(|source| OpenError::Open {
-        path: path.to_owned(),
-        source,
-    })?;
+    let mut conn = connect(path)?;
     schema::migrate(&mut conn).map_err(|source| OpenError::Schema {
         path: path.to_owned(),
         source,
@@ -227,16 +235,10 @@ impl Store {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", synchronous)
-            .map_err(|source| OpenError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(cannot_open(path))?;
         let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
         let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
-        let writer = writer::Writer::new(conn, router).map_err(|source| OpenError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let writer = writer::Writer::new(conn, router).map_err(cannot_open(path))?;
         let mut threads = vec![
             std::thread::Builder::new()
                 .name("store-writer".into())
@@ -244,14 +246,7 @@ impl Store {
         ];
         let read_jobs = Arc::new(Mutex::new(read_jobs));
         for index in 0..READERS {
-            let conn = Connection::open(path).map_err(|source| OpenError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-            schema::configure(&conn).map_err(|source| OpenError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+            let conn = connect(path)?;
             let jobs = Arc::clone(&read_jobs);
             threads.push(
                 std::thread::Builder::new()
