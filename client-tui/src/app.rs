@@ -248,6 +248,10 @@ pub struct App {
     pub outgoing: Vec<Outgoing>,
     /// The highest message id the subscription delivered: `since` on resume.
     pub last_id: Option<u64>,
+    /// Agents, after a resume: the request id of the plain `subscribe` whose
+    /// backlog (the current waiting queue) rebuilds which messages wait. A
+    /// `since` resume replays messages, not releases made while offline.
+    pub waiting_resync: Option<RequestId>,
     pub help_open: bool,
     pub notice: Option<Notice>,
     pub now: Timestamp,
@@ -277,6 +281,7 @@ impl App {
             drafts: HashMap::new(),
             outgoing: Vec::new(),
             last_id: None,
+            waiting_resync: None,
             help_open: false,
             notice: None,
             now,
@@ -624,6 +629,20 @@ fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) {
                 since: app.last_id,
                 limit: None,
             }));
+            // An agent also asks for the waiting queue as it is now: a
+            // conversation released while it was offline waits no more.
+            if app.mode == Mode::Agent && app.last_id.is_some() {
+                for conversation in app.conversations.values_mut() {
+                    conversation.waiting.clear();
+                }
+                let id = app.request_id();
+                app.waiting_resync = Some(id.clone());
+                effects.push(Effect::Send(ClientFrame::Subscribe {
+                    id: Some(id),
+                    since: None,
+                    limit: None,
+                }));
+            }
             // Same key as before: if the first try was stored, the server
             // answers with the original message instead of storing it twice.
             for outgoing in app.outgoing.iter().filter(|o| o.error.is_none()) {
@@ -658,7 +677,11 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             }
             app.conversation(&user).history = HistoryState::Loaded { complete };
         }
-        ServerFrame::Subscribed { truncated, .. } => {
+        ServerFrame::Subscribed { id, truncated, .. } => {
+            if id.is_some() && id == app.waiting_resync {
+                app.waiting_resync = None;
+                return;
+            }
             app.connection = Connection::Online;
             if truncated {
                 app.notify(
@@ -737,7 +760,18 @@ fn on_message(app: &mut App, message: Message, live: bool) {
         .is_none_or(|m| m.id < message.id);
     let height = text::message_height(message.body.as_str(), width);
     let (id, from, priority, ts) = (message.id, message.from, message.priority, message.ts);
-    if !conversation.insert(message) || !live {
+    let resyncing = app.waiting_resync.is_some();
+    let conversation = app.conversation(&message.user.clone());
+    if !conversation.insert(message) {
+        // Seen before: only the waiting-queue backlog after a resume says
+        // again that it still waits.
+        let known = conversation.waiting.iter().any(|w| w.id == id);
+        if live && resyncing && from == Role::User && !known {
+            conversation.waiting.push(Waiting { id, priority, ts });
+        }
+        return;
+    }
+    if !live {
         return;
     }
     match from {
@@ -932,6 +966,72 @@ mod tests {
         message(&mut app, agent_msg(2, "ana", "bob", "two"));
         message(&mut app, agent_msg(3, "ana", "bob", "three"));
         assert_eq!(ids(&app, "ana"), vec![1, 2, 3]);
+    }
+
+    /// A conversation released while the agent was offline stops waiting
+    /// after the resume; one still waiting keeps its place in the queue.
+    #[test]
+    fn an_agent_resume_rebuilds_the_waiting_queue() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(
+            &mut app,
+            user_msg(1, "ana", "released while away", Priority::High),
+        );
+        message(
+            &mut app,
+            user_msg(2, "bo", "still waiting", Priority::Normal),
+        );
+        update(
+            &mut app,
+            Msg::Net(NetEvent::Disconnected {
+                attempt: 1,
+                reason: "reset".into(),
+            }),
+        );
+        let effects = update(
+            &mut app,
+            Msg::Net(NetEvent::Connected {
+                agents_online: None,
+            }),
+        );
+        let frames = sends(&effects);
+        assert!(matches!(
+            frames[0],
+            ClientFrame::Subscribe { since: Some(2), .. }
+        ));
+        let ClientFrame::Subscribe {
+            id: resync,
+            since: None,
+            ..
+        } = frames[1].clone()
+        else {
+            panic!("a plain subscribe for the waiting queue: {frames:?}");
+        };
+        // The resume: nothing new. Then the waiting queue: only bo's message.
+        frame(
+            &mut app,
+            ServerFrame::Subscribed {
+                id: Some(RequestId::Str("x".into())),
+                backlog: 0,
+                truncated: false,
+            },
+        );
+        message(
+            &mut app,
+            user_msg(2, "bo", "still waiting", Priority::Normal),
+        );
+        frame(
+            &mut app,
+            ServerFrame::Subscribed {
+                id: resync,
+                backlog: 1,
+                truncated: false,
+            },
+        );
+        assert!(app.conversation(&name("ana")).waiting.is_empty());
+        assert_eq!(app.conversation(&name("bo")).waiting.len(), 1);
+        assert_eq!(app.waiting_resync, None);
+        assert_eq!(ids(&app, "bo"), vec![2], "shown once");
     }
 
     #[test]
