@@ -48,9 +48,8 @@ enum Command {
     /// kept in $XDG_CONFIG_HOME/switchboard/).
     User {
         name: String,
-        /// host:port of the switchboard server.
-        #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER)]
-        server: String,
+        #[command(flatten)]
+        server: ServerArgs,
         /// Sign in with this token instead of the stored one.
         #[arg(long)]
         token: Option<String>,
@@ -58,12 +57,37 @@ enum Command {
     /// Answer customers as agent NAME (provisioned with `switchboard agent add`).
     Agent {
         name: String,
-        #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER)]
-        server: String,
+        #[command(flatten)]
+        server: ServerArgs,
         /// The token `switchboard agent add NAME` printed.
         #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
         token: String,
     },
+}
+
+/// How to reach the server, the same for both modes.
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// host:port of the switchboard server.
+    #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Speak TLS (the server runs with --tls-cert/--tls-key).
+    #[arg(long, env = "SWITCHBOARD_TLS")]
+    tls: bool,
+    /// With --tls: trust the PEM certificates in FILE (e.g. a self-signed
+    /// server's own) instead of the public certificate authorities.
+    #[arg(long, env = "SWITCHBOARD_CA", requires = "tls")]
+    ca: Option<std::path::PathBuf>,
+}
+
+impl ServerArgs {
+    fn endpoint(&self) -> Result<net::Endpoint, ConnectError> {
+        if self.tls {
+            net::Endpoint::tls(self.server.clone(), self.ca.as_deref())
+        } else {
+            Ok(net::Endpoint::plain(self.server.clone()))
+        }
+    }
 }
 
 #[tokio::main]
@@ -78,13 +102,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run_cli(cli: Cli) -> anyhow::Result<()> {
-    let (mode, name, server, token, token_file) = match cli.command {
+    let (mode, name, server_args, token, token_file) = match cli.command {
         Command::User {
             name,
             server,
             token,
         } => {
-            let file = config::config_dir().map(|dir| config::token_path(&dir, &server, &name));
+            let server_args = server;
+            let server = &server_args.server;
+            let file = config::config_dir().map(|dir| config::token_path(&dir, server, &name));
             let stored = match (&token, &file) {
                 (None, Some(path)) => config::load_token(path)
                     .with_context(|| format!("reading the token in {}", path.display()))?,
@@ -94,7 +120,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
             (
                 Mode::User,
                 name,
-                server,
+                server_args,
                 token.or(stored),
                 file.filter(|_| from_file),
             )
@@ -106,6 +132,8 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         } => (Mode::Agent, name, server, Some(token), None),
     };
     let name = Name::parse(&name).with_context(|| format!("{name:?} is not a valid name"))?;
+    let endpoint = server_args.endpoint()?;
+    let server = server_args.server;
     let identity = Identity {
         role: mode.role(),
         name: name.clone(),
@@ -113,7 +141,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     };
 
     // Sign in while still on the normal screen, so that errors read plainly.
-    let (conn, welcome) = match net::connect(&server, &identity).await {
+    let (conn, welcome) = match net::connect(&endpoint, &identity).await {
         Ok(ok) => ok,
         Err(e @ ConnectError::Refused { .. }) if token_file.is_some() => {
             let path = token_file
@@ -145,7 +173,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     let (to_net, outgoing) = mpsc::channel(OUTGOING_FRAMES);
     let (events_tx, events) = mpsc::channel(INCOMING_EVENTS);
     let net = tokio::spawn(net::run(
-        server.clone(),
+        endpoint,
         identity,
         (conn, welcome),
         outgoing,

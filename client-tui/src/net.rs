@@ -7,13 +7,20 @@
 //! connection are dropped: the app keeps what matters (pending messages) and
 //! sends it again on `Connected`.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use switchboard_protocol::{ClientCodec, ClientFrame, ErrorCode, Name, Role, ServerFrame};
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_util::codec::Framed;
 
 use crate::app::{Msg, NetEvent};
@@ -25,7 +32,73 @@ pub const BACKOFF_START: Duration = Duration::from_millis(250);
 /// The longest wait between reconnection attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
-pub type Connection = Framed<TcpStream, ClientCodec>;
+/// A byte stream to the server: plain TCP or TLS over it.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+pub type Connection = Framed<Box<dyn Transport>, ClientCodec>;
+
+/// Where the server is and how to reach it.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub addr: String,
+    /// `Some` to speak TLS (`--tls`), checking the server's certificate.
+    pub tls: Option<TlsConnector>,
+}
+
+impl Endpoint {
+    pub fn plain(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            tls: None,
+        }
+    }
+
+    /// TLS trusting the PEM certificates in `ca`, or the usual public
+    /// authorities (compiled in, so no system store is needed) without it.
+    pub fn tls(addr: impl Into<String>, ca: Option<&Path>) -> Result<Self, ConnectError> {
+        let mut roots = rustls::RootCertStore::empty();
+        match ca {
+            Some(path) => {
+                let bad_ca = |e: rustls::pki_types::pem::Error| ConnectError::Ca {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                };
+                for cert in CertificateDer::pem_file_iter(path).map_err(bad_ca)? {
+                    roots
+                        .add(cert.map_err(bad_ca)?)
+                        .map_err(|e| ConnectError::Ca {
+                            path: path.to_owned(),
+                            reason: e.to_string(),
+                        })?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConnectError::Protocol(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            addr: addr.into(),
+            tls: Some(TlsConnector::from(Arc::new(config))),
+        })
+    }
+
+    /// The name the certificate must carry: the host part of `addr`.
+    fn server_name(&self) -> Result<ServerName<'static>, ConnectError> {
+        let host = self
+            .addr
+            .rsplit_once(':')
+            .map_or(self.addr.as_str(), |(host, _port)| host);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        ServerName::try_from(host.to_owned())
+            .map_err(|_| ConnectError::Protocol(format!("{host:?} is not a host name for TLS")))
+    }
+}
 
 /// Who signs in.
 #[derive(Debug, Clone)]
@@ -64,6 +137,13 @@ pub enum ConnectError {
     Closed,
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    #[error("the TLS handshake with {addr} failed: {source}")]
+    Tls {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot use the CA certificates in {path}: {reason}")]
+    Ca { path: PathBuf, reason: String },
 }
 
 impl ConnectError {
@@ -79,25 +159,38 @@ impl ConnectError {
 
 /// Connects, reads the greeting and signs in.
 pub async fn connect(
-    addr: &str,
+    endpoint: &Endpoint,
     identity: &Identity,
 ) -> Result<(Connection, Welcome), ConnectError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(addr, identity))
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(endpoint, identity))
         .await
-        .map_err(|_| ConnectError::Timeout(addr.to_owned()))?
+        .map_err(|_| ConnectError::Timeout(endpoint.addr.clone()))?
 }
 
 async fn connect_inner(
-    addr: &str,
+    endpoint: &Endpoint,
     identity: &Identity,
 ) -> Result<(Connection, Welcome), ConnectError> {
+    let addr = endpoint.addr.as_str();
     let unreachable = |source| ConnectError::Unreachable {
         addr: addr.to_owned(),
         source,
     };
     let stream = TcpStream::connect(addr).await.map_err(unreachable)?;
     stream.set_nodelay(true).map_err(unreachable)?;
-    let mut conn = Framed::new(stream, ClientCodec::default());
+    let transport: Box<dyn Transport> = match &endpoint.tls {
+        None => Box::new(stream),
+        Some(connector) => Box::new(
+            connector
+                .connect(endpoint.server_name()?, stream)
+                .await
+                .map_err(|source| ConnectError::Tls {
+                    addr: addr.to_owned(),
+                    source,
+                })?,
+        ),
+    };
+    let mut conn = Framed::new(transport, ClientCodec::default());
     match next_frame(&mut conn).await? {
         ServerFrame::Greeting { .. } => {}
         ServerFrame::Error { code, message, .. } => {
@@ -156,7 +249,7 @@ async fn next_frame(conn: &mut Connection) -> Result<ServerFrame, ConnectError> 
 
 /// Runs until the app goes away (its sender is dropped): then says `bye`.
 pub async fn run(
-    addr: String,
+    endpoint: Endpoint,
     identity: Identity,
     first: (Connection, Welcome),
     mut outgoing: mpsc::Receiver<ClientFrame>,
@@ -183,7 +276,7 @@ pub async fn run(
             if !discard_for(backoff, &mut outgoing).await {
                 return;
             }
-            match connect(&addr, &identity).await {
+            match connect(&endpoint, &identity).await {
                 Ok(next) => break next,
                 Err(e) if e.is_permanent() => {
                     let _ = events.send(Msg::Net(NetEvent::Fatal(e.to_string()))).await;

@@ -16,7 +16,7 @@
 //! - [`credentials`]: closes connections whose agent token was rotated or
 //!   removed by the `agent` commands.
 //! - [`error`]: every refusal, mapped to its protocol error code.
-//! - [`admin`]: the `switchboard agent …` commands.
+//! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - [`testing`]: the real session over an in-memory pipe, for the fuzz
 //!   target and property tests.
 
@@ -36,6 +36,7 @@ pub mod services;
 pub mod session;
 pub mod store;
 pub mod testing;
+pub mod tls;
 pub mod token;
 
 use std::future::Future;
@@ -57,18 +58,25 @@ pub struct ServeOptions {
     pub durability: Durability,
     pub config: Config,
     pub rules: PriorityRules,
+    /// `--tls-cert` and `--tls-key`, when TLS is on.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Opens the database, listens, serves until `shutdown`, then stops
 /// cleanly: every queued write is committed before this returns.
 pub async fn run(options: ServeOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
     let router = Router::spawn();
     let (store, store_threads) = Store::open(&options.db, options.durability, router.clone())?;
     let listener = TcpListener::bind(&options.listen)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", options.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(db = %options.db.display(), "listening on {address}");
+    let transport = if tls.is_some() { "TLS" } else { "plaintext" };
+    tracing::info!(db = %options.db.display(), transport, "listening on {address}");
     let services = Arc::new(Services {
         store,
         router,
@@ -81,7 +89,7 @@ pub async fn run(options: ServeOptions, shutdown: impl Future<Output = ()>) -> a
         services.router.clone(),
         stop_watching.clone(),
     ));
-    let finished = server::serve(listener, Arc::clone(&services), shutdown).await;
+    let finished = server::serve(listener, Arc::clone(&services), tls, shutdown).await;
     stop_watching.cancel();
     let _ = watcher.await;
     drop(services);

@@ -89,6 +89,12 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_OUTBOX_BYTES", default_value_t = 4 << 20,
           value_parser = clap::value_parser!(u64).range(1024..))]
     outbox_bytes: u64,
+    /// Serve TLS with this PEM certificate chain (with --tls-key). Plaintext otherwise.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// `full`: a commit survives power loss. `normal`: faster; survives a
     /// server crash but not a power cut.
     #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
@@ -202,6 +208,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
         },
         rules,
+        tls: args.tls_cert.zip(args.tls_key),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(switchboard_server::run(options, shutdown_signal()))

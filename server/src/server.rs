@@ -8,9 +8,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use switchboard_protocol::codec::encode_into;
 use switchboard_protocol::{ErrorCode, ServerFrame};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,6 +25,8 @@ use crate::session::Session;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a refused connection gets to read its `server_busy`.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a client may take to complete a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long sessions get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -33,6 +36,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn serve(
     listener: TcpListener,
     services: SharedServices,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> bool {
     let slots = Arc::new(Semaphore::new(services.config.max_connections));
@@ -57,16 +61,38 @@ pub async fn serve(
         next_conn += 1;
         match Arc::clone(&slots).try_acquire_owned() {
             Ok(slot) => {
-                let session = Session::new(next_conn, stream, Arc::clone(&services));
-                let stop = stop.clone();
-                sessions.spawn(async move {
-                    session.run(stop).await;
-                    drop(slot);
-                });
+                let (conn, services, stop) = (next_conn, Arc::clone(&services), stop.clone());
+                match tls.clone() {
+                    None => {
+                        sessions.spawn(async move {
+                            Session::new(conn, stream, services).run(stop).await;
+                            drop(slot);
+                        });
+                    }
+                    Some(acceptor) => {
+                        sessions.spawn(async move {
+                            if let Some(stream) = handshake(&acceptor, stream).await {
+                                let (read, write) = tokio::io::split(stream);
+                                Session::over(conn, read, write, services).run(stop).await;
+                            }
+                            drop(slot);
+                        });
+                    }
+                }
             }
             Err(_) => {
                 tracing::warn!("connection limit reached: refusing a connection");
-                sessions.spawn(refuse_busy(stream));
+                let tls = tls.clone();
+                sessions.spawn(async move {
+                    match tls {
+                        None => refuse_busy(stream).await,
+                        Some(acceptor) => {
+                            if let Some(stream) = handshake(&acceptor, stream).await {
+                                refuse_busy(stream).await;
+                            }
+                        }
+                    }
+                });
             }
         }
     }
@@ -83,7 +109,25 @@ pub async fn serve(
     finished
 }
 
-async fn refuse_busy(mut stream: TcpStream) {
+/// A TLS handshake bounded in time, so a silent peer cannot hold a slot.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
+async fn refuse_busy(mut stream: impl AsyncWrite + Unpin) {
     let error = RequestError::ServerBusy;
     debug_assert_eq!(error.code(), ErrorCode::ServerBusy);
     let mut buf = BytesMut::new();

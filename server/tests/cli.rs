@@ -42,6 +42,8 @@ fn serve_help_lists_every_flag_with_its_environment_variable() {
         ("--outbox-frames", "SWITCHBOARD_OUTBOX_FRAMES"),
         ("--outbox-bytes", "SWITCHBOARD_OUTBOX_BYTES"),
         ("--durability", "SWITCHBOARD_DURABILITY"),
+        ("--tls-cert", "SWITCHBOARD_TLS_CERT"),
+        ("--tls-key", "SWITCHBOARD_TLS_KEY"),
     ] {
         assert!(help.contains(flag), "{flag} missing from serve --help");
         assert!(help.contains(env), "{env} missing from serve --help");

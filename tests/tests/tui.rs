@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use switchboard_tests::{TestServer, tui_bin};
+use switchboard_tests::{TestServer, tui_bin, write_self_signed_certificate};
 
 /// How long a screen may take to show what the test waits for.
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -298,4 +298,45 @@ fn an_unreachable_server_is_a_plain_error() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
+}
+
+/// `--tls --ca FILE`: the customer's client reaches a TLS server that uses a
+/// self-signed certificate, trusting exactly that certificate.
+#[test]
+fn the_terminal_client_speaks_tls() {
+    if !tmux_installed() {
+        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+        return;
+    }
+    let certs = tempfile::tempdir().expect("temporary directory");
+    write_self_signed_certificate(certs.path());
+    let cert = certs.path().join("cert.pem");
+    let key = certs.path().join("key.pem");
+    let server = TestServer::start_with(&[
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ]);
+    let home = tempfile::tempdir().expect("temporary directory");
+    let tmux = Tmux::new(home.path());
+    tmux.start(
+        "user",
+        &format!(
+            "env XDG_CONFIG_HOME='{}' '{}' user ana --server {} --tls --ca '{}'",
+            home.path().join("config").display(),
+            tui_bin().display(),
+            server.addr(),
+            cert.display()
+        ),
+    );
+    tmux.wait_for("user", &["ana", "online", "waiting for an agent"], &server);
+    tmux.type_line("user", "hello over TLS");
+    let screen = tmux.wait_for("user", &["ana (you)", "hello over TLS"], &server);
+    assert!(
+        !screen.contains("sending"),
+        "stored, not pending:\n{screen}"
+    );
+    tmux.keys("user", "C-c");
+    tmux.wait_for("user", &["[exited with 0]"], &server);
 }
