@@ -216,6 +216,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn handle(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
         // The barrier: what was queued before this request goes out first.
         self.write_queued().await?;
+        if self.dismissed {
+            // The router's last frame went out: carry out nothing more.
+            return Ok(Some(End::Dismissed));
+        }
         if self.held.len() >= MAX_HELD_REPLIES {
             self.pay_what_is_owed().await?;
         }
@@ -234,11 +238,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             identity: &identity,
             services,
         };
+        // A subscribe is read on the writer thread and answered with a whole
+        // backlog: one at a time per connection, so pipelining them cannot
+        // hold up everyone's writes nor pile backlogs up in memory.
+        let mut one_at_a_time = false;
         let result = match frame {
             ClientFrame::Bye { .. } => return Ok(Some(End::Bye)),
             ClientFrame::Hello { .. } => Err(RequestError::AlreadyAuthenticated),
             ClientFrame::Ping { .. } => Ok(ping::apply(request.clone())),
             ClientFrame::Subscribe { since, limit, .. } => {
+                one_at_a_time = true;
                 Subscribe::parse(identity.role, since, limit)
                     .apply(caller)
                     .await
@@ -276,6 +285,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(Reply::Now(frame)) => self.reply(&frame).await?,
             Ok(Reply::Later) => self.issued += 1,
             Err(error) => self.reply_error(request, &error).await?,
+        }
+        if one_at_a_time {
+            self.pay_what_is_owed().await?;
         }
         Ok(None)
     }
@@ -373,7 +385,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.write_error(None, &RequestError::HelloTimeout(seconds))
                     .await
             }
-            End::TooManyHellos | End::Dismissed | End::Broken => Ok(()),
+            End::TooManyHellos | End::Dismissed => Ok(()),
+            // Nothing more may be written: part of a frame may be out already.
+            End::Broken => Err(io::Error::other("the connection is broken")),
         };
         if result.is_ok() {
             let _ = self.writer.shutdown().await;
@@ -485,11 +499,32 @@ async fn timed<T>(write: impl Future<Output = io::Result<T>>) -> io::Result<T> {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer stopped reading"))?
 }
 
+/// Writes all of `bytes`, failing only if a single write makes no progress
+/// for [`WRITE_TIMEOUT`]: a slow but steady reader gets a long backlog whole.
+async fn write_all_steadily<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut bytes: &[u8],
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let written = timed(writer.write(bytes)).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[written..];
+    }
+    Ok(())
+}
+
 /// Batches small writes into one, like `BufWriter`, but holds no memory while
 /// idle and gives back what a burst made it grow to.
+///
+/// After any failed or timed-out write it writes nothing more: part of a
+/// frame may have gone out, and sending the rest, or the batch again, would
+/// corrupt the stream or repeat messages.
 struct BatchedWriter<W> {
     inner: W,
     pending: BytesMut,
+    broken: bool,
 }
 
 impl<W: AsyncWrite + Unpin> BatchedWriter<W> {
@@ -497,13 +532,33 @@ impl<W: AsyncWrite + Unpin> BatchedWriter<W> {
         Self {
             inner,
             pending: BytesMut::new(),
+            broken: false,
         }
     }
 
+    fn check(&self) -> io::Result<()> {
+        if self.broken {
+            Err(io::Error::other("an earlier write failed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs a write; any failure breaks the writer for good.
+    fn poison_on_error(&mut self, result: io::Result<()>) -> io::Result<()> {
+        if result.is_err() {
+            self.broken = true;
+            self.pending = BytesMut::new();
+        }
+        result
+    }
+
     async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.check()?;
         if bytes.len() >= BATCH_BYTES {
             self.flush().await?;
-            return timed(self.inner.write_all(bytes)).await;
+            let result = write_all_steadily(&mut self.inner, bytes).await;
+            return self.poison_on_error(result);
         }
         self.pending.extend_from_slice(bytes);
         if self.pending.len() >= BATCH_BYTES {
@@ -513,14 +568,17 @@ impl<W: AsyncWrite + Unpin> BatchedWriter<W> {
     }
 
     async fn flush(&mut self) -> io::Result<()> {
+        self.check()?;
         if !self.pending.is_empty() {
-            timed(self.inner.write_all(&self.pending)).await?;
+            let result = write_all_steadily(&mut self.inner, &self.pending).await;
+            self.poison_on_error(result)?;
             self.pending.clear();
         }
         if self.pending.capacity() > KEEP_BUFFER_BYTES {
             self.pending = BytesMut::new();
         }
-        timed(self.inner.flush()).await
+        let result = timed(self.inner.flush()).await;
+        self.poison_on_error(result)
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
