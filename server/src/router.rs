@@ -38,10 +38,7 @@ enum Command {
         reply: oneshot::Sender<u32>,
     },
     Committed(Committed),
-    Revoke {
-        agent: Name,
-        current: Option<Vec<u8>>,
-    },
+    Credentials(AgentTokens),
 }
 
 /// The handle sessions and the writer hold.
@@ -67,7 +64,7 @@ impl Router {
                             let _ = reply.send(registry.connect(conn, identity, credential, outbox));
                         }
                         Some(Command::Committed(event)) => registry.committed(event),
-                        Some(Command::Revoke { agent, current }) => registry.revoke(&agent, current.as_deref()),
+                        Some(Command::Credentials(tokens)) => registry.credentials(tokens),
                         None => break,
                     },
                     Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
@@ -105,10 +102,11 @@ impl Router {
         answer.await.ok()
     }
 
-    /// `agent`'s token is now `current` (`None`: removed): close its
-    /// connections that signed in with another one.
-    pub async fn revoke(&self, agent: Name, current: Option<Vec<u8>>) {
-        let _ = self.commands.send(Command::Revoke { agent, current }).await;
+    /// Every agent's current token hash (`None`: removed). Connections that
+    /// signed in with another token are closed, now and whenever they
+    /// register later (a sign-in can race a rotation).
+    pub async fn credentials(&self, tokens: AgentTokens) {
+        let _ = self.commands.send(Command::Credentials(tokens)).await;
     }
 
     /// Forgets a connection, however it ended.
@@ -149,7 +147,12 @@ pub struct Registry {
     agents_online: HashMap<Name, usize>,
     /// Connections whose outbox overflowed or closed during this command.
     dropped: Vec<ConnId>,
+    /// Every agent's current token hash, from the credentials watcher.
+    agent_tokens: Option<AgentTokens>,
 }
+
+/// Agent name → the hash of its current token (`None`: removed).
+pub type AgentTokens = HashMap<Name, Option<Vec<u8>>>;
 
 fn encode(frame: &ServerFrame) -> Bytes {
     let mut buf = BytesMut::with_capacity(256);
@@ -166,48 +169,63 @@ impl Registry {
         credential: Vec<u8>,
         outbox: OutboxSender,
     ) -> u32 {
-        self.peers.insert(
-            conn,
-            Peer {
-                identity,
-                credential,
-                outbox,
-                subscribed: false,
-            },
-        );
+        let peer = Peer {
+            identity,
+            credential,
+            outbox,
+            subscribed: false,
+        };
+        let stale = self.is_stale(&peer);
+        self.peers.insert(conn, peer);
+        if stale {
+            // Signed in with a token rotated away while the sign-in was on
+            // its way here.
+            self.dismiss(conn);
+        }
         self.agents_online_count()
     }
 
-    /// Closes the connections of `agent` signed in with a token other than
-    /// `current`, telling each why.
-    pub fn revoke(&mut self, agent: &Name, current: Option<&[u8]>) {
-        let revoked: Vec<ConnId> = self
+    /// Records every agent's current token and closes the agent
+    /// connections that signed in with another one.
+    pub fn credentials(&mut self, tokens: AgentTokens) {
+        self.agent_tokens = Some(tokens);
+        let stale: Vec<ConnId> = self
             .peers
             .iter()
-            .filter(|(_, peer)| {
-                peer.identity.role == Role::Agent
-                    && peer.identity.name == *agent
-                    && current != Some(peer.credential.as_slice())
-            })
+            .filter(|(_, peer)| self.is_stale(peer))
             .map(|(conn, _)| *conn)
             .collect();
-        if revoked.is_empty() {
-            return;
-        }
-        tracing::info!(agent = %agent, connections = revoked.len(), "token rotated or removed: closing its connections");
-        let error = RequestError::Revoked;
-        let last = encode(&ServerFrame::error(None, error.code(), error.to_string()));
-        for conn in revoked {
-            if let Some(peer) = self.peers.get(&conn) {
-                let _ = peer.outbox.try_push(Outgoing {
-                    bytes: last.clone(),
-                    answers_request: false,
-                    last: true,
-                });
-            }
-            self.remove(conn);
+        for conn in stale {
+            self.dismiss(conn);
         }
         self.settle();
+    }
+
+    /// An agent connection whose token is no longer the agent's.
+    fn is_stale(&self, peer: &Peer) -> bool {
+        let Some(tokens) = &self.agent_tokens else {
+            return false; // not read yet
+        };
+        peer.identity.role == Role::Agent
+            && tokens
+                .get(&peer.identity.name)
+                .is_some_and(|current| current.as_deref() != Some(peer.credential.as_slice()))
+    }
+
+    /// Tells a connection why, as its last frame, and forgets it.
+    fn dismiss(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        tracing::info!(conn, agent = %peer.identity.name, "token rotated or removed: closing the connection");
+        let error = RequestError::Revoked;
+        let last = encode(&ServerFrame::error(None, error.code(), error.to_string()));
+        let _ = peer.outbox.try_push(Outgoing {
+            bytes: last,
+            answers_request: false,
+            last: true,
+        });
+        self.remove(conn);
     }
 
     fn agents_online_count(&self) -> u32 {
@@ -232,20 +250,21 @@ impl Registry {
                 user,
                 agent,
             } => {
+                // Others first, the requester last (see `sent`).
+                let event = encode(&ServerFrame::Released {
+                    id: None,
+                    user: user.clone(),
+                    agent: agent.clone(),
+                });
+                self.fan_out(&user, Some(origin.conn), &event);
                 self.reply(
                     &origin,
                     &ServerFrame::Released {
                         id: origin.request.clone(),
-                        user: user.clone(),
-                        agent: agent.clone(),
+                        user,
+                        agent,
                     },
                 );
-                let event = encode(&ServerFrame::Released {
-                    id: None,
-                    user: user.clone(),
-                    agent,
-                });
-                self.fan_out(&user, Some(origin.conn), &event);
             }
             Committed::Subscribed {
                 origin,
@@ -285,7 +304,10 @@ impl Registry {
         let event = encode(&ServerFrame::Message {
             message: message.clone(),
         });
-        let user = message.user.clone();
+        // Everyone else first, the sender last: once the sender has its
+        // reply, every other connection's event is already queued, so a
+        // `ping` on any of them is a barrier (docs/protocol.md, point 16).
+        self.fan_out(&message.user, Some(origin.conn), &event);
         self.reply(
             &origin,
             &ServerFrame::Sent {
@@ -293,7 +315,6 @@ impl Registry {
                 message,
             },
         );
-        self.fan_out(&user, Some(origin.conn), &event);
     }
 
     fn subscribed(
@@ -336,23 +357,30 @@ impl Registry {
             truncated,
         };
         encode_into(&subscribed, &mut chunk).expect("server frames always serialise");
-        self.push(origin.conn, chunk.freeze(), true);
-        if !first_time {
-            return;
+        if first_time {
+            self.mark_subscribed(origin.conn, identity);
         }
-        if let Some(peer) = self.peers.get_mut(&origin.conn) {
+        // Last, so what this subscription told others is queued before the
+        // subscriber hears `subscribed` (see `sent`).
+        self.push(origin.conn, chunk.freeze(), true);
+    }
+
+    /// Counts a connection's first subscription: presence for a user's
+    /// first connection, the agent count for an agent's first.
+    fn mark_subscribed(&mut self, conn: ConnId, identity: Identity) {
+        if let Some(peer) = self.peers.get_mut(&conn) {
             peer.subscribed = true;
         }
         match identity.role {
             Role::User => {
                 let conns = self.user_conns.entry(identity.name.clone()).or_default();
-                conns.insert(origin.conn);
+                conns.insert(conn);
                 if conns.len() == 1 {
                     self.presence(identity.name, true);
                 }
             }
             Role::Agent => {
-                self.agent_conns.insert(origin.conn);
+                self.agent_conns.insert(conn);
                 let count = self.agents_online.entry(identity.name).or_default();
                 *count += 1;
                 if *count == 1 {
@@ -636,6 +664,32 @@ mod tests {
         );
         registry.disconnect(alice.id);
         assert!(ana.frames().is_empty());
+    }
+
+    /// A sign-in can race a rotation: the router closes an agent connection
+    /// whose token is stale even when it registers after the change.
+    #[test]
+    fn a_connection_with_a_rotated_token_is_closed_even_when_it_registers_late() {
+        let mut registry = Registry::default();
+        registry.credentials(HashMap::from([(name("alice"), Some(b"new".to_vec()))]));
+        let alice = Identity {
+            role: Role::Agent,
+            name: name("alice"),
+        };
+        let (tx, mut rx) = outbox(16, usize::MAX);
+        registry.connect(1, alice.clone(), b"old".to_vec(), tx);
+        assert!(!registry.peers.contains_key(&1), "closed at once");
+        let last = rx.try_recv().expect("told why");
+        assert!(last.last);
+        assert!(String::from_utf8_lossy(&last.bytes).contains("unauthorized"));
+        let (tx, _rx) = outbox(16, usize::MAX);
+        registry.connect(2, alice, b"new".to_vec(), tx);
+        assert!(registry.peers.contains_key(&2), "the new token is fine");
+        registry.credentials(HashMap::from([(name("alice"), None)]));
+        assert!(
+            !registry.peers.contains_key(&2),
+            "removed agents are closed"
+        );
     }
 
     #[test]

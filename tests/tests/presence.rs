@@ -117,3 +117,30 @@ async fn ping_is_answered_at_every_stage_after_hello() {
     alice.send(&json!({"type":"ping","id":"one"})).await;
     assert_eq!(alice.recv().await, json!({"type":"pong","id":"one"}));
 }
+
+/// Point 16 of the protocol notes: once the sender has `sent`, a `ping` on
+/// any other connection is answered only after that connection's copy of
+/// the message. With hundreds of agent connections the fan-out takes a
+/// while, so this fails if the server answers the sender before fanning out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_is_a_barrier_even_with_many_connections() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let token = server.add_agent("alice");
+    let mut watchers = Vec::new();
+    for _ in 0..400 {
+        watchers.push(agent(&server, "alice", &token).await);
+    }
+    let mut last = watchers.pop().expect("a last watcher");
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    for round in 0..30 {
+        let sent = ana.send_message(&format!("round {round}")).await;
+        last.send(&json!({"type":"ping","id":round})).await;
+        let first = last.recv().await;
+        assert_eq!(
+            first["type"], "message",
+            "round {round}: the message before the pong"
+        );
+        assert_eq!(first["message"], sent);
+        assert_eq!(last.recv().await, json!({"type":"pong","id":round}));
+    }
+}
