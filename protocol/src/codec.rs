@@ -192,8 +192,12 @@ fn diagnose(line: &[u8], typed_error: serde_json::Error) -> FrameError {
         .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok());
     let reason = match object.get("type") {
         None => "the frame has no \"type\"".to_owned(),
+        // Only the tag itself being unknown makes an unknown frame type; an
+        // unknown value inside (a role, say) is a bad field of a known frame.
         Some(serde_json::Value::String(kind))
-            if typed_error.to_string().contains("unknown variant") =>
+            if typed_error
+                .to_string()
+                .contains(&format!("unknown variant `{kind}`")) =>
         {
             format!("unknown frame type \"{}\"", kind.escape_debug())
         }
@@ -350,6 +354,19 @@ mod tests {
         assert_eq!(ids[7], None, "an id of the wrong kind cannot be echoed");
         let unknown = items[3].as_ref().err().map(ToString::to_string);
         assert_eq!(unknown.as_deref(), Some("unknown frame type \"dance\""));
+        let mut bad_role = decode_all(
+            &mut codec,
+            b"{\"type\":\"hello\",\"role\":\"admin\",\"name\":\"x\"}\n",
+        );
+        let text = bad_role
+            .pop()
+            .and_then(|item| item.err())
+            .map(|e| e.to_string());
+        assert!(
+            text.as_deref()
+                .is_some_and(|t| t.starts_with("bad \"hello\" frame")),
+            "an unknown role is a bad hello, not an unknown frame type: {text:?}"
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ use crate::session::Session;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a refused connection gets to read its `server_busy`.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Refusals (`server_busy`) being written at once; past this, connections
+/// over the limit are closed without a word, so a flood cannot pile up tasks.
+const MAX_REFUSALS: usize = 64;
 /// How long a client may take to complete a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long sessions get to finish after a shutdown signal.
@@ -40,6 +43,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> bool {
     let slots = Arc::new(Semaphore::new(services.config.max_connections));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let sessions = TaskTracker::new();
     let stop = CancellationToken::new();
     let mut next_conn: ConnId = 0;
@@ -82,8 +86,12 @@ pub async fn serve(
             }
             Err(_) => {
                 tracing::warn!("connection limit reached: refusing a connection");
+                let Ok(refusal) = Arc::clone(&refusals).try_acquire_owned() else {
+                    continue; // dropping the stream closes it
+                };
                 let tls = tls.clone();
                 sessions.spawn(async move {
+                    let _refusal = refusal;
                     match tls {
                         None => refuse_busy(stream).await,
                         Some(acceptor) => {

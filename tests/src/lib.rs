@@ -404,10 +404,10 @@ impl TestClient {
     }
 
     /// Sends every request in one write and returns their replies in request
-    /// order. Replies are matched by `id`: PROTOCOL.md does not promise that a
-    /// connection's replies come in request order (a `pong` or `rate_limited`
-    /// may overtake a `sent` still waiting for its commit). The requests must
-    /// carry distinct ids, and no event may arrive meanwhile.
+    /// order. Replies are matched by `id`, which PROTOCOL.md guarantees; the
+    /// server also keeps request order (docs/protocol.md, point 19), which
+    /// `framing.rs` tests on its own. The requests must carry distinct ids,
+    /// and no event may arrive meanwhile.
     pub async fn pipeline(&mut self, requests: &[Value]) -> Vec<Value> {
         self.send_many(requests).await;
         self.collect_replies(requests).await

@@ -115,10 +115,21 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)
         {
             Ok(tx) => {
+                let mut poisoned = false;
                 for job in jobs {
-                    done.push(apply_in_savepoint(&tx, &mut self.clock, job));
+                    done.push(apply_in_savepoint(&tx, &mut self.clock, job, &mut poisoned));
                 }
-                tx.commit()
+                if poisoned {
+                    // A request's writes could not be undone, and it was
+                    // answered `internal`: none of the group may be kept.
+                    drop(tx); // rolls back
+                    Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some("a failed request's savepoint could not be undone".into()),
+                    ))
+                } else {
+                    tx.commit()
+                }
             }
             Err(error) => {
                 done.extend(jobs.into_iter().map(|job| failed(job, &error)));
@@ -185,21 +196,27 @@ fn failed(job: WriteJob, error: &rusqlite::Error) -> Done {
 
 /// Runs one request inside its own savepoint, so a failure undoes only
 /// that request's writes.
-fn apply_in_savepoint(conn: &Connection, clock: &mut Clock, job: WriteJob) -> Done {
+fn apply_in_savepoint(
+    conn: &Connection,
+    clock: &mut Clock,
+    job: WriteJob,
+    poisoned: &mut bool,
+) -> Done {
     if let Err(error) = queries::savepoint(conn) {
         return failed(job, &error);
     }
     match job {
         WriteJob::RegisterUser { name, reply } => {
-            let result = keep_or_undo(conn, register_user(conn, clock, &name)).map_err(|error| {
-                tracing::error!(%error, "registering a user failed");
-                StoreError::Sqlite(error)
-            });
+            let result =
+                keep_or_undo(conn, register_user(conn, clock, &name), poisoned).map_err(|error| {
+                    tracing::error!(%error, "registering a user failed");
+                    StoreError::Sqlite(error)
+                });
             Done::Registered { reply, result }
         }
         WriteJob::Send(request) => {
             let origin = request.origin.clone();
-            let outcome = keep_or_undo(conn, store_message(conn, clock, request));
+            let outcome = keep_or_undo(conn, store_message(conn, clock, request), poisoned);
             Done::Route(internal_on_error(origin, outcome))
         }
         WriteJob::Release {
@@ -207,7 +224,7 @@ fn apply_in_savepoint(conn: &Connection, clock: &mut Clock, job: WriteJob) -> Do
             agent,
             user,
         } => {
-            let outcome = keep_or_undo(conn, release(conn, origin.clone(), &agent, user));
+            let outcome = keep_or_undo(conn, release(conn, origin.clone(), &agent, user), poisoned);
             Done::Route(internal_on_error(origin, outcome))
         }
         WriteJob::Subscribe { origin, .. } => {
@@ -220,13 +237,22 @@ fn apply_in_savepoint(conn: &Connection, clock: &mut Clock, job: WriteJob) -> Do
     }
 }
 
-/// Releases the request's savepoint if it succeeded, rolls back to it if not.
-fn keep_or_undo<T>(conn: &Connection, outcome: rusqlite::Result<T>) -> rusqlite::Result<T> {
+/// Releases the request's savepoint if it succeeded, rolls back to it if
+/// not. If either fails, the request's writes may still be in the
+/// transaction: `poisoned` tells the group not to commit.
+fn keep_or_undo<T>(
+    conn: &Connection,
+    outcome: rusqlite::Result<T>,
+    poisoned: &mut bool,
+) -> rusqlite::Result<T> {
     match outcome {
-        Ok(value) => queries::release_savepoint(conn).map(|()| value),
+        Ok(value) => queries::release_savepoint(conn)
+            .map(|()| value)
+            .inspect_err(|_| *poisoned = true),
         Err(error) => {
             if let Err(undo) = queries::rollback_savepoint(conn) {
                 tracing::error!(%undo, "rolling back a failed request failed");
+                *poisoned = true;
             }
             Err(error)
         }
