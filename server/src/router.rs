@@ -132,6 +132,9 @@ struct Peer {
     credential: Vec<u8>,
     outbox: OutboxSender,
     subscribed: bool,
+    /// The agent count this connection was last told (`welcome`, then
+    /// `agents` events), so a user who subscribes after it changed hears of it.
+    agents_told: u32,
 }
 
 /// The router's state and rules, free of tasks so they can be tested directly.
@@ -174,6 +177,7 @@ impl Registry {
             credential,
             outbox,
             subscribed: false,
+            agents_told: self.agents_online_count(),
         };
         let stale = self.is_stale(&peer);
         self.peers.insert(conn, peer);
@@ -357,12 +361,23 @@ impl Registry {
             truncated,
         };
         encode_into(&subscribed, &mut chunk).expect("server frames always serialise");
+        let role = identity.role;
         if first_time {
             self.mark_subscribed(origin.conn, identity);
         }
         // Last, so what this subscription told others is queued before the
         // subscriber hears `subscribed` (see `sent`).
         self.push(origin.conn, chunk.freeze(), true);
+        // A user whose `welcome` count went stale before subscribing (events
+        // only reach subscribed connections) hears the count now.
+        let online = self.agents_online_count();
+        if role == Role::User
+            && let Some(peer) = self.peers.get_mut(&origin.conn)
+            && peer.agents_told != online
+        {
+            peer.agents_told = online;
+            self.push(origin.conn, encode(&ServerFrame::Agents { online }), false);
+        }
     }
 
     /// Counts a connection's first subscription: presence for a user's
@@ -439,11 +454,13 @@ impl Registry {
     }
 
     fn agents_changed(&mut self) {
-        let event = encode(&ServerFrame::Agents {
-            online: self.agents_online_count(),
-        });
+        let online = self.agents_online_count();
+        let event = encode(&ServerFrame::Agents { online });
         let users: Vec<ConnId> = self.user_conns.values().flatten().copied().collect();
         for conn in users {
+            if let Some(peer) = self.peers.get_mut(&conn) {
+                peer.agents_told = online;
+            }
             self.push(conn, event.clone(), false);
         }
     }
@@ -690,6 +707,40 @@ mod tests {
             !registry.peers.contains_key(&2),
             "removed agents are closed"
         );
+    }
+
+    /// A user told "0 agents" in `welcome` who subscribes after an agent came
+    /// online hears `agents` right after `subscribed`; one whose count is
+    /// still right hears nothing extra.
+    #[test]
+    fn a_user_hears_an_agent_count_that_changed_before_it_subscribed() {
+        let mut registry = Registry::default();
+        let (tx, mut ana) = outbox(16, usize::MAX);
+        let ana_identity = Identity {
+            role: Role::User,
+            name: name("ana"),
+        };
+        assert_eq!(registry.connect(1, ana_identity.clone(), vec![], tx), 0);
+        let _alice = join(&mut registry, 2, Role::Agent, "alice", 16);
+        let _bo = join(&mut registry, 3, Role::User, "bo", 16);
+        registry.committed(Committed::Subscribed {
+            origin: Origin {
+                conn: 1,
+                request: None,
+            },
+            identity: ana_identity,
+            backlog: vec![],
+            truncated: false,
+            held: vec![],
+        });
+        let mut frames = Vec::new();
+        while let Some(out) = ana.try_recv() {
+            for line in out.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                frames.push(serde_json::from_slice::<ServerFrame>(line).expect("a frame"));
+            }
+        }
+        assert_eq!(types(&frames), ["subscribed", "agents"]);
+        assert_eq!(frames[1], ServerFrame::Agents { online: 1 });
     }
 
     #[test]

@@ -281,17 +281,22 @@ async fn nothing_is_lost_or_duplicated_between_backlog_and_live_stream() {
         .map(|reply| id_of(&reply["message"]))
         .collect();
     acknowledged.sort_unstable();
-    // alice also hears ben's second connection come online, once, at some point.
+    // alice also hears ben's second connection come online, once, at some
+    // point; ben's second connection was told 0 agents in its welcome, before
+    // alice subscribed, so it hears the new count once.
     let views = [
-        (&mut alice, agent_frames, 1),
-        (&mut ben_again, user_frames, 0),
+        (&mut alice, agent_frames, 1, 0),
+        (&mut ben_again, user_frames, 0, 1),
     ];
-    for (client, frames, mut presence_owed) in views {
+    for (client, frames, mut presence_owed, mut agents_owed) in views {
         let mut seen = messages_in(&frames);
-        while seen.len() < acknowledged.len() || presence_owed > 0 {
+        while seen.len() < acknowledged.len() || presence_owed > 0 || agents_owed > 0 {
             let frame = client.recv().await;
             if frame["type"] == "message" {
                 seen.push(frame["message"].clone());
+            } else if frame["type"] == "agents" && agents_owed > 0 {
+                assert_eq!(frame, json!({"type":"agents","online":1}));
+                agents_owed -= 1;
             } else {
                 assert_eq!(frame, presence("ben", true));
                 presence_owed -= 1;
