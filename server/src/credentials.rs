@@ -29,8 +29,13 @@ pub async fn watch(store: Store, router: Router, stop: CancellationToken) {
             () = stop.cancelled() => break,
             _ = ticks.tick() => {}
         }
+        let read_at = std::time::Instant::now();
         match store.agent_credentials().await {
-            Ok(rows) => router.credentials(rows.into_iter().collect()).await,
+            Ok(rows) => {
+                router
+                    .credentials(rows.into_iter().collect(), read_at)
+                    .await
+            }
             Err(error) => tracing::warn!(%error, "cannot read agent tokens; will retry"),
         }
     }

@@ -13,6 +13,7 @@
 //! the sender's too, before the message.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use switchboard_protocol::codec::encode_into;
@@ -38,7 +39,7 @@ enum Command {
         reply: oneshot::Sender<u32>,
     },
     Committed(Committed),
-    Credentials(AgentTokens),
+    Credentials(AgentTokens, Instant),
 }
 
 /// The handle sessions and the writer hold.
@@ -64,7 +65,7 @@ impl Router {
                             let _ = reply.send(registry.connect(conn, identity, credential, outbox));
                         }
                         Some(Command::Committed(event)) => registry.committed(event),
-                        Some(Command::Credentials(tokens)) => registry.credentials(tokens),
+                        Some(Command::Credentials(tokens, read_at)) => registry.credentials(tokens, read_at),
                         None => break,
                     },
                     Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
@@ -105,8 +106,14 @@ impl Router {
     /// Every agent's current token hash (`None`: removed). Connections that
     /// signed in with another token are closed, now and whenever they
     /// register later (a sign-in can race a rotation).
-    pub async fn credentials(&self, tokens: AgentTokens) {
-        let _ = self.commands.send(Command::Credentials(tokens)).await;
+    /// `read_at`: when the read of `tokens` began; connections registered
+    /// after that may have signed in against newer tokens and wait for the
+    /// next snapshot.
+    pub async fn credentials(&self, tokens: AgentTokens, read_at: Instant) {
+        let _ = self
+            .commands
+            .send(Command::Credentials(tokens, read_at))
+            .await;
     }
 
     /// Forgets a connection, however it ended.
@@ -130,6 +137,8 @@ struct Peer {
     identity: Identity,
     /// The hash of the token this connection signed in with.
     credential: Vec<u8>,
+    /// When it registered, after its sign-in was checked.
+    registered: Instant,
     outbox: OutboxSender,
     subscribed: bool,
     /// The agent count this connection was last told (`welcome`, then
@@ -151,7 +160,7 @@ pub struct Registry {
     /// Connections whose outbox overflowed or closed during this command.
     dropped: Vec<ConnId>,
     /// Every agent's current token hash, from the credentials watcher.
-    agent_tokens: Option<AgentTokens>,
+    agent_tokens: Option<(AgentTokens, Instant)>,
 }
 
 /// Agent name → the hash of its current token (`None`: removed).
@@ -177,22 +186,21 @@ impl Registry {
             credential,
             outbox,
             subscribed: false,
+            registered: Instant::now(),
             agents_told: self.agents_online_count(),
         };
-        let stale = self.is_stale(&peer);
+        // No check against the last token snapshot here: the sign-in was
+        // just verified against the database, which may be newer than the
+        // snapshot. A sign-in that raced a rotation is caught by the next
+        // snapshot instead (`credentials`).
         self.peers.insert(conn, peer);
-        if stale {
-            // Signed in with a token rotated away while the sign-in was on
-            // its way here.
-            self.dismiss(conn);
-        }
         self.agents_online_count()
     }
 
     /// Records every agent's current token and closes the agent
     /// connections that signed in with another one.
-    pub fn credentials(&mut self, tokens: AgentTokens) {
-        self.agent_tokens = Some(tokens);
+    pub fn credentials(&mut self, tokens: AgentTokens, read_at: Instant) {
+        self.agent_tokens = Some((tokens, read_at));
         let stale: Vec<ConnId> = self
             .peers
             .iter()
@@ -207,10 +215,12 @@ impl Registry {
 
     /// An agent connection whose token is no longer the agent's.
     fn is_stale(&self, peer: &Peer) -> bool {
-        let Some(tokens) = &self.agent_tokens else {
+        let Some((tokens, read_at)) = &self.agent_tokens else {
             return false; // not read yet
         };
-        peer.identity.role == Role::Agent
+        // Signed in after the snapshot was read: its check may be newer.
+        peer.registered <= *read_at
+            && peer.identity.role == Role::Agent
             && tokens
                 .get(&peer.identity.name)
                 .is_some_and(|current| current.as_deref() != Some(peer.credential.as_slice()))
@@ -683,35 +693,66 @@ mod tests {
         assert!(ana.frames().is_empty());
     }
 
-    /// A sign-in can race a rotation: the router closes an agent connection
-    /// whose token is stale even when it registers after the change.
+    /// A sign-in can race a rotation (verified with the old token, registered
+    /// after the change was seen): the next snapshot still closes it. A
+    /// sign-in with the new token registering before any snapshot shows it
+    /// is left alone: the database it was checked against is newer.
     #[test]
-    fn a_connection_with_a_rotated_token_is_closed_even_when_it_registers_late() {
+    fn token_snapshots_close_stale_connections_whenever_they_registered() {
         let mut registry = Registry::default();
-        registry.credentials(HashMap::from([(name("alice"), Some(b"new".to_vec()))]));
         let alice = Identity {
             role: Role::Agent,
             name: name("alice"),
         };
-        let (tx, mut rx) = outbox(16, usize::MAX);
-        registry.connect(1, alice.clone(), b"old".to_vec(), tx);
-        assert!(!registry.peers.contains_key(&1), "closed at once");
-        let last = rx.try_recv().expect("told why");
-        assert!(last.last);
-        assert!(String::from_utf8_lossy(&last.bytes).contains("unauthorized"));
-        let (tx, _rx) = outbox(16, usize::MAX);
-        registry.connect(2, alice, b"new".to_vec(), tx);
-        assert!(registry.peers.contains_key(&2), "the new token is fine");
-        registry.credentials(HashMap::from([(name("alice"), None)]));
+        registry.credentials(
+            HashMap::from([(name("alice"), Some(b"old".to_vec()))]),
+            Instant::now(),
+        );
+        // Rotated to "new" in the database; the snapshot still says "old".
+        let (tx, _fresh) = outbox(16, usize::MAX);
+        registry.connect(1, alice.clone(), b"new".to_vec(), tx);
+        assert!(
+            registry.peers.contains_key(&1),
+            "not judged by an old snapshot"
+        );
+        let (tx, mut late) = outbox(16, usize::MAX);
+        registry.connect(2, alice, b"old".to_vec(), tx);
+        registry.credentials(
+            HashMap::from([(name("alice"), Some(b"new".to_vec()))]),
+            Instant::now(),
+        );
+        assert!(registry.peers.contains_key(&1), "the new token is fine");
         assert!(
             !registry.peers.contains_key(&2),
+            "the late old-token sign-in is closed"
+        );
+        let last = late.try_recv().expect("told why");
+        assert!(last.last);
+        assert!(String::from_utf8_lossy(&last.bytes).contains("unauthorized"));
+        // The watcher read the tokens, a sign-in registered, then the (older)
+        // snapshot arrived: it does not judge that sign-in.
+        let read_before = Instant::now() - std::time::Duration::from_millis(1);
+        let (tx, _newer) = outbox(16, usize::MAX);
+        let alice = Identity {
+            role: Role::Agent,
+            name: name("alice"),
+        };
+        registry.connect(3, alice, b"newer".to_vec(), tx);
+        registry.credentials(
+            HashMap::from([(name("alice"), Some(b"new".to_vec()))]),
+            read_before,
+        );
+        assert!(
+            registry.peers.contains_key(&3),
+            "judged by the next snapshot, not an older one"
+        );
+        registry.credentials(HashMap::from([(name("alice"), None)]), Instant::now());
+        assert!(
+            !registry.peers.contains_key(&1),
             "removed agents are closed"
         );
     }
 
-    /// A user told "0 agents" in `welcome` who subscribes after an agent came
-    /// online hears `agents` right after `subscribed`; one whose count is
-    /// still right hears nothing extra.
     #[test]
     fn a_user_hears_an_agent_count_that_changed_before_it_subscribed() {
         let mut registry = Registry::default();
