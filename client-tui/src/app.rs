@@ -793,6 +793,7 @@ fn on_message(app: &mut App, message: Message, live: bool) {
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::{go_online, reconnect, type_text};
     use super::*;
     use switchboard_protocol::Body;
 
@@ -834,27 +835,8 @@ mod tests {
 
     fn connected(mode: Mode, me: &str) -> App {
         let mut app = App::new(mode, name(me), "test:1".into(), "k".into(), ts(1000));
-        update(
-            &mut app,
-            Msg::Net(NetEvent::Connected {
-                agents_online: None,
-            }),
-        );
-        frame(
-            &mut app,
-            ServerFrame::Subscribed {
-                id: None,
-                backlog: 0,
-                truncated: false,
-            },
-        );
+        go_online(&mut app, None);
         app
-    }
-
-    fn type_text(app: &mut App, text: &str) {
-        for c in text.chars() {
-            update(app, Msg::Action(Action::Insert(c)));
-        }
     }
 
     fn sends(effects: &[Effect]) -> Vec<&ClientFrame> {
@@ -981,19 +963,7 @@ mod tests {
             &mut app,
             user_msg(2, "bo", "still waiting", Priority::Normal),
         );
-        update(
-            &mut app,
-            Msg::Net(NetEvent::Disconnected {
-                attempt: 1,
-                reason: "reset".into(),
-            }),
-        );
-        let effects = update(
-            &mut app,
-            Msg::Net(NetEvent::Connected {
-                agents_online: None,
-            }),
-        );
+        let effects = reconnect(&mut app);
         let frames = sends(&effects);
         assert!(matches!(
             frames[0],
@@ -1047,19 +1017,7 @@ mod tests {
         assert!(app.editor.is_empty());
         let (id, key) = (id.clone(), key.clone());
 
-        update(
-            &mut app,
-            Msg::Net(NetEvent::Disconnected {
-                attempt: 1,
-                reason: "reset".into(),
-            }),
-        );
-        let effects = update(
-            &mut app,
-            Msg::Net(NetEvent::Connected {
-                agents_online: None,
-            }),
-        );
+        let effects = reconnect(&mut app);
         let frames = sends(&effects);
         assert!(matches!(frames[0], ClientFrame::Subscribe { .. }));
         assert!(
@@ -1293,5 +1251,47 @@ mod tests {
             },
         );
         assert!(!app.conversations[&name("ana")].online);
+    }
+}
+
+/// Steps the tests of the app and of its views share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// The connection comes up and the subscription completes.
+    pub fn go_online(app: &mut App, agents_online: Option<u32>) {
+        update(app, Msg::Net(NetEvent::Connected { agents_online }));
+        update(
+            app,
+            Msg::Net(NetEvent::Frame(ServerFrame::Subscribed {
+                id: None,
+                backlog: 0,
+                truncated: false,
+            })),
+        );
+    }
+
+    /// The connection drops and comes back; returns what the app sends.
+    pub fn reconnect(app: &mut App) -> Vec<Effect> {
+        update(
+            app,
+            Msg::Net(NetEvent::Disconnected {
+                attempt: 1,
+                reason: "reset".into(),
+            }),
+        );
+        update(
+            app,
+            Msg::Net(NetEvent::Connected {
+                agents_online: None,
+            }),
+        )
+    }
+
+    pub fn type_text(app: &mut App, text: &str) {
+        for c in text.chars() {
+            update(app, Msg::Action(Action::Insert(c)));
+        }
     }
 }

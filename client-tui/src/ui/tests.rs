@@ -6,6 +6,7 @@ use switchboard_protocol::{
     Body, ErrorCode, Message, Name, Priority, RequestId, Role, ServerFrame, Timestamp,
 };
 
+use crate::app::test_support::{go_online, type_text};
 use crate::app::{Action, App, Mode, Msg, NetEvent, update};
 
 fn name(s: &str) -> Name {
@@ -43,27 +44,8 @@ fn message(app: &mut App, m: Message) {
 fn online(mode: Mode, me: &str, size: (u16, u16)) -> App {
     let mut app = App::new(mode, name(me), "127.0.0.1:7878".into(), "k".into(), ts(600));
     update(&mut app, Msg::Resize(size.0, size.1));
-    update(
-        &mut app,
-        Msg::Net(NetEvent::Connected {
-            agents_online: Some(2),
-        }),
-    );
-    frame(
-        &mut app,
-        ServerFrame::Subscribed {
-            id: None,
-            backlog: 0,
-            truncated: false,
-        },
-    );
+    go_online(&mut app, Some(2));
     app
-}
-
-fn type_text(app: &mut App, text: &str) {
-    for c in text.chars() {
-        update(app, Msg::Action(Action::Insert(c)));
-    }
 }
 
 /// The screen as text, one string per row (trailing spaces trimmed).
