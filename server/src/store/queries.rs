@@ -62,14 +62,33 @@ fn name_at(row: &Row<'_>, index: usize) -> Result<Name> {
 /// time. A macro so that each query is one literal, nameable in tests.
 macro_rules! select_messages {
     ($tail:literal) => {
+        select_messages!("", $tail)
+    };
+    ($head:expr, $tail:literal) => {
         concat!(
+            $head,
             "SELECT m.id, m.ts_us,
                     (SELECT name FROM users WHERE id = m.user_id),
                     (SELECT name FROM agents WHERE id = m.agent_id),
                     m.body, m.priority
-             FROM messages m ",
+             FROM ",
             $tail
         )
+    };
+}
+
+/// A conversation's chain, newest first, from message `?1` back to (not
+/// including) the first id at or below `?2`, at most `?3` messages. LIMIT
+/// inside the recursion stops the walk, not just its output.
+macro_rules! chain {
+    () => {
+        "WITH RECURSIVE chain(id) AS (
+            SELECT ?1 WHERE ?1 > ?2
+            UNION ALL
+            SELECT m.prev_id FROM chain JOIN messages m ON m.id = chain.id
+            WHERE m.prev_id > ?2
+            LIMIT ?3
+         ) "
     };
 }
 
@@ -79,7 +98,8 @@ const FIND_USER: &str = "SELECT u.id, u.token_hash, u.assigned_agent_id,
             (SELECT name FROM agents WHERE id = u.assigned_agent_id)
      FROM users u WHERE u.name = ?1";
 const FIND_AGENT: &str = "SELECT id, name, token_hash FROM agents WHERE name = ?1";
-const MESSAGE_BY_ID: &str = select_messages!("WHERE m.id = ?1");
+const MESSAGE_BY_ID: &str = select_messages!("messages m WHERE m.id = ?1");
+const LAST_MESSAGE: &str = "SELECT last_message_id FROM conversations WHERE user_id = ?1";
 const FIND_KEY: &str =
     "SELECT message_id FROM send_keys WHERE sender_role = ?1 AND sender_id = ?2 AND key = ?3";
 
@@ -250,11 +270,60 @@ pub fn insert_message(
     body: &Body,
     priority: Priority,
 ) -> Result<u64> {
+    let prev_id = last_message(conn, user_id)?;
     conn.prepare_cached(
-        "INSERT INTO messages (ts_us, user_id, agent_id, body, priority) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO messages (ts_us, user_id, agent_id, body, priority, prev_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![ts.as_micros(), user_id, agent_id, body.as_str(), priority_to_sql(priority)])?;
-    Ok(conn.last_insert_rowid() as u64)
+    .execute(params![
+        ts.as_micros(),
+        user_id,
+        agent_id,
+        body.as_str(),
+        priority_to_sql(priority),
+        prev_id.map(|id| id as i64)
+    ])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO conversations (user_id, last_message_id) VALUES (?1, ?2)
+         ON CONFLICT (user_id) DO UPDATE SET last_message_id = excluded.last_message_id",
+    )?
+    .execute(params![user_id, id])?;
+    Ok(id as u64)
+}
+
+/// The newest message of a conversation, where its chain starts.
+fn last_message(conn: &Connection, user_id: i64) -> Result<Option<u64>> {
+    conn.prepare_cached(LAST_MESSAGE)?
+        .query_row([user_id], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|id| id.map(|id| id as u64))
+}
+
+/// Up to `limit` messages of a conversation, newest first, walking back
+/// from `from` and stopping at the first id at or below `above`.
+fn walk_chain(
+    conn: &Connection,
+    from: Option<u64>,
+    above: u64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let Some(from) = from else {
+        return Ok(Vec::new());
+    };
+    collect_messages(
+        conn,
+        select_messages!(
+            chain!(),
+            "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
+        ),
+        params![sql_id(from), sql_id(above), limit],
+    )
+}
+
+/// Ids are positive and below 2^63; anything larger means "no limit".
+fn sql_id(id: u64) -> i64 {
+    id.min(i64::MAX as u64) as i64
 }
 
 pub fn message_by_id(conn: &Connection, id: u64) -> Result<Message> {
@@ -292,9 +361,24 @@ pub fn add_waiting(
 }
 
 /// The user's messages stop waiting: an agent answered or let go.
+///
+/// They are the newest of the conversation (every answer or release clears
+/// them all), so the walk back along the chain stops at the first message
+/// that is not waiting.
 pub fn clear_waiting(conn: &Connection, user_id: i64) -> Result<()> {
-    conn.prepare_cached("DELETE FROM waiting WHERE user_id = ?1")?
-        .execute([user_id])?;
+    let Some(last) = last_message(conn, user_id)? else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "WITH RECURSIVE chain(id) AS (
+            SELECT ?1 WHERE EXISTS (SELECT 1 FROM waiting WHERE message_id = ?1)
+            UNION ALL
+            SELECT m.prev_id FROM chain JOIN messages m ON m.id = chain.id
+            WHERE EXISTS (SELECT 1 FROM waiting w WHERE w.message_id = m.prev_id)
+         )
+         DELETE FROM waiting WHERE message_id IN chain",
+    )?
+    .execute([sql_id(last)])?;
     Ok(())
 }
 
@@ -306,14 +390,43 @@ pub fn conversation(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Message>> {
-    let before = before.map_or(i64::MAX, |id| id.min(i64::MAX as u64) as i64);
-    let mut messages = collect_messages(
-        conn,
-        select_messages!("WHERE m.user_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
-        params![user_id, before, limit],
-    )?;
+    let last = last_message(conn, user_id)?;
+    let from = match (before, last) {
+        (Some(before), Some(last)) if before <= last => start_before(conn, user_id, before, last)?,
+        _ => last,
+    };
+    let mut messages = walk_chain(conn, from, 0, i64::from(limit))?;
     messages.reverse();
     Ok(messages)
+}
+
+/// Where a page older than `before` starts: the message just before it in
+/// the chain. Clients page with the oldest id they hold, which is in this
+/// conversation and found by primary key; any other id costs a walk from
+/// the newest message.
+fn start_before(conn: &Connection, user_id: i64, before: u64, last: u64) -> Result<Option<u64>> {
+    let own = conn
+        .prepare_cached("SELECT prev_id FROM messages WHERE id = ?1 AND user_id = ?2")?
+        .query_row(params![sql_id(before), user_id], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .optional()?;
+    if let Some(prev) = own {
+        return Ok(prev.map(|id| id as u64));
+    }
+    conn.prepare_cached(
+        "WITH RECURSIVE chain(id) AS (
+            SELECT ?1
+            UNION ALL
+            SELECT m.prev_id FROM chain JOIN messages m ON m.id = chain.id
+            WHERE chain.id >= ?2 AND m.prev_id IS NOT NULL
+         )
+         SELECT max(id) FROM chain WHERE id < ?2",
+    )?
+    .query_row(params![sql_id(last), sql_id(before)], |row| {
+        row.get::<_, Option<i64>>(0)
+    })
+    .map(|id| id.map(|id| id as u64))
 }
 
 /// Messages after `since` (of one conversation, or of all), oldest first; at
@@ -324,18 +437,13 @@ pub fn messages_since(
     since: u64,
     cap: u32,
 ) -> Result<(Vec<Message>, bool)> {
-    let since = since.min(i64::MAX as u64) as i64;
     let one_more = i64::from(cap) + 1;
     let mut messages = match user_id {
-        Some(user_id) => collect_messages(
-            conn,
-            select_messages!("WHERE m.user_id = ?1 AND m.id > ?2 ORDER BY m.id DESC LIMIT ?3"),
-            params![user_id, since, one_more],
-        )?,
+        Some(user_id) => walk_chain(conn, last_message(conn, user_id)?, since, one_more)?,
         None => collect_messages(
             conn,
-            select_messages!("WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2"),
-            params![since, one_more],
+            select_messages!("messages m WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2"),
+            params![sql_id(since), one_more],
         )?,
     };
     let truncated = messages.len() > cap as usize;
@@ -349,7 +457,7 @@ pub fn waiting_queue(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
     collect_messages(
         conn,
         select_messages!(
-            "JOIN waiting w ON w.message_id = m.id
+            "messages m JOIN waiting w ON w.message_id = m.id
              ORDER BY w.urgency DESC, w.message_id LIMIT ?1"
         ),
         [limit],
@@ -467,7 +575,7 @@ mod tests {
             message_by_id(&conn, id).expect("reads");
             find_key(&conn, Role::User, user, &format!("k{i}")).expect("reads");
         }
-        for sql in [FIND_USER, FIND_AGENT, MESSAGE_BY_ID, FIND_KEY] {
+        for sql in [FIND_USER, FIND_AGENT, MESSAGE_BY_ID, FIND_KEY, LAST_MESSAGE] {
             let statement = conn.prepare_cached(sql).expect("cached");
             assert!(
                 statement.get_status(rusqlite::StatementStatus::Run) >= 5,
@@ -547,6 +655,28 @@ mod tests {
             .map(|m| m.id)
             .collect();
         assert_eq!(older, vec![ids[0]]);
+        // Any id pages, not only one of this conversation: bo's, or past the end.
+        let ids_of = |messages: Vec<Message>| messages.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids_of(conversation(&conn, ana, Some(ids[3]), 10).expect("reads")),
+            vec![ids[0], ids[2]]
+        );
+        assert_eq!(
+            ids_of(conversation(&conn, ana, Some(u64::MAX), 10).expect("reads")),
+            vec![ids[0], ids[2], ids[4]]
+        );
+        assert!(
+            conversation(&conn, ana, Some(ids[0]), 10)
+                .expect("reads")
+                .is_empty()
+        );
+        // One conversation's resume keeps its newest.
+        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], 1).expect("reads");
+        assert!(truncated);
+        assert_eq!(ids_of(mine), vec![ids[4]]);
+        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], 5).expect("reads");
+        assert!(!truncated);
+        assert_eq!(ids_of(mine), vec![ids[2], ids[4]]);
         let (since, truncated) = messages_since(&conn, None, ids[1], 2).expect("reads");
         assert!(truncated);
         assert_eq!(

@@ -4,12 +4,19 @@
 //! marks the file as switchboard's, so the server refuses to write its tables
 //! into someone else's database.
 //!
-//! Hot paths and the indexes that serve them:
-//! - a user's conversation, newest first: `messages(user_id, id)`;
+//! Every structure a message's insert touches only appends, so a commit of
+//! many messages from many users writes a handful of pages, not one page per
+//! user per index:
+//! - a user's conversation is a chain: each message has `prev_id`, the one
+//!   before it in the same conversation, and `conversations` holds the
+//!   newest. Reading a conversation newest first walks the chain by primary
+//!   key (one small table updated per message instead of an index keyed by
+//!   user that every insert scattered into);
 //! - the waiting queue by priority then age: a small `waiting` table (a row
 //!   per unanswered user message, deleted when answered) indexed by
-//!   `(urgency DESC, message_id)`. Keeping the queue out of `messages` keeps
-//!   that big table's inserts to one secondary index that only appends.
+//!   `(urgency DESC, message_id)`. A user's waiting messages are always the
+//!   newest of their conversation, so answering walks the chain back to find
+//!   them, without an index by user.
 //!
 //! Ids and time stamps are integers (time in microseconds); text is only for
 //! what people read.
@@ -60,6 +67,21 @@ const MIGRATIONS: &[&str] = &[
         message_id  INTEGER NOT NULL,
         PRIMARY KEY (sender_role, sender_id, key)
      ) WITHOUT ROWID;",
+    // 2: conversations as chains (see the module documentation). Links the
+    // existing messages while the old index is still there to find them.
+    "ALTER TABLE messages ADD COLUMN prev_id INTEGER;
+     CREATE TABLE conversations (
+        user_id          INTEGER PRIMARY KEY,
+        last_message_id  INTEGER NOT NULL
+     );
+     UPDATE messages SET prev_id = (
+        SELECT max(p.id) FROM messages p
+        WHERE p.user_id = messages.user_id AND p.id < messages.id
+     );
+     INSERT INTO conversations (user_id, last_message_id)
+        SELECT user_id, max(id) FROM messages GROUP BY user_id;
+     DROP INDEX messages_by_conversation;
+     DROP INDEX waiting_by_user;",
 ];
 
 /// The schema version this build writes.
@@ -91,6 +113,12 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Checks the file is ours and brings its schema up to date.
 pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+    migrate_to(conn, CURRENT_VERSION)
+}
+
+/// [`migrate`], stopping at schema version `target` (tests build old
+/// databases with it).
+fn migrate_to(conn: &mut Connection, target: i32) -> Result<(), SchemaError> {
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let has_tables: bool = conn.query_row(
@@ -106,7 +134,8 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
     }
     // WAL: readers never block the writer. Set once; it is persistent.
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    let pending = MIGRATIONS.iter().enumerate().take(target as usize);
+    for (index, sql) in pending.skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -129,6 +158,75 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("reads");
         assert_eq!(version, CURRENT_VERSION);
+    }
+
+    #[test]
+    fn migration_2_links_existing_conversations_into_chains() {
+        use crate::store::queries;
+        use switchboard_protocol::{Body, Priority, Timestamp};
+        let mut conn = Connection::open_in_memory().expect("opens");
+        migrate_to(&mut conn, 1).expect("version 1");
+        // Two conversations interleaved, as version 1 stored them: ana's
+        // first message was answered, her last two and bo's one still wait.
+        conn.execute_batch(
+            "INSERT INTO agents (id, name, token_hash, created_us) VALUES (1, 'alice', x'00', 0);
+             INSERT INTO users (id, name, token_hash, created_us) VALUES
+                (1, 'ana', x'00', 0), (2, 'bo', x'00', 0), (3, 'cy', x'00', 0);
+             INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority) VALUES
+                (1, 1, 1, NULL, 'a1', 1), (2, 2, 2, NULL, 'b1', 1), (3, 3, 1, 1, 'answer', 1),
+                (4, 4, 1, NULL, 'a2', 1), (5, 5, 2, NULL, 'b2', 3), (6, 6, 1, NULL, 'a3', 1);
+             INSERT INTO waiting (message_id, user_id, urgency) VALUES
+                (2, 2, 1), (4, 1, 1), (5, 2, 3), (6, 1, 1);",
+        )
+        .expect("fills version 1");
+        migrate(&mut conn).expect("migrates to the current version");
+
+        let ids = |messages: Vec<switchboard_protocol::Message>| {
+            messages.iter().map(|m| m.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(queries::conversation(&conn, 1, None, 10).expect("reads")),
+            [1, 3, 4, 6]
+        );
+        assert_eq!(
+            ids(queries::conversation(&conn, 2, None, 10).expect("reads")),
+            [2, 5]
+        );
+        assert!(
+            queries::conversation(&conn, 3, None, 10)
+                .expect("reads")
+                .is_empty()
+        );
+        // New messages continue the migrated chains.
+        let body = Body::parse("a4", 100).expect("valid");
+        let new = queries::insert_message(
+            &conn,
+            Timestamp::from_micros(7),
+            1,
+            None,
+            &body,
+            Priority::Normal,
+        )
+        .expect("inserts");
+        queries::add_waiting(&conn, new, 1, Priority::Normal).expect("waits");
+        assert_eq!(
+            ids(queries::conversation(&conn, 1, Some(new), 2).expect("reads")),
+            [4, 6]
+        );
+        // Answering ana clears her waiting messages and only hers.
+        queries::clear_waiting(&conn, 1).expect("clears");
+        assert_eq!(
+            ids(queries::waiting_queue(&conn, 10).expect("reads")),
+            [5, 2]
+        );
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .expect("prepares")
+            .query_map([], |r| r.get(0))
+            .expect("queries")
+            .collect::<Result<_, _>>()
+            .expect("reads");
+        assert_eq!(indexes, ["waiting_by_priority"]);
     }
 
     #[test]
