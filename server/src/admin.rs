@@ -33,7 +33,7 @@ fn parse_name(name: &str) -> Result<Name, AdminError> {
 /// Creates an agent (or brings back a removed one); returns its token.
 pub fn add_agent(db: &Path, name: &str) -> Result<String, AdminError> {
     let name = parse_name(name)?;
-    let mut conn = store::open_database(db)?;
+    let mut conn = store::open_database_without_upgrade(db)?;
     let tx = conn.transaction()?;
     if queries::find_agent(&tx, &name)?.is_some_and(|agent| agent.token_hash.is_some()) {
         return Err(AdminError::Exists(name));
@@ -47,7 +47,7 @@ pub fn add_agent(db: &Path, name: &str) -> Result<String, AdminError> {
 /// Gives an agent a new token; the old one stops working at once.
 pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
     let name = parse_name(name)?;
-    let conn = store::open_database(db)?;
+    let conn = store::open_database_without_upgrade(db)?;
     let token = token::generate()?;
     if queries::set_agent_token(&conn, &name, &token::hash(&token))? {
         Ok(token)
@@ -60,7 +60,7 @@ pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
 /// released. Its past messages keep its name.
 pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
     let name = parse_name(name)?;
-    let mut conn = store::open_database(db)?;
+    let mut conn = store::open_database_without_upgrade(db)?;
     let tx = conn.transaction()?;
     if !queries::remove_agent(&tx, &name)? {
         return Err(AdminError::NoSuchAgent(name));
@@ -71,7 +71,7 @@ pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
 
 /// Active agents and how many conversations each holds.
 pub fn list_agents(db: &Path) -> Result<Vec<(Name, u64)>, AdminError> {
-    let conn = store::open_database(db)?;
+    let conn = store::open_database_without_upgrade(db)?;
     Ok(queries::list_agents(&conn)?)
 }
 

@@ -38,7 +38,9 @@ enum Command {
         outbox: OutboxSender,
         reply: oneshot::Sender<u32>,
     },
-    Committed(Committed),
+    /// One commit's results, in commit order: routed in one go, so each
+    /// recipient's frames from a group are queued before its session wakes.
+    Committed(Vec<Committed>),
     Credentials(AgentTokens, Instant),
 }
 
@@ -64,7 +66,11 @@ impl Router {
                         Some(Command::Connect { conn, identity, credential, outbox, reply }) => {
                             let _ = reply.send(registry.connect(conn, identity, credential, outbox));
                         }
-                        Some(Command::Committed(event)) => registry.committed(event),
+                        Some(Command::Committed(events)) => {
+                            for event in events {
+                                registry.committed(event);
+                            }
+                        }
                         Some(Command::Credentials(tokens, read_at)) => registry.credentials(tokens, read_at),
                         None => break,
                     },
@@ -121,11 +127,15 @@ impl Router {
         let _ = self.disconnects.send(conn);
     }
 
-    /// From the writer thread (not async): a committed result to route.
-    pub fn committed_blocking(&self, event: Committed) {
+    /// From the writer thread (not async): a commit's results to route, in
+    /// commit order.
+    pub fn committed_blocking(&self, events: Vec<Committed>) {
+        if events.is_empty() {
+            return;
+        }
         if self
             .commands
-            .blocking_send(Command::Committed(event))
+            .blocking_send(Command::Committed(events))
             .is_err()
         {
             tracing::warn!("router stopped; a committed result was not delivered");

@@ -97,6 +97,17 @@ pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
     Ok(conn)
 }
 
+/// [`open_database`] for the `agent` commands: creates a new database but
+/// refuses to upgrade an older one (see [`schema::check_or_create`]).
+pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
+    let mut conn = connect(path)?;
+    schema::check_or_create(&mut conn).map_err(|source| OpenError::Schema {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(conn)
+}
+
 /// How durable a commit is before anyone is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {

@@ -99,6 +99,12 @@ pub enum SchemaError {
          understands ({CURRENT_VERSION}); run a newer switchboard"
     )]
     TooNew { found: i32 },
+    #[error(
+        "this database has schema version {found}, older than this switchboard's \
+         ({CURRENT_VERSION}); stop the old server, start `switchboard serve` on it \
+         once to upgrade it, then run this again"
+    )]
+    TooOld { found: i32 },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -136,13 +142,46 @@ fn migrate_to(conn: &mut Connection, target: i32) -> Result<(), SchemaError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let pending = MIGRATIONS.iter().enumerate().take(target as usize);
     for (index, sql) in pending.skip(version as usize) {
-        let tx = conn.transaction()?;
+        if version > 0 {
+            // Upgrades of a database with data can take a while (migration 2
+            // links about a million messages in 3 s): say why start is slow.
+            tracing::info!(
+                from = index,
+                to = index + 1,
+                "migrating the database schema"
+            );
+        }
+        // IMMEDIATE, then read the version again: another process (the
+        // `agent` CLI, a second server) may have run this step meanwhile.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now > index as i32 {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", index as i32 + 1)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// For the `agent` commands: creates the schema in a new database, but
+/// leaves upgrading an existing one to `switchboard serve`. A server of the
+/// previous version may still be running on it, and must not keep writing
+/// the old way into a new layout.
+pub fn check_or_create(conn: &mut Connection) -> Result<(), SchemaError> {
+    let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > 0 && version < CURRENT_VERSION {
+        return Err(SchemaError::TooOld { found: version });
+    }
+    migrate(conn)
+}
+
+/// The schema version of the open database.
+pub fn version(conn: &Connection) -> rusqlite::Result<i32> {
+    conn.prepare_cached("PRAGMA user_version")?
+        .query_row([], |r| r.get(0))
 }
 
 #[cfg(test)]
@@ -227,6 +266,20 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("reads");
         assert_eq!(indexes, ["waiting_by_priority"]);
+    }
+
+    #[test]
+    fn the_agent_commands_create_a_schema_but_leave_upgrades_to_the_server() {
+        let mut fresh = Connection::open_in_memory().expect("opens");
+        check_or_create(&mut fresh).expect("creates a new schema");
+        assert_eq!(version(&fresh).expect("reads"), CURRENT_VERSION);
+        let mut old = Connection::open_in_memory().expect("opens");
+        migrate_to(&mut old, 1).expect("version 1");
+        assert!(matches!(
+            check_or_create(&mut old),
+            Err(SchemaError::TooOld { found: 1 })
+        ));
+        assert_eq!(version(&old).expect("reads"), 1, "left as it was");
     }
 
     #[test]

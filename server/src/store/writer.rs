@@ -11,8 +11,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
-use super::queries;
 use super::{Committed, MAX_RESUME_MESSAGES, Registration, SendRequest, StoreError, WriteJob};
+use super::{queries, schema};
 use crate::assignment::{self, Decision};
 use crate::error::RequestError;
 use crate::identity::{Identity, Origin};
@@ -95,7 +95,7 @@ impl Writer {
                     } => {
                         self.commit(std::mem::take(&mut writes));
                         let done = self.subscribe(origin, identity, since, limit);
-                        self.router.committed_blocking(done);
+                        self.router.committed_blocking(vec![done]);
                     }
                     job => writes.push(job),
                 }
@@ -110,10 +110,11 @@ impl Writer {
             return;
         }
         let mut done = Vec::with_capacity(jobs.len());
-        let committed = match self
+        let begun = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-        {
+            .and_then(|tx| same_schema(&tx).map(|()| tx));
+        let committed = match begun {
             Ok(tx) => {
                 let mut poisoned = false;
                 for job in jobs {
@@ -140,15 +141,17 @@ impl Writer {
             tracing::error!(%error, requests = done.len(), "commit failed; answering internal");
             done = done.into_iter().map(Done::into_failure).collect();
         }
+        let mut events = Vec::with_capacity(done.len());
         for outcome in done {
             match outcome {
-                Done::Route(event) => self.router.committed_blocking(event),
+                Done::Route(event) => events.push(event),
                 Done::Registered { reply, result } => {
                     // The session may have gone; its answer has no one to go to.
                     let _ = reply.send(result);
                 }
             }
         }
+        self.router.committed_blocking(events);
     }
 
     fn subscribe(
@@ -175,6 +178,23 @@ impl Writer {
             }
         }
     }
+}
+
+/// Refuses to write if another process upgraded the schema under this
+/// server: it would keep writing the old layout into the new one.
+fn same_schema(conn: &Connection) -> rusqlite::Result<()> {
+    let found = schema::version(conn)?;
+    if found == schema::CURRENT_VERSION {
+        return Ok(());
+    }
+    Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_SCHEMA),
+        Some(format!(
+            "the database schema is now version {found}, not {}: a newer switchboard \
+             upgraded it; stop this server",
+            schema::CURRENT_VERSION
+        )),
+    ))
 }
 
 /// The answer to a request whose transaction never began.
@@ -466,5 +486,21 @@ impl Clock {
             Timestamp::from_micros(self.last.as_micros() + 1)
         };
         self.last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_stop_once_another_process_changed_the_schema() {
+        let mut conn = Connection::open_in_memory().expect("opens");
+        schema::migrate(&mut conn).expect("migrates");
+        assert!(same_schema(&conn).is_ok());
+        conn.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+            .expect("sets");
+        let error = same_schema(&conn).expect_err("a newer schema");
+        assert!(error.to_string().contains("stop this server"), "{error}");
     }
 }
