@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::conn::Conn;
 use crate::probe::{Clock, Probe};
 use crate::stats::{ErrorCounts, Latency};
+use crate::wire::Incoming;
 
 /// The `id` of the closing `ping`.
 const FINISH_REQUEST: &str = "finish";
@@ -47,26 +48,26 @@ pub async fn run(conn: Conn, plan: AgentPlan, mut finish: oneshot::Receiver<()>)
     loop {
         tokio::select! {
             frame = reader.next() => match frame {
-                Some(Ok(Ok(ServerFrame::Message { message }))) => {
+                Some(Ok(Ok(Incoming::Message(message)))) => {
                     if message.from != Role::User {
                         continue;
                     }
-                    if let Some(probe) = Probe::parse(message.body.as_str(), &plan.tag) {
+                    if let Some(probe) = Probe::parse(&message.body, &plan.tag) {
                         let now_us = plan.clock.now_us();
                         outcome.delivered.push(message.id);
                         outcome.latency.record(now_us.saturating_sub(probe.sent_us));
                         outcome.last_delivery_us = now_us;
                     }
                 }
-                Some(Ok(Ok(ServerFrame::Pong { id: Some(RequestId::Str(id)) })))
+                Some(Ok(Ok(Incoming::Other(ServerFrame::Pong { id: Some(RequestId::Str(id)) }))))
                     if finishing && id == FINISH_REQUEST => break,
-                Some(Ok(Ok(ServerFrame::Error { code, .. }))) => {
+                Some(Ok(Ok(Incoming::Other(ServerFrame::Error { code, .. })))) => {
                     outcome.errors.add(code.as_str(), 1);
                     if code.closes_connection() {
                         break;
                     }
                 }
-                Some(Ok(Ok(ServerFrame::Bye { .. }))) | Some(Err(_)) | None => {
+                Some(Ok(Ok(Incoming::Other(ServerFrame::Bye { .. })))) | Some(Err(_)) | None => {
                     outcome.errors.add("connection_lost", 1);
                     break;
                 }

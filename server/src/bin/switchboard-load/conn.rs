@@ -4,15 +4,16 @@ use std::net::SocketAddr;
 
 use futures::{SinkExt, StreamExt};
 use switchboard_protocol::Role;
-use switchboard_protocol::{ClientCodec, ClientFrame, ServerFrame, codec::DEFAULT_MAX_LINE_BYTES};
+use switchboard_protocol::{ClientFrame, ServerFrame, codec::DEFAULT_MAX_LINE_BYTES};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::error::LoadError;
+use crate::wire::{Incoming, LoadCodec};
 
-pub type Reader = FramedRead<OwnedReadHalf, ClientCodec>;
-pub type Writer = FramedWrite<OwnedWriteHalf, ClientCodec>;
+pub type Reader = FramedRead<OwnedReadHalf, LoadCodec>;
+pub type Writer = FramedWrite<OwnedWriteHalf, LoadCodec>;
 
 /// A subscribed connection, split so that one task can write while it waits
 /// to read.
@@ -48,15 +49,15 @@ impl Conn {
             })?;
         let (read, write) = stream.into_split();
         let mut conn = Conn {
-            reader: FramedRead::new(read, ClientCodec::new(DEFAULT_MAX_LINE_BYTES)),
-            writer: FramedWrite::new(write, ClientCodec::new(DEFAULT_MAX_LINE_BYTES)),
+            reader: FramedRead::new(read, LoadCodec::new(DEFAULT_MAX_LINE_BYTES)),
+            writer: FramedWrite::new(write, LoadCodec::new(DEFAULT_MAX_LINE_BYTES)),
         };
         let handshake = |reason: String| LoadError::Handshake {
             what: what.clone(),
             reason,
         };
         match conn.next_frame().await.map_err(handshake)? {
-            ServerFrame::Greeting { .. } => {}
+            Incoming::Other(ServerFrame::Greeting { .. }) => {}
             other => return Err(handshake(format!("expected a greeting, got {other:?}"))),
         }
         conn.send(ClientFrame::Hello {
@@ -69,8 +70,8 @@ impl Conn {
         .map_err(handshake)?;
         loop {
             match conn.next_frame().await.map_err(handshake)? {
-                ServerFrame::Welcome { .. } => break,
-                ServerFrame::Error { code, message, .. } => {
+                Incoming::Other(ServerFrame::Welcome { .. }) => break,
+                Incoming::Other(ServerFrame::Error { code, message, .. }) => {
                     return Err(handshake(format!("hello refused: {code}: {message}")));
                 }
                 _ => {}
@@ -85,8 +86,8 @@ impl Conn {
         .map_err(handshake)?;
         loop {
             match conn.next_frame().await.map_err(handshake)? {
-                ServerFrame::Subscribed { .. } => return Ok(conn),
-                ServerFrame::Error { code, message, .. } => {
+                Incoming::Other(ServerFrame::Subscribed { .. }) => return Ok(conn),
+                Incoming::Other(ServerFrame::Error { code, message, .. }) => {
                     return Err(handshake(format!("subscribe refused: {code}: {message}")));
                 }
                 // An agent's `presence`/`assigned` state, `agents` counts.
@@ -102,7 +103,7 @@ impl Conn {
             .map_err(|error| format!("write failed: {error}"))
     }
 
-    async fn next_frame(&mut self) -> Result<ServerFrame, String> {
+    async fn next_frame(&mut self) -> Result<Incoming, String> {
         next_frame(&mut self.reader).await
     }
 
@@ -117,7 +118,7 @@ impl Conn {
 }
 
 /// The next frame, or why there is none.
-pub async fn next_frame(reader: &mut Reader) -> Result<ServerFrame, String> {
+pub async fn next_frame(reader: &mut Reader) -> Result<Incoming, String> {
     match reader.next().await {
         Some(Ok(Ok(frame))) => Ok(frame),
         Some(Ok(Err(error))) => Err(format!("the server sent a bad line: {error}")),

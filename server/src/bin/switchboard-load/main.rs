@@ -11,6 +11,7 @@
 //! - [`stats`]: latency histograms and error counts; [`procfs`]: memory and
 //!   CPU time of the server and of this process.
 //! - [`check`]: the correctness checks; [`report`]: text and JSON output.
+//! - [`wire`]: the hot frames read into just the fields the run checks.
 
 mod agent;
 mod args;
@@ -24,6 +25,7 @@ mod provision;
 mod report;
 mod stats;
 mod user;
+mod wire;
 
 use std::process::ExitCode;
 

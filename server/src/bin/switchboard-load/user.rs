@@ -12,6 +12,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use crate::conn::Conn;
 use crate::probe::{Clock, Probe};
 use crate::stats::{ErrorCounts, Latency};
+use crate::wire::Incoming;
 
 /// How a user decides when to send its next message.
 #[derive(Debug, Clone, Copy)]
@@ -255,21 +256,21 @@ async fn next_tick(ticks: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()
 
 /// Takes one frame; `false` when the connection is over.
 fn handle(
-    frame: ServerFrame,
+    frame: Incoming,
     plan: &UserPlan,
     in_flight: &mut VecDeque<InFlight>,
     outcome: &mut UserOutcome,
 ) -> bool {
     match frame {
-        ServerFrame::Sent {
-            id: Some(RequestId::Int(request)),
+        Incoming::Sent {
+            request: Some(request),
             message,
         } => {
             let Some(sent) = take(in_flight, request, &mut outcome.errors) else {
                 return true;
             };
             let now_us = plan.clock.now_us();
-            if message.body.as_str() != sent.body {
+            if message.body != sent.body {
                 outcome.errors.add("unexpected_reply", 1);
                 return true;
             }
@@ -283,7 +284,7 @@ fn handle(
             });
             true
         }
-        ServerFrame::Error { id, code, .. } => {
+        Incoming::Other(ServerFrame::Error { id, code, .. }) => {
             outcome.errors.add(code.as_str(), 1);
             if let Some(RequestId::Int(request)) = id {
                 // Already counted under its code.
@@ -291,8 +292,8 @@ fn handle(
             }
             !code.closes_connection()
         }
-        ServerFrame::Bye { .. } => false,
-        ServerFrame::Sent { .. } => {
+        Incoming::Other(ServerFrame::Bye { .. }) => false,
+        Incoming::Sent { .. } => {
             outcome.errors.add("unexpected_reply", 1);
             true
         }
