@@ -107,3 +107,56 @@ async fn bye_gets_owed_replies_then_the_close() {
         vec![sent["message"].clone()]
     );
 }
+
+/// The line an operator reads to tell a slow disk from a busy CPU: logged
+/// once a minute and when the server stops.
+#[tokio::test]
+async fn on_shutdown_the_server_logs_what_its_group_commits_cost() {
+    let mut server = TestServer::start_with(&["--rate", "0"]);
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let sends: Vec<Value> = (0..50)
+        .map(|i| json!({"type":"send","id":i,"body":format!("m{i}")}))
+        .collect();
+    ana.send_many(&sends).await;
+    for _ in 0..50 {
+        ana.recv_type("sent").await;
+    }
+    let status = server.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    // stderr is drained by another thread: give it the last lines.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = server.recent_log();
+        if let Some(line) = log.lines().find(|l| l.contains("storage: group commits")) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no commit figures in the log:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let field = |name: &str| -> f64 {
+        let start = line
+            .find(&format!(" {name}="))
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+            + name.len()
+            + 2;
+        line[start..]
+            .split_whitespace()
+            .next()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not a number in {line:?}"))
+    };
+    // 50 sends and ana's registration, in at least one group each way.
+    assert_eq!(field("requests"), 51.0, "{line}");
+    let groups = field("groups");
+    assert!((1.0..=51.0).contains(&groups), "{line}");
+    let (p50, p99, max) = (
+        field("commit_p50_ms"),
+        field("commit_p99_ms"),
+        field("commit_max_ms"),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{line}");
+}

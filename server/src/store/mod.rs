@@ -12,10 +12,12 @@
 //!   own connections, so reads never wait for a commit and never block the
 //!   async runtime.
 //!
-//! SQL lives in [`queries`], the layout and migrations in [`schema`]. A
+//! SQL lives in [`queries`], the layout and migrations in [`schema`]; the
+//! writer logs what its commits cost ([`commit_stats`]). A
 //! second backend (PostgreSQL) would be another implementation behind the
 //! same methods.
 
+mod commit_stats;
 pub mod queries;
 mod reader;
 pub mod schema;

@@ -7,10 +7,13 @@
 //! results handed on; if it fails, every request of the group is answered
 //! `internal` and nothing of it was stored.
 
+use std::time::Instant;
+
 use rusqlite::{Connection, TransactionBehavior};
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
+use super::commit_stats::CommitStats;
 use super::{Committed, MAX_RESUME_MESSAGES, Registration, SendRequest, StoreError, WriteJob};
 use super::{queries, schema};
 use crate::assignment::{self, Decision};
@@ -28,6 +31,7 @@ pub(super) struct Writer {
     conn: Connection,
     router: Router,
     clock: Clock,
+    stats: CommitStats,
 }
 
 /// What one request of a group produced, before the commit decides its fate.
@@ -68,6 +72,7 @@ impl Writer {
             conn,
             router,
             clock: Clock { last },
+            stats: CommitStats::new(Instant::now()),
         })
     }
 
@@ -101,14 +106,27 @@ impl Writer {
                 }
             }
             self.commit(writes);
+            let now = Instant::now();
+            if self.stats.due(now) {
+                self.report(now);
+            }
         }
+        self.report(Instant::now());
         tracing::debug!("writer stopped: queue closed and empty");
+    }
+
+    fn report(&mut self, now: Instant) {
+        if let Some(report) = self.stats.take(now) {
+            report.log();
+        }
     }
 
     fn commit(&mut self, jobs: Vec<WriteJob>) {
         if jobs.is_empty() {
             return;
         }
+        let started = Instant::now();
+        let requests = jobs.len();
         let mut done = Vec::with_capacity(jobs.len());
         let begun = self
             .conn
@@ -137,6 +155,7 @@ impl Writer {
                 Err(error)
             }
         };
+        self.stats.record(requests, started.elapsed());
         if let Err(error) = committed {
             tracing::error!(%error, requests = done.len(), "commit failed; answering internal");
             done = done.into_iter().map(Done::into_failure).collect();
