@@ -6,6 +6,11 @@
 //! every agent's token hash once a period and hands them all to the router,
 //! which closes the connections that signed in with another token (and
 //! leaves alone any that already use the new one).
+//!
+//! `agent remove` also leaves the removed agent's conversations marked with
+//! it (they already count as unassigned); on the same tick this task has the
+//! writer release them, so every subscribed agent and each of those users
+//! hears `released`.
 
 use std::time::Duration;
 
@@ -37,6 +42,17 @@ pub async fn watch(store: Store, router: Router, stop: CancellationToken) {
                     .await
             }
             Err(error) => tracing::warn!(%error, "cannot read agent tokens; will retry"),
+        }
+        match store.removed_agents_hold_conversations().await {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Err(error) = store.release_removed_agents().await {
+                    tracing::warn!(%error, "cannot release a removed agent's conversations; will retry");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot look for removed agents' conversations; will retry")
+            }
         }
     }
 }

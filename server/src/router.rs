@@ -280,15 +280,17 @@ impl Registry {
                     user: user.clone(),
                     agent: agent.clone(),
                 });
-                self.fan_out(&user, Some(origin.conn), &event);
-                self.reply(
-                    &origin,
-                    &ServerFrame::Released {
-                        id: origin.request.clone(),
-                        user,
-                        agent,
-                    },
-                );
+                self.fan_out(&user, origin.as_ref().map(|origin| origin.conn), &event);
+                if let Some(origin) = origin {
+                    self.reply(
+                        &origin,
+                        &ServerFrame::Released {
+                            id: origin.request.clone(),
+                            user,
+                            agent,
+                        },
+                    );
+                }
             }
             Committed::Subscribed {
                 origin,
@@ -612,6 +614,32 @@ mod tests {
                 _ => "other",
             })
             .collect()
+    }
+
+    #[test]
+    fn a_release_nobody_asked_for_reaches_every_agent_and_the_user_without_an_id() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        let mut cy = join(&mut registry, 4, Role::User, "cy", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames();
+        }
+        registry.committed(Committed::Released {
+            origin: None,
+            user: name("ana"),
+            agent: name("zed"),
+        });
+        let expected = ServerFrame::Released {
+            id: None,
+            user: name("ana"),
+            agent: name("zed"),
+        };
+        for conn in [&mut alice, &mut bob, &mut ana] {
+            assert_eq!(conn.frames(), std::slice::from_ref(&expected));
+        }
+        assert!(cy.frames().is_empty());
     }
 
     #[test]

@@ -236,3 +236,101 @@ async fn rotate_and_remove_close_connections_signed_in_with_the_old_token() {
     assert_eq!(last.len(), 1, "{last:?}");
     assert_eq!(last[0]["code"], "unauthorized");
 }
+
+/// `agent remove` lets go of the agent's conversations (interpretation 24):
+/// within the server's credential poll, every subscribed agent connection and
+/// the user's connections hear `released`, exactly as if the agent had
+/// released them (the user's messages stop waiting), and another agent can
+/// take the user.
+#[tokio::test]
+async fn removing_an_agent_releases_its_conversations_to_everyone_concerned() {
+    let server = TestServer::start();
+    let alice_token = server.add_agent("alice");
+    let bob_token = server.add_agent("bob");
+    let mut alice = agent(&server, "alice", &alice_token).await;
+    let mut bob = agent(&server, "bob", &bob_token).await;
+    let (mut ana, _) = user(&server, "ana").await;
+    let (mut max, _) = user(&server, "max").await;
+    for agent in [&mut alice, &mut bob] {
+        assert_eq!(agent.recv().await, presence("ana", true));
+        assert_eq!(agent.recv().await, presence("max", true));
+    }
+
+    ana.send_message("I was charged twice").await;
+    alice.recv_message().await;
+    bob.recv_message().await;
+    alice.send_to_assigning("ana", "looking into it").await;
+    assert_eq!(bob.recv().await, assigned("ana", "alice"));
+    bob.recv_message().await;
+    assert_eq!(ana.recv().await, assigned("ana", "alice"));
+    ana.recv_message().await;
+    let question = ana.send_message("any news?").await;
+    alice.recv_message().await;
+    bob.recv_message().await;
+
+    assert!(server.cli(&["agent", "remove", "alice"]).status.success());
+    assert_eq!(bob.recv().await, released("ana", "alice"));
+    // Users also hear that one agent fewer is online: alice's connection is
+    // closed on the same poll, in either order with the release.
+    let mut heard = vec![ana.recv().await, ana.recv().await];
+    heard.sort_by_key(|frame| frame["type"].to_string());
+    let agents_online = json!({"type":"agents","online":1});
+    assert_eq!(heard, [agents_online.clone(), released("ana", "alice")]);
+    let last = alice.expect_closed_after(&["error", "released"]).await;
+    assert_eq!(
+        last.last().expect("an error")["code"],
+        "unauthorized",
+        "{last:?}"
+    );
+    // Only the conversation's user hears of the release.
+    assert_eq!(max.recv().await, agents_online);
+    max.barrier().await;
+
+    // A new agent sees what the others were told: ana unheld, her question
+    // no longer waiting (and still in her conversation).
+    let carol_token = server.add_agent("carol");
+    let mut carol = server.connect().await.labelled("carol");
+    carol.hello_agent("carol", &carol_token).await;
+    let (mut before, _) = carol.subscribe().await;
+    before.sort_by_key(|frame| frame["name"].to_string());
+    assert_eq!(before, [presence("ana", true), presence("max", true)]);
+    let history = carol.history(Some("ana"), json!({})).await;
+    assert_eq!(history.last(), Some(&question));
+
+    bob.send_to_assigning("ana", "I'll take it from here").await;
+    assert_eq!(ana.recv().await, json!({"type":"agents","online":2}));
+    assert_eq!(ana.recv().await, assigned("ana", "bob"));
+}
+
+/// An agent removed while the server is down: its conversations are free for
+/// another agent as soon as the server is back, released before anyone
+/// connects (nobody is told they are held, nor hears a late `released`).
+#[tokio::test]
+async fn an_agent_removed_while_the_server_is_down_holds_nothing_afterwards() {
+    let mut server = TestServer::start();
+    let alice_token = server.add_agent("alice");
+    let bob_token = server.add_agent("bob");
+    let mut alice = agent(&server, "alice", &alice_token).await;
+    let (mut ana, ana_token) = user(&server, "ana").await;
+    ana.send_message("hello?").await;
+    alice.recv_type("presence").await;
+    alice.recv_message().await;
+    alice.send_to_assigning("ana", "hi ana").await;
+    drop((alice, ana));
+
+    assert!(server.terminate().success());
+    assert!(server.cli(&["agent", "remove", "alice"]).status.success());
+    server.start_again();
+
+    let mut ana = server.connect().await.labelled("ana");
+    ana.hello_user("ana", &ana_token).await;
+    let (before, _) = ana.subscribe().await;
+    assert!(before.iter().all(|f| f["type"] != "assigned"), "{before:?}");
+    let mut bob = server.connect().await.labelled("bob");
+    bob.hello_agent("bob", &bob_token).await;
+    let (before, _) = bob.subscribe().await;
+    assert!(before.iter().all(|f| f["type"] != "assigned"), "{before:?}");
+    bob.send_to_assigning("ana", "bob here").await;
+    assert_eq!(ana.recv().await, json!({"type":"agents","online":1}));
+    assert_eq!(ana.recv().await, assigned("ana", "bob"));
+}

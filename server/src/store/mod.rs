@@ -110,6 +110,21 @@ pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenErro
     Ok(conn)
 }
 
+/// Lets go of the conversations of agents removed while no server ran.
+/// Nobody is connected yet, so there is no one to tell.
+fn release_removed_agents_at_start(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let released = queries::release_removed_agents(&tx)?;
+    tx.commit()?;
+    if !released.is_empty() {
+        tracing::info!(
+            conversations = released.len(),
+            "released the conversations of agents removed while the server was down"
+        );
+    }
+    Ok(())
+}
+
 /// How durable a commit is before anyone is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -156,8 +171,11 @@ pub enum Committed {
         taken_by: Option<Name>,
         replayed: bool,
     },
+    /// A conversation let go: by its agent (`origin`, who is answered), or
+    /// because its agent was removed (`None`: everyone is told, nobody
+    /// answered).
     Released {
-        origin: Origin,
+        origin: Option<Origin>,
         user: Name,
         agent: Name,
     },
@@ -193,6 +211,8 @@ enum WriteJob {
         since: Option<u64>,
         limit: u32,
     },
+    /// Lets go of the conversations removed agents still mark.
+    ReleaseRemovedAgents,
 }
 
 enum ReadJob {
@@ -210,6 +230,9 @@ enum ReadJob {
     },
     AgentCredentials {
         reply: oneshot::Sender<Result<Vec<AgentCredential>, StoreError>>,
+    },
+    RemovedAgentsHold {
+        reply: oneshot::Sender<Result<bool, StoreError>>,
     },
 }
 
@@ -242,7 +265,8 @@ impl Store {
         durability: Durability,
         router: Router,
     ) -> Result<(Store, StoreThreads), OpenError> {
-        let conn = open_database(path)?;
+        let mut conn = open_database(path)?;
+        release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
         let synchronous = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -345,6 +369,19 @@ impl Store {
     /// Every agent's current token hash (`None` once removed).
     pub async fn agent_credentials(&self) -> Result<Vec<AgentCredential>, StoreError> {
         self.read(|reply| ReadJob::AgentCredentials { reply }).await
+    }
+
+    /// Whether a removed agent still marks a conversation that the server
+    /// has yet to release.
+    pub async fn removed_agents_hold_conversations(&self) -> Result<bool, StoreError> {
+        self.read(|reply| ReadJob::RemovedAgentsHold { reply })
+            .await
+    }
+
+    /// Queues the release of every conversation a removed agent still
+    /// marks; each reaches the router as a `released` for everyone.
+    pub async fn release_removed_agents(&self) -> Result<(), StoreError> {
+        self.write(WriteJob::ReleaseRemovedAgents).await
     }
 
     /// A page of `user`'s conversation; `None` if there is no such user.

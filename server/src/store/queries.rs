@@ -2,6 +2,7 @@
 //! connection: the writer and reader threads call them, the `agent` CLI calls
 //! them directly, and the tests run them against an in-memory database.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
@@ -94,8 +95,11 @@ macro_rules! chain {
 
 /// The statements the writer runs for every message; a test checks SQLite
 /// never re-prepares them.
+///
+/// A conversation held by a removed agent counts as unassigned (see
+/// [`release_removed_agents`]).
 const FIND_USER: &str = "SELECT u.id, u.token_hash, u.assigned_agent_id,
-            (SELECT name FROM agents WHERE id = u.assigned_agent_id)
+            (SELECT name FROM agents WHERE id = u.assigned_agent_id AND token_hash IS NOT NULL)
      FROM users u WHERE u.name = ?1";
 const FIND_AGENT: &str = "SELECT id, name, token_hash FROM agents WHERE name = ?1";
 const MESSAGE_BY_ID: &str = select_messages!("messages m WHERE m.id = ?1");
@@ -139,9 +143,10 @@ fn collect_messages(
 pub fn find_user(conn: &Connection, name: &Name) -> Result<Option<UserRow>> {
     conn.prepare_cached(FIND_USER)?
         .query_row([name.as_str()], |row| {
-            let assigned = match row.get::<_, Option<i64>>(2)? {
-                Some(agent_id) => Some((agent_id, name_at(row, 3)?)),
-                None => None,
+            // No name: nobody, or a removed agent.
+            let assigned = match (row.get::<_, Option<i64>>(2)?, row.get_ref(3)?) {
+                (Some(agent_id), ValueRef::Text(_)) => Some((agent_id, name_at(row, 3)?)),
+                _ => None,
             };
             Ok(UserRow {
                 id: row.get(0)?,
@@ -169,10 +174,14 @@ pub fn set_assignment(conn: &Connection, user_id: i64, agent_id: Option<i64>) ->
     Ok(())
 }
 
-/// Every held conversation: (user, agent).
+/// Every held conversation: (user, agent). Those of removed agents are
+/// not held any more, even before the server releases them.
 pub fn assignments(conn: &Connection) -> Result<Vec<(Name, Name)>> {
     let mut statement = conn.prepare_cached(
-        "SELECT u.name, a.name FROM users u JOIN agents a ON a.id = u.assigned_agent_id
+        "SELECT u.name, a.name
+         FROM users u INDEXED BY users_by_assigned_agent
+         JOIN agents a ON a.id = u.assigned_agent_id
+         WHERE u.assigned_agent_id IS NOT NULL AND a.token_hash IS NOT NULL
          ORDER BY u.name",
     )?;
     let rows = statement.query_map([], |row| Ok((name_at(row, 0)?, name_at(row, 1)?)))?;
@@ -194,13 +203,19 @@ pub fn find_agent(conn: &Connection, name: &Name) -> Result<Option<AgentRow>> {
 }
 
 /// Creates the agent, or gives a removed one a token again (its past
-/// messages keep their author).
+/// messages keep their author). A returning agent does not get back the
+/// conversations it held when it was removed.
 pub fn upsert_agent(
     conn: &Connection,
     name: &Name,
     token_hash: &[u8],
     now: Timestamp,
 ) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET assigned_agent_id = NULL
+         WHERE assigned_agent_id = (SELECT id FROM agents WHERE name = ?1 AND token_hash IS NULL)",
+        [name.as_str()],
+    )?;
     conn.prepare_cached(
         "INSERT INTO agents (name, token_hash, created_us) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
@@ -219,24 +234,53 @@ pub fn set_agent_token(conn: &Connection, name: &Name, token_hash: &[u8]) -> Res
     Ok(changed == 1)
 }
 
-/// Removes an agent's token and lets go of the conversations it held; false
-/// if there is no such active agent.
+/// Removes an agent's token; false if there is no such active agent.
+///
+/// The conversations it held count as unassigned from now on, but stay
+/// marked with it until a running server releases them with
+/// [`release_removed_agents`], so that it can tell everyone which ones.
 pub fn remove_agent(conn: &Connection, name: &Name) -> Result<bool> {
-    let Some(agent) = find_agent(conn, name)? else {
-        return Ok(false);
+    let removed = conn.execute(
+        "UPDATE agents SET token_hash = NULL WHERE name = ?1 AND token_hash IS NOT NULL",
+        [name.as_str()],
+    )?;
+    Ok(removed == 1)
+}
+
+/// Whether a removed agent still marks a conversation (a cheap check, so
+/// the server writes only when there is something to release).
+pub fn removed_agents_hold_conversations(conn: &Connection) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM users u JOIN agents a ON a.id = u.assigned_agent_id
+                        WHERE a.token_hash IS NULL)",
+    )?
+    .query_row([], |row| row.get(0))
+}
+
+/// Lets go of every conversation still marked with a removed agent, as if
+/// the agent had released it: the user's waiting messages stop waiting too
+/// (what `released` means to every client). Returns them as (user, agent).
+pub fn release_removed_agents(conn: &Connection) -> Result<Vec<(Name, Name)>> {
+    let held: Vec<(i64, Name, Name)> = {
+        let mut statement = conn.prepare_cached(
+            "SELECT u.id, u.name, a.name
+             FROM users u INDEXED BY users_by_assigned_agent
+             JOIN agents a ON a.id = u.assigned_agent_id
+             WHERE u.assigned_agent_id IS NOT NULL AND a.token_hash IS NULL
+             ORDER BY u.name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?))
+        })?;
+        rows.collect::<Result<_>>()?
     };
-    if agent.token_hash.is_none() {
-        return Ok(false);
+    let mut released = Vec::with_capacity(held.len());
+    for (user_id, user, agent) in held {
+        set_assignment(conn, user_id, None)?;
+        clear_waiting(conn, user_id)?;
+        released.push((user, agent));
     }
-    conn.execute(
-        "UPDATE users SET assigned_agent_id = NULL WHERE assigned_agent_id = ?1",
-        [agent.id],
-    )?;
-    conn.execute(
-        "UPDATE agents SET token_hash = NULL WHERE id = ?1",
-        [agent.id],
-    )?;
-    Ok(true)
+    Ok(released)
 }
 
 /// Every agent's current token hash (`None`: removed), to notice tokens
@@ -706,13 +750,103 @@ mod tests {
             Priority::Normal,
         )
         .expect("message");
+        let question = insert_message(
+            &conn,
+            Timestamp::from_micros(2),
+            ana,
+            None,
+            &body("still there?"),
+            Priority::Normal,
+        )
+        .expect("message");
+        add_waiting(&conn, question, ana, Priority::Normal).expect("waits");
+        assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
+        let waiting = |conn: &Connection| -> Vec<u64> {
+            waiting_queue(conn, 10)
+                .expect("reads")
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        };
+
         assert!(remove_agent(&conn, &name("alice")).expect("removes"));
         assert!(!remove_agent(&conn, &name("alice")).expect("second time"));
+        // Not held any more, for every reader, before the server releases it.
         assert!(assignments(&conn).expect("reads").is_empty());
+        let user = find_user(&conn, &name("ana"))
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(user.assigned, None);
         assert_eq!(
             message_by_id(&conn, id).expect("reads").agent,
             Some(name("alice"))
         );
         assert!(list_agents(&conn).expect("reads").is_empty());
+        // Until the server releases it, her question still waits.
+        assert_eq!(waiting(&conn), [question]);
+
+        // The server finds the mark once, releases it, and reports what.
+        assert!(removed_agents_hold_conversations(&conn).expect("reads"));
+        assert_eq!(
+            release_removed_agents(&conn).expect("releases"),
+            [(name("ana"), name("alice"))]
+        );
+        assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
+        assert!(release_removed_agents(&conn).expect("again").is_empty());
+        // As with any release, her question stops waiting.
+        assert!(waiting(&conn).is_empty());
+    }
+
+    #[test]
+    fn a_removed_agent_added_again_does_not_get_its_conversations_back() {
+        let conn = db();
+        let alice = name("alice");
+        upsert_agent(&conn, &alice, b"t", Timestamp::from_micros(0)).expect("agent");
+        let agent_id = find_agent(&conn, &alice)
+            .expect("reads")
+            .expect("exists")
+            .id;
+        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
+        set_assignment(&conn, ana, Some(agent_id)).expect("assigns");
+        assert!(remove_agent(&conn, &alice).expect("removes"));
+        // Added again before any server released the mark.
+        upsert_agent(&conn, &alice, b"new", Timestamp::from_micros(1)).expect("again");
+        assert_eq!(
+            find_user(&conn, &name("ana"))
+                .expect("reads")
+                .expect("exists")
+                .assigned,
+            None
+        );
+        assert!(assignments(&conn).expect("reads").is_empty());
+        assert_eq!(list_agents(&conn).expect("reads"), [(alice, 0)]);
+        assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
+    }
+
+    #[test]
+    fn held_conversations_are_listed_by_user_with_their_agent() {
+        let conn = db();
+        for agent in ["alice", "bob"] {
+            upsert_agent(&conn, &name(agent), b"t", Timestamp::from_micros(0)).expect("agent");
+        }
+        let id_of = |agent: &str| {
+            find_agent(&conn, &name(agent))
+                .expect("reads")
+                .expect("exists")
+                .id
+        };
+        for (user, agent) in [("zoe", Some("alice")), ("ana", Some("bob")), ("max", None)] {
+            let user =
+                insert_user(&conn, &name(user), b"h", Timestamp::from_micros(0)).expect("user");
+            set_assignment(&conn, user, agent.map(id_of)).expect("assigns");
+        }
+        assert_eq!(
+            assignments(&conn).expect("reads"),
+            [(name("ana"), name("bob")), (name("zoe"), name("alice"))]
+        );
+        assert_eq!(
+            list_agents(&conn).expect("reads"),
+            [(name("alice"), 1), (name("bob"), 1)]
+        );
     }
 }

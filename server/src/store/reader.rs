@@ -39,6 +39,11 @@ pub(super) fn run(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
             ReadJob::AgentCredentials { reply } => {
                 let _ = reply.send(queries::agent_credentials(&conn).map_err(StoreError::from));
             }
+            ReadJob::RemovedAgentsHold { reply } => {
+                let _ = reply.send(
+                    queries::removed_agents_hold_conversations(&conn).map_err(StoreError::from),
+                );
+            }
         }
     }
 }

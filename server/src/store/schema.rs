@@ -12,6 +12,8 @@
 //!   newest. Reading a conversation newest first walks the chain by primary
 //!   key (one small table updated per message instead of an index keyed by
 //!   user that every insert scattered into);
+//! - held conversations are found through an index of users by agent, not
+//!   by reading every user;
 //! - the waiting queue by priority then age: a small `waiting` table (a row
 //!   per unanswered user message, deleted when answered) indexed by
 //!   `(urgency DESC, message_id)`. A user's waiting messages are always the
@@ -82,6 +84,17 @@ const MIGRATIONS: &[&str] = &[
         SELECT user_id, max(id) FROM messages GROUP BY user_id;
      DROP INDEX messages_by_conversation;
      DROP INDEX waiting_by_user;",
+    // 3: `agent remove` leaves the removed agent's conversations marked with
+    // it, for the server to release and announce (`released`); this index
+    // finds held conversations without reading every user. A version of its
+    // own, too, so that a server from before it (which would take those
+    // marks for live assignments) stops writing to a database upgraded
+    // under it.
+    //
+    // Not a partial index (`WHERE assigned_agent_id IS NOT NULL`): with one,
+    // SQLite re-prepares every statement on `users` with a bound value, the
+    // writer's hot `find_user` among them.
+    "CREATE INDEX users_by_assigned_agent ON users(assigned_agent_id);",
 ];
 
 /// The schema version this build writes.
@@ -265,7 +278,7 @@ mod tests {
             .expect("queries")
             .collect::<Result<_, _>>()
             .expect("reads");
-        assert_eq!(indexes, ["waiting_by_priority"]);
+        assert_eq!(indexes, ["users_by_assigned_agent", "waiting_by_priority"]);
     }
 
     #[test]

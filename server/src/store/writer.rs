@@ -37,6 +37,8 @@ pub(super) struct Writer {
 /// What one request of a group produced, before the commit decides its fate.
 enum Done {
     Route(Committed),
+    /// Events nobody asked for (conversations of removed agents released).
+    Announce(Vec<Committed>),
     Registered {
         reply: oneshot::Sender<Result<Registration, StoreError>>,
         result: Result<Registration, StoreError>,
@@ -47,12 +49,17 @@ impl Done {
     /// The same request, had its group failed to commit.
     fn into_failure(self) -> Done {
         match self {
-            Done::Route(Committed::Sent { origin, .. } | Committed::Released { origin, .. }) => {
-                Done::Route(Committed::Rejected {
-                    origin,
-                    error: RequestError::Internal,
-                })
-            }
+            Done::Route(
+                Committed::Sent { origin, .. }
+                | Committed::Released {
+                    origin: Some(origin),
+                    ..
+                },
+            ) => Done::Route(Committed::Rejected {
+                origin,
+                error: RequestError::Internal,
+            }),
+            Done::Announce(_) => Done::Announce(Vec::new()),
             Done::Registered {
                 reply,
                 result: Ok(Registration::Created { .. }),
@@ -164,6 +171,7 @@ impl Writer {
         for outcome in done {
             match outcome {
                 Done::Route(event) => events.push(event),
+                Done::Announce(announced) => events.extend(announced),
                 Done::Registered { reply, result } => {
                     // The session may have gone; its answer has no one to go to.
                     let _ = reply.send(result);
@@ -230,6 +238,7 @@ fn failed(job: WriteJob, error: &rusqlite::Error) -> Done {
             origin,
             error: RequestError::Internal,
         }),
+        WriteJob::ReleaseRemovedAgents => Done::Announce(Vec::new()),
     }
 }
 
@@ -265,6 +274,32 @@ fn apply_in_savepoint(
         } => {
             let outcome = keep_or_undo(conn, release(conn, origin.clone(), &agent, user), poisoned);
             Done::Route(internal_on_error(origin, outcome))
+        }
+        WriteJob::ReleaseRemovedAgents => {
+            match keep_or_undo(conn, queries::release_removed_agents(conn), poisoned) {
+                Ok(released) => {
+                    if !released.is_empty() {
+                        tracing::info!(
+                            conversations = released.len(),
+                            "released the conversations of removed agents"
+                        );
+                    }
+                    Done::Announce(
+                        released
+                            .into_iter()
+                            .map(|(user, agent)| Committed::Released {
+                                origin: None,
+                                user,
+                                agent,
+                            })
+                            .collect(),
+                    )
+                }
+                Err(error) => {
+                    tracing::error!(%error, "releasing the conversations of removed agents failed");
+                    Done::Announce(Vec::new())
+                }
+            }
         }
         WriteJob::Subscribe { origin, .. } => {
             let _ = queries::release_savepoint(conn);
@@ -447,7 +482,7 @@ fn release(
             queries::set_assignment(conn, customer.id, None)?;
             queries::clear_waiting(conn, customer.id)?;
             Ok(Committed::Released {
-                origin,
+                origin: Some(origin),
                 user,
                 agent: holder,
             })
