@@ -77,16 +77,32 @@ impl Tmux {
 
     /// Waits until every one of `needles` is on one screen; returns it.
     fn wait_for(&self, session: &str, needles: &[&str], server: &TestServer) -> String {
+        self.wait_for_without(session, needles, &[], server)
+    }
+
+    /// Waits until every one of `needles` and none of `gone` is on one
+    /// screen; returns it. For a state that follows another (a message
+    /// shown as pending, then as stored), so the test does not race the
+    /// server's reply.
+    fn wait_for_without(
+        &self,
+        session: &str,
+        needles: &[&str],
+        gone: &[&str],
+        server: &TestServer,
+    ) -> String {
         let deadline = Instant::now() + SCREEN_TIMEOUT;
         loop {
             let screen = self.screen(session);
-            if needles.iter().all(|n| screen.contains(n)) {
+            if needles.iter().all(|n| screen.contains(n))
+                && !gone.iter().any(|g| screen.contains(g))
+            {
                 return screen;
             }
             if Instant::now() > deadline {
                 panic!(
-                    "{session}: {needles:?} not on screen after {SCREEN_TIMEOUT:?}:\n{screen}\n\
-                     --- server log ---\n{}",
+                    "{session}: {needles:?} without {gone:?} not on screen after \
+                     {SCREEN_TIMEOUT:?}:\n{screen}\n--- server log ---\n{}",
                     server.recent_log()
                 );
             }
@@ -245,14 +261,12 @@ fn clients_reconnect_and_nothing_is_lost_or_doubled() {
         &["● online", "typed while the server was down"],
         &server,
     );
-    let user = tmux.wait_for(
+    // Confirmed after the resend: no longer shown as pending.
+    let user = tmux.wait_for_without(
         "user",
         &["● online", "typed while the server was down"],
+        &["sending…"],
         &server,
-    );
-    assert!(
-        !user.contains("sending…"),
-        "confirmed after the resend:\n{user}"
     );
     for (who, screen) in [("user", &user), ("agent", &agent)] {
         for line in ["before the restart", "typed while the server was down"] {
@@ -332,10 +346,12 @@ fn the_terminal_client_speaks_tls() {
     );
     tmux.wait_for("user", &["ana", "online", "waiting for an agent"], &server);
     tmux.type_line("user", "hello over TLS");
-    let screen = tmux.wait_for("user", &["ana (you)", "hello over TLS"], &server);
-    assert!(
-        !screen.contains("sending"),
-        "stored, not pending:\n{screen}"
+    // Stored, not pending.
+    tmux.wait_for_without(
+        "user",
+        &["ana (you)", "hello over TLS"],
+        &["sending…"],
+        &server,
     );
     tmux.keys("user", "C-c");
     tmux.wait_for("user", &["[exited with 0]"], &server);
