@@ -178,6 +178,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         (conn, welcome),
         outgoing,
         events_tx,
+        net::Heartbeat::default(),
     ));
 
     let app = App::new(mode, name, server, key_prefix(), Timestamp::now());

@@ -12,11 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use switchboard_protocol::{ClientCodec, ClientFrame, ErrorCode, Name, Role, ServerFrame};
+use switchboard_protocol::{
+    ClientCodec, ClientFrame, ErrorCode, Name, RequestId, Role, ServerFrame,
+};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -31,6 +34,35 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
 /// The longest wait between reconnection attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// When to check that a quiet connection is still alive, and how long to
+/// wait for the answer.
+///
+/// A connection whose other end vanished (a laptop's lid closed, a NAT or
+/// firewall that forgot the flow, a server machine that lost power) can
+/// stay "open" here for many minutes while nothing gets through. Without a
+/// check, an agent would sit in front of a queue that no longer moves.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    /// After this long without a frame from the server, send a `ping`.
+    pub after: Duration,
+    /// Then, after this long still without a frame, give the connection up
+    /// and reconnect.
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            after: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The id of the heartbeat's `ping`: the app numbers its own requests, so
+/// a string cannot collide, and its `pong` is not passed on.
+const HEARTBEAT_ID: &str = "heartbeat";
 
 /// A byte stream to the server: plain TCP or TLS over it.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -254,6 +286,7 @@ pub async fn run(
     first: (Connection, Welcome),
     mut outgoing: mpsc::Receiver<ClientFrame>,
     events: mpsc::Sender<Msg>,
+    heartbeat: Heartbeat,
 ) {
     let (mut conn, mut welcome) = first;
     loop {
@@ -263,7 +296,7 @@ pub async fn run(
         if events.send(Msg::Net(connected)).await.is_err() {
             return;
         }
-        let Some(mut reason) = session(&mut conn, &mut outgoing, &events).await else {
+        let Some(mut reason) = session(&mut conn, &mut outgoing, &events, heartbeat).await else {
             return;
         };
         let mut backoff = BACKOFF_START;
@@ -294,16 +327,42 @@ pub async fn run(
 }
 
 /// Moves frames both ways until the connection ends (`Some(reason)`) or the
-/// app is gone (`None`).
+/// app is gone (`None`). Any frame from the server shows the connection is
+/// alive; after `heartbeat.after` without one it sends a `ping`, and gives
+/// the connection up if nothing comes back within `heartbeat.timeout`.
 async fn session(
     conn: &mut Connection,
     outgoing: &mut mpsc::Receiver<ClientFrame>,
     events: &mpsc::Sender<Msg>,
+    heartbeat: Heartbeat,
 ) -> Option<String> {
+    let mut heard = Instant::now();
+    let mut pinged = false;
     loop {
+        let check = if pinged {
+            heard + heartbeat.after + heartbeat.timeout
+        } else {
+            heard + heartbeat.after
+        };
         tokio::select! {
+            () = tokio::time::sleep_until(check) => {
+                if pinged {
+                    let silent = heartbeat.after + heartbeat.timeout;
+                    return Some(format!("no answer from the server for {} s", silent.as_secs()));
+                }
+                let ping = ClientFrame::Ping { id: Some(RequestId::Str(HEARTBEAT_ID.into())) };
+                if let Err(e) = conn.send(ping).await {
+                    return Some(e.to_string());
+                }
+                pinged = true;
+            }
             frame = conn.next() => match frame {
                 Some(Ok(Ok(frame))) => {
+                    heard = Instant::now();
+                    pinged = false;
+                    if is_heartbeat(&frame) {
+                        continue;
+                    }
                     let bye = matches!(frame, ServerFrame::Bye { .. });
                     events.send(Msg::Net(NetEvent::Frame(frame))).await.ok()?;
                     if bye {
@@ -312,7 +371,10 @@ async fn session(
                 }
                 // A line the client could not read: the server's protocol is
                 // newer or broken; skip it and keep the connection.
-                Some(Ok(Err(_bad))) => {}
+                Some(Ok(Err(_bad))) => {
+                    heard = Instant::now();
+                    pinged = false;
+                }
                 Some(Err(e)) => return Some(e.to_string()),
                 None => return Some("the server closed the connection".to_owned()),
             },
@@ -332,6 +394,10 @@ async fn session(
     }
 }
 
+fn is_heartbeat(frame: &ServerFrame) -> bool {
+    matches!(frame, ServerFrame::Pong { id: Some(RequestId::Str(id)) } if id == HEARTBEAT_ID)
+}
+
 /// Waits `wait`, dropping frames the app sends meanwhile; `false` if the app is gone.
 async fn discard_for(wait: Duration, outgoing: &mut mpsc::Receiver<ClientFrame>) -> bool {
     let sleep = tokio::time::sleep(wait);
@@ -341,5 +407,105 @@ async fn discard_for(wait: Duration, outgoing: &mut mpsc::Receiver<ClientFrame>)
             () = &mut sleep => return true,
             frame = outgoing.recv() => if frame.is_none() { return false },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{DuplexStream, duplex};
+    use tokio::task::JoinHandle;
+    use tokio_util::codec::LinesCodec;
+
+    const BEAT: Heartbeat = Heartbeat {
+        after: Duration::from_secs(20),
+        timeout: Duration::from_secs(10),
+    };
+    const PING: &str = r#"{"type":"ping","id":"heartbeat"}"#;
+    const PONG: &str = r#"{"type":"pong","id":"heartbeat"}"#;
+
+    /// A signed-in session over an in-memory stream: the server's end (as
+    /// lines), what the app receives, the app's sender (kept, or the session
+    /// ends), and the session's outcome.
+    struct Rig {
+        server: Framed<DuplexStream, LinesCodec>,
+        app: mpsc::Receiver<Msg>,
+        _to_net: mpsc::Sender<ClientFrame>,
+        session: JoinHandle<Option<String>>,
+    }
+
+    fn rig() -> Rig {
+        let (client, server) = duplex(4096);
+        let transport: Box<dyn Transport> = Box::new(client);
+        let mut conn = Framed::new(transport, ClientCodec::default());
+        let (to_net, mut outgoing) = mpsc::channel(4);
+        let (events, app) = mpsc::channel(4);
+        let session =
+            tokio::spawn(async move { session(&mut conn, &mut outgoing, &events, BEAT).await });
+        Rig {
+            server: Framed::new(server, LinesCodec::new()),
+            app,
+            _to_net: to_net,
+            session,
+        }
+    }
+
+    /// Time is paused: a line that never comes fails here, after two
+    /// minutes of virtual time, instead of hanging the test.
+    const PATIENCE: Duration = Duration::from_secs(120);
+
+    async fn next_line(server: &mut Framed<DuplexStream, LinesCodec>) -> String {
+        tokio::time::timeout(PATIENCE, server.next())
+            .await
+            .expect("a line within two minutes")
+            .expect("the client is connected")
+            .expect("a line")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_connection_is_pinged_and_kept_while_the_server_answers() {
+        let mut rig = rig();
+        let start = Instant::now();
+        for beat in 1..=3 {
+            assert_eq!(next_line(&mut rig.server).await, PING);
+            assert_eq!(start.elapsed(), BEAT.after * beat);
+            rig.server.send(PONG).await.expect("answers");
+        }
+        assert!(!rig.session.is_finished());
+        assert!(rig.app.try_recv().is_err(), "the app hears nothing of it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_stops_answering_is_given_up() {
+        let mut rig = rig();
+        let start = Instant::now();
+        assert_eq!(next_line(&mut rig.server).await, PING);
+        let reason = tokio::time::timeout(PATIENCE, rig.session)
+            .await
+            .expect("ends within two minutes")
+            .expect("runs")
+            .expect("the connection is given up");
+        assert_eq!(start.elapsed(), BEAT.after + BEAT.timeout);
+        assert!(
+            reason.contains("no answer from the server for 30 s"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_frame_from_the_server_puts_the_ping_off() {
+        let mut rig = rig();
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        rig.server
+            .send(r#"{"type":"agents","online":2}"#)
+            .await
+            .expect("sends");
+        match rig.app.recv().await {
+            Some(Msg::Net(NetEvent::Frame(ServerFrame::Agents { online: 2 }))) => {}
+            _ => panic!("the event reaches the app"),
+        }
+        assert_eq!(next_line(&mut rig.server).await, PING);
+        assert_eq!(start.elapsed(), Duration::from_secs(15) + BEAT.after);
     }
 }
