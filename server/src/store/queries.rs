@@ -588,17 +588,26 @@ mod tests {
         Body::parse(text, 100).expect("valid")
     }
 
+    /// Adds an active agent; returns its id.
+    fn add_agent(conn: &Connection, who: &str) -> i64 {
+        upsert_agent(conn, &name(who), b"t", Timestamp::from_micros(0)).expect("agent");
+        find_agent(conn, &name(who))
+            .expect("reads")
+            .expect("exists")
+            .id
+    }
+
+    /// Adds a user; returns its id.
+    fn add_user(conn: &Connection, who: &str) -> i64 {
+        insert_user(conn, &name(who), b"h", Timestamp::from_micros(0)).expect("user")
+    }
+
     /// SQLite re-prepares some statements whenever a bound value changes; the
     /// writer's per-message statements must not be among them.
     #[test]
     fn the_writers_hot_statements_are_never_re_prepared() {
         let conn = db();
-        let alice = name("alice");
-        upsert_agent(&conn, &alice, b"t", Timestamp::from_micros(0)).expect("agent");
-        let agent_id = find_agent(&conn, &alice)
-            .expect("reads")
-            .expect("exists")
-            .id;
+        let agent_id = add_agent(&conn, "alice");
         for i in 0..5 {
             let user = insert_user(
                 &conn,
@@ -735,17 +744,14 @@ mod tests {
     #[test]
     fn removed_agents_keep_their_messages_and_lose_their_conversations() {
         let conn = db();
-        upsert_agent(&conn, &name("alice"), b"t", Timestamp::from_micros(0)).expect("agent");
-        let alice = find_agent(&conn, &name("alice"))
-            .expect("reads")
-            .expect("exists");
-        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
-        set_assignment(&conn, ana, Some(alice.id)).expect("assigns");
+        let alice = add_agent(&conn, "alice");
+        let ana = add_user(&conn, "ana");
+        set_assignment(&conn, ana, Some(alice)).expect("assigns");
         let id = insert_message(
             &conn,
             Timestamp::from_micros(1),
             ana,
-            Some(alice.id),
+            Some(alice),
             &body("hi"),
             Priority::Normal,
         )
@@ -801,12 +807,8 @@ mod tests {
     fn a_removed_agent_added_again_does_not_get_its_conversations_back() {
         let conn = db();
         let alice = name("alice");
-        upsert_agent(&conn, &alice, b"t", Timestamp::from_micros(0)).expect("agent");
-        let agent_id = find_agent(&conn, &alice)
-            .expect("reads")
-            .expect("exists")
-            .id;
-        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
+        let agent_id = add_agent(&conn, "alice");
+        let ana = add_user(&conn, "ana");
         set_assignment(&conn, ana, Some(agent_id)).expect("assigns");
         assert!(remove_agent(&conn, &alice).expect("removes"));
         // Added again before any server released the mark.
@@ -826,19 +828,10 @@ mod tests {
     #[test]
     fn held_conversations_are_listed_by_user_with_their_agent() {
         let conn = db();
-        for agent in ["alice", "bob"] {
-            upsert_agent(&conn, &name(agent), b"t", Timestamp::from_micros(0)).expect("agent");
-        }
-        let id_of = |agent: &str| {
-            find_agent(&conn, &name(agent))
-                .expect("reads")
-                .expect("exists")
-                .id
-        };
-        for (user, agent) in [("zoe", Some("alice")), ("ana", Some("bob")), ("max", None)] {
-            let user =
-                insert_user(&conn, &name(user), b"h", Timestamp::from_micros(0)).expect("user");
-            set_assignment(&conn, user, agent.map(id_of)).expect("assigns");
+        let alice = add_agent(&conn, "alice");
+        let bob = add_agent(&conn, "bob");
+        for (user, agent) in [("zoe", Some(alice)), ("ana", Some(bob)), ("max", None)] {
+            set_assignment(&conn, add_user(&conn, user), agent).expect("assigns");
         }
         assert_eq!(
             assignments(&conn).expect("reads"),
