@@ -356,28 +356,30 @@ async fn session(
                 }
                 pinged = true;
             }
-            frame = conn.next() => match frame {
-                Some(Ok(Ok(frame))) => {
-                    heard = Instant::now();
-                    pinged = false;
-                    if is_heartbeat(&frame) {
-                        continue;
-                    }
-                    let bye = matches!(frame, ServerFrame::Bye { .. });
-                    events.send(Msg::Net(NetEvent::Frame(frame))).await.ok()?;
-                    if bye {
-                        return Some("the server said bye".to_owned());
-                    }
-                }
-                // A line the client could not read: the server's protocol is
-                // newer or broken; skip it and keep the connection.
-                Some(Ok(Err(_bad))) => {
+            frame = conn.next() => {
+                // Any line, even one we cannot read, shows the server is there.
+                if let Some(Ok(_)) = &frame {
                     heard = Instant::now();
                     pinged = false;
                 }
-                Some(Err(e)) => return Some(e.to_string()),
-                None => return Some("the server closed the connection".to_owned()),
-            },
+                match frame {
+                    Some(Ok(Ok(frame))) => {
+                        if is_heartbeat(&frame) {
+                            continue;
+                        }
+                        let bye = matches!(frame, ServerFrame::Bye { .. });
+                        events.send(Msg::Net(NetEvent::Frame(frame))).await.ok()?;
+                        if bye {
+                            return Some("the server said bye".to_owned());
+                        }
+                    }
+                    // A line the client could not read: the server's protocol is
+                    // newer or broken; skip it and keep the connection.
+                    Some(Ok(Err(_bad))) => {}
+                    Some(Err(e)) => return Some(e.to_string()),
+                    None => return Some("the server closed the connection".to_owned()),
+                }
+            }
             frame = outgoing.recv() => match frame {
                 Some(frame) => {
                     if let Err(e) = conn.send(frame).await {
