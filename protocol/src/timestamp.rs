@@ -77,26 +77,51 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// The wire form, written digit by digit into a fixed buffer: every
+    /// message frame carries one, and `write!` with padded fields costs ten
+    /// times as much.
+    fn to_wire(self) -> [u8; WIRE_LEN] {
         let seconds = self.0.div_euclid(MICROS_PER_SECOND);
         let micros = self.0.rem_euclid(MICROS_PER_SECOND);
         let days = seconds.div_euclid(SECONDS_PER_DAY);
         let second_of_day = seconds.rem_euclid(SECONDS_PER_DAY);
         let (year, month, day) = civil_from_days(days);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            second_of_day / 3600,
-            second_of_day % 3600 / 60,
-            second_of_day % 60
-        )
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut out[0..4], year);
+        put_digits(&mut out[5..7], month);
+        put_digits(&mut out[8..10], day);
+        put_digits(&mut out[11..13], second_of_day / 3600);
+        put_digits(&mut out[14..16], second_of_day % 3600 / 60);
+        put_digits(&mut out[17..19], second_of_day % 60);
+        put_digits(&mut out[20..26], micros);
+        out
+    }
+}
+
+/// Writes `value` in decimal into all of `field`, zero-padded on the left
+/// (the value always fits: the range of [`Timestamp`] sees to it).
+fn put_digits(field: &mut [u8], mut value: i64) {
+    for digit in field.iter_mut().rev() {
+        // `rem_euclid` keeps the digit in 0..10, whatever the value.
+        *digit = b'0' + value.rem_euclid(10) as u8;
+        value /= 10;
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wire = self.to_wire();
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&wire).map_err(|_| fmt::Error)?)
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let wire = self.to_wire();
+        let text = std::str::from_utf8(&wire).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
@@ -204,6 +229,8 @@ mod tests {
             let text = ts.to_string();
             prop_assert_eq!(text.len(), WIRE_LEN);
             prop_assert_eq!(Timestamp::parse(&text), Some(ts));
+            let json = serde_json::to_string(&ts).expect("serialises");
+            prop_assert_eq!(json, format!("\"{text}\""));
         }
 
         #[test]
