@@ -21,6 +21,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 use tokio::sync::mpsc;
 
 use super::commit_stats::CommitStats;
+use super::queries::HotStatements;
 use super::{Committed, MAX_RESUME_MESSAGES, Registration, SendRequest, StoreError, WriteJob};
 use super::{queries, schema};
 use crate::assignment::{self, Decision};
@@ -204,16 +205,23 @@ fn commit_together(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) 
         Ok(tx) => tx,
         Err(error) => return Together::GroupFailed(group_failed(jobs, &error)),
     };
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match apply(&tx, clock, job) {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(error) => {
-                tracing::warn!(%error, "a request failed; running its group again request by request");
-                return Together::RequestFailed; // dropping `tx` rolls back
+    let outcomes = {
+        let mut hot = match HotStatements::new(&tx) {
+            Ok(hot) => hot,
+            Err(error) => return Together::GroupFailed(group_failed(jobs, &error)),
+        };
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match apply(&tx, &mut hot, clock, job) {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => {
+                    tracing::warn!(%error, "a request failed; running its group again request by request");
+                    return Together::RequestFailed; // dropping `tx` rolls back
+                }
             }
         }
-    }
+        outcomes
+    };
     match tx.commit() {
         Ok(()) => Together::Committed(outcomes),
         Err(error) => {
@@ -231,10 +239,15 @@ fn commit_apart(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) -> 
         Err(error) => return group_failed(jobs, &error),
     };
     let mut poisoned = false;
-    let outcomes: Vec<Outcome> = jobs
-        .iter()
-        .map(|job| apply_in_savepoint(&tx, clock, job, &mut poisoned))
-        .collect();
+    let outcomes: Vec<Outcome> = {
+        let mut hot = match HotStatements::new(&tx) {
+            Ok(hot) => hot,
+            Err(error) => return group_failed(jobs, &error),
+        };
+        jobs.iter()
+            .map(|job| apply_in_savepoint(&tx, &mut hot, clock, job, &mut poisoned))
+            .collect()
+    };
     let committed = if poisoned {
         // A request's writes could not be undone, and it was answered
         // `internal`: none of the group may be kept.
@@ -278,9 +291,9 @@ fn same_schema(conn: &Connection) -> rusqlite::Result<()> {
     ))
 }
 
-/// The answers to a group whose transaction never began.
+/// The answers to a group that could not be started.
 fn group_failed(jobs: &[WriteJob], error: &rusqlite::Error) -> Vec<Outcome> {
-    tracing::error!(%error, requests = jobs.len(), "cannot begin a transaction");
+    tracing::error!(%error, requests = jobs.len(), "cannot start a transaction");
     jobs.iter()
         .map(|job| match job {
             WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::Stopped)),
@@ -296,17 +309,22 @@ fn group_failed(jobs: &[WriteJob], error: &rusqlite::Error) -> Vec<Outcome> {
 }
 
 /// Runs one request; an error means its writes may be half done.
-fn apply(conn: &Connection, clock: &mut Clock, job: &WriteJob) -> rusqlite::Result<Outcome> {
+fn apply(
+    conn: &Connection,
+    hot: &mut HotStatements<'_>,
+    clock: &mut Clock,
+    job: &WriteJob,
+) -> rusqlite::Result<Outcome> {
     Ok(match job {
         WriteJob::RegisterUser { name, .. } => {
-            Outcome::Registered(Ok(register_user(conn, clock, name)?))
+            Outcome::Registered(Ok(register_user(conn, hot, clock, name)?))
         }
-        WriteJob::Send(request) => Outcome::Route(store_message(conn, clock, request)?),
+        WriteJob::Send(request) => Outcome::Route(store_message(conn, hot, clock, request)?),
         WriteJob::Release {
             origin,
             agent,
             user,
-        } => Outcome::Route(release(conn, origin, agent, user)?),
+        } => Outcome::Route(release(conn, hot, origin, agent, user)?),
         WriteJob::ReleaseRemovedAgents => {
             let released = queries::release_removed_agents(conn)?;
             if !released.is_empty() {
@@ -338,12 +356,13 @@ fn apply(conn: &Connection, clock: &mut Clock, job: &WriteJob) -> rusqlite::Resu
 /// that request's writes and answers it `internal`.
 fn apply_in_savepoint(
     conn: &Connection,
+    hot: &mut HotStatements<'_>,
     clock: &mut Clock,
     job: &WriteJob,
     poisoned: &mut bool,
 ) -> Outcome {
     let outcome = queries::savepoint(conn).and_then(|()| {
-        let applied = apply(conn, clock, job);
+        let applied = apply(conn, hot, clock, job);
         keep_or_undo(conn, applied, poisoned)
     });
     outcome.unwrap_or_else(|error| match job {
@@ -391,10 +410,11 @@ fn keep_or_undo<T>(
 
 fn register_user(
     conn: &Connection,
+    hot: &mut HotStatements<'_>,
     clock: &mut Clock,
     name: &Name,
 ) -> rusqlite::Result<Registration> {
-    if queries::find_user(conn, name)?.is_some() {
+    if hot.find_user(name)?.is_some() {
         return Ok(Registration::Taken);
     }
     let token =
@@ -412,6 +432,7 @@ fn rejected(origin: &Origin, error: RequestError) -> rusqlite::Result<Committed>
 
 fn store_message(
     conn: &Connection,
+    hot: &mut HotStatements<'_>,
     clock: &mut Clock,
     request: &SendRequest,
 ) -> rusqlite::Result<Committed> {
@@ -423,7 +444,7 @@ fn store_message(
         priority,
         key,
     } = request;
-    let Some(customer) = queries::find_user(conn, user)? else {
+    let Some(customer) = hot.find_user(user)? else {
         return rejected(origin, RequestError::unknown_user(user.as_str()));
     };
     let agent = match from.role {
@@ -472,8 +493,7 @@ fn store_message(
     } else {
         *priority
     };
-    let id = queries::insert_message(
-        conn,
+    let id = hot.insert_message(
         ts,
         customer.id,
         agent.as_ref().map(|a| a.id),
@@ -481,7 +501,7 @@ fn store_message(
         priority,
     )?;
     if agent.is_none() {
-        queries::add_waiting(conn, id, customer.id, priority)?;
+        hot.add_waiting(id, customer.id, priority)?;
     }
     if let Some(key) = key {
         queries::insert_key(conn, from.role, sender_id, key.as_str(), id)?;
@@ -526,11 +546,12 @@ fn message(
 
 fn release(
     conn: &Connection,
+    hot: &mut HotStatements<'_>,
     origin: &Origin,
     agent: &Name,
     user: &Name,
 ) -> rusqlite::Result<Committed> {
-    let Some(customer) = queries::find_user(conn, user)? else {
+    let Some(customer) = hot.find_user(user)? else {
         return rejected(origin, RequestError::unknown_user(user.as_str()));
     };
     match customer.assigned {
