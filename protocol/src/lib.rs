@@ -19,7 +19,7 @@ pub mod frame;
 pub mod message;
 pub mod timestamp;
 
-pub use codec::{ClientCodec, FrameCodec, ServerCodec};
+pub use codec::{ClientCodec, FrameCodec, FromLine, ServerCodec};
 pub use error::{ErrorCode, FrameError};
 pub use frame::{ClientFrame, ServerFrame};
 pub use message::{Body, BodyError, Key, Message, Name, NameError, Priority, RequestId, Role};
