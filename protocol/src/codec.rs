@@ -12,14 +12,14 @@
 use std::io;
 use std::marker::PhantomData;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::FrameError;
 use crate::frame::{ClientFrame, ServerFrame};
-use crate::message::RequestId;
+use crate::message::{Message, RequestId};
 
 /// The default longest line, in bytes, without its line ending.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 65_536;
@@ -174,6 +174,51 @@ pub fn encode_into<T: Serialize>(frame: &T, buf: &mut BytesMut) -> io::Result<()
     Ok(())
 }
 
+/// A stored message encoded once for the two frames that carry it: the
+/// `message` event its other recipients get and the `sent` reply its sender
+/// gets. Serialising a message is most of the cost of either frame, and a
+/// server sends both for every message; the lines are byte for byte what
+/// [`encode_into`] writes for [`ServerFrame::Message`] and
+/// [`ServerFrame::Sent`] (a test holds them to it).
+pub struct EncodedMessage {
+    json: Vec<u8>,
+}
+
+impl EncodedMessage {
+    pub fn new(message: &Message) -> io::Result<Self> {
+        let mut json = Vec::with_capacity(256);
+        serde_json::to_writer(&mut json, message)?;
+        Ok(Self { json })
+    }
+
+    /// `{"type":"message","message":…}` and its newline.
+    pub fn event(&self) -> Bytes {
+        self.frame(br#"{"type":"message","message":"#)
+    }
+
+    /// `{"type":"sent","id":…,"message":…}` and its newline; no `id` when
+    /// the request had none.
+    pub fn sent(&self, id: Option<&RequestId>) -> io::Result<Bytes> {
+        let mut head = br#"{"type":"sent","#.to_vec();
+        if let Some(id) = id {
+            head.extend_from_slice(br#""id":"#);
+            serde_json::to_writer(&mut head, id)?;
+            head.push(b',');
+        }
+        head.extend_from_slice(br#""message":"#);
+        Ok(self.frame(&head))
+    }
+
+    /// `head`, the message, then the frame's closing brace and newline.
+    fn frame(&self, head: &[u8]) -> Bytes {
+        let mut line = BytesMut::with_capacity(head.len() + self.json.len() + 2);
+        line.put_slice(head);
+        line.put_slice(&self.json);
+        line.put_slice(b"}\n");
+        line.freeze()
+    }
+}
+
 fn strip_line_ending(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -264,6 +309,44 @@ mod tests {
             .iter()
             .map(|i| i.as_ref().err().map(FrameError::code))
             .collect()
+    }
+
+    fn encoded(frame: &ServerFrame) -> Bytes {
+        let mut buf = BytesMut::new();
+        encode_into(frame, &mut buf).expect("encodes");
+        buf.freeze()
+    }
+
+    proptest! {
+        #[test]
+        fn a_message_encoded_once_makes_the_same_lines(
+            body in "\\PC{1,60}",
+            id in 1u64..u64::MAX,
+            agent in proptest::option::of("[a-z]{1,8}"),
+            request in proptest::option::of(prop_oneof![
+                any::<i64>().prop_map(RequestId::Int),
+                "[ -~]{0,20}".prop_map(RequestId::Str),
+            ]),
+        ) {
+            let message = Message {
+                id,
+                ts: Timestamp::from_micros(1_764_000_000_123_456),
+                user: Name::parse("ana").expect("valid"),
+                from: if agent.is_some() { Role::Agent } else { Role::User },
+                agent: agent.map(|name| Name::parse(&name).expect("valid")),
+                body: Body::parse(&body, usize::MAX).expect("valid"),
+                priority: Priority::Urgent,
+            };
+            let once = EncodedMessage::new(&message).expect("encodes");
+            prop_assert_eq!(
+                once.event(),
+                encoded(&ServerFrame::Message { message: message.clone() })
+            );
+            prop_assert_eq!(
+                once.sent(request.as_ref()).expect("encodes"),
+                encoded(&ServerFrame::Sent { id: request, message })
+            );
+        }
     }
 
     #[test]

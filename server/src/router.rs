@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use switchboard_protocol::codec::encode_into;
+use switchboard_protocol::codec::{EncodedMessage, encode_into};
 use switchboard_protocol::{Message, Name, Role, ServerFrame};
 use tokio::sync::{mpsc, oneshot};
 
@@ -327,20 +327,18 @@ impl Registry {
             });
             self.fan_out(&message.user, None, &assigned);
         }
-        let event = encode(&ServerFrame::Message {
-            message: message.clone(),
-        });
+        let encoded = EncodedMessage::new(&message)
+            .expect("server frames always serialise: no maps with non-string keys");
         // Everyone else first, the sender last: once the sender has its
         // reply, every other connection's event is already queued, so a
         // `ping` on any of them is a barrier (docs/protocol.md, point 16).
-        self.fan_out(&message.user, Some(origin.conn), &event);
-        self.reply(
-            &origin,
-            &ServerFrame::Sent {
-                id: origin.request.clone(),
-                message,
-            },
-        );
+        self.fan_out(&message.user, Some(origin.conn), &encoded.event());
+        if self.peers.contains_key(&origin.conn) {
+            let sent = encoded
+                .sent(origin.request.as_ref())
+                .expect("server frames always serialise: no maps with non-string keys");
+            self.push(origin.conn, sent, true);
+        }
     }
 
     fn subscribed(
