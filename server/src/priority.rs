@@ -28,6 +28,18 @@ const DEFAULT_RULES: &[(Priority, &[&str])] = &[
 pub struct PriorityRules {
     /// Lower-case word → the priority it gives.
     words: HashMap<String, Priority>,
+    /// Bit `n` is set when an ASCII word in `words` is `n` bytes long (bit
+    /// 63: 63 or longer). Lower-casing keeps an ASCII word's length, so a
+    /// word of any other length is not looked up at all: most words of a
+    /// message are passed over without hashing.
+    ascii_lengths: u64,
+}
+
+/// ASCII words up to this long are lower-cased on the stack.
+const STACK_WORD_BYTES: usize = 32;
+
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 #[derive(Debug, Error)]
@@ -49,6 +61,7 @@ impl Default for PriorityRules {
     fn default() -> Self {
         let mut rules = Self {
             words: HashMap::new(),
+            ascii_lengths: 0,
         };
         for (priority, words) in DEFAULT_RULES {
             for word in *words {
@@ -68,6 +81,7 @@ impl PriorityRules {
         let by_priority: HashMap<String, Vec<String>> = serde_json::from_str(text)?;
         let mut rules = Self {
             words: HashMap::new(),
+            ascii_lengths: 0,
         };
         for (priority, words) in by_priority {
             let priority =
@@ -84,22 +98,45 @@ impl PriorityRules {
 
     /// A word listed under two priorities counts for the higher.
     fn add(&mut self, word: &str, priority: Priority) {
-        let entry = self.words.entry(word.to_lowercase()).or_insert(priority);
+        let word = word.to_lowercase();
+        if word.is_ascii() {
+            self.ascii_lengths |= length_bit(word.len());
+        }
+        let entry = self.words.entry(word).or_insert(priority);
         *entry = (*entry).max(priority);
     }
 
+    /// Runs on every customer message, so the common case (short ASCII
+    /// words) allocates nothing.
     pub fn classify(&self, body: &str) -> Priority {
         body.split(|c: char| !c.is_alphanumeric())
             .filter(|word| !word.is_empty())
-            .filter_map(|word| {
-                if word.chars().any(char::is_uppercase) {
-                    self.words.get(&word.to_lowercase()).copied()
-                } else {
-                    self.words.get(word).copied()
-                }
-            })
+            .filter_map(|word| self.priority_of(word))
             .max()
             .unwrap_or(Priority::Normal)
+    }
+
+    fn priority_of(&self, word: &str) -> Option<Priority> {
+        if !word.is_ascii() {
+            return self.words.get(&word.to_lowercase()).copied();
+        }
+        if self.ascii_lengths & length_bit(word.len()) == 0 {
+            return None;
+        }
+        if !word.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.words.get(word).copied();
+        }
+        let mut lower = [0u8; STACK_WORD_BYTES];
+        match lower.get_mut(..word.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(word.as_bytes());
+                lower.make_ascii_lowercase();
+                // ASCII in, ASCII out.
+                let lower = std::str::from_utf8(lower).ok()?;
+                self.words.get(lower).copied()
+            }
+            None => self.words.get(&word.to_ascii_lowercase()).copied(),
+        }
     }
 }
 
@@ -117,6 +154,30 @@ mod tests {
         assert_eq!(rules.classify("payments page"), Priority::Normal);
         assert_eq!(rules.classify("hello"), Priority::Normal);
         assert_eq!(rules.classify("re:cancel"), Priority::High);
+        assert_eq!(rules.classify("EMERGENCY"), Priority::Urgent);
+        assert_eq!(rules.classify("emergencyy"), Priority::Normal);
+    }
+
+    #[test]
+    fn rule_words_of_any_script_and_length_match() {
+        let rules = PriorityRules::from_json(
+            r#"{"urgent":["Überweisung"],"high":["supercalifragilisticexpialidociousness"]}"#,
+        )
+        .expect("valid rules");
+        assert_eq!(rules.classify("meine ÜBERWEISUNG fehlt"), Priority::Urgent);
+        assert_eq!(
+            rules.classify("SUPERCALIFRAGILISTICEXPIALIDOCIOUSNESS!"),
+            Priority::High,
+            "longer than the stack buffer"
+        );
+        assert_eq!(rules.classify("überweisungen"), Priority::Normal);
+        let long = "x".repeat(70);
+        let rules = PriorityRules::from_json(&format!(r#"{{"low":["{long}"]}}"#)).expect("valid");
+        assert_eq!(
+            rules.classify(&format!("so {}!", long.to_uppercase())),
+            Priority::Low
+        );
+        assert_eq!(rules.classify(&"x".repeat(69)), Priority::Normal);
     }
 
     #[test]
