@@ -14,10 +14,10 @@
 #
 #   AGENTS=4                    agents subscribed in every row
 #   CLOSED_SMALL_USERS=50       row 1: users × window 1
-#   CLOSED_SMALL_MESSAGES=400   row 1: messages per user
+#   CLOSED_SMALL_MESSAGES=1000  row 1: messages per user
 #   CLOSED_BIG_USERS=200        row 2: users
 #   CLOSED_BIG_WINDOW=16        row 2: window
-#   CLOSED_BIG_MESSAGES=250     row 2: messages per user
+#   CLOSED_BIG_MESSAGES=500     row 2: messages per user
 #   OPEN_RATE=10000             rows 3-4: messages/s offered
 #   OPEN_USERS=1000             rows 3-4: users
 #   OPEN_DURATION=5             rows 3-4: seconds
@@ -42,13 +42,14 @@
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/server.sh
 
 AGENTS=${AGENTS:-4}
 CLOSED_SMALL_USERS=${CLOSED_SMALL_USERS:-50}
-CLOSED_SMALL_MESSAGES=${CLOSED_SMALL_MESSAGES:-400}
+CLOSED_SMALL_MESSAGES=${CLOSED_SMALL_MESSAGES:-1000}
 CLOSED_BIG_USERS=${CLOSED_BIG_USERS:-200}
 CLOSED_BIG_WINDOW=${CLOSED_BIG_WINDOW:-16}
-CLOSED_BIG_MESSAGES=${CLOSED_BIG_MESSAGES:-250}
+CLOSED_BIG_MESSAGES=${CLOSED_BIG_MESSAGES:-500}
 OPEN_RATE=${OPEN_RATE:-10000}
 OPEN_USERS=${OPEN_USERS:-1000}
 OPEN_DURATION=${OPEN_DURATION:-5}
@@ -107,12 +108,7 @@ start_server() {
     SWITCHBOARD_LOG=warn,switchboard_server=info "$SWITCHBOARD" serve --listen 127.0.0.1:0 --db "$SERVER_DB" \
         --rate 0 --durability "$DURABILITY" --max-connections "$MAX_CONNECTIONS" 2>"$dir/server.log" &
     SERVER_PID=$!
-    SERVER_ADDR=""
-    for _ in $(seq 100); do
-        SERVER_ADDR=$(grep -o 'listening on 127\.0\.0\.1:[0-9]*' "$dir/server.log" | head -1 | sed 's/listening on //') || true
-        [[ -n $SERVER_ADDR ]] && return 0
-        sleep 0.1
-    done
+    SERVER_ADDR=$(listening_address "$dir/server.log") && return 0
     echo "bench: the server did not start:" >&2
     cat "$dir/server.log" >&2
     exit 1
