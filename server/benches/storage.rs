@@ -51,17 +51,22 @@ fn main() {
     let mut inserted = 0;
     while inserted < messages {
         let tx = conn.transaction().expect("begin");
+        // As the writer does: the hot statements held for the whole group.
+        let mut hot = queries::HotStatements::new(&tx).expect("prepares");
         for _ in 0..TRANSACTION_ROWS.min(messages - inserted) {
             let user = user_ids[(inserted % USERS) as usize];
             let ts = Timestamp::from_micros(1_700_000_000_000_000 + inserted as i64);
-            let id = queries::insert_message(&tx, ts, user, None, &body, Priority::Normal)
+            let id = hot
+                .insert_message(ts, user, None, &body, Priority::Normal)
                 .expect("insert");
             // The last WAITING messages stay waiting; the rest were answered.
             if inserted >= messages.saturating_sub(WAITING) {
-                queries::add_waiting(&tx, id, user, Priority::Normal).expect("waiting");
+                hot.add_waiting(id, user, Priority::Normal)
+                    .expect("waiting");
             }
             inserted += 1;
         }
+        drop(hot);
         tx.commit().expect("commit");
     }
     let insert_time = started.elapsed();
