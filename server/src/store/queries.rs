@@ -462,6 +462,20 @@ pub fn add_waiting(
     HotStatements::new(conn)?.add_waiting(message_id, user_id, priority)
 }
 
+/// The waiting messages at the newest end of a conversation, from `?1`, its
+/// newest message, back. The walk goes one message past the last waiting one
+/// (deleting that one is a no-op); a waiting entry's urgency is its
+/// message's priority, which makes each lookup a key lookup.
+const CLEAR_WAITING: &str = "WITH RECURSIVE chain(id, urgency, prev) AS (
+        SELECT id, priority, prev_id FROM messages WHERE id = ?1
+        UNION ALL
+        SELECT m.id, m.priority, m.prev_id FROM chain JOIN messages m ON m.id = chain.prev
+        WHERE EXISTS (
+            SELECT 1 FROM waiting w WHERE w.urgency = chain.urgency AND w.message_id = chain.id
+        )
+     )
+     DELETE FROM waiting WHERE (urgency, message_id) IN (SELECT urgency, id FROM chain)";
+
 /// The user's messages stop waiting: an agent answered or let go.
 ///
 /// They are the newest of the conversation (every answer or release clears
@@ -471,16 +485,8 @@ pub fn clear_waiting(conn: &Connection, user_id: i64) -> Result<()> {
     let Some(last) = last_message(conn, user_id)? else {
         return Ok(());
     };
-    conn.prepare_cached(
-        "WITH RECURSIVE chain(id) AS (
-            SELECT ?1 WHERE EXISTS (SELECT 1 FROM waiting WHERE message_id = ?1)
-            UNION ALL
-            SELECT m.prev_id FROM chain JOIN messages m ON m.id = chain.id
-            WHERE EXISTS (SELECT 1 FROM waiting w WHERE w.message_id = m.prev_id)
-         )
-         DELETE FROM waiting WHERE message_id IN chain",
-    )?
-    .execute([sql_id(last)])?;
+    conn.prepare_cached(CLEAR_WAITING)?
+        .execute([sql_id(last)])?;
     Ok(())
 }
 
@@ -711,6 +717,29 @@ mod tests {
                 "re-prepared on every call: {sql}"
             );
         }
+    }
+
+    /// Answering runs on the writer for every agent message: finding the
+    /// waiting entries must go by key, whatever the queue holds.
+    #[test]
+    fn clearing_the_waiting_queue_never_scans_it() {
+        let conn = db();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {CLEAR_WAITING}"))
+            .expect("prepares")
+            .query_map([1], |row| row.get::<_, String>(3))
+            .expect("explains")
+            .collect::<Result<_>>()
+            .expect("reads");
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN w")),
+            "{plan:#?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH waiting USING PRIMARY KEY")),
+            "{plan:#?}"
+        );
     }
 
     #[test]

@@ -15,10 +15,11 @@
 //! - held conversations are found through an index of users by agent, not
 //!   by reading every user;
 //! - the waiting queue by priority then age: a small `waiting` table (a row
-//!   per unanswered user message, deleted when answered) indexed by
-//!   `(urgency DESC, message_id)`. A user's waiting messages are always the
-//!   newest of their conversation, so answering walks the chain back to find
-//!   them, without an index by user.
+//!   per unanswered user message, deleted when answered) whose key is
+//!   `(urgency DESC, message_id)`, so it is its own index. A user's waiting
+//!   messages are always the newest of their conversation, so answering
+//!   walks the chain back to find them (each by its priority and id),
+//!   without an index by user.
 //!
 //! Ids and time stamps are integers (time in microseconds); text is only for
 //! what people read.
@@ -95,6 +96,24 @@ const MIGRATIONS: &[&str] = &[
     // SQLite re-prepares every statement on `users` with a bound value, the
     // writer's hot `find_user` among them.
     "CREATE INDEX users_by_assigned_agent ON users(assigned_agent_id);",
+    // 4: the waiting queue as one b-tree keyed the way agents read it,
+    // `(urgency DESC, message_id)`, instead of a table by message id plus an
+    // index by priority: a user's message inserts one entry, not two, and a
+    // commit dirties a page fewer (the index was 6.6% of the server's
+    // instructions per message, callgrind). Answering finds a waiting message
+    // by its own priority and id. Urgency is taken from the messages
+    // themselves, so every entry agrees with the message it queues.
+    "CREATE TABLE waiting_v4 (
+        urgency     INTEGER NOT NULL,
+        message_id  INTEGER NOT NULL REFERENCES messages(id),
+        user_id     INTEGER NOT NULL,
+        PRIMARY KEY (urgency DESC, message_id)
+     ) WITHOUT ROWID;
+     INSERT INTO waiting_v4 (urgency, message_id, user_id)
+        SELECT m.priority, w.message_id, w.user_id
+        FROM waiting w JOIN messages m ON m.id = w.message_id;
+     DROP TABLE waiting;
+     ALTER TABLE waiting_v4 RENAME TO waiting;",
 ];
 
 /// The schema version this build writes.
@@ -278,7 +297,7 @@ mod tests {
             .expect("queries")
             .collect::<Result<_, _>>()
             .expect("reads");
-        assert_eq!(indexes, ["users_by_assigned_agent", "waiting_by_priority"]);
+        assert_eq!(indexes, ["users_by_assigned_agent"]);
     }
 
     #[test]
