@@ -1,11 +1,11 @@
 //! Storage faults (issue 4, point 5): the disk fills up, another process
 //! locks the database. The server answers `internal`, acknowledges nothing
 //! it did not commit, keeps serving reads, stays up, and recovers once the
-//! fault is gone.
+//! fault is gone. A database it cannot write at all is refused at start.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard_tests::*;
@@ -45,12 +45,20 @@ impl TinyDisk {
     }
 
     fn resize(&self, size: &str) {
+        self.remount(&format!("size={size}"));
+    }
+
+    fn make_read_only(&self) {
+        self.remount("ro");
+    }
+
+    fn remount(&self, options: &str) {
         let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
+            .args(["-o", &format!("remount,{options}")])
             .arg(self.dir.path())
             .status()
             .expect("mount runs");
-        assert!(status.success(), "remount to {size}");
+        assert!(status.success(), "remount with {options}");
     }
 }
 
@@ -150,4 +158,64 @@ async fn a_locked_database_answers_internal_then_recovers() {
     locker.execute_batch("ROLLBACK").expect("releases the lock");
     let after = ana.send_message("after the lock").await;
     assert_eq!(after["body"], "after the lock");
+}
+
+/// Runs `switchboard ARGS --db DB`, killing it if it has not ended within
+/// 10 s (a server that wrongly starts would run for ever).
+fn run_briefly(args: &[&str], db: &Path) -> Output {
+    let mut child = Command::new(switchboard_bin())
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("switchboard starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("waits").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collects");
+            panic!(
+                "`switchboard {args:?}` still running after 10 s: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collects")
+}
+
+/// A database on a read-only file system is refused at start with the
+/// reason, by the server and the agent commands alike. Before, the server
+/// listened and then answered every message `internal`, or stopped with
+/// SQLite's "unable to open database file" said three times over.
+#[test]
+fn a_read_only_database_is_refused_with_the_reason() {
+    let Some(disk) = TinyDisk::mount("4m") else {
+        return;
+    };
+    let db = db_on(&disk);
+    let created = run_briefly(&["agent", "add", "alice"], &db);
+    assert!(created.status.success(), "{created:?}");
+    disk.make_read_only();
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["agent", "add", "bob"][..],
+    ] {
+        let output = run_briefly(args, &db);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write to the database {}", db.display()))
+                && stderr.contains("Read-only file system"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.matches("Read-only file system").count(),
+            1,
+            "said once: {stderr}"
+        );
+    }
 }

@@ -57,20 +57,49 @@ pub enum StoreError {
     Random(#[from] getrandom::Error),
 }
 
+// The underlying error is part of each message (`reason`), not a `source`:
+// `main` prints the whole chain, which would say it twice.
 #[derive(Debug, Error)]
 pub enum OpenError {
-    #[error("cannot open the database {path}: {source}")]
+    #[error("cannot open the database {path}: {reason}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        reason: rusqlite::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}")]
     Schema {
         path: PathBuf,
-        source: schema::SchemaError,
+        reason: schema::SchemaError,
+    },
+    #[error(
+        "cannot write to the database {path}: {reason}; switchboard stores every \
+         message in it, so the file and its file system must be writable by this user"
+    )]
+    NotWritable {
+        path: PathBuf,
+        reason: std::io::Error,
     },
     #[error("cannot start a storage thread: {0}")]
     Thread(#[from] std::io::Error),
+}
+
+/// Refuses a database file this process may not write, with the reason.
+///
+/// SQLite would open it read-only (then every message fails, long after the
+/// server said it was listening) or fail with "unable to open database
+/// file" (on a read-only file system, where WAL cannot make its index).
+/// Asking the operating system first names the real cause: a read-only file
+/// system, an immutable file, or permissions. A file not there yet is
+/// created by SQLite next.
+fn check_writable(path: &Path) -> Result<(), OpenError> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(reason) => Err(OpenError::NotWritable {
+            path: path.to_owned(),
+            reason,
+        }),
+    }
 }
 
 /// A connection to `path` with the pragmas every connection needs.
@@ -82,19 +111,20 @@ fn connect(path: &Path) -> Result<Connection, OpenError> {
 
 /// For `map_err`: an [`OpenError::Open`] naming `path`.
 fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
-    move |source| OpenError::Open {
+    move |reason| OpenError::Open {
         path: path.to_owned(),
-        source,
+        reason,
     }
 }
 
 /// Opens a database file, checks it is ours and migrates it. Used by the
 /// server and by the `agent` commands.
 pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
+    check_writable(path)?;
     let mut conn = connect(path)?;
-    schema::migrate(&mut conn).map_err(|source| OpenError::Schema {
+    schema::migrate(&mut conn).map_err(|reason| OpenError::Schema {
         path: path.to_owned(),
-        source,
+        reason,
     })?;
     Ok(conn)
 }
@@ -102,10 +132,11 @@ pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
 /// [`open_database`] for the `agent` commands: creates a new database but
 /// refuses to upgrade an older one (see [`schema::check_or_create`]).
 pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
+    check_writable(path)?;
     let mut conn = connect(path)?;
-    schema::check_or_create(&mut conn).map_err(|source| OpenError::Schema {
+    schema::check_or_create(&mut conn).map_err(|reason| OpenError::Schema {
         path: path.to_owned(),
-        source,
+        reason,
     })?;
     Ok(conn)
 }
