@@ -80,7 +80,7 @@ pub enum OpenError {
         reason: std::io::Error,
     },
     #[error("cannot start a storage thread: {0}")]
-    Thread(#[from] std::io::Error),
+    Thread(std::io::Error),
 }
 
 /// Refuses a database file this process may not write, with the reason.
@@ -310,7 +310,8 @@ impl Store {
         let mut threads = vec![
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || writer.run(write_jobs))?,
+                .spawn(move || writer.run(write_jobs))
+                .map_err(OpenError::Thread)?,
         ];
         let read_jobs = Arc::new(Mutex::new(read_jobs));
         for index in 0..READERS {
@@ -319,7 +320,8 @@ impl Store {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("store-reader-{index}"))
-                    .spawn(move || reader::run(conn, jobs))?,
+                    .spawn(move || reader::run(conn, jobs))
+                    .map_err(OpenError::Thread)?,
             );
         }
         Ok((Store { writes, reads }, StoreThreads(threads)))
