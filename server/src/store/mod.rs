@@ -21,6 +21,8 @@ mod commit_stats;
 pub mod queries;
 mod reader;
 pub mod schema;
+#[cfg(test)]
+mod test_support;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -636,17 +636,7 @@ pub fn insert_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema;
-
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("opens");
-        schema::migrate(&mut conn).expect("migrates");
-        conn
-    }
-
-    fn name(text: &str) -> Name {
-        Name::parse(text).expect("valid")
-    }
+    use crate::store::test_support::{db, name};
 
     fn body(text: &str) -> Body {
         Body::parse(text, 100).expect("valid")

@@ -623,16 +623,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("opens");
-        schema::migrate(&mut conn).expect("migrates");
-        conn
-    }
-
-    fn name(text: &str) -> Name {
-        Name::parse(text).expect("valid")
-    }
+    use crate::store::test_support::{db, name};
 
     fn send(conn: crate::identity::ConnId, user: &str, body: &str) -> WriteJob {
         WriteJob::Send(SendRequest {
