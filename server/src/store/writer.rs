@@ -75,15 +75,6 @@ impl Outcome {
     }
 }
 
-/// How the first, savepoint-free attempt at a group ended.
-enum Together {
-    Committed(Vec<Outcome>),
-    /// A request failed; the attempt was rolled back.
-    RequestFailed,
-    /// The transaction could not begin or commit: nothing was stored.
-    GroupFailed(Vec<Outcome>),
-}
-
 impl Writer {
     pub(super) fn new(conn: Connection, router: Router) -> rusqlite::Result<Self> {
         let last = queries::last_timestamp(&conn)?.unwrap_or(Timestamp::from_micros(0));
@@ -193,22 +184,24 @@ impl Writer {
 /// Runs a group of requests in one transaction and commits it; returns
 /// each request's outcome, in order.
 fn run_group(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) -> Vec<Outcome> {
-    match commit_together(conn, clock, jobs) {
-        Together::Committed(outcomes) | Together::GroupFailed(outcomes) => outcomes,
-        Together::RequestFailed => commit_apart(conn, clock, jobs),
-    }
+    commit_together(conn, clock, jobs).unwrap_or_else(|| commit_apart(conn, clock, jobs))
 }
 
 /// The fast path: the whole group in one transaction, no savepoints.
-fn commit_together(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) -> Together {
+/// `None` when a request failed: the attempt is rolled back.
+fn commit_together(
+    conn: &mut Connection,
+    clock: &mut Clock,
+    jobs: &[WriteJob],
+) -> Option<Vec<Outcome>> {
     let tx = match begin(conn) {
         Ok(tx) => tx,
-        Err(error) => return Together::GroupFailed(group_failed(jobs, &error)),
+        Err(error) => return Some(group_failed(jobs, &error)),
     };
     let outcomes = {
         let mut hot = match HotStatements::new(&tx) {
             Ok(hot) => hot,
-            Err(error) => return Together::GroupFailed(group_failed(jobs, &error)),
+            Err(error) => return Some(group_failed(jobs, &error)),
         };
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -216,19 +209,19 @@ fn commit_together(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) 
                 Ok(outcome) => outcomes.push(outcome),
                 Err(error) => {
                     tracing::warn!(%error, "a request failed; running its group again request by request");
-                    return Together::RequestFailed; // dropping `tx` rolls back
+                    return None; // dropping `tx` rolls back
                 }
             }
         }
         outcomes
     };
-    match tx.commit() {
-        Ok(()) => Together::Committed(outcomes),
+    Some(match tx.commit() {
+        Ok(()) => outcomes,
         Err(error) => {
             tracing::error!(%error, requests = jobs.len(), "commit failed; answering internal");
-            Together::GroupFailed(outcomes.into_iter().map(Outcome::into_failure).collect())
+            outcomes.into_iter().map(Outcome::into_failure).collect()
         }
-    }
+    })
 }
 
 /// The slow path: each request in its own savepoint, so a failing one
