@@ -25,6 +25,7 @@
 #   IDLE=15000                  row 4: idle subscribed connections
 #   DURABILITY=full             server --durability (full | normal)
 #   REDIS_CLIENTS=50 REDIS_REQUESTS=200000   the Redis row (SKIP_REDIS=1 to leave it out)
+#   SKIP_STORAGE=1              leave out the 1M-message database rows
 #   RUN_TIMEOUT=120             seconds any one load run may take
 #
 # "server RSS/conn" is (RSS once everyone is connected - RSS before) / connections,
@@ -34,9 +35,9 @@
 # is the server's doing. "commit p50 / p99" is the server's own view of its
 # group commits (first statement to fsync returned), from the line it logs
 # when it stops: every ack waits for one, so it is the storage share of the
-# ack latency. The two rows of the targets about a 1M-message
-# database (agent subscribe, server start) are not load-generator runs and are
-# not reproduced here.
+# ack latency. The two rows of the targets about a 1M-message database (agent
+# subscribe, server start) come from `cargo bench --bench storage`, printed
+# below the table.
 #
 # Usage: scripts/bench.sh            (from anywhere; builds in release first)
 
@@ -59,6 +60,7 @@ DURABILITY=${DURABILITY:-full}
 REDIS_CLIENTS=${REDIS_CLIENTS:-50}
 REDIS_REQUESTS=${REDIS_REQUESTS:-200000}
 SKIP_REDIS=${SKIP_REDIS:-0}
+SKIP_STORAGE=${SKIP_STORAGE:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 
 # Both processes hold one descriptor per connection; this machine allows
@@ -242,6 +244,18 @@ redis_row() {
 }
 [[ $SKIP_REDIS == 1 ]] || redis_row
 
+# The rows about a 1M-message database: the storage bench builds it with the
+# writer's own SQL, then times the real binary starting on it and an agent's
+# subscribe over TCP.
+STORAGE="$WORK/storage.txt"
+if ((SKIP_STORAGE)); then
+    : >"$STORAGE"
+else
+    echo "bench: 1M-message database (cargo bench --bench storage)..." >&2
+    cargo bench -p switchboard-server --bench storage --quiet 2>/dev/null >"$STORAGE"
+    echo "cargo bench -p switchboard-server --bench storage" >>"$COMMANDS"
+fi
+
 echo
 echo "switchboard $(git rev-parse --short HEAD 2>/dev/null || echo '?'), durability=$DURABILITY, $(nproc) cores, load generator on the same machine"
 {
@@ -249,6 +263,11 @@ echo "switchboard $(git rev-parse --short HEAD 2>/dev/null || echo '?'), durabil
     cat "$ROWS"
 } | column -t -s $'\t'
 echo
+if [[ -s $STORAGE ]]; then
+    echo "database targets (agent subscribe ≤ 100 ms, server start listening ≤ 1 s):"
+    sed 's/^/  /' "$STORAGE"
+    echo
+fi
 if [[ -s $NOTES ]]; then
     cat "$NOTES"
     echo

@@ -7,12 +7,21 @@
 //!   the last time stamp),
 //! - what an agent `subscribe` costs on it (the waiting queue, 1,000 rows, plus
 //!   every held conversation), the part of `subscribed` latency the database
-//!   decides.
+//!   decides,
+//! - and both as a client sees them: the real `switchboard` binary started on
+//!   that database until it says it is listening, and an agent's `subscribe`
+//!   over TCP until `subscribed` arrives.
 //!
 //! `cargo bench -p switchboard-server --bench storage` (SWITCHBOARD_BENCH_MESSAGES
 //! to change the size). Prints figures; asserts nothing about time.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 use switchboard_protocol::{Body, Name, Priority, Timestamp};
 use switchboard_server::store::{open_database, queries};
@@ -20,6 +29,9 @@ use switchboard_server::store::{open_database, queries};
 const USERS: u64 = 10_000;
 const TRANSACTION_ROWS: u64 = 1_000;
 const WAITING: u64 = 10_000;
+/// End-to-end subscribes timed on one connection (re-subscribing sends the
+/// backlog again).
+const SUBSCRIBES: usize = 5;
 
 fn main() {
     let messages: u64 = std::env::var("SWITCHBOARD_BENCH_MESSAGES")
@@ -98,6 +110,136 @@ fn main() {
         backlog.0,
         ms(subscribe_time)
     );
+
+    let end_to_end = EndToEnd::measure(&path);
+    println!(
+        "server start, end to end (process spawned -> \"listening\" logged): {:.1} ms",
+        ms(end_to_end.start)
+    );
+    println!(
+        "agent subscribe, end to end ({} frames before `subscribed`): median {:.2} ms, max {:.2} ms ({SUBSCRIBES} runs)",
+        end_to_end.backlog_frames,
+        ms(end_to_end.subscribes[SUBSCRIBES / 2]),
+        ms(end_to_end.subscribes[SUBSCRIBES - 1]),
+    );
+}
+
+/// The two database targets as a client sees them, against the real binary.
+struct EndToEnd {
+    start: Duration,
+    /// Sorted.
+    subscribes: Vec<Duration>,
+    backlog_frames: usize,
+}
+
+impl EndToEnd {
+    fn measure(db: &Path) -> EndToEnd {
+        let bin = env!("CARGO_BIN_EXE_switchboard");
+        let added = Command::new(bin)
+            .args(["agent", "add", "bench-agent", "--db"])
+            .arg(db)
+            .output()
+            .expect("runs `switchboard agent add`");
+        assert!(added.status.success(), "agent add: {added:?}");
+        let token = String::from_utf8(added.stdout).expect("UTF-8 token");
+
+        let spawned = Instant::now();
+        let mut server = Server(
+            Command::new(bin)
+                .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+                .arg(db)
+                .env("SWITCHBOARD_LOG", "warn,switchboard_server=info")
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("starts `switchboard serve`"),
+        );
+        let mut log = BufReader::new(server.0.stderr.take().expect("piped")).lines();
+        let address = log
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                let (_, rest) = line.split_once("listening on ")?;
+                rest.split_whitespace().next().map(str::to_owned)
+            })
+            .expect("the server says where it listens");
+        let start = spawned.elapsed();
+        // Keep reading the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || log.for_each(drop));
+
+        let mut client = Client::connect(&address);
+        client.expect("greeting");
+        client.send(
+            json!({"type": "hello", "role": "agent", "name": "bench-agent", "token": token.trim()}),
+        );
+        client.expect("welcome");
+        let mut subscribes = Vec::with_capacity(SUBSCRIBES);
+        let mut backlog_frames = 0;
+        for _ in 0..SUBSCRIBES {
+            let asked = Instant::now();
+            client.send(json!({"type": "subscribe", "id": "s"}));
+            backlog_frames = client.count_until("subscribed");
+            subscribes.push(asked.elapsed());
+        }
+        subscribes.sort();
+        EndToEnd {
+            start,
+            subscribes,
+            backlog_frames,
+        }
+    }
+}
+
+/// Kills the server however the bench ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(address: &str) -> Client {
+        let writer = TcpStream::connect(address).expect("connects");
+        writer.set_nodelay(true).expect("nodelay");
+        let reader = BufReader::new(writer.try_clone().expect("clones"));
+        Client { reader, writer }
+    }
+
+    fn send(&mut self, frame: Value) {
+        writeln!(self.writer, "{frame}").expect("writes");
+    }
+
+    fn frame(&mut self) -> Value {
+        let mut line = String::new();
+        let read = self.reader.read_line(&mut line).expect("reads");
+        assert!(read > 0, "the server closed the connection");
+        serde_json::from_str(&line).expect("a JSON frame")
+    }
+
+    fn expect(&mut self, kind: &str) {
+        let frame = self.frame();
+        assert_eq!(frame["type"], kind, "{frame}");
+    }
+
+    /// Reads frames up to one of type `kind`; returns how many came before.
+    fn count_until(&mut self, kind: &str) -> usize {
+        let mut before = 0;
+        loop {
+            let frame = self.frame();
+            if frame["type"] == kind {
+                return before;
+            }
+            assert_ne!(frame["type"], "error", "{frame}");
+            before += 1;
+        }
+    }
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
