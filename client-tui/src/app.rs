@@ -1190,6 +1190,25 @@ mod tests {
     }
 
     #[test]
+    fn the_wheel_scrolls_a_few_lines_at_a_time() {
+        let mut app = connected(Mode::User, "ana");
+        update(&mut app, Msg::Resize(40, 12));
+        for id in 1..=30 {
+            message(&mut app, agent_msg(id, "ana", "bob", "line"));
+        }
+        let offset = |app: &App| app.conversations[&name("ana")].scroll.offset;
+        update(&mut app, Msg::Action(Action::WheelUp));
+        assert_eq!(offset(&app), WHEEL_LINES);
+        update(&mut app, Msg::Action(Action::WheelUp));
+        assert_eq!(offset(&app), 2 * WHEEL_LINES);
+        update(&mut app, Msg::Action(Action::WheelDown));
+        assert_eq!(offset(&app), WHEEL_LINES);
+        update(&mut app, Msg::Action(Action::WheelDown));
+        update(&mut app, Msg::Action(Action::WheelDown));
+        assert_eq!(offset(&app), 0, "not below the newest line");
+    }
+
+    #[test]
     fn scrolling_to_the_top_asks_for_older_history_once() {
         let mut app = connected(Mode::User, "ana");
         update(&mut app, Msg::Resize(40, 12));

@@ -4,9 +4,9 @@
 //! never lists a key that does something else. Add a key here, in [`action`]
 //! and in [`help`], and a row in the table test.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
 
-use crate::app::{Action, Mode};
+use crate::app::{Action, Mode, Msg};
 
 /// What the keymap needs to know besides the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,32 @@ pub struct KeyContext {
     pub help_open: bool,
     /// `?` opens the help only when there is nothing typed (else it is text).
     pub input_empty: bool,
+}
+
+/// A terminal event as messages for `update`: a key as its action, the
+/// mouse wheel as a scroll of a few lines, a paste as the keys typed (line
+/// ends made `\n`, other control characters dropped), a resize as the new
+/// size.
+pub fn terminal_msgs(ctx: KeyContext, event: Event) -> Vec<Msg> {
+    match event {
+        Event::Key(key) => action(ctx, key)
+            .map(|a| vec![Msg::Action(a)])
+            .unwrap_or_default(),
+        Event::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::ScrollUp => vec![Msg::Action(Action::WheelUp)],
+            MouseEventKind::ScrollDown => vec![Msg::Action(Action::WheelDown)],
+            _ => vec![],
+        },
+        Event::Paste(text) => text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .chars()
+            .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
+            .map(|c| Msg::Action(Action::Insert(c)))
+            .collect(),
+        Event::Resize(columns, rows) => vec![Msg::Resize(columns, rows)],
+        _ => vec![],
+    }
 }
 
 /// The action for `key`, or `None` for a key that does nothing.
@@ -152,6 +178,71 @@ mod tests {
             help_open: false,
             input_empty: true,
         }
+    }
+
+    fn mouse(kind: MouseEventKind) -> Event {
+        Event::Mouse(crossterm::event::MouseEvent {
+            kind,
+            column: 3,
+            row: 4,
+            modifiers: NONE,
+        })
+    }
+
+    /// What `terminal_msgs` makes of an event, as the actions it carries.
+    fn actions(event: Event) -> Vec<Action> {
+        terminal_msgs(ctx(Mode::Agent), event)
+            .into_iter()
+            .map(|msg| match msg {
+                Msg::Action(action) => action,
+                other => panic!("not an action: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_mouse_wheel_scrolls_and_other_mouse_events_do_nothing() {
+        assert_eq!(actions(mouse(MouseEventKind::ScrollUp)), [Action::WheelUp]);
+        assert_eq!(
+            actions(mouse(MouseEventKind::ScrollDown)),
+            [Action::WheelDown]
+        );
+        for kind in [
+            MouseEventKind::Down(crossterm::event::MouseButton::Left),
+            MouseEventKind::Moved,
+            MouseEventKind::ScrollLeft,
+        ] {
+            assert!(actions(mouse(kind)).is_empty(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_paste_is_typed_with_its_line_ends_and_without_control_characters() {
+        let typed = actions(Event::Paste("a\r\nb\rc\td\u{1b}[31m\u{7}".into()));
+        let text: String = typed
+            .iter()
+            .map(|action| match action {
+                Action::Insert(c) => *c,
+                other => panic!("not typing: {other:?}"),
+            })
+            .collect();
+        assert_eq!(text, "a\nb\nc\td[31m");
+    }
+
+    #[test]
+    fn keys_become_actions_releases_nothing_and_a_resize_its_size() {
+        assert_eq!(
+            actions(Event::Key(key(KeyCode::Char('c'), CTRL))),
+            [Action::Quit]
+        );
+        let mut released = key(KeyCode::Char('c'), CTRL);
+        released.kind = KeyEventKind::Release;
+        assert!(actions(Event::Key(released)).is_empty());
+        assert!(matches!(
+            terminal_msgs(ctx(Mode::User), Event::Resize(80, 24))[..],
+            [Msg::Resize(80, 24)]
+        ));
+        assert!(terminal_msgs(ctx(Mode::User), Event::FocusGained).is_empty());
     }
 
     #[test]

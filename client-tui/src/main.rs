@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use crossterm::event::EventStream;
 use futures::StreamExt;
 use switchboard_protocol::{ClientFrame, Name, Timestamp};
-use switchboard_tui::app::{self, Action, App, Effect, Mode, Msg};
+use switchboard_tui::app::{self, App, Effect, Mode, Msg};
 use switchboard_tui::keymap::{self, KeyContext};
 use switchboard_tui::net::{self, ConnectError, Identity};
 use switchboard_tui::{config, terminal, ui};
@@ -231,7 +231,7 @@ async fn event_loop(
                 continue;
             }
             event = keys.next() => match event {
-                Some(Ok(event)) => terminal_msgs(&app, event),
+                Some(Ok(event)) => keymap::terminal_msgs(key_context(&app), event),
                 Some(Err(e)) => return Err(e).context("reading the terminal"),
                 None => return Ok(()),
             },
@@ -269,32 +269,11 @@ async fn event_loop(
     }
 }
 
-/// A terminal event as messages for `update` (a paste is many keys).
-fn terminal_msgs(app: &App, event: Event) -> Vec<Msg> {
-    match event {
-        Event::Key(key) if key.kind != KeyEventKind::Release => {
-            let ctx = KeyContext {
-                mode: app.mode,
-                help_open: app.help_open,
-                input_empty: app.editor.is_empty(),
-            };
-            keymap::action(ctx, key)
-                .map(|a| vec![Msg::Action(a)])
-                .unwrap_or_default()
-        }
-        Event::Mouse(mouse) => match mouse.kind {
-            MouseEventKind::ScrollUp => vec![Msg::Action(Action::WheelUp)],
-            MouseEventKind::ScrollDown => vec![Msg::Action(Action::WheelDown)],
-            _ => vec![],
-        },
-        Event::Paste(text) => text
-            .replace("\r\n", "\n")
-            .replace('\r', "\n")
-            .chars()
-            .filter(|c| *c == '\n' || *c == '\t' || !c.is_control())
-            .map(|c| Msg::Action(Action::Insert(c)))
-            .collect(),
-        Event::Resize(columns, rows) => vec![Msg::Resize(columns, rows)],
-        _ => vec![],
+/// What the keymap needs to know of the app.
+fn key_context(app: &App) -> KeyContext {
+    KeyContext {
+        mode: app.mode,
+        help_open: app.help_open,
+        input_empty: app.editor.is_empty(),
     }
 }

@@ -75,6 +75,20 @@ impl Tmux {
         assert!(out.status.success(), "send-keys: {out:?}");
     }
 
+    /// Turns the mouse wheel over the pane `times` notches, as a terminal
+    /// reports it to a program that asked for the mouse (SGR encoding:
+    /// button 64 is up, 65 down).
+    fn wheel(&self, session: &str, up: bool, times: usize) {
+        let report = format!("\x1b[<{};10;10M", if up { 64 } else { 65 });
+        let bytes: Vec<String> = report.bytes().map(|b| format!("{b:02x}")).collect();
+        for _ in 0..times {
+            let mut args = vec!["send-keys", "-t", session, "-H"];
+            args.extend(bytes.iter().map(String::as_str));
+            let out = self.run(&args);
+            assert!(out.status.success(), "send-keys -H: {out:?}");
+        }
+    }
+
     /// Waits until every one of `needles` is on one screen; returns it.
     fn wait_for(&self, session: &str, needles: &[&str], server: &TestServer) -> String {
         self.wait_for_without(session, needles, &[], server)
@@ -355,4 +369,36 @@ fn the_terminal_client_speaks_tls() {
     );
     tmux.keys("user", "C-c");
     tmux.wait_for("user", &["[exited with 0]"], &server);
+}
+
+/// The mouse wheel scrolls the conversation a few lines a notch, up into
+/// what scrolled away and back down to the newest.
+#[test]
+fn the_mouse_wheel_scrolls_the_conversation() {
+    if !tmux_installed() {
+        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+        return;
+    }
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let home = tempfile::tempdir().expect("temporary directory");
+    let tmux = Tmux::new(home.path());
+    tmux.start(
+        "user",
+        &format!(
+            "env XDG_CONFIG_HOME='{}' '{}' user ana --server {}",
+            home.path().join("config").display(),
+            tui_bin().display(),
+            server.addr()
+        ),
+    );
+    tmux.wait_for("user", &["ana", "online"], &server);
+    // Two lines a message on a 30-line screen: the first ones scroll away.
+    for i in 1..=25 {
+        tmux.type_line("user", &format!("line{i:02}"));
+    }
+    tmux.wait_for_without("user", &["line25"], &["line01", "sending"], &server);
+    tmux.wheel("user", true, 12);
+    tmux.wait_for_without("user", &["line01"], &["line25"], &server);
+    tmux.wheel("user", false, 12);
+    tmux.wait_for_without("user", &["line25"], &["line01"], &server);
 }
