@@ -124,14 +124,15 @@ fn read_number(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// then exactly its bytes.
 fn read_plain_string(bytes: &[u8]) -> Option<(&str, &[u8])> {
     let rest = bytes.strip_prefix(b"\"")?;
-    let end = rest
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if rest[end] != b'"' {
+    // The first quote or backslash, found with SIMD; a backslash means an
+    // escape, left to serde.
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    let (text, rest) = (&rest[..end], &rest[end..]);
+    if rest[0] != b'"' || text.iter().any(|&b| b < 0x20) {
         return None;
     }
-    let text = std::str::from_utf8(&rest[..end]).ok()?;
-    Some((text, &rest[end + 1..]))
+    let text = std::str::from_utf8(text).ok()?;
+    Some((text, &rest[1..]))
 }
 
 impl<'de> Deserialize<'de> for Incoming {
