@@ -173,13 +173,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return End::Broken;
         }
         let hello_deadline = Instant::now() + self.services.config.hello_timeout;
+        // One waiter for the whole session, not a new one per loop turn.
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
         loop {
             if self.dismissed {
                 return End::Dismissed;
             }
             let anonymous = matches!(self.state, State::Anonymous { .. });
             tokio::select! {
-                () = shutdown.cancelled() => return End::Shutdown,
+                () = &mut shutting_down => return End::Shutdown,
                 () = sleep_until(hello_deadline), if anonymous => return End::HelloTimeout,
                 queued = next_outgoing(&mut self.outbox) => match queued {
                     Some(out) => {
