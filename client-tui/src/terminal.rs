@@ -27,11 +27,7 @@ impl Drop for Guard {
 
 /// Enters the full-screen mode; keep the [`Guard`] alive while drawing.
 pub fn enter() -> io::Result<(Tui, Guard)> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore();
-        previous(info);
-    }));
+    restore_on_panic(restore);
     enable_raw_mode()?;
     let guard = Guard;
     execute!(
@@ -42,6 +38,17 @@ pub fn enter() -> io::Result<(Tui, Guard)> {
     )?;
     let terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
     Ok((terminal, guard))
+}
+
+/// Runs `restore` first when anything panics, then the hook that was there
+/// (which prints the message): printed into the alternate screen in raw
+/// mode, the message would be lost and the shell left unusable.
+fn restore_on_panic(restore: impl Fn() + Send + Sync + 'static) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
 }
 
 /// Leaves the full-screen mode; safe to call more than once.
@@ -55,4 +62,41 @@ pub fn restore() {
         crossterm::cursor::Show
     );
     let _ = disable_raw_mode();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The panic hook is global: this test installs its own "previous"
+    /// hook, wraps it, panics on a thread of its own name, puts the
+    /// original hook back, and looks only at what its own thread logged.
+    #[test]
+    fn a_panic_restores_the_terminal_before_the_message_is_printed() {
+        const THREAD: &str = "panicking-on-purpose";
+        let log: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+        let original = std::panic::take_hook();
+        let mine = |step: &'static str, log: &Arc<Mutex<Vec<&'static str>>>| {
+            if std::thread::current().name() == Some(THREAD) {
+                log.lock().expect("not poisoned").push(step);
+            }
+        };
+        let printed = Arc::clone(&log);
+        std::panic::set_hook(Box::new(move |_| mine("message printed", &printed)));
+        let restored = Arc::clone(&log);
+        restore_on_panic(move || mine("terminal restored", &restored));
+        let outcome = std::thread::Builder::new()
+            .name(THREAD.into())
+            .spawn(|| panic!("on purpose"))
+            .expect("spawns")
+            .join();
+        std::panic::set_hook(original);
+        assert!(outcome.is_err(), "the thread panicked");
+        assert_eq!(
+            *log.lock().expect("not poisoned"),
+            ["terminal restored", "message printed"]
+        );
+    }
 }
