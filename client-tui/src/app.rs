@@ -1171,13 +1171,19 @@ mod tests {
         assert_eq!(app.editor.text(), "for ana");
     }
 
-    #[test]
-    fn scrolled_up_view_stays_put_and_counts_new_messages() {
+    /// Ana's 30 lines from bob on a 40×12 screen: more than fits.
+    fn long_conversation() -> App {
         let mut app = connected(Mode::User, "ana");
         update(&mut app, Msg::Resize(40, 12));
         for id in 1..=30 {
             message(&mut app, agent_msg(id, "ana", "bob", "line"));
         }
+        app
+    }
+
+    #[test]
+    fn scrolled_up_view_stays_put_and_counts_new_messages() {
+        let mut app = long_conversation();
         update(&mut app, Msg::Action(Action::ScrollUp));
         let offset = app.conversations[&name("ana")].scroll.offset;
         assert!(offset > 0);
@@ -1191,11 +1197,7 @@ mod tests {
 
     #[test]
     fn the_wheel_scrolls_a_few_lines_at_a_time() {
-        let mut app = connected(Mode::User, "ana");
-        update(&mut app, Msg::Resize(40, 12));
-        for id in 1..=30 {
-            message(&mut app, agent_msg(id, "ana", "bob", "line"));
-        }
+        let mut app = long_conversation();
         let offset = |app: &App| app.conversations[&name("ana")].scroll.offset;
         update(&mut app, Msg::Action(Action::WheelUp));
         assert_eq!(offset(&app), WHEEL_LINES);

@@ -131,17 +131,21 @@ impl Drop for Tmux {
     }
 }
 
-fn tmux_installed() -> bool {
-    Command::new("tmux")
+/// Whether tmux is here; says the test is skipped if not.
+fn tmux_available() -> bool {
+    let installed = Command::new("tmux")
         .arg("-V")
         .output()
-        .is_ok_and(|out| out.status.success())
+        .is_ok_and(|out| out.status.success());
+    if !installed {
+        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+    }
+    installed
 }
 
 #[test]
 fn a_customer_and_an_agent_talk_through_the_terminal_client() {
-    if !tmux_installed() {
-        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+    if !tmux_available() {
         return;
     }
     let server = TestServer::start_with(&["--rate", "0"]);
@@ -221,8 +225,7 @@ fn a_customer_and_an_agent_talk_through_the_terminal_client() {
 /// was down is delivered once, not lost and not doubled.
 #[test]
 fn clients_reconnect_and_nothing_is_lost_or_doubled() {
-    if !tmux_installed() {
-        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+    if !tmux_available() {
         return;
     }
     // A fixed port, so that the restarted server is where the clients look.
@@ -332,8 +335,7 @@ fn an_unreachable_server_is_a_plain_error() {
 /// self-signed certificate, trusting exactly that certificate.
 #[test]
 fn the_terminal_client_speaks_tls() {
-    if !tmux_installed() {
-        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+    if !tmux_available() {
         return;
     }
     let certs = tempfile::tempdir().expect("temporary directory");
@@ -375,8 +377,7 @@ fn the_terminal_client_speaks_tls() {
 /// what scrolled away and back down to the newest.
 #[test]
 fn the_mouse_wheel_scrolls_the_conversation() {
-    if !tmux_installed() {
-        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
+    if !tmux_available() {
         return;
     }
     let server = TestServer::start_with(&["--rate", "0"]);

@@ -122,21 +122,24 @@ fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
 /// Opens a database file, checks it is ours and migrates it. Used by the
 /// server and by the `agent` commands.
 pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
-    check_writable(path)?;
-    let mut conn = connect(path)?;
-    schema::migrate(&mut conn).map_err(|reason| OpenError::Schema {
-        path: path.to_owned(),
-        reason,
-    })?;
-    Ok(conn)
+    open_with(path, schema::migrate)
 }
 
 /// [`open_database`] for the `agent` commands: creates a new database but
 /// refuses to upgrade an older one (see [`schema::check_or_create`]).
 pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
+    open_with(path, schema::check_or_create)
+}
+
+/// Opens a writable database file and brings its schema to where
+/// `settle_schema` wants it.
+fn open_with(
+    path: &Path,
+    settle_schema: fn(&mut Connection) -> Result<(), schema::SchemaError>,
+) -> Result<Connection, OpenError> {
     check_writable(path)?;
     let mut conn = connect(path)?;
-    schema::check_or_create(&mut conn).map_err(|reason| OpenError::Schema {
+    settle_schema(&mut conn).map_err(|reason| OpenError::Schema {
         path: path.to_owned(),
         reason,
     })?;
