@@ -12,6 +12,11 @@
 //!   newest. Reading a conversation newest first walks the chain by primary
 //!   key (one small table updated per message instead of an index keyed by
 //!   user that every insert scattered into);
+//! - a page of a conversation older than an id from elsewhere starts from
+//!   the nearest mark: every 256th message of a conversation is listed in
+//!   `conversation_marks` (one small insert per 256 messages), so the walk
+//!   down the chain to that id is at most 256 steps, however long the
+//!   conversation;
 //! - held conversations are found through an index of users by agent, not
 //!   by reading every user;
 //! - the waiting queue by priority then age: a small `waiting` table (a row
@@ -114,6 +119,26 @@ const MIGRATIONS: &[&str] = &[
         FROM waiting w JOIN messages m ON m.id = w.message_id;
      DROP TABLE waiting;
      ALTER TABLE waiting_v4 RENAME TO waiting;",
+    // 5: marks along each conversation's chain, so that a page `before` an
+    // id from another conversation starts near it instead of walking the
+    // whole chain down to it (see `queries::MARK_EVERY`). A conversation
+    // counts its messages; every 256th is marked. Existing conversations are
+    // counted and marked in one sorted pass over the messages.
+    "ALTER TABLE conversations ADD COLUMN length INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE conversation_marks (
+        user_id     INTEGER NOT NULL,
+        message_id  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, message_id)
+     ) WITHOUT ROWID;
+     CREATE TEMP TABLE numbered AS
+        SELECT user_id, id, row_number() OVER (PARTITION BY user_id ORDER BY id) AS n
+        FROM messages;
+     INSERT INTO conversation_marks (user_id, message_id)
+        SELECT user_id, id FROM numbered WHERE n % 256 = 0;
+     UPDATE conversations SET length = counted.n
+        FROM (SELECT user_id, max(n) AS n FROM numbered GROUP BY user_id) AS counted
+        WHERE counted.user_id = conversations.user_id;
+     DROP TABLE numbered;",
 ];
 
 /// The schema version this build writes.
@@ -298,6 +323,68 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("reads");
         assert_eq!(indexes, ["users_by_assigned_agent"]);
+    }
+
+    #[test]
+    fn migration_5_counts_and_marks_existing_conversations() {
+        use crate::store::queries;
+        use switchboard_protocol::{Body, Priority, Timestamp};
+        let mut conn = Connection::open_in_memory().expect("opens");
+        migrate_to(&mut conn, 4).expect("version 4");
+        // ana's 600 messages, every third id bo's, chained as version 4 does.
+        conn.execute_batch(
+            "INSERT INTO users (id, name, token_hash, created_us) VALUES
+                (1, 'ana', x'00', 0), (2, 'bo', x'00', 0), (3, 'cy', x'00', 0);
+             WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 900)
+             INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority)
+                SELECT id, id, CASE id % 3 WHEN 0 THEN 2 ELSE 1 END, NULL, 'x', 1 FROM n;
+             UPDATE messages SET prev_id = (
+                SELECT max(p.id) FROM messages p
+                WHERE p.user_id = messages.user_id AND p.id < messages.id
+             );
+             INSERT INTO conversations (user_id, last_message_id)
+                SELECT user_id, max(id) FROM messages GROUP BY user_id;",
+        )
+        .expect("fills version 4");
+        migrate(&mut conn).expect("migrates to the current version");
+
+        let lengths: Vec<(i64, i64)> = conn
+            .prepare("SELECT user_id, length FROM conversations ORDER BY user_id")
+            .expect("prepares")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("queries")
+            .collect::<Result<_, _>>()
+            .expect("reads");
+        assert_eq!(lengths, [(1, 600), (2, 300)]);
+        let marks = |user: i64| -> Vec<i64> {
+            conn.prepare("SELECT message_id FROM conversation_marks WHERE user_id = ?1 ORDER BY 1")
+                .expect("prepares")
+                .query_map([user], |r| r.get(0))
+                .expect("queries")
+                .collect::<Result<_, _>>()
+                .expect("reads")
+        };
+        // ana's 256th and 512th messages, bo's 256th.
+        assert_eq!(marks(1), [383, 767]);
+        assert_eq!(marks(2), [768]);
+        // New messages go on counting where the migration left off: ana's
+        // 768th message is marked.
+        let body = Body::parse("y", 100).expect("valid");
+        let mut newest = 0;
+        for ts in 0..168 {
+            newest = queries::insert_message(
+                &conn,
+                Timestamp::from_micros(1_000 + ts),
+                1,
+                None,
+                &body,
+                Priority::Normal,
+            )
+            .expect("inserts");
+        }
+        assert_eq!(marks(1), [383, 767, newest as i64]);
+        let page = queries::conversation(&conn, 1, Some(600), 2).expect("reads");
+        assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), [598, 599]);
     }
 
     #[test]
