@@ -101,6 +101,9 @@ macro_rules! chain {
 const FIND_USER: &str = "SELECT u.id, u.token_hash, u.assigned_agent_id,
             (SELECT name FROM agents WHERE id = u.assigned_agent_id AND token_hash IS NOT NULL)
      FROM users u WHERE u.name = ?1";
+/// Covered by the unique index on names: one b-tree descent, where
+/// [`FIND_USER`] also reads the row and its holder's name.
+const USER_ID: &str = "SELECT id FROM users WHERE name = ?1";
 const FIND_AGENT: &str = "SELECT id, name, token_hash FROM agents WHERE name = ?1";
 const MESSAGE_BY_ID: &str = select_messages!("messages m WHERE m.id = ?1");
 const LAST_MESSAGE: &str = "SELECT last_message_id, length FROM conversations WHERE user_id = ?1";
@@ -365,6 +368,7 @@ fn read_conversation_end(
 pub struct HotStatements<'c> {
     conn: &'c Connection,
     find_user: CachedStatement<'c>,
+    user_id: CachedStatement<'c>,
     last_message: CachedStatement<'c>,
     insert_message: CachedStatement<'c>,
     set_last_message: CachedStatement<'c>,
@@ -376,6 +380,7 @@ impl<'c> HotStatements<'c> {
         Ok(Self {
             conn,
             find_user: conn.prepare_cached(FIND_USER)?,
+            user_id: conn.prepare_cached(USER_ID)?,
             last_message: conn.prepare_cached(LAST_MESSAGE)?,
             insert_message: conn.prepare_cached(INSERT_MESSAGE)?,
             set_last_message: conn.prepare_cached(SET_LAST_MESSAGE)?,
@@ -386,6 +391,14 @@ impl<'c> HotStatements<'c> {
     /// [`find_user`].
     pub fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>> {
         read_user(&mut self.find_user, name)
+    }
+
+    /// A user's row id, for when nothing else of the row is needed (a
+    /// user's own message, a name taken or not).
+    pub fn user_id(&mut self, name: &Name) -> Result<Option<i64>> {
+        self.user_id
+            .query_row([name.as_str()], |row| row.get(0))
+            .optional()
     }
 
     /// [`insert_message`].
@@ -721,12 +734,18 @@ mod tests {
             .expect("message");
             add_waiting(&conn, id, user, Priority::Normal).expect("waits");
             find_user(&conn, &name(&format!("u{i}"))).expect("reads");
+            let found = HotStatements::new(&conn)
+                .expect("prepares")
+                .user_id(&name(&format!("u{i}")))
+                .expect("reads");
+            assert_eq!(found, Some(user));
             find_agent(&conn, &name(&format!("a{i}"))).expect("reads");
             message_by_id(&conn, id).expect("reads");
             find_key(&conn, Role::User, user, &format!("k{i}")).expect("reads");
         }
         for sql in [
             FIND_USER,
+            USER_ID,
             FIND_AGENT,
             MESSAGE_BY_ID,
             FIND_KEY,

@@ -407,7 +407,7 @@ fn register_user(
     clock: &mut Clock,
     name: &Name,
 ) -> rusqlite::Result<Registration> {
-    if hot.find_user(name)?.is_some() {
+    if hot.user_id(name)?.is_some() {
         return Ok(Registration::Taken);
     }
     let token =
@@ -437,17 +437,26 @@ fn store_message(
         priority,
         key,
     } = request;
-    let Some(customer) = hot.find_user(user)? else {
-        return rejected(origin, RequestError::unknown_user(user.as_str()));
-    };
-    let agent = match from.role {
-        Role::User => None,
-        Role::Agent => match queries::find_agent(conn, &from.name)? {
-            Some(agent) if agent.token_hash.is_some() => Some(agent),
-            _ => return rejected(origin, RequestError::Forbidden("this agent was removed")),
+    // A user's own message needs only the user's id; an agent's answer also
+    // needs who holds the conversation.
+    let (customer_id, agent) = match from.role {
+        Role::User => match hot.user_id(user)? {
+            Some(id) => (id, None),
+            None => return rejected(origin, RequestError::unknown_user(user.as_str())),
         },
+        Role::Agent => {
+            let Some(customer) = hot.find_user(user)? else {
+                return rejected(origin, RequestError::unknown_user(user.as_str()));
+            };
+            match queries::find_agent(conn, &from.name)? {
+                Some(agent) if agent.token_hash.is_some() => {
+                    (customer.id, Some((agent, customer.assigned)))
+                }
+                _ => return rejected(origin, RequestError::Forbidden("this agent was removed")),
+            }
+        }
     };
-    let sender_id = agent.as_ref().map_or(customer.id, |a| a.id);
+    let sender_id = agent.as_ref().map_or(customer_id, |(a, _)| a.id);
     if let Some(key) = key
         && let Some(message_id) = queries::find_key(conn, from.role, sender_id, key.as_str())?
     {
@@ -459,11 +468,11 @@ fn store_message(
         });
     }
     let mut taken_by = None;
-    if let Some(agent) = &agent {
-        let holder = customer.assigned.map(|(_, name)| name);
-        match assignment::decide(holder, &agent.name) {
+    if let Some((agent, assigned)) = &agent {
+        let holder = assigned.as_ref().map(|(_, name)| name);
+        match assignment::decide(holder, &&agent.name) {
             Decision::Take => {
-                queries::set_assignment(conn, customer.id, Some(agent.id))?;
+                queries::set_assignment(conn, customer_id, Some(agent.id))?;
                 taken_by = Some(agent.name.clone());
             }
             Decision::AlreadyHeld => {}
@@ -472,13 +481,13 @@ fn store_message(
                     origin,
                     RequestError::AssignedToOther {
                         user: user.clone(),
-                        agent: holder,
+                        agent: holder.clone(),
                     },
                 );
             }
         }
         // An answer resolves everything the user was waiting on.
-        queries::clear_waiting(conn, customer.id)?;
+        queries::clear_waiting(conn, customer_id)?;
     }
     let ts = clock.now();
     let priority = if agent.is_some() {
@@ -488,13 +497,13 @@ fn store_message(
     };
     let id = hot.insert_message(
         ts,
-        customer.id,
-        agent.as_ref().map(|a| a.id),
+        customer_id,
+        agent.as_ref().map(|(a, _)| a.id),
         body,
         priority,
     )?;
     if agent.is_none() {
-        hot.add_waiting(id, customer.id, priority)?;
+        hot.add_waiting(id, customer_id, priority)?;
     }
     if let Some(key) = key {
         queries::insert_key(conn, from.role, sender_id, key.as_str(), id)?;
@@ -505,7 +514,7 @@ fn store_message(
             id,
             ts,
             user.clone(),
-            agent.map(|a| a.name),
+            agent.map(|(a, _)| a.name),
             body.clone(),
             priority,
         ),
