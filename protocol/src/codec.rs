@@ -193,26 +193,38 @@ impl EncodedMessage {
 
     /// `{"type":"message","message":…}` and its newline.
     pub fn event(&self) -> Bytes {
-        self.frame(br#"{"type":"message","message":"#)
+        const HEAD: &[u8] = br#"{"type":"message","message":"#;
+        let mut line = self.line(HEAD.len());
+        line.put_slice(HEAD);
+        self.finish(line)
     }
 
     /// `{"type":"sent","id":…,"message":…}` and its newline; no `id` when
-    /// the request had none.
+    /// the request had none. Written straight into the line: the id is
+    /// short, and a buffer of its own cost an allocation and a copy.
     pub fn sent(&self, id: Option<&RequestId>) -> io::Result<Bytes> {
-        let mut head = br#"{"type":"sent","#.to_vec();
+        const HEAD: &[u8] = br#"{"type":"sent","#;
+        const ID: &[u8] = br#""id":"#;
+        const MESSAGE: &[u8] = br#""message":"#;
+        // Room for an integer id or a short string one; longer ones grow it.
+        let mut line = self.line(HEAD.len() + ID.len() + 24 + MESSAGE.len());
+        line.put_slice(HEAD);
         if let Some(id) = id {
-            head.extend_from_slice(br#""id":"#);
-            serde_json::to_writer(&mut head, id)?;
-            head.push(b',');
+            line.put_slice(ID);
+            serde_json::to_writer((&mut line).writer(), id)?;
+            line.put_u8(b',');
         }
-        head.extend_from_slice(br#""message":"#);
-        Ok(self.frame(&head))
+        line.put_slice(MESSAGE);
+        Ok(self.finish(line))
     }
 
-    /// `head`, the message, then the frame's closing brace and newline.
-    fn frame(&self, head: &[u8]) -> Bytes {
-        let mut line = BytesMut::with_capacity(head.len() + self.json.len() + 2);
-        line.put_slice(head);
+    /// An empty line with room for `head` bytes, the message, and the end.
+    fn line(&self, head: usize) -> BytesMut {
+        BytesMut::with_capacity(head + self.json.len() + 2)
+    }
+
+    /// The message, then the frame's closing brace and newline.
+    fn finish(&self, mut line: BytesMut) -> Bytes {
         line.put_slice(&self.json);
         line.put_slice(b"}\n");
         line.freeze()
