@@ -85,7 +85,8 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = 8_192,
           value_parser = clap::value_parser!(u32).range(1..))]
     outbox_frames: u32,
-    /// Bytes queued for one connection before it is cut off as `slow_consumer`.
+    /// Bytes of events queued for one connection before it is cut off as
+    /// `slow_consumer`. Replies (a whole backlog) are not counted.
     #[arg(long, env = "SWITCHBOARD_OUTBOX_BYTES", default_value_t = 4 << 20,
           value_parser = clap::value_parser!(u64).range(1024..))]
     outbox_bytes: u64,

@@ -23,6 +23,18 @@ pub struct Outgoing {
     pub last: bool,
 }
 
+impl Outgoing {
+    /// The bytes this frame counts against the outbox's bound: an event's
+    /// length, nothing for a reply (see [`outbox`]).
+    fn counted_len(&self) -> usize {
+        if self.answers_request {
+            0
+        } else {
+            self.bytes.len()
+        }
+    }
+}
+
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
@@ -48,10 +60,12 @@ pub struct OutboxReceiver {
 }
 
 /// An outbox holding at most `max_frames` frames and `max_bytes` bytes of
-/// events. Replies are not refused for their size: each answers a request
-/// this connection made, it has few outstanding (one `subscribe` at a time),
-/// and a long backlog must reach a client that is reading even while events
-/// are queued.
+/// events. Replies are neither refused for their size nor counted against
+/// the events: each answers a request this connection made, it has few
+/// outstanding (one `subscribe` at a time), and a long backlog must reach a
+/// client that is reading even while events are queued behind it. (Counted,
+/// a 5 MB backlog not yet taken off the queue made the next event "too
+/// much", and cut off a client that was reading as fast as it could.)
 pub fn outbox(max_frames: usize, max_bytes: usize) -> (OutboxSender, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(max_frames.max(1));
     let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -70,10 +84,10 @@ pub fn outbox(max_frames: usize, max_bytes: usize) -> (OutboxSender, OutboxRecei
 
 impl OutboxSender {
     pub fn try_push(&self, out: Outgoing) -> Result<(), PushError> {
-        let len = out.bytes.len();
+        let len = out.counted_len();
         // Count first, so the receiver never takes away bytes not yet added.
         let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        if !out.answers_request && before + len > self.max_bytes {
+        if before + len > self.max_bytes {
             self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Err(PushError::Full);
         }
@@ -92,7 +106,7 @@ impl OutboxReceiver {
     pub async fn recv(&mut self) -> Option<Outgoing> {
         let out = self.frames.recv().await?;
         self.queued_bytes
-            .fetch_sub(out.bytes.len(), Ordering::AcqRel);
+            .fetch_sub(out.counted_len(), Ordering::AcqRel);
         Some(out)
     }
 
@@ -105,7 +119,7 @@ impl OutboxReceiver {
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         let out = self.frames.try_recv().ok()?;
         self.queued_bytes
-            .fetch_sub(out.bytes.len(), Ordering::AcqRel);
+            .fetch_sub(out.counted_len(), Ordering::AcqRel);
         Some(out)
     }
 }
@@ -153,6 +167,24 @@ mod tests {
         assert_eq!(tx.try_push(frame(1)), Err(PushError::Full));
         while rx.try_recv().is_some() {}
         assert_eq!(tx.try_push(frame(10)), Ok(()), "room again once read");
+    }
+
+    /// A backlog still queued leaves the events their whole bound: a client
+    /// reading it is not a slow consumer for the first event behind it.
+    #[tokio::test]
+    async fn a_queued_backlog_does_not_count_against_the_events_behind_it() {
+        let (tx, mut rx) = outbox(100, 10);
+        assert_eq!(tx.try_push(reply(50)), Ok(()));
+        assert_eq!(tx.try_push(frame(10)), Ok(()), "the event bound is whole");
+        assert_eq!(tx.try_push(frame(1)), Err(PushError::Full));
+        assert!(rx.recv().await.is_some_and(|out| out.answers_request));
+        assert_eq!(
+            tx.try_push(frame(1)),
+            Err(PushError::Full),
+            "taking the reply frees no event room"
+        );
+        assert_eq!(rx.recv().await.map(|out| out.bytes.len()), Some(10));
+        assert_eq!(tx.try_push(frame(10)), Ok(()));
     }
 
     #[test]

@@ -160,6 +160,62 @@ async fn the_outbox_is_bounded_in_bytes_as_well_as_frames() {
     .await;
 }
 
+/// A backlog larger than the outbox's byte bound, with live messages routed
+/// right behind it: an agent that reads everything is not a slow consumer.
+/// The backlog is a reply and does not count against the events queued after
+/// it; when it did, the first event behind a backlog still on the queue cut
+/// the agent off (6 runs of 6 against that server). The timing is the
+/// server's to choose, so `outbox.rs` also tests the rule deterministically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_consumer() {
+    let server = TestServer::start_with(&["--outbox-bytes", "262144", "--rate", "0"]);
+    let token = server.add_agent("alice");
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    // 100 waiting messages of 4,000 characters: a 400 KB backlog.
+    let mut expected: Vec<u64> = ana
+        .send_messages(&vec!["w".repeat(4_000); 100])
+        .await
+        .iter()
+        .map(id_of)
+        .collect();
+    let (mut bo, _) = unsubscribed_user(&server, "bo").await;
+    let mut alice = server.connect().await.labelled("alice");
+    alice.hello_agent("alice", &token).await;
+
+    // bo writes in bursts of four while alice subscribes; a pause between
+    // bursts keeps the live messages far below the bound.
+    let flooding = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        for _ in 0..15 {
+            ids.extend(
+                bo.send_messages(&vec!["b".repeat(4_000); 4])
+                    .await
+                    .iter()
+                    .map(id_of),
+            );
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        ids
+    });
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    alice.send(&json!({"type":"subscribe","id":"sub"})).await;
+    expected.extend(flooding.await.unwrap());
+
+    let mut seen = Vec::new();
+    let mut subscribed = false;
+    while seen.len() < expected.len() || !subscribed {
+        let frame = alice.recv().await;
+        match frame["type"].as_str() {
+            Some("message") => seen.push(id_of(&frame["message"])),
+            Some("subscribed") => subscribed = true,
+            _ => panic!("alice: {frame}"),
+        }
+    }
+    seen.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "every waiting and live message, once");
+}
+
 /// One agent subscribes and never reads while a user floods: it is cut off
 /// (`slow_consumer` or straight to EOF) and another agent still gets everything.
 async fn slow_consumer_is_cut_off(server_args: &[&str]) {
