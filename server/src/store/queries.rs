@@ -223,18 +223,24 @@ pub fn find_agent(conn: &Connection, name: &Name) -> Result<Option<AgentRow>> {
 }
 
 /// Creates the agent, or gives a removed one a token again (its past
-/// messages keep their author). A returning agent does not get back the
-/// conversations it held when it was removed.
+/// messages keep their author). A returning agent starts afresh: it does not
+/// get back the conversations it held when it was removed, nor its
+/// idempotency keys (an old key would replay an old answer, perhaps to
+/// another user, instead of sending).
 pub fn upsert_agent(
     conn: &Connection,
     name: &Name,
     token_hash: &[u8],
     now: Timestamp,
 ) -> Result<()> {
+    const REMOVED: &str = "(SELECT id FROM agents WHERE name = ?1 AND token_hash IS NULL)";
     conn.execute(
-        "UPDATE users SET assigned_agent_id = NULL
-         WHERE assigned_agent_id = (SELECT id FROM agents WHERE name = ?1 AND token_hash IS NULL)",
+        &format!("UPDATE users SET assigned_agent_id = NULL WHERE assigned_agent_id = {REMOVED}"),
         [name.as_str()],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM send_keys WHERE sender_role = ?2 AND sender_id = {REMOVED}"),
+        params![name.as_str(), role_to_sql(Role::Agent)],
     )?;
     conn.prepare_cached(
         "INSERT INTO agents (name, token_hash, created_us) VALUES (?1, ?2, ?3)
@@ -1052,6 +1058,48 @@ mod tests {
         assert!(assignments(&conn).expect("reads").is_empty());
         assert_eq!(list_agents(&conn).expect("reads"), [(alice, 0)]);
         assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
+    }
+
+    #[test]
+    fn a_removed_agent_added_again_does_not_get_its_idempotency_keys_back() {
+        let conn = db();
+        let alice = name("alice");
+        let agent_id = add_agent(&conn, "alice");
+        let bob = add_agent(&conn, "bob");
+        let ana = add_user(&conn, "ana");
+        let answer = insert_message(
+            &conn,
+            Timestamp::from_micros(1),
+            ana,
+            Some(agent_id),
+            &body("old answer"),
+            Priority::Normal,
+        )
+        .expect("message");
+        insert_key(&conn, Role::Agent, agent_id, "k1", answer).expect("key");
+        insert_key(&conn, Role::Agent, bob, "k1", answer).expect("key");
+        insert_key(&conn, Role::User, ana, "k1", answer).expect("key");
+        // Given a new token while still active: the same agent, same keys.
+        upsert_agent(&conn, &alice, b"rotated", Timestamp::from_micros(2)).expect("rotates");
+        assert_eq!(
+            find_key(&conn, Role::Agent, agent_id, "k1").expect("reads"),
+            Some(answer)
+        );
+        assert!(remove_agent(&conn, &alice).expect("removes"));
+        upsert_agent(&conn, &alice, b"new", Timestamp::from_micros(3)).expect("again");
+        assert_eq!(
+            find_key(&conn, Role::Agent, agent_id, "k1").expect("reads"),
+            None
+        );
+        // Nobody else's keys go.
+        assert_eq!(
+            find_key(&conn, Role::Agent, bob, "k1").expect("reads"),
+            Some(answer)
+        );
+        assert_eq!(
+            find_key(&conn, Role::User, ana, "k1").expect("reads"),
+            Some(answer)
+        );
     }
 
     #[test]
