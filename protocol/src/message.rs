@@ -194,8 +194,10 @@ impl<'de> Deserialize<'de> for Body {
     }
 }
 
-/// The `id` a client puts on a request so it can match the reply: a string or
-/// an integer, at most 64 characters.
+/// The `id` a client puts on a request so it can match the reply: a string of
+/// at most 64 characters, or an integer that fits in 64 bits signed. A larger
+/// integer is refused rather than echoed wrong: JSON readers (serde_json's
+/// among them) take such numbers as floating point.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum RequestId {
@@ -210,6 +212,8 @@ impl<'de> Deserialize<'de> for RequestId {
         enum Wire {
             Int(i64),
             Str(String),
+            /// Too large for `Int`, or not whole.
+            Number(f64),
         }
         match Wire::deserialize(deserializer)
             .map_err(|_| serde::de::Error::custom("`id` must be a string or an integer"))?
@@ -219,6 +223,12 @@ impl<'de> Deserialize<'de> for RequestId {
             Wire::Str(_) => Err(serde::de::Error::custom(format!(
                 "`id` is at most {MAX_ID_CHARS} characters"
             ))),
+            Wire::Number(n) if n.fract() == 0.0 => Err(serde::de::Error::custom(
+                "an integer `id` must fit in 64 bits signed; send a longer one as a string",
+            )),
+            Wire::Number(_) => Err(serde::de::Error::custom(
+                "`id` must be a string or an integer",
+            )),
         }
     }
 }
@@ -318,6 +328,20 @@ mod tests {
         assert!(parse(&format!("\"{}\"", "x".repeat(65))).is_err());
         assert!(parse("1.5").is_err());
         assert!(parse("[1]").is_err());
+        assert_eq!(
+            parse("-9223372036854775808").ok(),
+            Some(RequestId::Int(i64::MIN))
+        );
+        assert_eq!(
+            parse("9223372036854775807").ok(),
+            Some(RequestId::Int(i64::MAX))
+        );
+        for too_large in ["9223372036854775808", "123456789012345678901234567890"] {
+            let refused = parse(too_large).expect_err("beyond 64 bits").to_string();
+            assert!(refused.contains("64 bits"), "{too_large}: {refused}");
+        }
+        let not_whole = parse("1.5").expect_err("not whole").to_string();
+        assert!(not_whole.contains("string or an integer"), "{not_whole}");
     }
 
     #[test]
