@@ -359,6 +359,10 @@ async fn resume_over_10000_messages_is_truncated_to_the_newest() {
     assert_eq!(ids(&messages_in(&frames)), all_ids[..1_000]);
     assert_eq!(subscribed["backlog"], 1_000);
     assert_eq!(subscribed["truncated"], false);
+    // Its maximum is 1,000 too (interpretation 17): more is clamped.
+    let (frames, subscribed) = alice.subscribe_with(json!({"limit":5_000})).await;
+    assert_eq!(ids(&messages_in(&frames)), all_ids[..1_000]);
+    assert_eq!(subscribed["backlog"], 1_000);
 
     // A user's backlog and history: `limit` above the maximum is clamped to 1,000.
     let mut user0 = server.connect().await;
@@ -370,4 +374,144 @@ async fn resume_over_10000_messages_is_truncated_to_the_newest() {
     assert_eq!(history, by_user[0][10..]);
     let history = user0.history(None, json!({})).await;
     assert_eq!(history, by_user[0][960..], "history's default limit is 50");
+}
+
+/// Sends `count` messages from the agent on `client` to `user`, 100
+/// pipelined at a time, and returns them.
+async fn agent_sends(client: &mut TestClient, user: &str, count: usize) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(count);
+    for chunk in numbered("agent ", count).chunks(100) {
+        let requests: Vec<Value> = chunk
+            .iter()
+            .map(|body| json!({"type":"send","id":client.request_id(),"to":user,"body":body}))
+            .collect();
+        for reply in client.pipeline(&requests).await {
+            assert_eq!(reply["type"], "sent", "{reply}");
+            messages.push(reply["message"].clone());
+        }
+    }
+    messages
+}
+
+/// The 10,000 cap of a `since` resume holds for users too (interpretations 4
+/// and 5): a user whose own conversation has 10,100 messages after `since`
+/// (both directions, written while another user's conversation grows) gets
+/// exactly the newest 10,000 of them, in commit order, none of the other
+/// conversation, and `subscribed` says `"truncated":true`; then the
+/// `assigned` that follows a user's backlog. A server without the cap for
+/// users, keeping the oldest instead, or saying `false` fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_resume_over_10000_messages_is_truncated_to_the_newest() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let token = server.add_agent("alice");
+    let (mut ana, ana_token) = unsubscribed_user(&server, "ana").await;
+    let since = id_of(&ana.send_message("seen").await);
+
+    // Four connections of ana and one of ben write at once, so the server
+    // can batch commits; alice answers ana meanwhile.
+    let mut writers = JoinSet::new();
+    for n in 0..4 {
+        let mut client = server.connect().await.labelled(&format!("ana#{n}"));
+        client.hello_user("ana", &ana_token).await;
+        writers.spawn(async move {
+            let mut messages = Vec::new();
+            for chunk in numbered(&format!("ana#{n} "), 2_500).chunks(100) {
+                messages.extend(client.send_messages(chunk).await);
+            }
+            messages
+        });
+    }
+    let (mut ben, _) = unsubscribed_user(&server, "ben").await;
+    writers.spawn(async move {
+        let mut messages = Vec::new();
+        for chunk in numbered("ben ", 500).chunks(100) {
+            messages.extend(ben.send_messages(chunk).await);
+        }
+        messages
+    });
+    let mut alice = server.connect().await.labelled("alice");
+    alice.hello_agent("alice", &token).await;
+    let mut conversation = agent_sends(&mut alice, "ana", 50).await;
+    while let Some(done) = writers.join_next().await {
+        conversation.extend(done.unwrap().into_iter().filter(|m| m["user"] == "ana"));
+    }
+    // The newest messages are alice's, so the kept ones go both ways.
+    conversation.extend(agent_sends(&mut alice, "ana", 50).await);
+    conversation.sort_by_key(id_of);
+    assert_eq!(conversation.len(), 10_100);
+    assert!(conversation.iter().all(|m| id_of(m) > since));
+
+    let mut ana = server.connect().await;
+    ana.hello_user("ana", &ana_token).await;
+    let (frames, subscribed) = ana.subscribe_with(json!({"since":since})).await;
+    assert_eq!(ids(&messages_in(&frames)), ids(&conversation[100..]));
+    assert_eq!(subscribed["backlog"], 10_000);
+    assert_eq!(subscribed["truncated"], true);
+    assert_eq!(state_events(&frames), vec![assigned("ana", "alice")]);
+    assert_eq!(
+        frames.last(),
+        Some(&assigned("ana", "alice")),
+        "after the messages"
+    );
+    ana.barrier().await;
+}
+
+/// An agent's `since` resume is followed, still before `subscribed`, by the
+/// state it needs to draw its queue, as its plain backlog is (PROTOCOL.md
+/// "Ordering and backlog"): after the missed messages in commit order, one
+/// `presence` (`online: true`) per user online now, and one `assigned` per
+/// user an agent holds, itself included. A user who went offline, or one who
+/// never subscribed, has no `presence`. A server that sends only the messages
+/// on a resume, puts state before them, or reports stale presence fails here.
+#[tokio::test]
+async fn agent_resume_with_since_is_followed_by_presence_and_assignments() {
+    let server = TestServer::start();
+    let alice_token = server.add_agent("alice");
+    let bob_token = server.add_agent("bob");
+    let watcher_token = server.add_agent("watcher");
+    // carl is online, then leaves; the watcher sees the server know it.
+    let (mut carl, _) = user(&server, "carl").await;
+    let mut watcher = agent(&server, "watcher", &watcher_token).await;
+    assert_eq!(carl.recv().await, json!({"type":"agents","online":1}));
+    carl.bye().await;
+    assert_eq!(watcher.recv().await, presence("carl", false));
+
+    let (_ana, _) = user(&server, "ana").await;
+    let (mut ben, _) = user(&server, "ben").await;
+    let (_dave, _) = unsubscribed_user(&server, "dave").await;
+    let mut alice = server.connect().await;
+    alice.hello_agent("alice", &alice_token).await;
+    let last_seen = alice.send_to("ana", "for ana").await;
+    let mut bob = server.connect().await;
+    bob.hello_agent("bob", &bob_token).await;
+    let missed = [
+        bob.send_to("dave", "for dave").await,
+        ben.send_message("question").await,
+    ];
+
+    let mut alice = server.connect().await;
+    alice.hello_agent("alice", &alice_token).await;
+    let (frames, subscribed) = alice
+        .subscribe_with(json!({"since":id_of(&last_seen)}))
+        .await;
+    assert_eq!(
+        frames.len(),
+        6,
+        "2 messages, 2 presence and 2 assigned events: {frames:?}"
+    );
+    let backlog: Vec<Value> = missed
+        .iter()
+        .map(|message| json!({"type":"message","message":message}))
+        .collect();
+    assert_eq!(frames[..2], backlog, "the missed messages come first");
+    let state = vec![
+        presence("ana", true),
+        presence("ben", true),
+        assigned("ana", "alice"),
+        assigned("dave", "bob"),
+    ];
+    assert_eq!(sorted(frames[2..].to_vec()), sorted(state));
+    assert_eq!(subscribed["backlog"], 2);
+    assert_eq!(subscribed["truncated"], false);
+    alice.barrier().await;
 }

@@ -282,3 +282,86 @@ async fn pipelined_requests_are_answered_in_request_order() {
         }
     }
 }
+
+/// A `ping` line of exactly `len` bytes (without the newline): the padding is
+/// an unknown string field, which the server ignores.
+fn padded_ping(id: &str, len: usize) -> Vec<u8> {
+    let head = format!("{{\"type\":\"ping\",\"id\":\"{id}\",\"pad\":\"");
+    let mut line = head.into_bytes();
+    line.resize(len - 2, b'z');
+    line.extend(b"\"}");
+    assert_eq!(line.len(), len);
+    line
+}
+
+/// The default `--max-line` is exactly 65,536 bytes, counted without the line
+/// ending (PROTOCOL.md "Framing", interpretation 11): a line of 65,536 bytes
+/// is answered normally, with `\n` or `\r\n`, and one of 65,537 gets
+/// `line_too_long` with a null id, after which the connection still works
+/// and nothing of the long line is answered again. A default one byte
+/// smaller, or a limit that counts the `\r`, refuses a 65,536-byte line; one
+/// byte larger answers the 65,537-byte line with `pong` instead of the error.
+#[tokio::test]
+async fn default_max_line_is_65536_bytes_without_the_line_ending() {
+    let server = TestServer::start();
+    let mut client = identified(&server).await;
+    let mut exact = padded_ping("exact", 65_536);
+    exact.push(b'\n');
+    client.send_raw(&exact).await;
+    assert_eq!(client.recv().await, json!({"type":"pong","id":"exact"}));
+    let mut exact_crlf = padded_ping("crlf", 65_536);
+    exact_crlf.extend(b"\r\n");
+    client.send_raw(&exact_crlf).await;
+    assert_eq!(client.recv().await, json!({"type":"pong","id":"crlf"}));
+
+    let mut over = padded_ping("over", 65_537);
+    over.push(b'\n');
+    client.send_raw(&over).await;
+    client.recv_error(Value::Null, "line_too_long").await;
+    client.barrier().await;
+    assert_eq!(
+        client.send_message("still usable").await["body"],
+        "still usable"
+    );
+}
+
+/// Interpretation 21: a missing required field is `bad_frame`, like a field
+/// of the wrong kind, and the request is not carried out: `send` without
+/// `body` (from a user, or from an agent naming a user with `to`) and
+/// `release` without `user`. A server that read a missing `body` as empty
+/// would answer `invalid_body`; one that read it as anything else would
+/// store a message, which the empty history would show; a `release` without
+/// `user` answered `unknown_user`, `not_assigned` or `forbidden` fails too.
+#[tokio::test]
+async fn missing_required_field_is_bad_frame() {
+    let server = TestServer::start();
+    let token = server.add_agent("alice");
+    let mut ana = identified(&server).await;
+    let mut alice = server.connect().await.labelled("alice");
+    alice.hello_agent("alice", &token).await;
+    alice.send_to("ana", "hello ana").await;
+
+    let frames = [
+        json!({"type":"send","id":"u1"}),
+        json!({"type":"send","id":"u2","key":"k1"}),
+        json!({"type":"release","id":"u3"}),
+    ];
+    for frame in frames {
+        ana.send(&frame).await;
+        ana.recv_error(frame["id"].clone(), "bad_frame").await;
+    }
+    let frames = [
+        json!({"type":"send","id":"a1","to":"ana"}),
+        json!({"type":"release","id":"a2"}),
+    ];
+    for frame in frames {
+        alice.send(&frame).await;
+        alice.recv_error(frame["id"].clone(), "bad_frame").await;
+    }
+    ana.barrier().await;
+    alice.barrier().await;
+    // Nothing was stored, and alice still holds ana: her release works.
+    assert_eq!(bodies(&ana.history(None, json!({})).await), ["hello ana"]);
+    let reply = alice.request(json!({"type":"release","user":"ana"})).await;
+    assert_eq!(reply["type"], "released", "{reply}");
+}

@@ -243,3 +243,43 @@ async fn bye_before_hello_closes_the_connection() {
     client.send(&json!({"type":"bye"})).await;
     client.expect_closed().await;
 }
+
+/// Interpretation 21: a `hello` with a missing `role` or `name`, or a role
+/// that is neither `user` nor `agent`, is `bad_frame` (echoing its id), and
+/// a `bad_frame` `hello` is not a failed `hello`. Two real failures and five
+/// malformed hellos leave the connection open (a server counting the
+/// malformed ones would close it at the third); it is still not signed in
+/// (a `ping` gets `not_authenticated`), and a proper `hello` then succeeds.
+#[tokio::test]
+async fn malformed_hello_is_bad_frame_and_not_a_failed_hello() {
+    let server = TestServer::start();
+    let (_, token) = unsubscribed_user(&server, "ana").await;
+    let mut client = server.connect().await;
+    client
+        .send(&json!({"type":"hello","id":"f1","role":"user","name":"ana","token":"wrong"}))
+        .await;
+    client.recv_error(json!("f1"), "unauthorized").await;
+    let malformed = [
+        json!({"type":"hello","id":"m1","role":"admin","name":"ana","token":token}),
+        json!({"type":"hello","id":"m2","name":"ana","token":token}),
+        json!({"type":"hello","id":"m3","role":"user","token":token}),
+        json!({"type":"hello","id":"m4","role":"admin","name":"root"}),
+        json!({"type":"hello","id":"m5"}),
+    ];
+    for hello in &malformed[..3] {
+        client.send(hello).await;
+        client.recv_error(hello["id"].clone(), "bad_frame").await;
+    }
+    client
+        .send(&json!({"type":"hello","id":"f2","role":"user","name":"ana","token":"wrong"}))
+        .await;
+    client.recv_error(json!("f2"), "unauthorized").await;
+    for hello in &malformed[3..] {
+        client.send(hello).await;
+        client.recv_error(hello["id"].clone(), "bad_frame").await;
+    }
+    client.send(&json!({"type":"ping","id":"p"})).await;
+    client.recv_error(json!("p"), "not_authenticated").await;
+    client.hello_user("ana", &token).await;
+    client.barrier().await;
+}
