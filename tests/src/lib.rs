@@ -552,6 +552,26 @@ impl TestClient {
         }
     }
 
+    /// Reads to the end of the stream: the complete frames, and the bytes of
+    /// a last line the close cut short (empty if none).
+    pub async fn read_until_closed(&mut self) -> (Vec<Value>, Vec<u8>) {
+        let mut frames = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            let read = tokio::time::timeout(RECV_TIMEOUT, self.reader.read_until(b'\n', &mut line));
+            match read.await {
+                Err(_) => panic!("{}: not closed within {RECV_TIMEOUT:?}", self.label),
+                Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return (frames, Vec::new());
+                }
+                Ok(Err(error)) => panic!("{}: read failed: {error}", self.label),
+                Ok(Ok(0)) => return (frames, Vec::new()),
+                Ok(Ok(_)) if line.last() != Some(&b'\n') => return (frames, line),
+                Ok(Ok(_)) => frames.push(self.parse_line(line)),
+            }
+        }
+    }
+
     /// Asserts that the server closes the connection without sending anything
     /// more. Receive the frames that should come first before calling this.
     pub async fn expect_closed(&mut self) {

@@ -515,3 +515,27 @@ async fn agent_resume_with_since_is_followed_by_presence_and_assignments() {
     assert_eq!(subscribed["truncated"], false);
     alice.barrier().await;
 }
+
+/// A resume stops at 8 MiB of message bodies as well as at 10,000 messages
+/// (interpretation 5): the newest that fit, then `truncated`. Without the
+/// byte bound, 10,000 long messages made a reply of up to 160 MB, read on
+/// the writer thread while every other client's sends waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_stops_at_8_mib_of_bodies() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let (mut ana, token) = unsubscribed_user(&server, "ana").await;
+    let body = "x".repeat(4_000);
+    let mut sent = Vec::new();
+    for _ in 0..21 {
+        sent.extend(ana.send_messages(&vec![body.clone(); 100]).await);
+    }
+    // 2,100 bodies of 4,000 bytes: 8,400,000 bytes, over 8 MiB (8,388,608);
+    // the newest 2,097 fit.
+    let mut again = server.connect().await;
+    again.hello_user("ana", &token).await;
+    let (frames, subscribed) = again.subscribe_with(json!({"since":0})).await;
+    let resumed = messages_in(&frames);
+    assert_eq!(ids(&resumed), ids(&sent[3..]));
+    assert_eq!(subscribed["backlog"], 2_097);
+    assert_eq!(subscribed["truncated"], true);
+}

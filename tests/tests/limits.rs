@@ -257,6 +257,52 @@ async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_con
     assert_eq!(seen, expected, "every waiting and live message, once");
 }
 
+/// Interpretation 26: a connection that takes nothing for 10 s while the
+/// server has bytes for it is closed, even with room left in its outbox, so
+/// a peer that vanished without a word does not hold a connection and its
+/// buffers for ever. No error can reach a peer that reads nothing; the last
+/// frame may be cut short. A server that kept waiting would fail here with
+/// every message eventually read and no close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_takes_nothing_for_10_s_is_closed() {
+    let server = TestServer::start_with(&[
+        "--outbox-frames",
+        "100000",
+        "--outbox-bytes",
+        "67108864",
+        "--rate",
+        "0",
+    ]);
+    let token = server.add_agent("frozen");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let stream = socket.connect(server.addr()).await.unwrap();
+    let mut frozen = TestClient::from_stream(stream).labelled("frozen");
+    assert_eq!(frozen.recv().await, greeting());
+    frozen.hello_agent("frozen", &token).await;
+    frozen.subscribe().await;
+
+    // More than the kernel buffers hold, far less than the outbox's bounds.
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let count = messages_to_overflow();
+    for window in vec!["x".repeat(4_000); count].chunks(50) {
+        ana.send_messages(window).await;
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+
+    let (frames, _cut) = frozen.read_until_closed().await;
+    assert!(
+        frames.iter().all(|frame| frame["type"] == "message"),
+        "only what the kernel held"
+    );
+    assert!(
+        frames.len() < count,
+        "closed, not waited for: {} of {count} messages read",
+        frames.len()
+    );
+    ana.barrier().await;
+}
+
 /// One agent subscribes and never reads while a user floods: it is cut off
 /// (`slow_consumer` or straight to EOF) and another agent still gets everything.
 async fn slow_consumer_is_cut_off(server_args: &[&str]) {

@@ -46,8 +46,13 @@ const READ_QUEUE: usize = 1024;
 /// Reader threads: reads are short indexed lookups; two keep one busy
 /// `history` from delaying sign-ins on a two-core machine.
 const READERS: usize = 2;
-/// The most messages a `since` resume returns (PROTOCOL.md).
-pub const MAX_RESUME_MESSAGES: u32 = 10_000;
+/// The most a `since` resume returns: 10,000 messages (PROTOCOL.md), and
+/// fewer if their bodies pass 8 MiB (docs/protocol.md, open point 5), so
+/// that one resume neither holds the writer for long nor fills memory.
+pub(crate) const RESUME_CAP: queries::ResumeCap = queries::ResumeCap {
+    messages: 10_000,
+    body_bytes: 8 << 20,
+};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

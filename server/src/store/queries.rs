@@ -464,13 +464,20 @@ fn walk_chain(
     };
     collect_messages(
         conn,
-        select_messages!(
-            chain!(),
-            "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
-        ),
+        CHAIN_NEWEST_FIRST,
         params![sql_id(from), sql_id(above), limit],
     )
 }
+
+/// A conversation's messages newest first: from `?1` down the chain, above
+/// `?2`, at most `?3`.
+const CHAIN_NEWEST_FIRST: &str = select_messages!(
+    chain!(),
+    "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
+);
+/// Everyone's messages above `?1`, newest first, at most `?2`.
+const ALL_NEWEST_FIRST: &str =
+    select_messages!("messages m WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2");
 
 /// Ids are positive and below 2^63; anything larger means "no limit".
 fn sql_id(id: u64) -> i64 {
@@ -598,27 +605,67 @@ const START_BEFORE: &str = "WITH RECURSIVE chain(id) AS (
      )
      SELECT max(id) FROM chain WHERE id < ?2";
 
-/// Messages after `since` (of one conversation, or of all), oldest first; at
-/// most `cap`, keeping the newest, and whether some were left out.
+/// How much a `since` resume returns at most: a number of messages, and a
+/// total of body bytes. Without the second, 10,000 messages of 4,096
+/// four-byte characters made a 160 MB reply, read on the writer thread while
+/// every other client's sends waited, and held in memory until sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeCap {
+    pub messages: u32,
+    pub body_bytes: usize,
+}
+
+/// Messages after `since` (of one conversation, or of all), oldest first:
+/// the newest that fit `cap`, and whether some were left out.
 pub fn messages_since(
     conn: &Connection,
     user_id: Option<i64>,
     since: u64,
-    cap: u32,
+    cap: ResumeCap,
 ) -> Result<(Vec<Message>, bool)> {
-    let one_more = i64::from(cap) + 1;
-    let mut messages = match user_id {
-        Some(user_id) => walk_chain(conn, last_message(conn, user_id)?, since, one_more)?,
-        None => collect_messages(
+    let one_more = i64::from(cap.messages) + 1;
+    let (mut messages, truncated) = match user_id {
+        Some(user_id) => match last_message(conn, user_id)? {
+            Some(from) => collect_newest(
+                conn,
+                CHAIN_NEWEST_FIRST,
+                params![sql_id(from), sql_id(since), one_more],
+                cap,
+            )?,
+            None => (Vec::new(), false),
+        },
+        None => collect_newest(
             conn,
-            select_messages!("messages m WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2"),
+            ALL_NEWEST_FIRST,
             params![sql_id(since), one_more],
+            cap,
         )?,
     };
-    let truncated = messages.len() > cap as usize;
-    messages.truncate(cap as usize);
     messages.reverse();
     Ok((messages, truncated))
+}
+
+/// Rows newest first, kept while they fit `cap`; whether any were left
+/// out. Stops reading at the first that does not fit.
+fn collect_newest(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    cap: ResumeCap,
+) -> Result<(Vec<Message>, bool)> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(params, message_from_row)?;
+    let mut kept = Vec::new();
+    let mut body_bytes = 0;
+    for message in rows {
+        let message = message?;
+        body_bytes += message.body.as_str().len();
+        if kept.len() == cap.messages as usize || body_bytes > cap.body_bytes {
+            return Ok((kept, true));
+        }
+        kept.push(message);
+    }
+    Ok((kept, false))
 }
 
 /// User messages still waiting for an answer: most urgent first, then oldest.
@@ -878,13 +925,30 @@ mod tests {
                 .is_empty()
         );
         // One conversation's resume keeps its newest.
-        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], 1).expect("reads");
+        let cap = |messages| ResumeCap {
+            messages,
+            body_bytes: usize::MAX,
+        };
+        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], cap(1)).expect("reads");
         assert!(truncated);
         assert_eq!(ids_of(mine), vec![ids[4]]);
-        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], 5).expect("reads");
+        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], cap(5)).expect("reads");
         assert!(!truncated);
         assert_eq!(ids_of(mine), vec![ids[2], ids[4]]);
-        let (since, truncated) = messages_since(&conn, None, ids[1], 2).expect("reads");
+        // And stops at the body bytes: two one-byte bodies fit in 2.
+        let (mine, truncated) = messages_since(
+            &conn,
+            Some(ana),
+            0,
+            ResumeCap {
+                messages: 10,
+                body_bytes: 2,
+            },
+        )
+        .expect("reads");
+        assert!(truncated);
+        assert_eq!(ids_of(mine), vec![ids[2], ids[4]]);
+        let (since, truncated) = messages_since(&conn, None, ids[1], cap(2)).expect("reads");
         assert!(truncated);
         assert_eq!(
             since.iter().map(|m| m.id).collect::<Vec<_>>(),

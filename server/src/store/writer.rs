@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::commit_stats::CommitStats;
 use super::queries::HotStatements;
-use super::{Committed, MAX_RESUME_MESSAGES, Registration, SendRequest, StoreError, WriteJob};
+use super::{Committed, RESUME_CAP, Registration, SendRequest, StoreError, WriteJob};
 use super::{queries, schema};
 use crate::assignment::{self, Decision};
 use crate::error::RequestError;
@@ -584,9 +584,7 @@ fn read_backlog(
                 return Ok((Vec::new(), false, Vec::new()));
             };
             let (backlog, truncated) = match since {
-                Some(since) => {
-                    queries::messages_since(conn, Some(user.id), since, MAX_RESUME_MESSAGES)?
-                }
+                Some(since) => queries::messages_since(conn, Some(user.id), since, RESUME_CAP)?,
                 None => (queries::conversation(conn, user.id, None, limit)?, false),
             };
             let held = user
@@ -597,7 +595,7 @@ fn read_backlog(
         }
         Role::Agent => {
             let (backlog, truncated) = match since {
-                Some(since) => queries::messages_since(conn, None, since, MAX_RESUME_MESSAGES)?,
+                Some(since) => queries::messages_since(conn, None, since, RESUME_CAP)?,
                 None => (queries::waiting_queue(conn, limit)?, false),
             };
             Ok((backlog, truncated, queries::assignments(conn)?))
