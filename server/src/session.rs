@@ -24,7 +24,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use switchboard_protocol::codec::encode_into;
-use switchboard_protocol::{ClientFrame, RequestId, Role, ServerCodec, ServerFrame};
+use switchboard_protocol::{ClientFrame, Name, RequestId, Role, ServerCodec, ServerFrame};
 use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -321,6 +321,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             },
             Err(error) => error,
         };
+        // An operator can see who is being guessed at. The name only if it
+        // is one (names are plain ASCII, safe in a log); never the token.
+        tracing::warn!(
+            conn = self.conn,
+            %role,
+            name = Name::parse(&name).ok().as_ref().map(Name::as_str),
+            code = error.code().as_str(),
+            "hello refused"
+        );
         self.reply_error(id, &error).await?;
         if let State::Anonymous { failed_hellos } = &mut self.state {
             *failed_hellos += 1;

@@ -283,3 +283,38 @@ async fn malformed_hello_is_bad_frame_and_not_a_failed_hello() {
     client.hello_user("ana", &token).await;
     client.barrier().await;
 }
+
+/// A refused `hello` is logged with its role, name and code, so an operator
+/// can see someone guessing at an agent's token; the token itself never is.
+/// A server that logs nothing, or logs the guess, fails here.
+#[tokio::test]
+async fn a_refused_hello_is_logged_without_its_token() {
+    let server = TestServer::start();
+    server.add_agent("alice");
+    let mut client = server.connect().await;
+    let guess = "guessed-0123456789abcdef";
+    client
+        .send(&json!({"type":"hello","id":"h","role":"agent","name":"alice","token":guess}))
+        .await;
+    client.recv_error(json!("h"), "unauthorized").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = server.recent_log();
+        if let Some(line) = log.lines().find(|line| line.contains("hello refused")) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `hello refused` line:\n{log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(
+        line.contains("alice") && line.contains("unauthorized"),
+        "{line}"
+    );
+    assert!(
+        !server.recent_log().contains(guess),
+        "the guess reached the log"
+    );
+}
