@@ -475,6 +475,23 @@ const CHAIN_NEWEST_FIRST: &str = select_messages!(
     chain!(),
     "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
 );
+/// [`CHAIN_NEWEST_FIRST`] that also stops once the bodies walked pass `?4`
+/// bytes (the first message past it still comes, so the caller sees that
+/// more were left). `ORDER BY` makes SQLite read every row the walk yields
+/// before the first comes out: without this stop, a resume capped at 8 MiB
+/// still read all 10,000 bodies of up to 16 KB (`octet_length` reads a
+/// body's size without its text).
+const CHAIN_NEWEST_FIRST_WITHIN: &str = select_messages!(
+    "WITH RECURSIVE chain(id, bytes) AS (
+        SELECT ?1, 0 WHERE ?1 > ?2
+        UNION ALL
+        SELECT m.prev_id, chain.bytes + octet_length(m.body)
+        FROM chain JOIN messages m ON m.id = chain.id
+        WHERE m.prev_id > ?2 AND chain.bytes + octet_length(m.body) <= ?4
+        LIMIT ?3
+     ) ",
+    "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
+);
 /// Everyone's messages above `?1`, newest first, at most `?2`.
 const ALL_NEWEST_FIRST: &str =
     select_messages!("messages m WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2");
@@ -628,8 +645,13 @@ pub fn messages_since(
         Some(user_id) => match last_message(conn, user_id)? {
             Some(from) => collect_newest(
                 conn,
-                CHAIN_NEWEST_FIRST,
-                params![sql_id(from), sql_id(since), one_more],
+                CHAIN_NEWEST_FIRST_WITHIN,
+                params![
+                    sql_id(from),
+                    sql_id(since),
+                    one_more,
+                    i64::try_from(cap.body_bytes).unwrap_or(i64::MAX)
+                ],
                 cap,
             )?,
             None => (Vec::new(), false),
@@ -1038,6 +1060,51 @@ mod tests {
             ids(conversation(&conn, ana, Some(own[300]), 3).expect("reads")),
             own[297..300]
         );
+    }
+
+    /// A resume's walk stops reading at its byte bound: the rows SQLite
+    /// yields (every one read before the first comes out, for the sort) are
+    /// those that fit and one more, not the whole conversation.
+    #[test]
+    fn a_resume_reads_no_further_than_its_byte_bound() {
+        let conn = db();
+        let ana = add_user(&conn, "ana");
+        let mut last = 0;
+        for i in 0..100 {
+            last = insert_message(
+                &conn,
+                Timestamp::from_micros(i),
+                ana,
+                None,
+                &body("0123456789"),
+                Priority::Normal,
+            )
+            .expect("message");
+        }
+        let rows = conn
+            .prepare(CHAIN_NEWEST_FIRST_WITHIN)
+            .expect("prepares")
+            .query_map(params![last as i64, 0, 1_000, 25], |row| {
+                row.get::<_, i64>(0)
+            })
+            .expect("queries")
+            .count();
+        assert_eq!(
+            rows, 3,
+            "10 + 10 fit in 25 bytes; the third says there is more"
+        );
+        let (kept, truncated) = messages_since(
+            &conn,
+            Some(ana),
+            0,
+            ResumeCap {
+                messages: 1_000,
+                body_bytes: 25,
+            },
+        )
+        .expect("reads");
+        assert!(truncated);
+        assert_eq!(kept.len(), 2);
     }
 
     #[test]
