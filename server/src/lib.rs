@@ -3,7 +3,8 @@
 //! Bytes become frames in `switchboard_protocol`; here they become commands
 //! and are carried out:
 //!
-//! - [`server`]: the accept loop, the connection cap, graceful shutdown.
+//! - [`server`]: the accept loop, the connection cap, graceful shutdown;
+//!   [`open_files`]: the cap fitted to the open-file limit.
 //! - [`session`]: one connection: `hello`, then requests, then close.
 //! - [`cmd`]: one request per file (`hello`, `subscribe`, `send`, `release`,
 //!   `history`, `ping`): validate, then apply.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod identity;
+pub mod open_files;
 pub mod outbox;
 pub mod priority;
 pub mod rate_limit;

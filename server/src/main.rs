@@ -62,7 +62,8 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_BODY", default_value_t = 4_096,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_body: u32,
-    /// Connections served at once; the next one gets `server_busy`.
+    /// Connections served at once; the next one gets `server_busy`. The
+    /// open-file limit is raised to fit, or, at its hard maximum, fewer are served.
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -191,6 +192,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate >= 0.0) {
         anyhow::bail!("--rate must be a number of messages per second, 0 or more");
     }
+    let max_connections = fit_open_files(u64::from(args.max_connections));
     let options = ServeOptions {
         listen: args.listen,
         db: args.db.db,
@@ -201,7 +203,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config: Config {
             max_line_bytes: args.max_line as usize,
             max_body_chars: args.max_body as usize,
-            max_connections: args.max_connections as usize,
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
             send_rate: args.rate,
             send_burst: args.burst,
             hello_timeout: Duration::from_secs(args.hello_timeout),
@@ -213,6 +215,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(switchboard_server::run(options, shutdown_signal()))
+}
+
+/// Raises the open-file limit for `--max-connections`, or serves fewer
+/// connections if it cannot (see [`switchboard_server::open_files`]).
+fn fit_open_files(max_connections: u64) -> u64 {
+    let fitted = switchboard_server::open_files::fit(max_connections);
+    if let Some(from) = fitted.raised_from {
+        tracing::info!(from, to = fitted.limit, "raised the open-file limit");
+    }
+    if fitted.max_connections < max_connections {
+        tracing::warn!(
+            limit = fitted.limit,
+            max_connections = fitted.max_connections,
+            asked = max_connections,
+            "the open-file limit (ulimit -n) holds fewer connections than --max-connections; \
+             the rest get server_busy. Raise the hard limit to serve more"
+        );
+    }
+    fitted.max_connections
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -71,6 +71,8 @@ pub struct TestServer {
     dir: tempfile::TempDir,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    /// The open-file limit the server starts with (`prlimit`), if set.
+    open_files: Option<u64>,
     child: Option<Child>,
     addr: SocketAddr,
     log: Log,
@@ -91,6 +93,16 @@ impl TestServer {
     /// `SWITCHBOARD_DB` or `SWITCHBOARD_LISTEN`, the matching flag is left out so
     /// that the value really comes from the environment.
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> TestServer {
+        TestServer::start_limited(args, envs, None)
+    }
+
+    /// A server started with a soft and hard open-file limit of `files`
+    /// (through `prlimit`, from util-linux).
+    pub fn start_with_open_files(files: u64, args: &[&str]) -> TestServer {
+        TestServer::start_limited(args, &[], Some(files))
+    }
+
+    fn start_limited(args: &[&str], envs: &[(&str, &str)], open_files: Option<u64>) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
         let envs: Vec<(String, String)> = envs
@@ -98,11 +110,12 @@ impl TestServer {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let db = dir.path().join("switchboard.db");
-        let (child, addr, log) = spawn_server(&db, &args, &envs);
+        let (child, addr, log) = spawn_server(&db, &args, &envs, open_files);
         TestServer {
             dir,
             args,
             envs,
+            open_files,
             child: Some(child),
             addr,
             log,
@@ -226,7 +239,7 @@ impl TestServer {
     }
 
     fn respawn(&mut self) {
-        let (child, addr, log) = spawn_server(&self.db(), &self.args, &self.envs);
+        let (child, addr, log) = spawn_server(&self.db(), &self.args, &self.envs, self.open_files);
         self.child = Some(child);
         self.addr = addr;
         self.log = log;
@@ -251,9 +264,24 @@ impl Drop for TestServer {
 /// Starts `switchboard serve` and reads its stderr until `listening on ADDR`.
 /// A thread keeps draining stderr afterwards so the pipe never fills up and
 /// blocks the server.
-fn spawn_server(db: &Path, args: &[String], envs: &[(String, String)]) -> (Child, SocketAddr, Log) {
+fn spawn_server(
+    db: &Path,
+    args: &[String],
+    envs: &[(String, String)],
+    open_files: Option<u64>,
+) -> (Child, SocketAddr, Log) {
     let from_env = |key: &str| envs.iter().any(|(k, _)| k == key);
-    let mut command = Command::new(switchboard_bin());
+    let mut command = match open_files {
+        Some(files) => {
+            let mut prlimit = Command::new("prlimit");
+            prlimit
+                .arg(format!("--nofile={files}:{files}"))
+                .arg("--")
+                .arg(switchboard_bin());
+            prlimit
+        }
+        None => Command::new(switchboard_bin()),
+    };
     command.arg("serve");
     if !from_env("SWITCHBOARD_LISTEN") {
         command.args(["--listen", "127.0.0.1:0"]);

@@ -257,6 +257,43 @@ async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_con
     assert_eq!(seen, expected, "every waiting and live message, once");
 }
 
+/// `--max-connections` is fitted to the open-file limit: under a limit of
+/// 200 descriptors the server says at start that it will serve fewer than
+/// the 1,000 asked, and the connections past them get `server_busy` at once.
+/// Before, `accept` failed past the limit and those clients waited in the
+/// kernel's queue with no answer at all, while the server logged `accept
+/// failed` ten times a second.
+#[tokio::test]
+async fn max_connections_is_fitted_to_the_open_file_limit() {
+    let server = TestServer::start_with_open_files(200, &["--max-connections", "1000"]);
+    let log = server.recent_log();
+    assert!(
+        log.contains("holds fewer connections than --max-connections"),
+        "no warning at start:\n{log}"
+    );
+    let mut greeted = Vec::new();
+    let busy = loop {
+        let mut client = TestClient::connect_raw(server.addr()).await;
+        let first = client.recv().await;
+        if first["type"] == "greeting" {
+            greeted.push(client);
+            assert!(
+                greeted.len() < 200,
+                "past the open-file limit and still greeted"
+            );
+        } else {
+            break first;
+        }
+    };
+    assert_error(&busy, Value::Null, "server_busy");
+    assert!(
+        greeted.len() >= 100,
+        "only {} connections served",
+        greeted.len()
+    );
+    assert!(!server.recent_log().contains("accept failed"));
+}
+
 /// Interpretation 26: a connection that takes nothing for 10 s while the
 /// server has bytes for it is closed, even with room left in its outbox, so
 /// a peer that vanished without a word does not hold a connection and its
