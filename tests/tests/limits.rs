@@ -166,6 +166,23 @@ fn hello_timeout_defaults_to_60_seconds() {
     );
 }
 
+/// A subscribed agent whose receive buffer is kept small, so that when it
+/// stops reading the kernel absorbs as little as possible.
+async fn agent_with_a_small_receive_buffer(
+    server: &TestServer,
+    name: &str,
+    token: &str,
+) -> TestClient {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let stream = socket.connect(server.addr()).await.unwrap();
+    let mut agent = TestClient::from_stream(stream).labelled(name);
+    assert_eq!(agent.recv().await, greeting());
+    agent.hello_agent(name, token).await;
+    agent.subscribe().await;
+    agent
+}
+
 /// How many ~4 KB messages surely overflow the kernel buffers of a connection
 /// that never reads (the server's send buffer can grow to `tcp_wmem`'s maximum;
 /// the client's receive buffer is kept small), with a margin.
@@ -311,13 +328,7 @@ async fn a_peer_that_takes_nothing_for_10_s_is_closed() {
         "0",
     ]);
     let token = server.add_agent("frozen");
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    let stream = socket.connect(server.addr()).await.unwrap();
-    let mut frozen = TestClient::from_stream(stream).labelled("frozen");
-    assert_eq!(frozen.recv().await, greeting());
-    frozen.hello_agent("frozen", &token).await;
-    frozen.subscribe().await;
+    let mut frozen = agent_with_a_small_receive_buffer(&server, "frozen", &token).await;
 
     // More than the kernel buffers hold, far less than the outbox's bounds.
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
@@ -347,15 +358,8 @@ async fn slow_consumer_is_cut_off(server_args: &[&str]) {
     let stuck_token = server.add_agent("stuck");
     let reader_token = server.add_agent("reader");
 
-    // The stuck agent subscribes, then never reads. Its receive buffer is kept
-    // small so the kernel absorbs as little as possible.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    let stream = socket.connect(server.addr()).await.unwrap();
-    let mut stuck = TestClient::from_stream(stream).labelled("stuck");
-    assert_eq!(stuck.recv().await, greeting());
-    stuck.hello_agent("stuck", &stuck_token).await;
-    stuck.subscribe().await;
+    // The stuck agent subscribes, then never reads.
+    let mut stuck = agent_with_a_small_receive_buffer(&server, "stuck", &stuck_token).await;
 
     let mut reader = agent(&server, "reader", &reader_token).await;
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
@@ -422,14 +426,7 @@ async fn slow_consumer_gets_its_held_messages_then_the_error_then_the_end() {
     let (mut ana, _) = user(&server, "ana").await;
 
     // The stuck agent subscribes, then reads nothing until the flood is over.
-    // Its receive buffer is kept small so the kernel absorbs little.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(16 * 1024).unwrap();
-    let stream = socket.connect(server.addr()).await.unwrap();
-    let mut stuck = TestClient::from_stream(stream).labelled("stuck");
-    assert_eq!(stuck.recv().await, greeting());
-    stuck.hello_agent("stuck", &stuck_token).await;
-    stuck.subscribe().await;
+    let mut stuck = agent_with_a_small_receive_buffer(&server, "stuck", &stuck_token).await;
     assert_eq!(ana.recv().await, json!({"type":"agents","online":1}));
 
     // Four sends in flight at a time, until the agent count drops.

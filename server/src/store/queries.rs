@@ -778,6 +778,20 @@ mod tests {
             .id
     }
 
+    /// Stores a message `user` wrote (normal priority) at `ts` µs; returns
+    /// its id.
+    fn user_message(conn: &Connection, user: i64, ts: i64, text: &str) -> u64 {
+        insert_message(
+            conn,
+            Timestamp::from_micros(ts),
+            user,
+            None,
+            &body(text),
+            Priority::Normal,
+        )
+        .expect("message")
+    }
+
     /// Adds a user; returns its id.
     fn add_user(conn: &Connection, who: &str) -> i64 {
         insert_user(conn, &name(who), b"h", Timestamp::from_micros(0)).expect("user")
@@ -798,15 +812,7 @@ mod tests {
             )
             .expect("user");
             set_assignment(&conn, user, Some(agent_id)).expect("assigns");
-            let id = insert_message(
-                &conn,
-                Timestamp::from_micros(i),
-                user,
-                None,
-                &body("x"),
-                Priority::Normal,
-            )
-            .expect("message");
+            let id = user_message(&conn, user, i, "x");
             add_waiting(&conn, id, user, Priority::Normal).expect("waits");
             find_user(&conn, &name(&format!("u{i}"))).expect("reads");
             let found = HotStatements::new(&conn)
@@ -908,15 +914,7 @@ mod tests {
         let ids: Vec<u64> = (1..=6)
             .map(|i| {
                 let user = if i % 2 == 0 { bo } else { ana };
-                insert_message(
-                    &conn,
-                    Timestamp::from_micros(i),
-                    user,
-                    None,
-                    &body("x"),
-                    Priority::Normal,
-                )
-                .expect("message")
+                user_message(&conn, user, i, "x")
             })
             .collect();
         let page: Vec<_> = conversation(&conn, ana, None, 2)
@@ -1001,15 +999,7 @@ mod tests {
             } else {
                 ana
             };
-            let id = insert_message(
-                &conn,
-                Timestamp::from_micros(i),
-                user,
-                None,
-                &body("x"),
-                Priority::Normal,
-            )
-            .expect("message");
+            let id = user_message(&conn, user, i, "x");
             if user == ana {
                 own.push(id)
             } else {
@@ -1071,15 +1061,7 @@ mod tests {
         let ana = add_user(&conn, "ana");
         let mut last = 0;
         for i in 0..100 {
-            last = insert_message(
-                &conn,
-                Timestamp::from_micros(i),
-                ana,
-                None,
-                &body("0123456789"),
-                Priority::Normal,
-            )
-            .expect("message");
+            last = user_message(&conn, ana, i, "0123456789");
         }
         let rows = conn
             .prepare(CHAIN_NEWEST_FIRST_WITHIN)
@@ -1122,15 +1104,7 @@ mod tests {
             Priority::Normal,
         )
         .expect("message");
-        let question = insert_message(
-            &conn,
-            Timestamp::from_micros(2),
-            ana,
-            None,
-            &body("still there?"),
-            Priority::Normal,
-        )
-        .expect("message");
+        let question = user_message(&conn, ana, 2, "still there?");
         add_waiting(&conn, question, ana, Priority::Normal).expect("waits");
         assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
         let waiting = |conn: &Connection| -> Vec<u64> {
