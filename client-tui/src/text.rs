@@ -18,10 +18,21 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
     for raw in text.split('\n') {
-        let raw = raw.replace('\t', &" ".repeat(TAB_COLUMNS));
+        let raw = raw
+            .replace('\t', &" ".repeat(TAB_COLUMNS))
+            .replace(is_bidi_control, "");
         wrap_line(&raw, width, &mut lines);
     }
     lines
+}
+
+/// Bidirectional formatting characters (embeddings, overrides, isolates).
+/// The protocol lets them into bodies, as right-to-left scripts use them,
+/// but a terminal that honours them would let a customer make a message
+/// read differently on the agent's screen (an override reverses what
+/// follows), so the panes draw bodies without them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Columns a message body is indented under its header line.
@@ -159,6 +170,16 @@ mod tests {
         assert_eq!(wrap("a\nb", 10), vec!["a", "b"]);
         assert_eq!(wrap("", 10), vec![""]);
         assert_eq!(wrap("x", 0), vec!["x"]);
+    }
+
+    #[test]
+    fn wrap_leaves_out_bidirectional_overrides() {
+        // "pay to ann" with an override that would show "nna ot yap".
+        assert_eq!(
+            wrap("ok \u{202E}pay to ann\u{202C} \u{2067}x\u{2069}", 40),
+            vec!["ok pay to ann x"]
+        );
+        assert_eq!(wrapped_height("\u{202E}", 10), 1);
     }
 
     #[test]
