@@ -151,6 +151,10 @@ struct Peer {
     registered: Instant,
     outbox: OutboxSender,
     subscribed: bool,
+    /// A re-subscribe is waiting for its backlog: the newest message
+    /// committed before it was queued. Messages after it reach this
+    /// (subscribed) connection live, so its new backlog leaves them out.
+    resubscribe_floor: Option<u64>,
     /// The agent count this connection was last told (`welcome`, then
     /// `agents` events), so a user who subscribes after it changed hears of it.
     agents_told: u32,
@@ -196,6 +200,7 @@ impl Registry {
             credential,
             outbox,
             subscribed: false,
+            resubscribe_floor: None,
             registered: Instant::now(),
             agents_told: self.agents_online_count(),
         };
@@ -292,6 +297,13 @@ impl Registry {
                     );
                 }
             }
+            Committed::SubscribeQueued { conn, after } => {
+                if let Some(peer) = self.peers.get_mut(&conn)
+                    && peer.subscribed
+                {
+                    peer.resubscribe_floor = Some(after);
+                }
+            }
             Committed::Subscribed {
                 origin,
                 identity,
@@ -349,10 +361,14 @@ impl Registry {
         truncated: bool,
         held: Vec<(Name, Name)>,
     ) {
-        let Some(peer) = self.peers.get(&origin.conn) else {
+        let Some(peer) = self.peers.get_mut(&origin.conn) else {
             return; // gone before its backlog was read
         };
         let first_time = !peer.subscribed;
+        let mut backlog = backlog;
+        if let Some(floor) = peer.resubscribe_floor.take() {
+            backlog.retain(|message| message.id <= floor);
+        }
         // Backlog, state, then `subscribed`, as one write: it cannot be split
         // by live events, nor overflow the outbox by its length.
         let mut chunk = BytesMut::new();

@@ -35,7 +35,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::RequestError;
-use crate::identity::{Identity, Origin};
+use crate::identity::{ConnId, Identity, Origin};
 use crate::router::Router;
 
 /// Write requests waiting for the writer. Senders wait when it is full,
@@ -219,6 +219,15 @@ pub enum Committed {
         origin: Option<Origin>,
         user: Name,
         agent: Name,
+    },
+    /// A `subscribe` left the write queue for the writer's queue of
+    /// subscribes: its backlog will be read after the commits routed from
+    /// here on, whose messages all have ids above `after`. A connection
+    /// already subscribed gets those live, so the router leaves them out of
+    /// its new backlog.
+    SubscribeQueued {
+        conn: ConnId,
+        after: u64,
     },
     /// The connection's backlog, read between two commits.
     Subscribed {

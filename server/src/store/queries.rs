@@ -508,6 +508,13 @@ pub fn message_by_id(conn: &Connection, id: u64) -> Result<Message> {
 
 /// The latest time stamp stored, so new ones can keep increasing after a
 /// restart even if the clock went back.
+/// The newest message's id; 0 with none.
+pub fn last_message_id(conn: &Connection) -> Result<u64> {
+    conn.prepare_cached("SELECT max(id) FROM messages")?
+        .query_row([], |row| row.get::<_, Option<i64>>(0))
+        .map(|id| id.map_or(0, |id| id as u64))
+}
+
 pub fn last_timestamp(conn: &Connection) -> Result<Option<Timestamp>> {
     // Time stamps increase with ids: the newest row has the latest, found at
     // the end of the table rather than by scanning it.

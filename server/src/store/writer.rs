@@ -96,8 +96,12 @@ impl Writer {
     /// read between two groups: a burst of them cannot hold up the writes
     /// queued behind it for longer than one read. (All at once, 100
     /// resumes of 8 MiB held every send for 2.7 s.) Each subscriber's own
-    /// earlier writes are in an earlier group, since its session waits for
-    /// nothing else while its subscribe is out.
+    /// earlier writes are committed before its read, and it sends nothing
+    /// else while its subscribe is out. A backlog is read later than the
+    /// `subscribe` was queued, so what was committed in between may be in
+    /// it: a connection subscribing for the first time gets those messages
+    /// there only; one already subscribed got them live, and the router
+    /// leaves them out of its new backlog ([`Committed::SubscribeQueued`]).
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<WriteJob>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
         let mut subscribes = VecDeque::new();
@@ -115,6 +119,7 @@ impl Writer {
                 }
             }
             let mut writes = Vec::with_capacity(group.len());
+            let mut queued = Vec::new();
             for job in group.drain(..) {
                 match job {
                     WriteJob::Subscribe {
@@ -122,10 +127,15 @@ impl Writer {
                         identity,
                         since,
                         limit,
-                    } => subscribes.push_back((origin, identity, since, limit)),
+                    } => {
+                        queued.push(origin.conn);
+                        subscribes.push_back((origin, identity, since, limit));
+                    }
                     job => writes.push(job),
                 }
             }
+            // Before this turn's commit: its messages may reach the backlogs.
+            self.subscribes_queued(queued);
             self.commit(writes);
             if let Some((origin, identity, since, limit)) = subscribes.pop_front() {
                 let done = self.subscribe(origin, identity, since, limit);
@@ -138,6 +148,28 @@ impl Writer {
         }
         self.report(Instant::now());
         tracing::debug!("writer stopped: queue closed and empty");
+    }
+
+    /// Tells the router which connections' backlogs will be read after the
+    /// commits to come (see [`Committed::SubscribeQueued`]).
+    fn subscribes_queued(&mut self, conns: Vec<crate::identity::ConnId>) {
+        if conns.is_empty() {
+            return;
+        }
+        let after = match queries::last_message_id(&self.conn) {
+            Ok(id) => id,
+            Err(error) => {
+                // Then nothing counts as delivered live: a re-subscriber may
+                // get a message twice, never miss one.
+                tracing::error!(%error, "reading the newest message id failed");
+                u64::MAX
+            }
+        };
+        let queued = conns
+            .into_iter()
+            .map(|conn| Committed::SubscribeQueued { conn, after })
+            .collect();
+        self.router.committed_blocking(queued);
     }
 
     fn report(&mut self, now: Instant) {
@@ -731,6 +763,79 @@ mod tests {
             let text = String::from_utf8_lossy(&backlog.bytes);
             assert!(text.contains("queued behind"), "{text}");
         }
+    }
+
+    /// A re-subscribe waits for its read like any other, and the writes
+    /// committed meanwhile reach the (already subscribed) connection live:
+    /// its new backlog leaves them out, so each message comes once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resubscribe_gets_a_message_committed_while_it_waited_once() {
+        let conn = db();
+        let start = Timestamp::from_micros(0);
+        let ann = queries::insert_user(&conn, &name("ann"), b"h", start).expect("user");
+        queries::upsert_agent(&conn, &name("alice"), b"t", start).expect("agent");
+        let earlier = queries::insert_message(
+            &conn,
+            start,
+            ann,
+            None,
+            &Body::parse("earlier", 100).expect("valid"),
+            Priority::Normal,
+        )
+        .expect("message");
+        queries::add_waiting(&conn, earlier, ann, Priority::Normal).expect("waits");
+        let router = Router::spawn();
+        let alice = Identity {
+            role: Role::Agent,
+            name: name("alice"),
+        };
+        let (sender, mut outbox) = crate::outbox::outbox(64, usize::MAX);
+        router
+            .connect(1, alice.clone(), b"t".to_vec(), sender)
+            .await
+            .expect("router runs");
+        let origin = Origin {
+            conn: 1,
+            request: None,
+        };
+        // Subscribed once already, with an empty backlog.
+        let first = Committed::Subscribed {
+            origin: origin.clone(),
+            identity: alice.clone(),
+            backlog: Vec::new(),
+            truncated: false,
+            held: Vec::new(),
+        };
+        let to_router = router.clone();
+        tokio::task::spawn_blocking(move || to_router.committed_blocking(vec![first]))
+            .await
+            .expect("routed");
+        assert!(outbox.recv().await.expect("first backlog").answers_request);
+
+        let (queue, jobs) = mpsc::channel(8);
+        let again = WriteJob::Subscribe {
+            origin,
+            identity: alice,
+            since: None,
+            limit: 10,
+        };
+        for job in [again, send(3, "ann", "while it waited")] {
+            queue.send(job).await.expect("queued");
+        }
+        drop(queue);
+        let writer = Writer::new(conn, router.clone()).expect("writer");
+        tokio::task::spawn_blocking(move || writer.run(jobs))
+            .await
+            .expect("writer ran");
+        let live = outbox.recv().await.expect("the live message");
+        assert!(!live.answers_request);
+        assert!(String::from_utf8_lossy(&live.bytes).contains("while it waited"));
+        let backlog = outbox.recv().await.expect("the new backlog");
+        assert!(backlog.answers_request);
+        let text = String::from_utf8_lossy(&backlog.bytes);
+        assert!(text.contains("earlier"), "{text}");
+        assert!(!text.contains("while it waited"), "sent twice: {text}");
+        assert!(text.contains(r#""backlog":1"#), "{text}");
     }
 
     #[test]
