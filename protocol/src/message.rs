@@ -223,9 +223,13 @@ impl<'de> Deserialize<'de> for RequestId {
             Wire::Str(_) => Err(serde::de::Error::custom(format!(
                 "`id` is at most {MAX_ID_CHARS} characters"
             ))),
-            Wire::Number(n) if n.fract() == 0.0 => Err(serde::de::Error::custom(
-                "an integer `id` must fit in 64 bits signed; send a longer one as a string",
-            )),
+            // Whole but beyond i64 is too large; 1.5, or 1.0 and 1e3 (numbers
+            // written as floats), are not integers.
+            Wire::Number(n) if n.fract() == 0.0 && n.abs() >= 2f64.powi(63) => {
+                Err(serde::de::Error::custom(
+                    "an integer `id` must fit in 64 bits signed; send a longer one as a string",
+                ))
+            }
             Wire::Number(_) => Err(serde::de::Error::custom(
                 "`id` must be a string or an integer",
             )),
@@ -340,8 +344,13 @@ mod tests {
             let refused = parse(too_large).expect_err("beyond 64 bits").to_string();
             assert!(refused.contains("64 bits"), "{too_large}: {refused}");
         }
-        let not_whole = parse("1.5").expect_err("not whole").to_string();
-        assert!(not_whole.contains("string or an integer"), "{not_whole}");
+        for not_integer in ["1.5", "1.0", "1e3"] {
+            let refused = parse(not_integer).expect_err("not an integer").to_string();
+            assert!(
+                refused.contains("string or an integer"),
+                "{not_integer}: {refused}"
+            );
+        }
     }
 
     #[test]

@@ -10,11 +10,12 @@
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
-/// Descriptors kept for everything but clients: the database, its WAL and
-/// shared-memory files for the writer and each reader, the listener, the
-/// runtime's poller and wakers, standard streams, and the one extra
-/// connection accepted only to be told `server_busy`.
-pub const RESERVED: u64 = 64;
+/// Descriptors kept for everything but clients: 64 for the database, its
+/// WAL and shared-memory files for the writer and each reader, SQLite's
+/// temporary files, the listener, the runtime's poller and wakers and the
+/// standard streams (an idle server holds about 20), plus the connections
+/// over the cap being told `server_busy` at once.
+pub const RESERVED: u64 = 64 + crate::server::MAX_REFUSALS as u64;
 
 /// What [`fit`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +81,8 @@ mod tests {
         assert_eq!(plan(100, Some(1_024), Some(4_096)), None);
         assert_eq!(plan(10_000, None, None), None);
         // Short: up to what is needed, within the hard limit.
-        assert_eq!(plan(10_000, Some(1_024), Some(524_288)), Some(10_064));
-        assert_eq!(plan(10_000, Some(1_024), None), Some(10_064));
+        assert_eq!(plan(10_000, Some(1_024), Some(524_288)), Some(10_128));
+        assert_eq!(plan(10_000, Some(1_024), None), Some(10_128));
         assert_eq!(plan(10_000, Some(1_024), Some(4_096)), Some(4_096));
         // Short with no room to grow.
         assert_eq!(plan(10_000, Some(1_024), Some(1_024)), None);
@@ -90,10 +91,10 @@ mod tests {
     #[test]
     fn serves_what_the_limit_holds() {
         assert_eq!(
-            fitted(10_000, Some(10_064), Some(1_024)).max_connections,
+            fitted(10_000, Some(10_128), Some(1_024)).max_connections,
             10_000
         );
-        assert_eq!(fitted(10_000, Some(1_024), None).max_connections, 960);
+        assert_eq!(fitted(10_000, Some(1_024), None).max_connections, 896);
         assert_eq!(fitted(10_000, None, None).max_connections, 10_000);
         // Even a tiny limit leaves one connection to serve.
         assert_eq!(fitted(10_000, Some(16), None).max_connections, 1);

@@ -27,7 +27,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Refusals (`server_busy`) being written at once; past this, connections
 /// over the limit are closed without a word, so a flood cannot pile up tasks.
-const MAX_REFUSALS: usize = 64;
+pub const MAX_REFUSALS: usize = 64;
 /// How long a client may take to complete a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long sessions get to finish after a shutdown signal.

@@ -276,7 +276,8 @@ async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_con
 
 /// `--max-connections` is fitted to the open-file limit: under a limit of
 /// 200 descriptors the server says at start that it will serve fewer than
-/// the 1,000 asked, and the connections past them get `server_busy` at once.
+/// the 1,000 asked (72: it keeps 128 for itself and for refusals), and the
+/// connections past them get `server_busy` at once.
 /// Before, `accept` failed past the limit and those clients waited in the
 /// kernel's queue with no answer at all, while the server logged `accept
 /// failed` ten times a second.
@@ -304,10 +305,14 @@ async fn max_connections_is_fitted_to_the_open_file_limit() {
     };
     assert_error(&busy, Value::Null, "server_busy");
     assert!(
-        greeted.len() >= 100,
+        greeted.len() >= 50,
         "only {} connections served",
         greeted.len()
     );
+    // Every connection tried has been answered, so any failed accept would
+    // already be in the log; a barrier makes sure the server caught up.
+    greeted[0].hello_new_user("ana").await;
+    greeted[0].barrier().await;
     assert!(!server.recent_log().contains("accept failed"));
 }
 
