@@ -244,7 +244,7 @@ async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_con
     // bursts keeps the live messages far below the bound.
     let flooding = tokio::spawn(async move {
         let mut ids = Vec::new();
-        for _ in 0..15 {
+        for _ in 0..10 {
             ids.extend(
                 bo.send_messages(&vec!["b".repeat(4_000); 4])
                     .await
