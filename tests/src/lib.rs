@@ -231,6 +231,24 @@ impl TestServer {
         log.iter().cloned().collect::<Vec<_>>().join("\n")
     }
 
+    /// The first line of the server's recent stderr that contains `needle`,
+    /// waiting up to 5 s for it: another thread drains the pipe, so a line
+    /// the server just wrote may not be there yet.
+    pub fn log_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.recent_log();
+            if let Some(line) = log.lines().find(|line| line.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {needle:?} in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Starts the server again on the same database and flags after
     /// [`TestServer::terminate`] (on a new port).
     pub fn start_again(&mut self) {

@@ -124,19 +124,7 @@ async fn on_shutdown_the_server_logs_what_its_group_commits_cost() {
     let status = server.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status}");
 
-    // stderr is drained by another thread: give it the last lines.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let line = loop {
-        let log = server.recent_log();
-        if let Some(line) = log.lines().find(|l| l.contains("storage: group commits")) {
-            break line.to_owned();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no commit figures in the log:\n{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let line = server.log_line("storage: group commits");
     let field = |name: &str| -> f64 {
         let start = line
             .find(&format!(" {name}="))

@@ -715,6 +715,52 @@ mod tests {
         }
     }
 
+    /// The agent alice, as the subscribe tests sign her in.
+    fn alice() -> Identity {
+        Identity {
+            role: Role::Agent,
+            name: name("alice"),
+        }
+    }
+
+    /// A connection of alice's registered with `router`; its outbox.
+    async fn alice_connected(
+        router: &Router,
+        conn: crate::identity::ConnId,
+    ) -> crate::outbox::OutboxReceiver {
+        let (sender, receiver) = crate::outbox::outbox(64, usize::MAX);
+        router
+            .connect(conn, alice(), b"t".to_vec(), sender)
+            .await
+            .expect("router runs");
+        receiver
+    }
+
+    fn subscribe(conn: crate::identity::ConnId) -> WriteJob {
+        WriteJob::Subscribe {
+            origin: Origin {
+                conn,
+                request: None,
+            },
+            identity: alice(),
+            since: None,
+            limit: 10,
+        }
+    }
+
+    /// Queues `jobs`, then runs the writer on `conn` until the queue is done.
+    async fn run_writer(conn: Connection, router: &Router, jobs: Vec<WriteJob>) {
+        let (queue, receiver) = mpsc::channel(jobs.len().max(1));
+        for job in jobs {
+            queue.send(job).await.expect("queued");
+        }
+        drop(queue);
+        let writer = Writer::new(conn, router.clone()).expect("writer");
+        tokio::task::spawn_blocking(move || writer.run(receiver))
+            .await
+            .expect("writer ran");
+    }
+
     /// Subscribes wait behind the writes queued with them: a send queued
     /// after two subscribes is committed before either backlog is read, so a
     /// burst of subscribes (each reading up to a whole backlog) cannot hold
@@ -726,37 +772,12 @@ mod tests {
         queries::insert_user(&conn, &name("ann"), b"h", start).expect("user");
         queries::upsert_agent(&conn, &name("alice"), b"t", start).expect("agent");
         let router = Router::spawn();
-        let alice = Identity {
-            role: Role::Agent,
-            name: name("alice"),
-        };
-        let mut outboxes = Vec::new();
-        for conn in [1, 2] {
-            let (sender, receiver) = crate::outbox::outbox(64, usize::MAX);
-            router
-                .connect(conn, alice.clone(), b"t".to_vec(), sender)
-                .await
-                .expect("router runs");
-            outboxes.push(receiver);
-        }
-        let subscribe = |conn| WriteJob::Subscribe {
-            origin: Origin {
-                conn,
-                request: None,
-            },
-            identity: alice.clone(),
-            since: None,
-            limit: 10,
-        };
-        let (queue, jobs) = mpsc::channel(8);
-        for job in [subscribe(1), subscribe(2), send(3, "ann", "queued behind")] {
-            queue.send(job).await.expect("queued");
-        }
-        drop(queue);
-        let writer = Writer::new(conn, router.clone()).expect("writer");
-        tokio::task::spawn_blocking(move || writer.run(jobs))
-            .await
-            .expect("writer ran");
+        let outboxes = [
+            alice_connected(&router, 1).await,
+            alice_connected(&router, 2).await,
+        ];
+        let jobs = vec![subscribe(1), subscribe(2), send(3, "ann", "queued behind")];
+        run_writer(conn, &router, jobs).await;
         for mut outbox in outboxes {
             let backlog = outbox.recv().await.expect("a backlog");
             assert!(backlog.answers_request);
@@ -785,23 +806,14 @@ mod tests {
         .expect("message");
         queries::add_waiting(&conn, earlier, ann, Priority::Normal).expect("waits");
         let router = Router::spawn();
-        let alice = Identity {
-            role: Role::Agent,
-            name: name("alice"),
-        };
-        let (sender, mut outbox) = crate::outbox::outbox(64, usize::MAX);
-        router
-            .connect(1, alice.clone(), b"t".to_vec(), sender)
-            .await
-            .expect("router runs");
-        let origin = Origin {
-            conn: 1,
-            request: None,
-        };
+        let mut outbox = alice_connected(&router, 1).await;
         // Subscribed once already, with an empty backlog.
         let first = Committed::Subscribed {
-            origin: origin.clone(),
-            identity: alice.clone(),
+            origin: Origin {
+                conn: 1,
+                request: None,
+            },
+            identity: alice(),
             backlog: Vec::new(),
             truncated: false,
             held: Vec::new(),
@@ -812,21 +824,12 @@ mod tests {
             .expect("routed");
         assert!(outbox.recv().await.expect("first backlog").answers_request);
 
-        let (queue, jobs) = mpsc::channel(8);
-        let again = WriteJob::Subscribe {
-            origin,
-            identity: alice,
-            since: None,
-            limit: 10,
-        };
-        for job in [again, send(3, "ann", "while it waited")] {
-            queue.send(job).await.expect("queued");
-        }
-        drop(queue);
-        let writer = Writer::new(conn, router.clone()).expect("writer");
-        tokio::task::spawn_blocking(move || writer.run(jobs))
-            .await
-            .expect("writer ran");
+        run_writer(
+            conn,
+            &router,
+            vec![subscribe(1), send(3, "ann", "while it waited")],
+        )
+        .await;
         let live = outbox.recv().await.expect("the live message");
         assert!(!live.answers_request);
         assert!(String::from_utf8_lossy(&live.bytes).contains("while it waited"));
