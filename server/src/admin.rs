@@ -56,8 +56,11 @@ pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
     }
 }
 
-/// Removes an agent: its token stops working and its conversations are
-/// released. Its past messages keep its name.
+/// Removes an agent: its token stops working at once, and its conversations
+/// count as unassigned. A running server closes its connections and
+/// announces the releases within a second (its credential poll); a server
+/// started later releases them before it accepts anyone. Its past messages
+/// keep its name.
 pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
     let name = parse_name(name)?;
     let mut conn = store::open_database_without_upgrade(db)?;

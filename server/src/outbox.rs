@@ -6,8 +6,8 @@
 //! tiny frames pile up. The router refuses a push that would pass either
 //! bound, and cuts the connection off as a slow consumer.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -50,6 +50,7 @@ pub struct OutboxSender {
     frames: mpsc::Sender<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
+    last_word: LastWord,
 }
 
 /// The session's end.
@@ -57,7 +58,13 @@ pub struct OutboxSender {
 pub struct OutboxReceiver {
     frames: mpsc::Receiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
+    last_word: LastWord,
 }
+
+/// A last frame that did not fit in a full outbox, handed over beside it:
+/// a connection closed for a reason of its own (its token revoked) must not
+/// read that it was slow just because its outbox was full at the time.
+type LastWord = Arc<Mutex<Option<Bytes>>>;
 
 /// An outbox holding at most `max_frames` frames and `max_bytes` bytes of
 /// events. Replies are neither refused for their size nor counted against
@@ -69,15 +76,18 @@ pub struct OutboxReceiver {
 pub fn outbox(max_frames: usize, max_bytes: usize) -> (OutboxSender, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(max_frames.max(1));
     let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let last_word = LastWord::default();
     (
         OutboxSender {
             frames: tx,
             queued_bytes: Arc::clone(&queued_bytes),
             max_bytes,
+            last_word: Arc::clone(&last_word),
         },
         OutboxReceiver {
             frames: rx,
             queued_bytes,
+            last_word,
         },
     )
 }
@@ -99,18 +109,48 @@ impl OutboxSender {
             }
         })
     }
+
+    /// The router's last frame for this connection; the router drops this
+    /// sender next. It goes out after what is queued, even when the outbox
+    /// is full.
+    pub fn say_last(&self, bytes: Bytes) {
+        let last = Outgoing {
+            bytes,
+            answers_request: false,
+            last: true,
+        };
+        if let Err(PushError::Full) = self.try_push(last.clone()) {
+            *self
+                .last_word
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(last.bytes);
+        }
+    }
 }
 
 impl OutboxReceiver {
-    /// The next frame; `None` once the router has dropped this connection.
+    /// The next frame; `None` once the router has dropped this connection
+    /// and everything it queued (and its last word, if it had one) is taken.
     pub async fn recv(&mut self) -> Option<Outgoing> {
-        let out = self.frames.recv().await?;
+        let Some(out) = self.frames.recv().await else {
+            let bytes = self
+                .last_word
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()?;
+            return Some(Outgoing {
+                bytes,
+                answers_request: false,
+                last: true,
+            });
+        };
         self.queued_bytes
             .fetch_sub(out.counted_len(), Ordering::AcqRel);
         Some(out)
     }
 
     /// Whether the router has let go of this connection.
+    #[cfg(test)]
     pub fn is_closed(&self) -> bool {
         self.frames.is_closed()
     }
@@ -185,6 +225,34 @@ mod tests {
         );
         assert_eq!(rx.recv().await.map(|out| out.bytes.len()), Some(10));
         assert_eq!(tx.try_push(frame(10)), Ok(()));
+    }
+
+    /// A connection dismissed while its outbox is full still gets the
+    /// router's last frame, after what was queued, and then the end.
+    #[tokio::test]
+    async fn the_last_word_gets_through_a_full_outbox() {
+        let (tx, mut rx) = outbox(2, 1_000);
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+        assert_eq!(tx.try_push(frame(1)), Err(PushError::Full));
+        tx.say_last(Bytes::from_static(b"bye"));
+        drop(tx); // as the router does next
+        for _ in 0..2 {
+            assert!(rx.recv().await.is_some_and(|out| !out.last));
+        }
+        let last = rx.recv().await.expect("the last word");
+        assert!(last.last);
+        assert_eq!(&last.bytes[..], b"bye");
+        assert!(rx.recv().await.is_none(), "then the end");
+    }
+
+    #[tokio::test]
+    async fn a_last_word_that_fits_is_queued_like_any_frame() {
+        let (tx, mut rx) = outbox(2, 1_000);
+        tx.say_last(Bytes::from_static(b"bye"));
+        drop(tx);
+        assert!(rx.recv().await.is_some_and(|out| out.last));
+        assert!(rx.recv().await.is_none());
     }
 
     #[test]

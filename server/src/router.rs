@@ -249,11 +249,7 @@ impl Registry {
         tracing::info!(conn, agent = %peer.identity.name, "token rotated or removed: closing the connection");
         let error = RequestError::Revoked;
         let last = encode(&ServerFrame::error(None, error.code(), error.to_string()));
-        let _ = peer.outbox.try_push(Outgoing {
-            bytes: last,
-            answers_request: false,
-            last: true,
-        });
+        peer.outbox.say_last(last);
         self.remove(conn);
     }
 
@@ -861,5 +857,47 @@ mod tests {
         let mut stuck = stuck;
         assert_eq!(stuck.frames().len(), 2, "what fitted before the cut");
         assert!(stuck.rx.is_closed(), "its session sees the outbox close");
+    }
+
+    /// A revoked agent is told why even when its outbox is full: not
+    /// `slow_consumer`, which its session would otherwise assume.
+    #[tokio::test]
+    async fn a_revoked_agent_with_a_full_outbox_still_hears_why() {
+        let mut registry = Registry::default();
+        // Room for ana's presence and two messages: full, not yet cut off.
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 3);
+        let _ana = join(&mut registry, 2, Role::User, "ana", 64);
+        for id in 1..=2 {
+            registry.committed(Committed::Sent {
+                origin: Origin {
+                    conn: 2,
+                    request: None,
+                },
+                message: message(id, "ana", None),
+                taken_by: None,
+                replayed: false,
+            });
+        }
+        assert!(registry.peers.contains_key(&1), "full, not cut off");
+        registry.credentials(HashMap::from([(name("alice"), None)]), Instant::now());
+        assert!(!registry.peers.contains_key(&1));
+        let mut kinds = Vec::new();
+        while let Some(out) = alice.rx.recv().await {
+            let frame: ServerFrame = serde_json::from_slice(&out.bytes).expect("a frame");
+            let kind = match frame {
+                ServerFrame::Error { code, .. } => code.as_str(),
+                frame => types(&[frame])[0],
+            };
+            kinds.push((kind, out.last));
+        }
+        assert_eq!(
+            kinds,
+            [
+                ("presence", false),
+                ("message", false),
+                ("message", false),
+                ("unauthorized", true)
+            ]
+        );
     }
 }

@@ -78,7 +78,8 @@ enum End {
     /// The client closed its side; it may still read what it is owed.
     PeerClosed,
     Shutdown,
-    /// The router cut this connection off: its outbox overflowed.
+    /// The router let go of this connection without a last frame: its
+    /// outbox overflowed.
     SlowConsumer,
     /// The router sent this connection its last frame (its token was revoked).
     Dismissed,

@@ -332,7 +332,8 @@ pub fn list_agents(conn: &Connection) -> Result<Vec<(Name, u64)>> {
 
 // ---- messages ------------------------------------------------------------
 
-/// Stores a message; `agent_id` `None` means the user wrote it.
+/// [`HotStatements::insert_message`] on its own, for tests.
+#[cfg(test)]
 pub fn insert_message(
     conn: &Connection,
     ts: Timestamp,
@@ -407,7 +408,8 @@ impl<'c> HotStatements<'c> {
             .optional()
     }
 
-    /// [`insert_message`].
+    /// Stores a message at the end of its conversation (`agent_id` `None`:
+    /// the user wrote it); returns its id.
     pub fn insert_message(
         &mut self,
         ts: Timestamp,
@@ -440,7 +442,7 @@ impl<'c> HotStatements<'c> {
         Ok(id as u64)
     }
 
-    /// [`add_waiting`].
+    /// Puts a user's message in the agents' queue.
     pub fn add_waiting(&mut self, message_id: u64, user_id: i64, priority: Priority) -> Result<()> {
         self.add_waiting.execute(params![
             message_id as i64,
@@ -506,8 +508,6 @@ pub fn message_by_id(conn: &Connection, id: u64) -> Result<Message> {
         .query_row([id as i64], message_from_row)
 }
 
-/// The latest time stamp stored, so new ones can keep increasing after a
-/// restart even if the clock went back.
 /// The newest message's id; 0 with none.
 pub fn last_message_id(conn: &Connection) -> Result<u64> {
     conn.prepare_cached("SELECT max(id) FROM messages")?
@@ -515,6 +515,8 @@ pub fn last_message_id(conn: &Connection) -> Result<u64> {
         .map(|id| id.map_or(0, |id| id as u64))
 }
 
+/// The latest time stamp stored, so new ones can keep increasing after a
+/// restart even if the clock went back.
 pub fn last_timestamp(conn: &Connection) -> Result<Option<Timestamp>> {
     // Time stamps increase with ids: the newest row has the latest, found at
     // the end of the table rather than by scanning it.
@@ -527,7 +529,8 @@ pub fn last_timestamp(conn: &Connection) -> Result<Option<Timestamp>> {
     .map(|micros| micros.map(Timestamp::from_micros))
 }
 
-/// Puts a user's message in the agents' queue.
+/// [`HotStatements::add_waiting`] on its own, for tests.
+#[cfg(test)]
 pub fn add_waiting(
     conn: &Connection,
     message_id: u64,

@@ -499,7 +499,9 @@ fn store_message(
                 Some(agent) if agent.token_hash.is_some() => {
                     (customer.id, Some((agent, customer.assigned)))
                 }
-                _ => return rejected(origin, RequestError::Forbidden("this agent was removed")),
+                // Removed since this connection signed in; the credential
+                // poll is about to close it with the same error.
+                _ => return rejected(origin, RequestError::Revoked),
             }
         }
     };
@@ -880,6 +882,27 @@ mod tests {
             .query_row("SELECT count(*) FROM waiting", [], |row| row.get(0))
             .expect("counts");
         assert_eq!(waiting, 2, "the failed message left nothing behind");
+    }
+
+    /// An agent removed after it signed in, before the credential poll
+    /// closes its connection: its answer is refused as that poll will say.
+    #[test]
+    fn a_removed_agents_answer_is_unauthorized() {
+        let mut conn = db();
+        queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
+        queries::upsert_agent(&conn, &name("alice"), b"t", Timestamp::from_micros(0))
+            .expect("agent");
+        assert!(queries::remove_agent(&conn, &name("alice")).expect("removes"));
+        let WriteJob::Send(mut answer) = send(1, "ann", "hi ann") else {
+            unreachable!("a send");
+        };
+        answer.from = Identity {
+            role: Role::Agent,
+            name: name("alice"),
+        };
+        let outcomes = run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)]);
+        assert_eq!(summary(&outcomes), ["unauthorized"]);
+        assert!(stored_bodies(&conn).is_empty());
     }
 
     #[test]
