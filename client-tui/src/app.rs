@@ -7,11 +7,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use switchboard_protocol::{
-    ClientFrame, ErrorCode, Key, Message, Name, Priority, RequestId, Role, ServerFrame, Timestamp,
+    ClientFrame, ErrorCode, FrameError, Key, Message, Name, Priority, RequestId, Role, ServerFrame,
+    Timestamp,
 };
 
 use crate::editor::Editor;
 use crate::text;
+
+mod resync;
+
+pub use resync::{WaitingQueue, WaitingResync};
 
 /// How many messages one `history` request asks for (selection, scrolling up).
 pub const HISTORY_PAGE: u32 = 100;
@@ -90,6 +95,9 @@ pub enum NetEvent {
         agents_online: Option<u32>,
     },
     Frame(ServerFrame),
+    /// A line from the server that is not a frame this client can read (too
+    /// long, not JSON, an unknown shape). The connection goes on.
+    Unreadable(FrameError),
     /// The connection dropped; attempt `attempt` follows after a backoff.
     Disconnected {
         attempt: u32,
@@ -248,10 +256,13 @@ pub struct App {
     pub outgoing: Vec<Outgoing>,
     /// The highest message id the subscription delivered: `since` on resume.
     pub last_id: Option<u64>,
-    /// Agents, after a resume: the request id of the plain `subscribe` whose
-    /// backlog (the current waiting queue) rebuilds which messages wait. A
-    /// `since` resume replays messages, not releases made while offline.
-    pub waiting_resync: Option<RequestId>,
+    /// Agents, after a resume: the plain `subscribe` whose backlog (the
+    /// current waiting queue) rebuilds which messages wait. A `since` resume
+    /// replays messages, not releases made while offline.
+    pub waiting_resync: Option<WaitingResync>,
+    /// The `history` requests in flight and whose conversation each pages: a
+    /// failure names only its request, and must settle only that one.
+    history_requests: HashMap<RequestId, Name>,
     pub help_open: bool,
     pub notice: Option<Notice>,
     pub now: Timestamp,
@@ -282,6 +293,7 @@ impl App {
             outgoing: Vec::new(),
             last_id: None,
             waiting_resync: None,
+            history_requests: HashMap::new(),
             help_open: false,
             notice: None,
             now,
@@ -544,6 +556,7 @@ fn select(app: &mut App, user: Name, effects: &mut Vec<Effect>) {
     conversation.unread = 0;
     if conversation.history == HistoryState::NotLoaded && online {
         conversation.history = HistoryState::Loading;
+        app.history_requests.insert(id.clone(), user.clone());
         effects.push(Effect::Send(ClientFrame::History {
             id: Some(id),
             user: Some(user.to_string()),
@@ -573,6 +586,7 @@ fn scroll_up(app: &mut App, lines: usize, effects: &mut Vec<Effect>) {
     if at_top && more && online {
         conversation.history = HistoryState::Loading;
         let before = conversation.messages.first().map(|m| m.id);
+        app.history_requests.insert(id.clone(), name.clone());
         effects.push(Effect::Send(ClientFrame::History {
             id: Some(id),
             user: (mode == Mode::Agent).then(|| name.to_string()),
@@ -623,22 +637,23 @@ fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) {
                     conversation.history = HistoryState::NotLoaded;
                 }
             }
-            let id = Some(app.request_id());
+            // Their replies went with the old connection.
+            app.history_requests.clear();
+            app.waiting_resync = None;
+            let resume = app.request_id();
             effects.push(Effect::Send(ClientFrame::Subscribe {
-                id,
+                id: Some(resume.clone()),
                 since: app.last_id,
                 limit: None,
             }));
             // An agent also asks for the waiting queue as it is now: a
-            // conversation released while it was offline waits no more.
+            // conversation released while it was offline waits no more. The
+            // queue on screen stays until that backlog replaces it.
             if app.mode == Mode::Agent && app.last_id.is_some() {
-                for conversation in app.conversations.values_mut() {
-                    conversation.waiting.clear();
-                }
-                let id = app.request_id();
-                app.waiting_resync = Some(id.clone());
+                let resync = app.request_id();
+                app.waiting_resync = Some(WaitingResync::new(resume, resync.clone()));
                 effects.push(Effect::Send(ClientFrame::Subscribe {
-                    id: Some(id),
+                    id: Some(resync),
                     since: None,
                     limit: None,
                 }));
@@ -660,6 +675,7 @@ fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) {
             app.connection = Connection::Failed(reason);
         }
         NetEvent::Frame(frame) => on_frame(app, frame),
+        NetEvent::Unreadable(error) => on_unreadable(app, &error),
     }
 }
 
@@ -670,7 +686,10 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             app.outgoing.retain(|o| Some(&o.request) != id.as_ref());
             on_message(app, message, true);
         }
-        ServerFrame::History { user, messages, .. } => {
+        ServerFrame::History { id, user, messages } => {
+            if let Some(id) = &id {
+                app.history_requests.remove(id);
+            }
             let complete = messages.len() < HISTORY_PAGE as usize;
             for message in messages {
                 on_message(app, message, false);
@@ -678,8 +697,13 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             app.conversation(&user).history = HistoryState::Loaded { complete };
         }
         ServerFrame::Subscribed { id, truncated, .. } => {
-            if id.is_some() && id == app.waiting_resync {
+            let rebuilt = app
+                .waiting_resync
+                .as_mut()
+                .and_then(|resync| resync.on_subscribed(id.as_ref()));
+            if let Some(queue) = rebuilt {
                 app.waiting_resync = None;
+                replace_waiting(app, queue);
                 return;
             }
             app.connection = Connection::Online;
@@ -702,6 +726,9 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             }
         }
         ServerFrame::Released { id, user, agent } => {
+            if let Some(resync) = &mut app.waiting_resync {
+                resync.on_released(&user, app.last_id);
+            }
             let conversation = app.conversation(&user);
             conversation.holder = None;
             conversation.waiting.clear();
@@ -726,23 +753,73 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
     }
 }
 
+/// The queue on screen becomes exactly what the re-sync brought.
+fn replace_waiting(app: &mut App, queue: WaitingQueue) {
+    for conversation in app.conversations.values_mut() {
+        conversation.waiting.clear();
+    }
+    for (user, mut waiting) in queue {
+        waiting.sort_by_key(|w| w.id);
+        app.conversation(&user).waiting = waiting;
+    }
+}
+
 fn on_error(app: &mut App, id: Option<RequestId>, code: ErrorCode, message: String) {
+    let text = format!("{message} ({})", code.as_str());
     let failed = app
         .outgoing
         .iter_mut()
         .find(|o| id.as_ref() == Some(&o.request));
-    match failed {
+    if let Some(outgoing) = failed {
         // Shown inline, under the message it refused.
-        Some(outgoing) => outgoing.error = Some(format!("{message} ({})", code.as_str())),
-        None => {
-            for conversation in app.conversations.values_mut() {
-                if conversation.history == HistoryState::Loading {
-                    conversation.history = HistoryState::Loaded { complete: true };
-                }
-            }
-            app.notify(format!("{message} ({})", code.as_str()), true);
-        }
+        outgoing.error = Some(text);
+        return;
     }
+    let history = id.as_ref().and_then(|id| app.history_requests.remove(id));
+    if let Some(user) = history {
+        // Only `unknown_user` says there is nothing to load.
+        let retry = code != ErrorCode::UnknownUser;
+        history_failed(app, &user, retry);
+        app.notify(format!("could not load {user}'s history: {text}"), true);
+        return;
+    }
+    if id.is_some() && id.as_ref() == app.waiting_resync.as_ref().map(|r| r.request()) {
+        // The queue on screen is kept as it is; the next reconnect tries again.
+        app.waiting_resync = None;
+        app.notify(format!("could not refresh the waiting queue: {text}"), true);
+        return;
+    }
+    app.notify(text, true);
+}
+
+/// A `history` request will get no page. If `retry`, the conversation may
+/// ask again (when selected or scrolled to the top); else it has no more.
+fn history_failed(app: &mut App, user: &Name, retry: bool) {
+    let conversation = app.conversation(user);
+    if conversation.history == HistoryState::Loading {
+        conversation.history = if retry {
+            HistoryState::NotLoaded
+        } else {
+            HistoryState::Loaded { complete: true }
+        };
+    }
+}
+
+/// A line the client could not read (see `net`). It may have been the page
+/// a conversation waits for: the request it names, or, without a readable
+/// id, every page in flight, stops loading and can be asked for again.
+fn on_unreadable(app: &mut App, error: &FrameError) {
+    let failed: Vec<Name> = match error.request_id() {
+        Some(id) => app.history_requests.remove(id).into_iter().collect(),
+        None => app.history_requests.drain().map(|(_, user)| user).collect(),
+    };
+    for user in &failed {
+        history_failed(app, user, true);
+    }
+    app.notify(
+        format!("the server sent a line this client cannot read: {error}"),
+        true,
+    );
 }
 
 /// A message from the subscription (`live`) or from `history`.
@@ -760,15 +837,11 @@ fn on_message(app: &mut App, message: Message, live: bool) {
         .is_none_or(|m| m.id < message.id);
     let height = text::message_height(message.body.as_str(), width);
     let (id, from, priority, ts) = (message.id, message.from, message.priority, message.ts);
-    let resyncing = app.waiting_resync.is_some();
+    if live && let Some(resync) = &mut app.waiting_resync {
+        resync.on_message(&message);
+    }
     let conversation = app.conversation(&message.user.clone());
     if !conversation.insert(message) {
-        // Seen before: only the waiting-queue backlog after a resume says
-        // again that it still waits.
-        let known = conversation.waiting.iter().any(|w| w.id == id);
-        if live && resyncing && from == Role::User && !known {
-            conversation.waiting.push(Waiting { id, priority, ts });
-        }
         return;
     }
     if !live {
@@ -965,10 +1038,14 @@ mod tests {
         );
         let effects = reconnect(&mut app);
         let frames = sends(&effects);
-        assert!(matches!(
-            frames[0],
-            ClientFrame::Subscribe { since: Some(2), .. }
-        ));
+        let ClientFrame::Subscribe {
+            id: resume,
+            since: Some(2),
+            ..
+        } = frames[0].clone()
+        else {
+            panic!("a resume since the last message: {frames:?}");
+        };
         let ClientFrame::Subscribe {
             id: resync,
             since: None,
@@ -981,7 +1058,7 @@ mod tests {
         frame(
             &mut app,
             ServerFrame::Subscribed {
-                id: Some(RequestId::Str("x".into())),
+                id: resume,
                 backlog: 0,
                 truncated: false,
             },
@@ -1249,6 +1326,244 @@ mod tests {
         );
         let effects = update(&mut app, Msg::Action(Action::ScrollUp));
         assert!(sends(&effects).is_empty(), "nothing older to ask for");
+    }
+
+    fn history_of(app: &App, user: &str) -> HistoryState {
+        app.conversations[&name(user)].history
+    }
+
+    /// The `id` of the one `history` request among `effects`.
+    fn history_request(effects: &[Effect]) -> RequestId {
+        match &sends(effects)[..] {
+            [ClientFrame::History { id: Some(id), .. }] => id.clone(),
+            other => panic!("one history request expected: {other:?}"),
+        }
+    }
+
+    /// A page of `HISTORY_PAGE` messages: not the last one.
+    fn full_page(id: RequestId, user: &str) -> ServerFrame {
+        ServerFrame::History {
+            id: Some(id),
+            user: name(user),
+            messages: (1..=u64::from(HISTORY_PAGE))
+                .map(|i| user_msg(i, user, "older", Priority::Normal))
+                .collect(),
+        }
+    }
+
+    /// The release's `not_assigned` is not about ana's history: her page is
+    /// still on its way, and more pages may follow it.
+    #[test]
+    fn an_unrelated_error_does_not_end_history_paging() {
+        let mut app = connected(Mode::Agent, "alice");
+        let effects = message(&mut app, user_msg(200, "ana", "hi", Priority::Normal));
+        let page = history_request(&effects);
+        let effects = update(&mut app, Msg::Action(Action::Release));
+        let [ClientFrame::Release { id: release, .. }] = &sends(&effects)[..] else {
+            panic!("one release expected: {effects:?}");
+        };
+        frame(
+            &mut app,
+            ServerFrame::Error {
+                id: release.clone(),
+                code: ErrorCode::NotAssigned,
+                message: "nobody holds ana".into(),
+            },
+        );
+        assert_eq!(history_of(&app, "ana"), HistoryState::Loading);
+        let notice = app.notice.as_ref().expect("the error is shown");
+        assert!(
+            notice.error && notice.text.contains("not_assigned"),
+            "{notice:?}"
+        );
+        frame(&mut app, full_page(page, "ana"));
+        assert_eq!(
+            history_of(&app, "ana"),
+            HistoryState::Loaded { complete: false }
+        );
+    }
+
+    /// Only the conversation whose request failed stops loading; a user who
+    /// does not exist has nothing more to load, any other failure is retried
+    /// when the agent scrolls up.
+    #[test]
+    fn a_failed_history_request_settles_only_its_own_conversation() {
+        let mut app = connected(Mode::Agent, "alice");
+        let ana_page = history_request(&message(
+            &mut app,
+            user_msg(1, "ana", "hi", Priority::Normal),
+        ));
+        message(&mut app, user_msg(2, "bo", "hello", Priority::Normal));
+        let bo_page = history_request(&update(&mut app, Msg::Action(Action::SelectNext)));
+        assert_eq!(app.selected, Some(name("bo")));
+        frame(
+            &mut app,
+            ServerFrame::Error {
+                id: Some(bo_page),
+                code: ErrorCode::Internal,
+                message: "the server failed".into(),
+            },
+        );
+        assert_eq!(history_of(&app, "bo"), HistoryState::NotLoaded, "retryable");
+        assert_eq!(history_of(&app, "ana"), HistoryState::Loading, "untouched");
+        let retry = update(&mut app, Msg::Action(Action::ScrollUp));
+        assert!(
+            matches!(
+                sends(&retry)[..],
+                [ClientFrame::History { user: Some(u), .. }] if u == "bo"
+            ),
+            "{retry:?}"
+        );
+        frame(
+            &mut app,
+            ServerFrame::Error {
+                id: Some(ana_page),
+                code: ErrorCode::UnknownUser,
+                message: "no user ana".into(),
+            },
+        );
+        assert_eq!(
+            history_of(&app, "ana"),
+            HistoryState::Loaded { complete: true }
+        );
+        assert_eq!(history_of(&app, "bo"), HistoryState::Loading, "the retry");
+    }
+
+    /// A line the client could not read may have been the page a
+    /// conversation waits for: it is shown, and nothing stays "loading".
+    #[test]
+    fn an_unreadable_line_is_shown_and_leaves_nothing_loading() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+        assert_eq!(history_of(&app, "ana"), HistoryState::Loading);
+        update(
+            &mut app,
+            Msg::Net(NetEvent::Unreadable(FrameError::LineTooLong {
+                max: 33_554_432,
+            })),
+        );
+        let notice = app.notice.as_ref().expect("a notice");
+        assert!(
+            notice.error && notice.text.contains("line longer than 33554432 bytes"),
+            "{notice:?}"
+        );
+        assert_eq!(history_of(&app, "ana"), HistoryState::NotLoaded);
+        let retry = update(&mut app, Msg::Action(Action::ScrollUp));
+        assert!(
+            matches!(sends(&retry)[..], [ClientFrame::History { .. }]),
+            "{retry:?}"
+        );
+    }
+
+    /// An unreadable line that names its request settles only that request.
+    #[test]
+    fn an_unreadable_reply_with_an_id_settles_only_its_request() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+        message(&mut app, user_msg(2, "bo", "hello", Priority::Normal));
+        let bo_page = history_request(&update(&mut app, Msg::Action(Action::SelectNext)));
+        update(
+            &mut app,
+            Msg::Net(NetEvent::Unreadable(FrameError::BadFrame {
+                id: Some(bo_page),
+                reason: "unknown variant `hist0ry`".into(),
+            })),
+        );
+        assert_eq!(history_of(&app, "bo"), HistoryState::NotLoaded);
+        assert_eq!(history_of(&app, "ana"), HistoryState::Loading);
+    }
+
+    /// After a reconnect: the resume's `subscribe` and the re-sync's.
+    fn resume_and_resync(effects: &[Effect]) -> (RequestId, RequestId) {
+        match &sends(effects)[..] {
+            [
+                ClientFrame::Subscribe {
+                    id: Some(resume),
+                    since: Some(_),
+                    ..
+                },
+                ClientFrame::Subscribe {
+                    id: Some(resync),
+                    since: None,
+                    ..
+                },
+                ..,
+            ] => (resume.clone(), resync.clone()),
+            other => panic!("a resume, then a plain subscribe: {other:?}"),
+        }
+    }
+
+    fn subscribed(app: &mut App, id: RequestId, backlog: u32) {
+        frame(
+            app,
+            ServerFrame::Subscribed {
+                id: Some(id),
+                backlog,
+                truncated: false,
+            },
+        );
+    }
+
+    /// Ana wrote while alice was offline and bob released her before alice
+    /// came back. The resume replays ana's message (first seen there); the
+    /// re-sync's backlog, the waiting queue as it is now, does not have it.
+    #[test]
+    fn a_message_first_seen_in_the_resume_stops_waiting_if_the_resync_lacks_it() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(
+            &mut app,
+            user_msg(1, "bo", "still waiting", Priority::Normal),
+        );
+        let (resume, resync) = resume_and_resync(&reconnect(&mut app));
+        message(&mut app, user_msg(2, "ana", "refund?", Priority::High));
+        message(&mut app, user_msg(3, "cy", "hello", Priority::Normal));
+        subscribed(&mut app, resume, 2);
+        message(
+            &mut app,
+            user_msg(1, "bo", "still waiting", Priority::Normal),
+        );
+        message(&mut app, user_msg(3, "cy", "hello", Priority::Normal));
+        subscribed(&mut app, resync, 2);
+        assert_eq!(app.waiting_resync, None);
+        assert!(app.conversations[&name("ana")].waiting.is_empty());
+        assert_eq!(app.conversations[&name("bo")].waiting.len(), 1);
+        assert_eq!(app.conversations[&name("cy")].waiting.len(), 1);
+        assert_eq!(ids(&app, "ana"), vec![2], "the message itself stays");
+        assert_eq!(ids(&app, "cy"), vec![3], "shown once");
+    }
+
+    /// While the re-sync's backlog arrives, live events go on: an answer
+    /// resolves what came before it, a release everything, a new message
+    /// waits; the rebuilt queue says so, whatever the order of arrival.
+    #[test]
+    fn answers_releases_and_messages_during_the_resync_count() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+        message(&mut app, user_msg(2, "bo", "hi", Priority::Normal));
+        let (resume, resync) = resume_and_resync(&reconnect(&mut app));
+        subscribed(&mut app, resume, 0);
+        message(&mut app, agent_msg(3, "ana", "bob", "answered"));
+        message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+        message(&mut app, user_msg(2, "bo", "hi", Priority::Normal));
+        frame(
+            &mut app,
+            ServerFrame::Released {
+                id: None,
+                user: name("bo"),
+                agent: name("bob"),
+            },
+        );
+        message(&mut app, user_msg(4, "cy", "fraud", Priority::Urgent));
+        subscribed(&mut app, resync, 2);
+        assert!(
+            app.conversations[&name("ana")].waiting.is_empty(),
+            "answered"
+        );
+        assert!(
+            app.conversations[&name("bo")].waiting.is_empty(),
+            "released"
+        );
+        assert_eq!(app.conversations[&name("cy")].waiting.len(), 1, "new");
     }
 
     #[test]

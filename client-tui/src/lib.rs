@@ -13,7 +13,8 @@
 //!   `input`, `status`, `help`); `ui::layout` splits the screen, and the
 //!   `TestBackend` tests in `ui/tests.rs` pin what is on screen.
 //! - **Connecting, reconnecting, backoff** → [`net`]; it turns frames into
-//!   [`app::NetEvent`]s and sends what `update` asks for.
+//!   [`app::NetEvent`]s and sends what `update` asks for. Frames that do not
+//!   fit in the channel to it wait, in order, in [`outbox`].
 //! - **Line editing** → [`editor`]; **wrapping, widths, times** → [`text`]
 //!   (shared by `update` and the view so scrolling agrees with drawing).
 //! - **Where the token is kept** → [`config`]; **raw mode, alternate
@@ -26,6 +27,7 @@ pub mod config;
 pub mod editor;
 pub mod keymap;
 pub mod net;
+pub mod outbox;
 pub mod terminal;
 pub mod text;
 pub mod ui;

@@ -11,14 +11,16 @@ use clap::{Parser, Subcommand};
 use crossterm::event::EventStream;
 use futures::StreamExt;
 use switchboard_protocol::{ClientFrame, Name, Timestamp};
-use switchboard_tui::app::{self, App, Effect, Mode, Msg};
+use switchboard_tui::app::{self, App, Effect, Mode, Msg, NetEvent};
 use switchboard_tui::keymap::{self, KeyContext};
 use switchboard_tui::net::{self, ConnectError, Identity};
+use switchboard_tui::outbox::Outbox;
 use switchboard_tui::{config, terminal, ui};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Frames the app may queue for the network task before it reports it busy.
+/// Frames the app may queue in the channel to the network task; more wait
+/// in the event loop's [`Outbox`], in order.
 const OUTGOING_FRAMES: usize = 256;
 /// Events the network task may queue for the app before it stops reading.
 const INCOMING_EVENTS: usize = 1024;
@@ -206,6 +208,7 @@ async fn event_loop(
     mut events: mpsc::Receiver<Msg>,
     to_net: mpsc::Sender<ClientFrame>,
 ) -> anyhow::Result<()> {
+    let mut outbox = Outbox::new(to_net);
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(TICK_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -243,19 +246,28 @@ async fn event_loop(
                 }
             },
             _ = tick.tick() => vec![Msg::Tick(Timestamp::now())],
+            // Frames that did not fit in the channel go as it empties.
+            flushed = outbox.flush(), if outbox.is_backed_up() => {
+                if flushed.is_ok() {
+                    continue; // nothing on screen changed
+                }
+                network_stopped(&mut app);
+                Vec::new()
+            }
         };
         for msg in msgs {
+            if let Msg::Net(NetEvent::Disconnected { .. } | NetEvent::Connected { .. }) = &msg {
+                // Frames meant for the old connection are stale; on
+                // `Connected` the app sends again what still matters.
+                outbox.forget();
+            }
             for effect in app::update(&mut app, msg) {
                 match effect {
+                    // Never waits on the network (the screen must not freeze)
+                    // and never drops a frame: what does not fit waits.
                     Effect::Send(frame) => {
-                        // Never wait on the network here: the screen must not
-                        // freeze. A pending message is resent on reconnect.
-                        if to_net.try_send(frame).is_err() {
-                            app.notice = Some(app::Notice {
-                                text: "the network is busy; will retry".into(),
-                                error: true,
-                                since: app.now,
-                            });
+                        if outbox.send(frame).is_err() {
+                            network_stopped(&mut app);
                         }
                     }
                     Effect::Repaint => tui.clear()?,
@@ -266,6 +278,18 @@ async fn event_loop(
         if redraw_at.is_none() {
             redraw_at = Some((last_draw + FRAME_INTERVAL).max(Instant::now()));
         }
+    }
+}
+
+/// The network task has ended, so nothing more can be sent. It says why
+/// first (`Fatal`) when it gives up; otherwise, say it here.
+fn network_stopped(app: &mut App) {
+    if !matches!(app.connection, app::Connection::Failed(_)) {
+        app.notice = Some(app::Notice {
+            text: "the connection task has stopped: nothing more can be sent (Ctrl-C quits)".into(),
+            error: true,
+            since: app.now,
+        });
     }
 }
 

@@ -1,11 +1,12 @@
 //! The connection task: one TCP connection at a time, framed with the
 //! protocol's [`ClientCodec`]. Server frames become [`NetEvent`]s for the
-//! app; [`ClientFrame`]s from the app are written out. When the connection
-//! drops it reports `Disconnected`, waits with exponential backoff and signs
-//! in again; the app then re-subscribes with `since` and resends what is
-//! pending (see `app::update`). Frames the app sends while there is no
-//! connection are dropped: the app keeps what matters (pending messages) and
-//! sends it again on `Connected`.
+//! app, and so do lines that are not frames it can read; [`ClientFrame`]s
+//! from the app are written out. When the connection drops it reports
+//! `Disconnected`, waits with exponential backoff and signs in again; the
+//! app then re-subscribes with `since` and resends what is pending (see
+//! `app::update`). Frames the app sends while there is no connection are
+//! dropped: the app keeps what matters (pending messages) and sends it again
+//! on `Connected`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,6 +60,24 @@ impl Default for Heartbeat {
         }
     }
 }
+
+/// The longest line this client reads from the server, in bytes.
+///
+/// The protocol's default (64 KiB) is the server's limit on what clients
+/// send; what a server sends can be far longer, because a `history` reply
+/// is one line holding a whole page of messages. The largest legitimate
+/// one is a page of 1,000 messages (the protocol's maximum `limit`), each
+/// with a body of 4,096 characters (the server's default `--max-body`) of
+/// up to 4 bytes each in UTF-8. JSON escaping does not make a body longer
+/// than that: the only characters a body may hold that get escaped are `"`,
+/// `\`, newline and tab, one byte each and two once escaped (other control
+/// characters, six bytes escaped, are refused in bodies). So a body is
+/// at most 16,384 bytes, a message with the longest names, id and
+/// timestamp about 16,600, and the page about 16.6 MB (a test holds the
+/// limit to that arithmetic). 32 MiB leaves twice that, for a server
+/// allowing longer bodies; a line beyond it is reported to the app
+/// ([`NetEvent::Unreadable`]) and skipped, and the connection goes on.
+pub const MAX_SERVER_LINE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The id of the heartbeat's `ping`: the app numbers its own requests, so
 /// a string cannot collide, and its `pong` is not passed on.
@@ -222,7 +241,7 @@ async fn connect_inner(
                 })?,
         ),
     };
-    let mut conn = Framed::new(transport, ClientCodec::default());
+    let mut conn = framed(transport);
     match next_frame(&mut conn).await? {
         ServerFrame::Greeting { .. } => {}
         ServerFrame::Error { code, message, .. } => {
@@ -268,6 +287,12 @@ async fn connect_inner(
             _ => {}
         }
     }
+}
+
+/// Frames `transport` with the client's codec, reading lines of up to
+/// [`MAX_SERVER_LINE_BYTES`].
+fn framed(transport: Box<dyn Transport>) -> Connection {
+    Framed::new(transport, ClientCodec::new(MAX_SERVER_LINE_BYTES))
 }
 
 async fn next_frame(conn: &mut Connection) -> Result<ServerFrame, ConnectError> {
@@ -373,9 +398,13 @@ async fn session(
                             return Some("the server said bye".to_owned());
                         }
                     }
-                    // A line the client could not read: the server's protocol is
-                    // newer or broken; skip it and keep the connection.
-                    Some(Ok(Err(_bad))) => {}
+                    // A line the client could not read (the server's protocol is
+                    // newer, or broken): the codec has skipped it and the
+                    // connection goes on, but the app hears of it, as it may
+                    // have been the reply that a request waits for.
+                    Some(Ok(Err(bad))) => {
+                        events.send(Msg::Net(NetEvent::Unreadable(bad))).await.ok()?;
+                    }
                     Some(Err(e)) => return Some(e.to_string()),
                     None => return Some("the server closed the connection".to_owned()),
                 }
@@ -415,9 +444,14 @@ async fn discard_for(wait: Duration, outgoing: &mut mpsc::Receiver<ClientFrame>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_protocol::codec::encode_into;
+    use switchboard_protocol::{Body, FrameError, Message, Priority, Timestamp};
     use tokio::io::{DuplexStream, duplex};
     use tokio::task::JoinHandle;
+    use tokio_util::bytes::BytesMut;
     use tokio_util::codec::LinesCodec;
+
+    use crate::app::HISTORY_PAGE;
 
     const BEAT: Heartbeat = Heartbeat {
         after: Duration::from_secs(20),
@@ -438,8 +472,7 @@ mod tests {
 
     fn rig() -> Rig {
         let (client, server) = duplex(4096);
-        let transport: Box<dyn Transport> = Box::new(client);
-        let mut conn = Framed::new(transport, ClientCodec::default());
+        let mut conn = framed(Box::new(client));
         let (to_net, mut outgoing) = mpsc::channel(4);
         let (events, app) = mpsc::channel(4);
         let session =
@@ -509,5 +542,110 @@ mod tests {
         }
         assert_eq!(next_line(&mut rig.server).await, PING);
         assert_eq!(start.elapsed(), Duration::from_secs(15) + BEAT.after);
+    }
+
+    fn name(text: &str) -> Name {
+        Name::parse(text).expect("valid name")
+    }
+
+    fn message(id: u64, user: &str, agent: Option<&str>, body: &str) -> Message {
+        Message {
+            id,
+            ts: Timestamp::from_micros(1_800_000_000_000_000 + id as i64),
+            user: name(user),
+            from: if agent.is_some() {
+                Role::Agent
+            } else {
+                Role::User
+            },
+            agent: agent.map(name),
+            body: Body::parse(body, usize::MAX).expect("valid body"),
+            priority: Priority::Urgent,
+        }
+    }
+
+    /// `frame` as the server writes it, without the newline.
+    fn line_of(frame: &ServerFrame) -> String {
+        let mut line = BytesMut::new();
+        encode_into(frame, &mut line).expect("encodes");
+        let line = String::from_utf8(line.to_vec()).expect("UTF-8");
+        line.trim_end().to_owned()
+    }
+
+    /// What the app hears next.
+    async fn next_event(app: &mut mpsc::Receiver<Msg>) -> NetEvent {
+        match tokio::time::timeout(PATIENCE, app.recv()).await {
+            Ok(Some(Msg::Net(event))) => event,
+            Ok(other) => panic!("expected a network event, got {other:?}"),
+            Err(_) => panic!("nothing reached the app within two minutes"),
+        }
+    }
+
+    /// The app asks for [`HISTORY_PAGE`] messages at a time; a page of long
+    /// messages is one line well over the protocol's default 64 KiB.
+    #[tokio::test(start_paused = true)]
+    async fn a_history_reply_over_64_kib_reaches_the_app() {
+        let mut rig = rig();
+        let body = "a long message ".repeat(47);
+        let reply = ServerFrame::History {
+            id: Some(RequestId::Int(7)),
+            user: name("ana"),
+            messages: (1..=u64::from(HISTORY_PAGE))
+                .map(|id| message(id, "ana", None, &body))
+                .collect(),
+        };
+        let line = line_of(&reply);
+        assert!(line.len() > 65_536, "only {} bytes", line.len());
+        rig.server.send(line).await.expect("sends");
+        assert_eq!(next_event(&mut rig.app).await, NetEvent::Frame(reply));
+    }
+
+    /// The largest line a server sends legitimately is a `history` reply of
+    /// 1,000 messages, each of the longest body in the widest characters.
+    #[test]
+    fn the_line_limit_fits_the_largest_history_reply() {
+        let longest = message(
+            u64::MAX,
+            &"u".repeat(32),
+            Some(&"a".repeat(32)),
+            &"\u{1F600}".repeat(4_096),
+        );
+        let page = |messages: Vec<Message>| {
+            line_of(&ServerFrame::History {
+                id: Some(RequestId::Str("i".repeat(64))),
+                user: longest.user.clone(),
+                messages,
+            })
+            .len()
+        };
+        let empty = page(vec![]);
+        let one = page(vec![longest.clone()]);
+        // Every further message adds itself and a comma.
+        let largest = one + 999 * (one - empty + 1);
+        let limit = framed(Box::new(duplex(1).0)).codec().max_line_bytes();
+        assert!(largest <= limit, "{largest} bytes > {limit}");
+    }
+
+    /// Skipped lines used to vanish; a conversation waiting on one stayed
+    /// "loading" for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_line_the_client_cannot_read_is_reported_and_the_connection_kept() {
+        let mut rig = rig();
+        rig.server
+            .send(r#"{"type":"from_the_future","id":3}"#)
+            .await
+            .expect("sends");
+        match next_event(&mut rig.app).await {
+            NetEvent::Unreadable(FrameError::BadFrame { .. }) => {}
+            other => panic!("expected Unreadable(BadFrame), got {other:?}"),
+        }
+        rig.server
+            .send(r#"{"type":"agents","online":2}"#)
+            .await
+            .expect("sends");
+        assert_eq!(
+            next_event(&mut rig.app).await,
+            NetEvent::Frame(ServerFrame::Agents { online: 2 })
+        );
     }
 }

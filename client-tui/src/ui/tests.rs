@@ -3,11 +3,11 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use switchboard_protocol::{
-    Body, ErrorCode, Message, Name, Priority, RequestId, Role, ServerFrame, Timestamp,
+    Body, ClientFrame, ErrorCode, Message, Name, Priority, RequestId, Role, ServerFrame, Timestamp,
 };
 
-use crate::app::test_support::{go_online, type_text};
-use crate::app::{Action, App, Mode, Msg, NetEvent, update};
+use crate::app::test_support::{go_online, reconnect, type_text};
+use crate::app::{Action, App, Effect, Mode, Msg, NetEvent, update};
 
 fn name(s: &str) -> Name {
     Name::parse(s).expect("valid name")
@@ -195,6 +195,58 @@ fn agent_mode_shows_the_queue_in_order_with_badges_and_the_prompt() {
     assert!(contains(&rows, "to cara (locked) ›"), "{text}");
     assert!(contains(&rows, "LOCKED: bob has it"), "{text}");
     assert!(contains(&rows, "refund please"), "{text}");
+}
+
+/// Ana wrote while alice was offline, and was released before alice came
+/// back: once the re-sync after the resume is in, only bo waits.
+#[test]
+fn after_a_resume_the_queue_shows_only_what_still_waits() {
+    let mut app = online(Mode::Agent, "alice", (100, 12));
+    message(
+        &mut app,
+        msg(1, "bo", None, "still waiting", Priority::Normal),
+    );
+    let subscribes: Vec<RequestId> = reconnect(&mut app)
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Effect::Send(ClientFrame::Subscribe { id, .. }) => id,
+            _ => None,
+        })
+        .collect();
+    let [resume, resync] = &subscribes[..] else {
+        panic!("a resume and a re-sync: {subscribes:?}");
+    };
+    let subscribed = |app: &mut App, id: &RequestId| {
+        frame(
+            app,
+            ServerFrame::Subscribed {
+                id: Some(id.clone()),
+                backlog: 1,
+                truncated: false,
+            },
+        );
+    };
+    message(
+        &mut app,
+        msg(2, "ana", None, "refund please", Priority::High),
+    );
+    subscribed(&mut app, resume);
+    message(
+        &mut app,
+        msg(1, "bo", None, "still waiting", Priority::Normal),
+    );
+    subscribed(&mut app, resync);
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    assert!(rows[0].contains("1 waiting"), "{text}");
+    assert!(contains(&rows, "Queue (1)"), "{text}");
+    let (ana, bo) = (row_of(&rows, "○ ana"), row_of(&rows, "○ bo"));
+    assert!(bo < ana, "bo first:\n{text}");
+    assert!(
+        !rows[ana].contains("HIGH") && !rows[ana].contains('×'),
+        "{text}"
+    );
+    assert!(rows[bo].contains("×1"), "{text}");
 }
 
 #[test]
