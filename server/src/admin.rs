@@ -2,7 +2,7 @@
 //! in the database file (the server need not be running; if it is, SQLite's
 //! locking keeps both consistent).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use switchboard_protocol::{Name, Timestamp};
 use thiserror::Error;
@@ -18,6 +18,12 @@ pub enum AdminError {
     Exists(Name),
     #[error("no agent named {0}")]
     NoSuchAgent(Name),
+    /// Only `agent add` creates a database: a mistyped path or the wrong
+    /// directory must not look like a database without agents.
+    #[error(
+        "no database at {0} (the server and `agent add` create it; `--db FILE` after the command picks another)"
+    )]
+    NoDatabase(PathBuf),
     #[error(transparent)]
     Open(#[from] store::OpenError),
     #[error("database: {0}")]
@@ -28,6 +34,14 @@ pub enum AdminError {
 
 fn parse_name(name: &str) -> Result<Name, AdminError> {
     Name::parse(name).map_err(|error| AdminError::InvalidName(name.to_owned(), error))
+}
+
+/// Opens a database that must already exist.
+fn open_existing(db: &Path) -> Result<rusqlite::Connection, AdminError> {
+    if !db.exists() {
+        return Err(AdminError::NoDatabase(db.to_owned()));
+    }
+    Ok(store::open_database_without_upgrade(db)?)
 }
 
 /// Creates an agent (or brings back a removed one); returns its token.
@@ -47,7 +61,7 @@ pub fn add_agent(db: &Path, name: &str) -> Result<String, AdminError> {
 /// Gives an agent a new token; the old one stops working at once.
 pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
     let name = parse_name(name)?;
-    let conn = store::open_database_without_upgrade(db)?;
+    let conn = open_existing(db)?;
     let token = token::generate()?;
     if queries::set_agent_token(&conn, &name, &token::hash(&token))? {
         Ok(token)
@@ -63,7 +77,7 @@ pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
 /// keep its name.
 pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
     let name = parse_name(name)?;
-    let mut conn = store::open_database_without_upgrade(db)?;
+    let mut conn = open_existing(db)?;
     let tx = conn.transaction()?;
     if !queries::remove_agent(&tx, &name)? {
         return Err(AdminError::NoSuchAgent(name));
@@ -74,13 +88,31 @@ pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
 
 /// Active agents and how many conversations each holds.
 pub fn list_agents(db: &Path) -> Result<Vec<(Name, u64)>, AdminError> {
-    let conn = store::open_database_without_upgrade(db)?;
+    let conn = open_existing(db)?;
     Ok(queries::list_agents(&conn)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_add_creates_a_database() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("typo.db");
+        assert!(matches!(list_agents(&db), Err(AdminError::NoDatabase(_))));
+        assert!(matches!(
+            rotate_agent(&db, "alice"),
+            Err(AdminError::NoDatabase(_))
+        ));
+        assert!(matches!(
+            remove_agent(&db, "alice"),
+            Err(AdminError::NoDatabase(_))
+        ));
+        assert!(!db.exists(), "nothing was created");
+        add_agent(&db, "alice").expect("adds");
+        assert_eq!(list_agents(&db).expect("lists").len(), 1);
+    }
 
     #[test]
     fn add_rotate_remove_round_trip() {

@@ -211,6 +211,25 @@ fn bad_usage_exits_non_zero() {
     }
 }
 
+/// A mistyped `--db` must not look like a database without agents.
+#[test]
+fn agent_commands_other_than_add_refuse_a_missing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("typo.db");
+    let db = db.to_str().unwrap();
+    for args in [
+        &["agent", "list", "--db", db][..],
+        &["agent", "rotate", "alice", "--db", db],
+        &["agent", "remove", "alice", "--db", db],
+    ] {
+        let output = run(args, &[]);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("no database at"), "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("typo.db").exists(), "nothing created");
+}
+
 /// Rotating or removing an agent's token (from another process) closes the
 /// connections signed in with the old token, with `unauthorized`, within the
 /// server's credential poll (1 s); a connection already using the new token
