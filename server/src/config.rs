@@ -2,6 +2,26 @@
 
 use std::time::Duration;
 
+/// Each limit's default, in one place: `switchboard serve`'s flags and
+/// [`Config::default`] (what tests and embedders start from) both read them.
+pub mod defaults {
+    /// Longest accepted line, in bytes: the protocol's.
+    pub const MAX_LINE_BYTES: u32 = 65_536;
+    /// Longest message body, in characters.
+    pub const MAX_BODY_CHARS: u32 = 4_096;
+    pub const MAX_CONNECTIONS: u32 = 10_000;
+    /// `send`s a second per connection: far above what a person types.
+    pub const SEND_RATE: f64 = 10.0;
+    pub const SEND_BURST: u32 = 30;
+    pub const HELLO_TIMEOUT_SECS: u64 = 60;
+    pub const OUTBOX_FRAMES: u32 = 8_192;
+    pub const OUTBOX_BYTES: u64 = 4 << 20;
+
+    // The codec's own default must be the same line limit.
+    const _: () =
+        assert!(MAX_LINE_BYTES as usize == switchboard_protocol::codec::DEFAULT_MAX_LINE_BYTES);
+}
+
 /// Limits and knobs for one server. Defaults are the protocol's.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,14 +46,14 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            max_line_bytes: 65_536,
-            max_body_chars: 4_096,
-            max_connections: 10_000,
-            send_rate: 10.0,
-            send_burst: 30,
-            hello_timeout: Duration::from_secs(60),
-            outbox_frames: 8_192,
-            outbox_bytes: 4 << 20,
+            max_line_bytes: defaults::MAX_LINE_BYTES as usize,
+            max_body_chars: defaults::MAX_BODY_CHARS as usize,
+            max_connections: defaults::MAX_CONNECTIONS as usize,
+            send_rate: defaults::SEND_RATE,
+            send_burst: defaults::SEND_BURST,
+            hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
+            outbox_frames: defaults::OUTBOX_FRAMES as usize,
+            outbox_bytes: defaults::OUTBOX_BYTES as usize,
         }
     }
 }

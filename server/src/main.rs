@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchboard_server::config::defaults;
 use switchboard_server::priority::PriorityRules;
 use switchboard_server::store::Durability;
 use switchboard_server::{Config, ServeOptions, admin};
@@ -42,7 +43,7 @@ enum Command {
 
 #[derive(Args)]
 struct DbArg {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (`serve` and `agent add` create it if missing).
     #[arg(long, env = "SWITCHBOARD_DB", default_value = "switchboard.db")]
     db: PathBuf,
 }
@@ -55,16 +56,16 @@ struct ServeArgs {
     #[command(flatten)]
     db: DbArg,
     /// Longest accepted line in bytes; longer lines get `line_too_long`.
-    #[arg(long, env = "SWITCHBOARD_MAX_LINE", default_value_t = 65_536,
+    #[arg(long, env = "SWITCHBOARD_MAX_LINE", default_value_t = defaults::MAX_LINE_BYTES,
           value_parser = clap::value_parser!(u32).range(64..))]
     max_line: u32,
     /// Longest message body in characters; longer bodies get `invalid_body`.
-    #[arg(long, env = "SWITCHBOARD_MAX_BODY", default_value_t = 4_096,
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY", default_value_t = defaults::MAX_BODY_CHARS,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_body: u32,
     /// Connections served at once; the next one gets `server_busy`. The
     /// open-file limit is raised to fit, or, at its hard maximum, fewer are served.
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 10_000,
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// JSON file of priority words, e.g. {"urgent":["outage"],"high":["invoice"],"low":["thanks"]}.
@@ -72,23 +73,23 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_PRIORITY_RULES")]
     priority_rules: Option<PathBuf>,
     /// Messages per second one connection may send on average (0: no limit).
-    #[arg(long, env = "SWITCHBOARD_RATE", default_value_t = 10.0)]
+    #[arg(long, env = "SWITCHBOARD_RATE", default_value_t = defaults::SEND_RATE)]
     rate: f64,
     /// Messages one connection may send in a burst.
-    #[arg(long, env = "SWITCHBOARD_BURST", default_value_t = 30,
+    #[arg(long, env = "SWITCHBOARD_BURST", default_value_t = defaults::SEND_BURST,
           value_parser = clap::value_parser!(u32).range(1..))]
     burst: u32,
     /// Seconds a connection may stay without a successful hello.
-    #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = 60,
+    #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = defaults::HELLO_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     hello_timeout: u64,
     /// Frames queued for one connection before it is cut off as `slow_consumer`.
-    #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = 8_192,
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = defaults::OUTBOX_FRAMES,
           value_parser = clap::value_parser!(u32).range(1..))]
     outbox_frames: u32,
     /// Bytes of events queued for one connection before it is cut off as
     /// `slow_consumer`. Replies (a whole backlog) are not counted.
-    #[arg(long, env = "SWITCHBOARD_OUTBOX_BYTES", default_value_t = 4 << 20,
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_BYTES", default_value_t = defaults::OUTBOX_BYTES,
           value_parser = clap::value_parser!(u64).range(1024..))]
     outbox_bytes: u64,
     /// Serve TLS with this PEM certificate chain (with --tls-key). Plaintext otherwise.
