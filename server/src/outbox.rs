@@ -48,23 +48,27 @@ pub enum PushError {
 #[derive(Debug)]
 pub struct OutboxSender {
     frames: mpsc::Sender<Outgoing>,
-    queued_bytes: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     max_bytes: usize,
-    last_word: LastWord,
 }
 
 /// The session's end.
 #[derive(Debug)]
 pub struct OutboxReceiver {
     frames: mpsc::Receiver<Outgoing>,
-    queued_bytes: Arc<AtomicUsize>,
-    last_word: LastWord,
+    shared: Arc<Shared>,
 }
 
-/// A last frame that did not fit in a full outbox, handed over beside it:
-/// a connection closed for a reason of its own (its token revoked) must not
-/// read that it was slow just because its outbox was full at the time.
-type LastWord = Arc<Mutex<Option<Bytes>>>;
+/// What both ends keep beside the channel.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Bytes of events queued.
+    queued_bytes: AtomicUsize,
+    /// A last frame that did not fit in a full outbox, handed over beside
+    /// it: a connection closed for a reason of its own (its token revoked)
+    /// must not read that it was slow just because its outbox was full.
+    last_word: Mutex<Option<Bytes>>,
+}
 
 /// An outbox holding at most `max_frames` frames and `max_bytes` bytes of
 /// events. Replies are neither refused for their size nor counted against
@@ -75,20 +79,14 @@ type LastWord = Arc<Mutex<Option<Bytes>>>;
 /// much", and cut off a client that was reading as fast as it could.)
 pub fn outbox(max_frames: usize, max_bytes: usize) -> (OutboxSender, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(max_frames.max(1));
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    let last_word = LastWord::default();
+    let shared = Arc::new(Shared::default());
     (
         OutboxSender {
             frames: tx,
-            queued_bytes: Arc::clone(&queued_bytes),
+            shared: Arc::clone(&shared),
             max_bytes,
-            last_word: Arc::clone(&last_word),
         },
-        OutboxReceiver {
-            frames: rx,
-            queued_bytes,
-            last_word,
-        },
+        OutboxReceiver { frames: rx, shared },
     )
 }
 
@@ -96,13 +94,13 @@ impl OutboxSender {
     pub fn try_push(&self, out: Outgoing) -> Result<(), PushError> {
         let len = out.counted_len();
         // Count first, so the receiver never takes away bytes not yet added.
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let before = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
         if before + len > self.max_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return Err(PushError::Full);
         }
         self.frames.try_send(out).map_err(|error| {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             match error {
                 mpsc::error::TrySendError::Full(_) => PushError::Full,
                 mpsc::error::TrySendError::Closed(_) => PushError::Closed,
@@ -121,6 +119,7 @@ impl OutboxSender {
         };
         if let Err(PushError::Full) = self.try_push(last.clone()) {
             *self
+                .shared
                 .last_word
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(last.bytes);
@@ -134,6 +133,7 @@ impl OutboxReceiver {
     pub async fn recv(&mut self) -> Option<Outgoing> {
         let Some(out) = self.frames.recv().await else {
             let bytes = self
+                .shared
                 .last_word
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -144,7 +144,8 @@ impl OutboxReceiver {
                 last: true,
             });
         };
-        self.queued_bytes
+        self.shared
+            .queued_bytes
             .fetch_sub(out.counted_len(), Ordering::AcqRel);
         Some(out)
     }
@@ -158,7 +159,8 @@ impl OutboxReceiver {
     /// The next frame if one is queued now.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         let out = self.frames.try_recv().ok()?;
-        self.queued_bytes
+        self.shared
+            .queued_bytes
             .fetch_sub(out.counted_len(), Ordering::AcqRel);
         Some(out)
     }
