@@ -422,7 +422,7 @@ async fn slow_consumer_is_cut_off(server_args: &[&str]) {
 /// server announce it only later, the flood stops at the size that surely
 /// overflows the kernel buffers). The stuck agent then reads at once, a few
 /// milliseconds later, far inside the 5 s the server gives a closing
-/// connection to take its last frames (`CLOSE_TIMEOUT` in `session.rs`) and
+/// connection to take its last frames (`CLOSE_TIMEOUT` in `session/mod.rs`) and
 /// the 10 s a stuck write may wait, so the error frame is not given up on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_gets_its_held_messages_then_the_error_then_the_end() {
