@@ -174,8 +174,13 @@ pub enum ConnectError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("the server at {0} did not answer within {CONNECT_TIMEOUT:?}")]
-    Timeout(String),
+    /// No greeting (or TLS handshake) in time; `tls` is whether the client
+    /// spoke TLS.
+    #[error(
+        "the server at {addr} did not answer within {CONNECT_TIMEOUT:?}{}",
+        timeout_hint(*.tls)
+    )]
+    Timeout { addr: String, tls: bool },
     #[error("the server refused to sign in {name}: {message} ({})", code.as_str())]
     Refused {
         name: Name,
@@ -188,13 +193,37 @@ pub enum ConnectError {
     Closed,
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
-    #[error("the TLS handshake with {addr} failed: {source}")]
-    Tls {
-        addr: String,
-        source: std::io::Error,
-    },
+    /// The handshake's error is part of the message, not its `source()`:
+    /// as both, `main`'s `{:#}` printed it twice, and the hint must come
+    /// after it.
+    #[error("the TLS handshake with {addr} failed: {error}{}", tls_hint(.error))]
+    Tls { addr: String, error: std::io::Error },
     #[error("cannot use the CA certificates in {path}: {reason}")]
     Ca { path: PathBuf, reason: String },
+}
+
+/// A TLS server waits for the client's hello and never greets a plaintext
+/// client, so a plaintext client that hears nothing may be talking to one.
+fn timeout_hint(tls: bool) -> &'static str {
+    if tls {
+        ""
+    } else {
+        " (if it serves TLS, add --tls)"
+    }
+}
+
+/// A plaintext server greets first; a TLS client reads that line as a
+/// record of no known type, and says only "received corrupt message".
+fn tls_hint(error: &std::io::Error) -> &'static str {
+    let cause = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match cause {
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            " (if the server does not serve TLS, leave out --tls)"
+        }
+        _ => "",
+    }
 }
 
 impl ConnectError {
@@ -215,7 +244,10 @@ pub async fn connect(
 ) -> Result<(Connection, Welcome), ConnectError> {
     tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(endpoint, identity))
         .await
-        .map_err(|_| ConnectError::Timeout(endpoint.addr.clone()))?
+        .map_err(|_| ConnectError::Timeout {
+            addr: endpoint.addr.clone(),
+            tls: endpoint.tls.is_some(),
+        })?
 }
 
 async fn connect_inner(
@@ -235,9 +267,9 @@ async fn connect_inner(
             connector
                 .connect(endpoint.server_name()?, stream)
                 .await
-                .map_err(|source| ConnectError::Tls {
+                .map_err(|error| ConnectError::Tls {
                     addr: addr.to_owned(),
-                    source,
+                    error,
                 })?,
         ),
     };
@@ -624,6 +656,104 @@ mod tests {
         let largest = one + 999 * (one - empty + 1);
         let limit = framed(Box::new(duplex(1).0)).codec().max_line_bytes();
         assert!(largest <= limit, "{largest} bytes > {limit}");
+    }
+
+    fn ana() -> Identity {
+        Identity {
+            role: Role::User,
+            name: name("ana"),
+            token: None,
+        }
+    }
+
+    /// A server on loopback that takes connections and says nothing, as a
+    /// TLS server does while it waits for the client's hello. The kernel
+    /// completes the connections; nobody accepts them.
+    fn silent_server() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = listener.local_addr().expect("has an address").to_string();
+        (listener, addr)
+    }
+
+    /// The cause used to be both in the message and its `source()`, so
+    /// `main`'s `{:#}` printed it twice on one line.
+    #[test]
+    fn a_failed_tls_handshake_names_its_cause_once() {
+        let cause = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let error = ConnectError::Tls {
+            addr: "127.0.0.1:7878".into(),
+            error: std::io::Error::new(std::io::ErrorKind::InvalidData, cause.clone()),
+        };
+        let cause = cause.to_string();
+        let alone = error.to_string();
+        let chain = format!("{:#}", anyhow::Error::from(error));
+        for text in [alone, chain] {
+            assert!(
+                text.starts_with("the TLS handshake with 127.0.0.1:7878 failed: "),
+                "{text}"
+            );
+            assert_eq!(text.matches(&cause).count(), 1, "{text}");
+        }
+    }
+
+    /// A TLS server waits for the client's hello and never greets a
+    /// plaintext client, which only sees a timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_plaintext_client_that_gets_no_greeting_is_told_to_try_tls() {
+        let (_listener, addr) = silent_server();
+        let plain = connect(&Endpoint::plain(addr.clone()), &ana()).await;
+        let Err(error) = plain else {
+            panic!("signed in to a silent server");
+        };
+        assert_eq!(
+            error.to_string(),
+            format!("the server at {addr} did not answer within 5s (if it serves TLS, add --tls)")
+        );
+        // Already speaking TLS: the hint would mislead.
+        let tls = Endpoint::tls(addr.clone(), None).expect("TLS client");
+        let Err(error) = connect(&tls, &ana()).await else {
+            panic!("signed in to a silent server");
+        };
+        assert_eq!(
+            error.to_string(),
+            format!("the server at {addr} did not answer within 5s")
+        );
+    }
+
+    /// A plaintext server greets first; a TLS client reads that line as a
+    /// broken TLS record.
+    #[tokio::test]
+    async fn a_tls_client_greeted_in_plaintext_is_told_to_drop_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("has an address").to_string();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accepts");
+            let mut lines = Framed::new(stream, LinesCodec::new());
+            let greeting = ServerFrame::Greeting {
+                server: "switchboard".into(),
+                version: "0.1.0".into(),
+                protocol: 1,
+            };
+            lines.send(line_of(&greeting)).await.expect("greets");
+            // Hold the connection until the client hangs up.
+            while let Some(Ok(_)) = lines.next().await {}
+        });
+        let tls = Endpoint::tls(addr.clone(), None).expect("TLS client");
+        let Err(error) = connect(&tls, &ana()).await else {
+            panic!("signed in over TLS to a plaintext server");
+        };
+        let text = format!("{:#}", anyhow::Error::from(error));
+        assert!(
+            text.starts_with(&format!("the TLS handshake with {addr} failed: ")),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" (if the server does not serve TLS, leave out --tls)"),
+            "{text}"
+        );
+        server.abort();
     }
 
     /// Skipped lines used to vanish; a conversation waiting on one stayed
