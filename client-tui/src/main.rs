@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crossterm::event::EventStream;
 use futures::StreamExt;
-use switchboard_protocol::{ClientFrame, Name, Timestamp};
+use switchboard_protocol::{ClientFrame, Name, Timestamp, Token};
 use switchboard_tui::app::{self, App, Effect, Mode, Msg, NetEvent};
 use switchboard_tui::keymap::{self, KeyContext};
 use switchboard_tui::net::{self, ConnectError, Identity};
@@ -123,7 +123,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 Mode::User,
                 name,
                 server_args,
-                token.or(stored),
+                token.or(stored).map(Token::new),
                 file.filter(|_| from_file),
             )
         }
@@ -131,7 +131,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
             name,
             server,
             token,
-        } => (Mode::Agent, name, server, Some(token), None),
+        } => (Mode::Agent, name, server, Some(Token::new(token)), None),
     };
     let name = Name::parse(&name).with_context(|| format!("{name:?} is not a valid name"))?;
     let endpoint = server_args.endpoint()?;
@@ -162,7 +162,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         match config::config_dir() {
             Some(dir) => {
                 let path = config::token_path(&dir, &server, name.as_str());
-                config::save_token(&path, token)
+                config::save_token(&path, token.expose())
                     .with_context(|| format!("saving the new token to {}", path.display()))?;
             }
             None => eprintln!(

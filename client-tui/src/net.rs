@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use switchboard_protocol::{
-    ClientCodec, ClientFrame, ErrorCode, Name, RequestId, Role, ServerFrame,
+    ClientCodec, ClientFrame, ErrorCode, Name, RequestId, Role, ServerFrame, Token,
 };
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -156,14 +156,14 @@ impl Endpoint {
 pub struct Identity {
     pub role: Role,
     pub name: Name,
-    pub token: Option<String>,
+    pub token: Option<Token>,
 }
 
 /// What `welcome` said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Welcome {
     /// A new user's token, shown once.
-    pub token: Option<String>,
+    pub token: Option<Token>,
     pub agents_online: Option<u32>,
 }
 

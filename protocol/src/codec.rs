@@ -303,7 +303,7 @@ fn strip_position(error: &serde_json::Error) -> String {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-    use crate::message::{Body, Key, Message, Name, Priority, Role};
+    use crate::message::{Body, Key, Message, Name, Priority, Role, Token};
     use crate::timestamp::Timestamp;
     use proptest::prelude::*;
 
@@ -523,7 +523,7 @@ mod tests {
                     id,
                     role: if agent { Role::Agent } else { Role::User },
                     name,
-                    token
+                    token: token.map(Token::new)
                 }
             ),
             (
@@ -620,7 +620,7 @@ mod tests {
                         id,
                         role,
                         name,
-                        token,
+                        token: token.map(Token::new),
                         agents_online,
                     }
                 }),

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::message::{Key, Message, Name, RequestId, Role};
+use crate::message::{Key, Message, Name, RequestId, Role, Token};
 
 /// A request from a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,7 +20,7 @@ pub enum ClientFrame {
         role: Role,
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
+        token: Option<Token>,
     },
     /// Become a live subscription: backlog (or everything after `since`),
     /// then `subscribed`, then live events.
@@ -102,7 +102,7 @@ pub enum ServerFrame {
         name: Name,
         /// Only on a user's first `hello`: shown once, kept by the client.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
+        token: Option<Token>,
         /// Users only: how many agents are online.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agents_online: Option<u32>,
@@ -191,6 +191,25 @@ mod tests {
     }
 
     /// Exact JSON for every frame shape the protocol document shows.
+    /// A frame logged whole (`{:?}`) must not carry a secret.
+    #[test]
+    fn tokens_never_show_in_debug_output() {
+        let hello: ClientFrame = serde_json::from_str(
+            r#"{"type":"hello","role":"agent","name":"alice","token":"s3cret"}"#,
+        )
+        .expect("parses");
+        let shown = format!("{hello:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let Some(token) = (match hello {
+            ClientFrame::Hello { token, .. } => token,
+            _ => None,
+        }) else {
+            panic!("a token")
+        };
+        assert_eq!(token.expose(), "s3cret", "the wire still carries it");
+    }
+
     #[test]
     fn client_frames_read_the_documented_json() {
         let cases: Vec<(&str, ClientFrame)> = vec![
@@ -209,7 +228,7 @@ mod tests {
                     id: None,
                     role: Role::Agent,
                     name: "alice".into(),
-                    token: Some("s3cret".into()),
+                    token: Some(Token::new("s3cret")),
                 },
             ),
             (
@@ -301,7 +320,7 @@ mod tests {
                     id: None,
                     role: Role::User,
                     name: name("ana"),
-                    token: Some("t0k".into()),
+                    token: Some(Token::new("t0k")),
                     agents_online: Some(2),
                 },
                 r#"{"type":"welcome","role":"user","name":"ana","token":"t0k","agents_online":2}"#,

@@ -22,7 +22,9 @@ pub mod timestamp;
 pub use codec::{ClientCodec, FrameCodec, FromLine, ServerCodec};
 pub use error::{ErrorCode, FrameError};
 pub use frame::{ClientFrame, ServerFrame};
-pub use message::{Body, BodyError, Key, Message, Name, NameError, Priority, RequestId, Role};
+pub use message::{
+    Body, BodyError, Key, Message, Name, NameError, Priority, RequestId, Role, Token,
+};
 pub use timestamp::Timestamp;
 
 /// The protocol version announced in the greeting.

@@ -271,6 +271,31 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
+/// A secret that signs a user or an agent in. Its `Debug` never shows it,
+/// so a frame or a request logged whole cannot leak it; only
+/// [`Token::expose`] gives the text, for the wire, hashing and the file a
+/// client keeps it in.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The secret itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
 /// A stored message, as the server shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

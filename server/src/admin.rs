@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use switchboard_protocol::{Name, Timestamp};
+use switchboard_protocol::{Name, Timestamp, Token};
 use thiserror::Error;
 
 use crate::store::{self, queries};
@@ -45,7 +45,7 @@ fn open_existing(db: &Path) -> Result<rusqlite::Connection, AdminError> {
 }
 
 /// Creates an agent (or brings back a removed one); returns its token.
-pub fn add_agent(db: &Path, name: &str) -> Result<String, AdminError> {
+pub fn add_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
     let mut conn = store::open_database_without_upgrade(db)?;
     let tx = conn.transaction()?;
@@ -59,7 +59,7 @@ pub fn add_agent(db: &Path, name: &str) -> Result<String, AdminError> {
 }
 
 /// Gives an agent a new token; the old one stops working at once.
-pub fn rotate_agent(db: &Path, name: &str) -> Result<String, AdminError> {
+pub fn rotate_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
     let conn = open_existing(db)?;
     let token = token::generate()?;

@@ -163,11 +163,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Agent(AgentCommand::Add { name, db }) => {
-            println!("{}", admin::add_agent(&db.db, &name)?);
+            println!("{}", admin::add_agent(&db.db, &name)?.expose());
             Ok(())
         }
         Command::Agent(AgentCommand::Rotate { name, db }) => {
-            println!("{}", admin::rotate_agent(&db.db, &name)?);
+            println!("{}", admin::rotate_agent(&db.db, &name)?.expose());
             Ok(())
         }
         Command::Agent(AgentCommand::Remove { name, db }) => {

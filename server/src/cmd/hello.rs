@@ -1,6 +1,6 @@
 //! `hello`: sign in, or register a new user name.
 
-use switchboard_protocol::{Name, Role};
+use switchboard_protocol::{Name, Role, Token};
 
 use crate::error::RequestError;
 use crate::identity::Identity;
@@ -12,14 +12,14 @@ use crate::token;
 pub struct Hello {
     role: Role,
     name: Name,
-    token: Option<String>,
+    token: Option<Token>,
 }
 
 /// A signed-in identity, and the token to show if the name was just registered.
 #[derive(Debug)]
 pub struct SignedIn {
     pub identity: Identity,
-    pub new_token: Option<String>,
+    pub new_token: Option<Token>,
     /// The hash of the token used, so the connection can be closed if that
     /// token is revoked.
     pub credential: Vec<u8>,
@@ -28,7 +28,7 @@ pub struct SignedIn {
 const WRONG_CREDENTIALS: &str = "wrong name or token";
 
 impl Hello {
-    pub fn parse(role: Role, name: &str, token: Option<String>) -> Result<Self, RequestError> {
+    pub fn parse(role: Role, name: &str, token: Option<Token>) -> Result<Self, RequestError> {
         Ok(Self {
             role,
             name: Name::parse(name)?,

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
-use switchboard_protocol::{Body, Key, Message, Name, Priority, Role};
+use switchboard_protocol::{Body, Key, Message, Name, Priority, Role, Token};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
@@ -183,7 +183,7 @@ pub type AgentCredential = (Name, Option<Vec<u8>>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registration {
     /// The name was new: here is its token, to show once.
-    Created { token: String },
+    Created { token: Token },
     /// The name belongs to someone already.
     Taken,
 }
@@ -269,7 +269,7 @@ enum ReadJob {
     Authenticate {
         role: Role,
         name: Name,
-        token: String,
+        token: Token,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
     History {
@@ -374,7 +374,7 @@ impl Store {
         &self,
         role: Role,
         name: Name,
-        token: String,
+        token: Token,
     ) -> Result<bool, StoreError> {
         self.read(|reply| ReadJob::Authenticate {
             role,

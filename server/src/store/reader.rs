@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use switchboard_protocol::{Message, Name, Role};
+use switchboard_protocol::{Message, Name, Role, Token};
 use tokio::sync::mpsc;
 
 use super::{ReadJob, StoreError, queries};
@@ -48,7 +48,12 @@ pub(super) fn run(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
     }
 }
 
-fn authenticate(conn: &Connection, role: Role, name: &Name, token: &str) -> rusqlite::Result<bool> {
+fn authenticate(
+    conn: &Connection,
+    role: Role,
+    name: &Name,
+    token: &Token,
+) -> rusqlite::Result<bool> {
     let stored = match role {
         Role::User => queries::find_user(conn, name)?.map(|user| user.token_hash),
         Role::Agent => queries::find_agent(conn, name)?.and_then(|agent| agent.token_hash),

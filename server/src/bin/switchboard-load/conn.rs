@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use futures::{SinkExt, StreamExt};
 use switchboard_protocol::Role;
-use switchboard_protocol::{ClientFrame, ServerFrame, codec::DEFAULT_MAX_LINE_BYTES};
+use switchboard_protocol::{ClientFrame, ServerFrame, Token, codec::DEFAULT_MAX_LINE_BYTES};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -64,7 +64,7 @@ impl Conn {
             id: None,
             role: who.role,
             name: who.name.to_string(),
-            token: who.token.map(str::to_string),
+            token: who.token.map(Token::new),
         })
         .await
         .map_err(handshake)?;
