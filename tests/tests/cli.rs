@@ -321,6 +321,51 @@ async fn removing_an_agent_releases_its_conversations_to_everyone_concerned() {
     assert_eq!(ana.recv().await, assigned("ana", "bob"));
 }
 
+/// An agent removed and added again at once, before the server's credential
+/// poll saw it removed: its conversations are still released to everyone
+/// concerned, and the agent, signed in anew, holds none of them.
+#[tokio::test]
+async fn an_agent_removed_and_added_again_at_once_still_releases_its_conversations() {
+    let server = TestServer::start();
+    let alice_token = server.add_agent("alice");
+    let bob_token = server.add_agent("bob");
+    let mut alice = agent(&server, "alice", &alice_token).await;
+    let mut bob = agent(&server, "bob", &bob_token).await;
+    let (mut ana, _) = user(&server, "ana").await;
+    for agent in [&mut alice, &mut bob] {
+        assert_eq!(agent.recv().await, presence("ana", true));
+    }
+    ana.send_message("I was charged twice").await;
+    alice.recv_message().await;
+    bob.recv_message().await;
+    alice.send_to_assigning("ana", "looking into it").await;
+    assert_eq!(bob.recv().await, assigned("ana", "alice"));
+    bob.recv_message().await;
+    assert_eq!(ana.recv().await, assigned("ana", "alice"));
+    ana.recv_message().await;
+
+    assert!(server.cli(&["agent", "remove", "alice"]).status.success());
+    let again = server.cli(&["agent", "add", "alice"]);
+    assert!(again.status.success(), "{again:?}");
+    let new_token = stdout(&again).trim().to_string();
+    assert_eq!(bob.recv().await, released("ana", "alice"));
+    let mut heard = vec![ana.recv().await, ana.recv().await];
+    heard.sort_by_key(|frame| frame["type"].to_string());
+    assert_eq!(
+        heard,
+        [
+            json!({"type":"agents","online":1}),
+            released("ana", "alice")
+        ]
+    );
+    let last = alice.expect_closed_after(&["error", "released"]).await;
+    assert_eq!(last.last().expect("an error")["code"], "unauthorized");
+
+    // Back with the new token, alice holds nothing: bob can take ana.
+    let _alice = agent(&server, "alice", &new_token).await;
+    bob.send_to_assigning("ana", "bob here").await;
+}
+
 /// An agent removed while the server is down: its conversations are free for
 /// another agent as soon as the server is back, released before anyone
 /// connects (nobody is told they are held, nor hears a late `released`).

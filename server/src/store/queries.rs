@@ -234,6 +234,15 @@ pub fn upsert_agent(
     now: Timestamp,
 ) -> Result<()> {
     const REMOVED: &str = "(SELECT id FROM agents WHERE name = ?1 AND token_hash IS NULL)";
+    // Its conversations are let go of now; their `released` is left due for
+    // a running server (see `release_removed_agents`).
+    conn.execute(
+        &format!(
+            "INSERT OR REPLACE INTO releases_due (user_id, agent_id)
+             SELECT id, assigned_agent_id FROM users WHERE assigned_agent_id = {REMOVED}"
+        ),
+        [name.as_str()],
+    )?;
     conn.execute(
         &format!("UPDATE users SET assigned_agent_id = NULL WHERE assigned_agent_id = {REMOVED}"),
         [name.as_str()],
@@ -280,7 +289,8 @@ pub fn remove_agent(conn: &Connection, name: &Name) -> Result<bool> {
 pub fn removed_agents_hold_conversations(conn: &Connection) -> Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM agents a CROSS JOIN users u ON u.assigned_agent_id = a.id
-                        WHERE a.token_hash IS NULL)",
+                        WHERE a.token_hash IS NULL)
+             OR EXISTS (SELECT 1 FROM releases_due)",
     )?
     .query_row([], |row| row.get(0))
 }
@@ -288,7 +298,27 @@ pub fn removed_agents_hold_conversations(conn: &Connection) -> Result<bool> {
 /// Lets go of every conversation still marked with a removed agent, as if
 /// the agent had released it: the user's waiting messages stop waiting too
 /// (what `released` means to every client). Returns them as (user, agent).
+///
+/// Also the releases left due by an agent added again before a server got
+/// here (`upsert_agent`): each is announced the same way, unless the user
+/// was taken since (everyone then heard `assigned` instead).
 pub fn release_removed_agents(conn: &Connection) -> Result<Vec<(Name, Name)>> {
+    // Read before anything below changes an assignment: a user freed just
+    // now, from another removed agent, was not free when it came due.
+    let due: Vec<(i64, Name, Name)> = {
+        let mut statement = conn.prepare_cached(
+            "SELECT u.id, u.name, a.name
+             FROM releases_due r JOIN users u ON u.id = r.user_id JOIN agents a ON a.id = r.agent_id
+             WHERE u.assigned_agent_id IS NULL
+             ORDER BY u.name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?))
+        })?;
+        rows.collect::<Result<_>>()?
+    };
+    conn.prepare_cached("DELETE FROM releases_due")?
+        .execute([])?;
     let held: Vec<(i64, Name, Name)> = {
         let mut statement = conn.prepare_cached(
             "SELECT u.id, u.name, a.name
@@ -301,9 +331,13 @@ pub fn release_removed_agents(conn: &Connection) -> Result<Vec<(Name, Name)>> {
         })?;
         rows.collect::<Result<_>>()?
     };
-    let mut released = Vec::with_capacity(held.len());
+    let mut released = Vec::with_capacity(held.len() + due.len());
     for (user_id, user, agent) in held {
         set_assignment(conn, user_id, None)?;
+        clear_waiting(conn, user_id)?;
+        released.push((user, agent));
+    }
+    for (user_id, user, agent) in due {
         clear_waiting(conn, user_id)?;
         released.push((user, agent));
     }
@@ -1171,7 +1205,42 @@ mod tests {
             None
         );
         assert!(assignments(&conn).expect("reads").is_empty());
-        assert_eq!(list_agents(&conn).expect("reads"), [(alice, 0)]);
+        assert_eq!(list_agents(&conn).expect("reads"), [(alice.clone(), 0)]);
+        // The release is still announced, once, by the next server poll.
+        assert!(removed_agents_hold_conversations(&conn).expect("reads"));
+        assert_eq!(
+            release_removed_agents(&conn).expect("releases"),
+            [(name("ana"), alice)]
+        );
+        assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
+        assert!(release_removed_agents(&conn).expect("again").is_empty());
+    }
+
+    /// A conversation taken again between the re-add and the server's poll
+    /// is not announced as released: everyone heard `assigned` instead.
+    #[test]
+    fn a_release_left_due_is_not_announced_for_a_user_taken_since() {
+        let conn = db();
+        let alice = name("alice");
+        let alice_id = add_agent(&conn, "alice");
+        let bob = add_agent(&conn, "bob");
+        let ana = add_user(&conn, "ana");
+        let max = add_user(&conn, "max");
+        set_assignment(&conn, ana, Some(alice_id)).expect("assigns");
+        set_assignment(&conn, max, Some(alice_id)).expect("assigns");
+        let question = user_message(&conn, max, 1, "anyone?");
+        add_waiting(&conn, question, max, Priority::Normal).expect("waits");
+        assert!(remove_agent(&conn, &alice).expect("removes"));
+        upsert_agent(&conn, &alice, b"new", Timestamp::from_micros(1)).expect("again");
+        set_assignment(&conn, ana, Some(bob)).expect("bob takes ana");
+        assert_eq!(
+            release_removed_agents(&conn).expect("releases"),
+            [(name("max"), alice)]
+        );
+        assert!(
+            waiting_queue(&conn, 10).expect("reads").is_empty(),
+            "max's question stops waiting, as with any release"
+        );
         assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
     }
 

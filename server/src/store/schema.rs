@@ -139,6 +139,15 @@ const MIGRATIONS: &[&str] = &[
         FROM (SELECT user_id, max(n) AS n FROM numbered GROUP BY user_id) AS counted
         WHERE counted.user_id = conversations.user_id;
      DROP TABLE numbered;",
+    // 6: conversations still held by a removed agent when it was added
+    // again, before a server announced their release. Adding the agent
+    // clears them (it starts with none) and leaves the announcement due
+    // here, so a running server still tells everyone (`released`) however
+    // quickly the agent came back.
+    "CREATE TABLE releases_due (
+        user_id     INTEGER PRIMARY KEY REFERENCES users(id),
+        agent_id    INTEGER NOT NULL REFERENCES agents(id)
+     );",
 ];
 
 /// The schema version this build writes.
