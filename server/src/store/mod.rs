@@ -12,14 +12,19 @@
 //!   own connections, so reads never wait for a commit and never block the
 //!   async runtime.
 //!
-//! SQL lives in [`queries`], the layout and migrations in [`schema`]; the
-//! writer logs what its commits cost ([`commit_stats`]). A
-//! second backend (PostgreSQL) would be another implementation behind the
-//! same methods.
+//! What each write means (who takes a conversation, idempotent replays,
+//! the waiting queue, releases) is in [`rules`], written against a small
+//! [`rules::Tables`] trait rather than SQL. SQL lives in [`queries`], which
+//! implements that trait for the writer; the layout and migrations are in
+//! [`schema`]; the writer logs what its commits cost ([`commit_stats`]). A
+//! second backend (PostgreSQL) is another implementation behind the same
+//! [`Store`] methods and another [`rules::Tables`]: the rules come along
+//! unchanged.
 
 mod commit_stats;
 pub mod queries;
 mod reader;
+mod rules;
 pub mod schema;
 #[cfg(test)]
 mod test_support;

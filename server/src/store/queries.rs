@@ -6,24 +6,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Row, Statement, params};
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
+use super::rules::Tables;
+pub use super::rules::{AgentRow, UserRow};
+
 pub type Result<T> = rusqlite::Result<T>;
-
-/// A customer as stored.
-#[derive(Debug, Clone)]
-pub struct UserRow {
-    pub id: i64,
-    pub token_hash: Vec<u8>,
-    /// The agent holding the conversation: its row id and name.
-    pub assigned: Option<(i64, Name)>,
-}
-
-/// An agent as stored. `token_hash` is `None` once the agent is removed.
-#[derive(Debug, Clone)]
-pub struct AgentRow {
-    pub id: i64,
-    pub name: Name,
-    pub token_hash: Option<Vec<u8>>,
-}
 
 pub fn priority_to_sql(priority: Priority) -> i64 {
     match priority {
@@ -802,6 +788,63 @@ pub fn insert_key(
         message_id as i64
     ])?;
     Ok(())
+}
+
+/// The rules' reads and writes, in SQLite: the per-message ones through the
+/// statements taken once per group, the rest through the statement cache.
+impl Tables for HotStatements<'_> {
+    type Error = rusqlite::Error;
+
+    fn user_id(&mut self, name: &Name) -> Result<Option<i64>> {
+        HotStatements::user_id(self, name)
+    }
+
+    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>> {
+        HotStatements::find_user(self, name)
+    }
+
+    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>> {
+        find_agent(self.conn, name)
+    }
+
+    fn insert_user(&mut self, name: &Name, token_hash: &[u8], now: Timestamp) -> Result<()> {
+        insert_user(self.conn, name, token_hash, now).map(|_| ())
+    }
+
+    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<()> {
+        set_assignment(self.conn, user_id, agent_id)
+    }
+
+    fn clear_waiting(&mut self, user_id: i64) -> Result<()> {
+        clear_waiting(self.conn, user_id)
+    }
+
+    fn find_key(&mut self, role: Role, sender_id: i64, key: &str) -> Result<Option<u64>> {
+        find_key(self.conn, role, sender_id, key)
+    }
+
+    fn insert_key(&mut self, role: Role, sender_id: i64, key: &str, message_id: u64) -> Result<()> {
+        insert_key(self.conn, role, sender_id, key, message_id)
+    }
+
+    fn message_by_id(&mut self, id: u64) -> Result<Message> {
+        message_by_id(self.conn, id)
+    }
+
+    fn insert_message(
+        &mut self,
+        ts: Timestamp,
+        user_id: i64,
+        agent_id: Option<i64>,
+        body: &Body,
+        priority: Priority,
+    ) -> Result<u64> {
+        HotStatements::insert_message(self, ts, user_id, agent_id, body, priority)
+    }
+
+    fn add_waiting(&mut self, message_id: u64, user_id: i64, priority: Priority) -> Result<()> {
+        HotStatements::add_waiting(self, message_id, user_id, priority)
+    }
 }
 
 #[cfg(test)]

@@ -18,14 +18,14 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior};
-use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+use switchboard_protocol::{Message, Name, Role, Timestamp};
 use tokio::sync::mpsc;
 
 use super::commit_stats::CommitStats;
 use super::queries::HotStatements;
+use super::rules::{self, Clock};
 use super::{Committed, RESUME_CAP, Registration, SendRequest, StoreError, WriteJob};
 use super::{queries, schema};
-use crate::assignment::{self, Decision};
 use crate::error::RequestError;
 use crate::identity::{Identity, Origin};
 use crate::router::Router;
@@ -82,7 +82,7 @@ impl Writer {
         Ok(Self {
             conn,
             router,
-            clock: Clock { last },
+            clock: Clock::after(last),
             stats: CommitStats::new(Instant::now()),
         })
     }
@@ -357,14 +357,16 @@ fn apply(
 ) -> rusqlite::Result<Outcome> {
     Ok(match job {
         WriteJob::RegisterUser { name, .. } => {
-            Outcome::Registered(Ok(register_user(conn, hot, clock, name)?))
+            let token = token::generate()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            Outcome::Registered(Ok(rules::register_user(hot, clock, name, token)?))
         }
-        WriteJob::Send(request) => Outcome::Route(store_message(conn, hot, clock, request)?),
+        WriteJob::Send(request) => Outcome::Route(rules::store_message(hot, clock, request)?),
         WriteJob::Release {
             origin,
             agent,
             user,
-        } => Outcome::Route(release(conn, hot, origin, agent, user)?),
+        } => Outcome::Route(rules::release(hot, origin, agent, user)?),
         WriteJob::ReleaseRemovedAgents => {
             let released = queries::release_removed_agents(conn)?;
             if !released.is_empty() {
@@ -448,177 +450,6 @@ fn keep_or_undo<T>(
     }
 }
 
-fn register_user(
-    conn: &Connection,
-    hot: &mut HotStatements<'_>,
-    clock: &mut Clock,
-    name: &Name,
-) -> rusqlite::Result<Registration> {
-    if hot.user_id(name)?.is_some() {
-        return Ok(Registration::Taken);
-    }
-    let token =
-        token::generate().map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    queries::insert_user(conn, name, &token::hash(&token), clock.now())?;
-    Ok(Registration::Created { token })
-}
-
-fn rejected(origin: &Origin, error: RequestError) -> rusqlite::Result<Committed> {
-    Ok(Committed::Rejected {
-        origin: origin.clone(),
-        error,
-    })
-}
-
-fn store_message(
-    conn: &Connection,
-    hot: &mut HotStatements<'_>,
-    clock: &mut Clock,
-    request: &SendRequest,
-) -> rusqlite::Result<Committed> {
-    let SendRequest {
-        origin,
-        from,
-        user,
-        body,
-        priority,
-        key,
-    } = request;
-    // A user's own message needs only the user's id; an agent's answer also
-    // needs who holds the conversation.
-    let (customer_id, agent) = match from.role {
-        Role::User => match hot.user_id(user)? {
-            Some(id) => (id, None),
-            None => return rejected(origin, RequestError::unknown_user(user.as_str())),
-        },
-        Role::Agent => {
-            let Some(customer) = hot.find_user(user)? else {
-                return rejected(origin, RequestError::unknown_user(user.as_str()));
-            };
-            match queries::find_agent(conn, &from.name)? {
-                Some(agent) if agent.token_hash.is_some() => {
-                    (customer.id, Some((agent, customer.assigned)))
-                }
-                // Removed since this connection signed in; the credential
-                // poll is about to close it with the same error.
-                _ => return rejected(origin, RequestError::Revoked),
-            }
-        }
-    };
-    let sender_id = agent.as_ref().map_or(customer_id, |(a, _)| a.id);
-    if let Some(key) = key
-        && let Some(message_id) = queries::find_key(conn, from.role, sender_id, key.as_str())?
-    {
-        return Ok(Committed::Sent {
-            origin: origin.clone(),
-            message: queries::message_by_id(conn, message_id)?,
-            taken_by: None,
-            replayed: true,
-        });
-    }
-    let mut taken_by = None;
-    if let Some((agent, assigned)) = &agent {
-        let holder = assigned.as_ref().map(|(_, name)| name);
-        match assignment::decide(holder, &&agent.name) {
-            Decision::Take => {
-                queries::set_assignment(conn, customer_id, Some(agent.id))?;
-                taken_by = Some(agent.name.clone());
-            }
-            Decision::AlreadyHeld => {}
-            Decision::HeldByOther(holder) => {
-                return rejected(
-                    origin,
-                    RequestError::AssignedToOther {
-                        user: user.clone(),
-                        agent: holder.clone(),
-                    },
-                );
-            }
-        }
-        // An answer resolves everything the user was waiting on.
-        queries::clear_waiting(conn, customer_id)?;
-    }
-    let ts = clock.now();
-    let priority = if agent.is_some() {
-        Priority::Normal
-    } else {
-        *priority
-    };
-    let id = hot.insert_message(
-        ts,
-        customer_id,
-        agent.as_ref().map(|(a, _)| a.id),
-        body,
-        priority,
-    )?;
-    if agent.is_none() {
-        hot.add_waiting(id, customer_id, priority)?;
-    }
-    if let Some(key) = key {
-        queries::insert_key(conn, from.role, sender_id, key.as_str(), id)?;
-    }
-    Ok(Committed::Sent {
-        origin: origin.clone(),
-        message: message(
-            id,
-            ts,
-            user.clone(),
-            agent.map(|(a, _)| a.name),
-            body.clone(),
-            priority,
-        ),
-        taken_by,
-        replayed: false,
-    })
-}
-
-fn message(
-    id: u64,
-    ts: Timestamp,
-    user: Name,
-    agent: Option<Name>,
-    body: Body,
-    priority: Priority,
-) -> Message {
-    Message {
-        id,
-        ts,
-        user,
-        from: if agent.is_some() {
-            Role::Agent
-        } else {
-            Role::User
-        },
-        agent,
-        body,
-        priority,
-    }
-}
-
-fn release(
-    conn: &Connection,
-    hot: &mut HotStatements<'_>,
-    origin: &Origin,
-    agent: &Name,
-    user: &Name,
-) -> rusqlite::Result<Committed> {
-    let Some(customer) = hot.find_user(user)? else {
-        return rejected(origin, RequestError::unknown_user(user.as_str()));
-    };
-    match customer.assigned {
-        Some((_, holder)) if holder == *agent => {
-            queries::set_assignment(conn, customer.id, None)?;
-            queries::clear_waiting(conn, customer.id)?;
-            Ok(Committed::Released {
-                origin: Some(origin.clone()),
-                user: user.clone(),
-                agent: holder,
-            })
-        }
-        _ => rejected(origin, RequestError::NotAssigned { user: user.clone() }),
-    }
-}
-
 type Backlog = (Vec<Message>, bool, Vec<(Name, Name)>);
 
 fn read_backlog(
@@ -652,27 +483,11 @@ fn read_backlog(
     }
 }
 
-/// Time stamps that strictly increase, even if the system clock steps back.
-struct Clock {
-    last: Timestamp,
-}
-
-impl Clock {
-    fn now(&mut self) -> Timestamp {
-        let now = Timestamp::now();
-        self.last = if now > self.last {
-            now
-        } else {
-            Timestamp::from_micros(self.last.as_micros() + 1)
-        };
-        self.last
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::test_support::{db, name};
+    use switchboard_protocol::{Body, Priority};
 
     fn send(conn: crate::identity::ConnId, user: &str, body: &str) -> WriteJob {
         WriteJob::Send(SendRequest {
@@ -712,9 +527,7 @@ mod tests {
     }
 
     fn clock() -> Clock {
-        Clock {
-            last: Timestamp::from_micros(0),
-        }
+        Clock::after(Timestamp::from_micros(0))
     }
 
     /// The agent alice, as the subscribe tests sign her in.

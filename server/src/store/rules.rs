@@ -1,0 +1,286 @@
+//! What each write means, whatever database keeps it: who may answer a
+//! user and who takes the conversation, idempotent replays, the waiting
+//! queue, releases, registrations, time stamps that only increase.
+//!
+//! The rules reach the data only through [`Tables`], the handful of reads
+//! and writes they need inside one transaction. The SQLite writer runs them
+//! in its group commits over its prepared statements; a second backend
+//! (PostgreSQL, when one machine is outgrown) implements [`Tables`] over its
+//! own transaction and reuses these rules unchanged, so both answer every
+//! request the same way.
+
+use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token};
+
+use super::{Committed, Registration, SendRequest};
+use crate::assignment::{self, Decision};
+use crate::error::RequestError;
+use crate::identity::Origin;
+use crate::token;
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub token_hash: Vec<u8>,
+    /// The agent holding the conversation: its row id and name.
+    pub assigned: Option<(i64, Name)>,
+}
+
+/// An agent as stored. `token_hash` is `None` once the agent is removed.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub id: i64,
+    pub name: Name,
+    pub token_hash: Option<Vec<u8>>,
+}
+
+/// The reads and writes the rules make, all inside one transaction.
+pub(super) trait Tables {
+    type Error;
+
+    /// A user's row id, when nothing else of the row is needed.
+    fn user_id(&mut self, name: &Name) -> Result<Option<i64>, Self::Error>;
+    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error>;
+    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
+    fn insert_user(
+        &mut self,
+        name: &Name,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<(), Self::Error>;
+    /// Who holds a user's conversation (`None`: nobody).
+    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<(), Self::Error>;
+    /// Everything the user wrote so far stops waiting.
+    fn clear_waiting(&mut self, user_id: i64) -> Result<(), Self::Error>;
+    /// The message a sender's idempotency key already stored, if any.
+    fn find_key(
+        &mut self,
+        role: Role,
+        sender_id: i64,
+        key: &str,
+    ) -> Result<Option<u64>, Self::Error>;
+    fn insert_key(
+        &mut self,
+        role: Role,
+        sender_id: i64,
+        key: &str,
+        message_id: u64,
+    ) -> Result<(), Self::Error>;
+    fn message_by_id(&mut self, id: u64) -> Result<Message, Self::Error>;
+    /// Stores a message at the end of its conversation (`agent_id` `None`:
+    /// the user wrote it); returns its id, larger than every id before it.
+    fn insert_message(
+        &mut self,
+        ts: Timestamp,
+        user_id: i64,
+        agent_id: Option<i64>,
+        body: &Body,
+        priority: Priority,
+    ) -> Result<u64, Self::Error>;
+    /// Puts a user's message in the agents' queue.
+    fn add_waiting(
+        &mut self,
+        message_id: u64,
+        user_id: i64,
+        priority: Priority,
+    ) -> Result<(), Self::Error>;
+}
+
+/// A first `hello`: the name, if free, is the user's from now on. `token`
+/// is drawn by the caller (only its hash is stored).
+pub(super) fn register_user<T: Tables>(
+    tables: &mut T,
+    clock: &mut Clock,
+    name: &Name,
+    token: Token,
+) -> Result<Registration, T::Error> {
+    if tables.user_id(name)?.is_some() {
+        return Ok(Registration::Taken);
+    }
+    tables.insert_user(name, &token::hash(&token), clock.now())?;
+    Ok(Registration::Created { token })
+}
+
+/// A `send`, from a user into their own conversation or from an agent to a
+/// user: stored, or refused with the reason, or (a key seen before)
+/// answered with the message that key already stored.
+pub(super) fn store_message<T: Tables>(
+    tables: &mut T,
+    clock: &mut Clock,
+    request: &SendRequest,
+) -> Result<Committed, T::Error> {
+    let SendRequest {
+        origin,
+        from,
+        user,
+        body,
+        priority,
+        key,
+    } = request;
+    // A user's own message needs only the user's id; an agent's answer also
+    // needs who holds the conversation.
+    let (customer_id, agent) = match from.role {
+        Role::User => match tables.user_id(user)? {
+            Some(id) => (id, None),
+            None => return Ok(rejected(origin, RequestError::unknown_user(user.as_str()))),
+        },
+        Role::Agent => {
+            let Some(customer) = tables.find_user(user)? else {
+                return Ok(rejected(origin, RequestError::unknown_user(user.as_str())));
+            };
+            match tables.find_agent(&from.name)? {
+                Some(agent) if agent.token_hash.is_some() => {
+                    (customer.id, Some((agent, customer.assigned)))
+                }
+                // Removed since this connection signed in; the credential
+                // poll is about to close it with the same error.
+                _ => return Ok(rejected(origin, RequestError::Revoked)),
+            }
+        }
+    };
+    let sender_id = agent.as_ref().map_or(customer_id, |(a, _)| a.id);
+    if let Some(key) = key
+        && let Some(message_id) = tables.find_key(from.role, sender_id, key.as_str())?
+    {
+        return Ok(Committed::Sent {
+            origin: origin.clone(),
+            message: tables.message_by_id(message_id)?,
+            taken_by: None,
+            replayed: true,
+        });
+    }
+    let mut taken_by = None;
+    if let Some((agent, assigned)) = &agent {
+        let holder = assigned.as_ref().map(|(_, name)| name);
+        match assignment::decide(holder, &&agent.name) {
+            Decision::Take => {
+                tables.set_assignment(customer_id, Some(agent.id))?;
+                taken_by = Some(agent.name.clone());
+            }
+            Decision::AlreadyHeld => {}
+            Decision::HeldByOther(holder) => {
+                return Ok(rejected(
+                    origin,
+                    RequestError::AssignedToOther {
+                        user: user.clone(),
+                        agent: holder.clone(),
+                    },
+                ));
+            }
+        }
+        // An answer resolves everything the user was waiting on.
+        tables.clear_waiting(customer_id)?;
+    }
+    let ts = clock.now();
+    let priority = if agent.is_some() {
+        Priority::Normal
+    } else {
+        *priority
+    };
+    let id = tables.insert_message(
+        ts,
+        customer_id,
+        agent.as_ref().map(|(a, _)| a.id),
+        body,
+        priority,
+    )?;
+    if agent.is_none() {
+        tables.add_waiting(id, customer_id, priority)?;
+    }
+    if let Some(key) = key {
+        tables.insert_key(from.role, sender_id, key.as_str(), id)?;
+    }
+    Ok(Committed::Sent {
+        origin: origin.clone(),
+        message: message(
+            id,
+            ts,
+            user.clone(),
+            agent.map(|(a, _)| a.name),
+            body.clone(),
+            priority,
+        ),
+        taken_by,
+        replayed: false,
+    })
+}
+
+/// An agent lets go of a conversation it holds; the user's messages stop
+/// waiting.
+pub(super) fn release<T: Tables>(
+    tables: &mut T,
+    origin: &Origin,
+    agent: &Name,
+    user: &Name,
+) -> Result<Committed, T::Error> {
+    let Some(customer) = tables.find_user(user)? else {
+        return Ok(rejected(origin, RequestError::unknown_user(user.as_str())));
+    };
+    match customer.assigned {
+        Some((_, holder)) if holder == *agent => {
+            tables.set_assignment(customer.id, None)?;
+            tables.clear_waiting(customer.id)?;
+            Ok(Committed::Released {
+                origin: Some(origin.clone()),
+                user: user.clone(),
+                agent: holder,
+            })
+        }
+        _ => Ok(rejected(
+            origin,
+            RequestError::NotAssigned { user: user.clone() },
+        )),
+    }
+}
+
+fn rejected(origin: &Origin, error: RequestError) -> Committed {
+    Committed::Rejected {
+        origin: origin.clone(),
+        error,
+    }
+}
+
+fn message(
+    id: u64,
+    ts: Timestamp,
+    user: Name,
+    agent: Option<Name>,
+    body: Body,
+    priority: Priority,
+) -> Message {
+    Message {
+        id,
+        ts,
+        user,
+        from: if agent.is_some() {
+            Role::Agent
+        } else {
+            Role::User
+        },
+        agent,
+        body,
+        priority,
+    }
+}
+
+/// Time stamps that strictly increase, even if the system clock steps back.
+pub(super) struct Clock {
+    last: Timestamp,
+}
+
+impl Clock {
+    /// A clock whose next time stamp comes after `last` (the newest stored).
+    pub(super) fn after(last: Timestamp) -> Self {
+        Self { last }
+    }
+
+    pub(super) fn now(&mut self) -> Timestamp {
+        let now = Timestamp::now();
+        self.last = if now > self.last {
+            now
+        } else {
+            Timestamp::from_micros(self.last.as_micros() + 1)
+        };
+        self.last
+    }
+}
