@@ -65,8 +65,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the storage threads have stopped")]
     Stopped,
-    #[error("no randomness for a token: {0}")]
-    Random(#[from] getrandom::Error),
+    /// The request's group could not be started or committed; the writer
+    /// logged why.
+    #[error("the write was not committed")]
+    NotCommitted,
 }
 
 // The underlying error is part of each message (`reason`), not a `source`:

@@ -69,7 +69,7 @@ impl Outcome {
             }),
             Outcome::Announce(_) => Outcome::Announce(Vec::new()),
             Outcome::Registered(Ok(Registration::Created { .. })) => {
-                Outcome::Registered(Err(StoreError::Stopped))
+                Outcome::Registered(Err(StoreError::NotCommitted))
             }
             other => other,
         }
@@ -336,7 +336,7 @@ fn group_failed(jobs: &[WriteJob], error: &rusqlite::Error) -> Vec<Outcome> {
     tracing::error!(%error, requests = jobs.len(), "cannot start a transaction");
     jobs.iter()
         .map(|job| match job {
-            WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::Stopped)),
+            WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::NotCommitted)),
             WriteJob::Send(SendRequest { origin, .. })
             | WriteJob::Release { origin, .. }
             | WriteJob::Subscribe { origin, .. } => Outcome::Route(Committed::Rejected {
