@@ -10,6 +10,10 @@ pub mod defaults {
     /// Longest message body, in characters.
     pub const MAX_BODY_CHARS: u32 = 4_096;
     pub const MAX_CONNECTIONS: u32 = 10_000;
+    /// A tenth of the connections: far more than one office's agents or
+    /// one household's customers, far fewer than it takes to lock
+    /// everyone else out.
+    pub const MAX_CONNECTIONS_PER_ADDRESS: u32 = 1_000;
     /// `send`s a second per connection: far above what a person types.
     pub const SEND_RATE: f64 = 10.0;
     pub const SEND_BURST: u32 = 30;
@@ -31,6 +35,9 @@ pub struct Config {
     pub max_body_chars: usize,
     /// Connections served at once; the next is answered `server_busy`.
     pub max_connections: usize,
+    /// Connections one client address may hold at once (0: no limit); the
+    /// next from it is answered `server_busy`.
+    pub max_connections_per_address: usize,
     /// `send` requests a second per connection (0: unlimited).
     pub send_rate: f64,
     /// `send` requests a connection may make at once.
@@ -49,6 +56,7 @@ impl Default for Config {
             max_line_bytes: defaults::MAX_LINE_BYTES as usize,
             max_body_chars: defaults::MAX_BODY_CHARS as usize,
             max_connections: defaults::MAX_CONNECTIONS as usize,
+            max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS as usize,
             send_rate: defaults::SEND_RATE,
             send_burst: defaults::SEND_BURST,
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),

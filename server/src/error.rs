@@ -44,6 +44,8 @@ pub enum RequestError {
     SlowConsumer,
     #[error("the server is at its connection limit; try again later")]
     ServerBusy,
+    #[error("too many connections from your address; close one and try again")]
+    AddressBusy,
     /// The details go to the log, not to the client.
     #[error("the server failed; nothing was stored")]
     Internal,
@@ -66,7 +68,7 @@ impl RequestError {
             RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
             RequestError::RateLimited => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
-            RequestError::ServerBusy => ErrorCode::ServerBusy,
+            RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,
         }
     }

@@ -30,6 +30,7 @@ pub mod error;
 pub mod identity;
 pub mod open_files;
 pub mod outbox;
+pub mod per_address;
 pub mod priority;
 pub mod rate_limit;
 pub mod router;

@@ -68,6 +68,11 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Connections one client address may hold at once (0: no limit); the
+    /// next from it gets `server_busy`, so one host cannot take every slot.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+          default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS)]
+    max_connections_per_address: u32,
     /// JSON file of priority words, e.g. {"urgent":["outage"],"high":["invoice"],"low":["thanks"]}.
     /// Replaces the default rules.
     #[arg(long, env = "SWITCHBOARD_PRIORITY_RULES")]
@@ -205,6 +210,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_line_bytes: args.max_line as usize,
             max_body_chars: args.max_body as usize,
             max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: args.max_connections_per_address as usize,
             send_rate: args.rate,
             send_burst: args.burst,
             hello_timeout: Duration::from_secs(args.hello_timeout),

@@ -1,7 +1,8 @@
-//! The accept loop: a connection cap, one task per connection, and a
-//! graceful stop.
+//! The accept loop: a connection cap (for the server and for each client
+//! address), one task per connection, and a graceful stop.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,13 +11,14 @@ use switchboard_protocol::codec::encode_into;
 use switchboard_protocol::{ErrorCode, ServerFrame};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::RequestError;
 use crate::identity::ConnId;
+use crate::per_address::{AddressSlot, AddressSlots};
 use crate::services::SharedServices;
 use crate::session::Session;
 
@@ -43,16 +45,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> bool {
     let slots = Arc::new(Semaphore::new(services.config.max_connections));
+    let address_slots = AddressSlots::new(services.config.max_connections_per_address);
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let sessions = TaskTracker::new();
     let stop = CancellationToken::new();
     let mut next_conn: ConnId = 0;
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -63,7 +66,7 @@ pub async fn serve(
         // Chat frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         next_conn += 1;
-        match Arc::clone(&slots).try_acquire_owned() {
+        match admit(&slots, &address_slots, peer.ip()) {
             Ok(slot) => {
                 let (conn, services, stop) = (next_conn, Arc::clone(&services), stop.clone());
                 match tls.clone() {
@@ -84,8 +87,7 @@ pub async fn serve(
                     }
                 }
             }
-            Err(_) => {
-                tracing::warn!("connection limit reached: refusing a connection");
+            Err(why) => {
                 let Ok(refusal) = Arc::clone(&refusals).try_acquire_owned() else {
                     continue; // dropping the stream closes it
                 };
@@ -93,10 +95,10 @@ pub async fn serve(
                 sessions.spawn(async move {
                     let _refusal = refusal;
                     match tls {
-                        None => refuse_busy(stream).await,
+                        None => refuse_busy(stream, &why).await,
                         Some(acceptor) => {
                             if let Some(stream) = handshake(&acceptor, stream).await {
-                                refuse_busy(stream).await;
+                                refuse_busy(stream, &why).await;
                             }
                         }
                     }
@@ -117,6 +119,24 @@ pub async fn serve(
     finished
 }
 
+/// A place for a new connection from `address`: one of the server's slots
+/// and one of its address's, held until the session ends; or why not.
+fn admit(
+    slots: &Arc<Semaphore>,
+    address_slots: &AddressSlots,
+    address: IpAddr,
+) -> Result<(OwnedSemaphorePermit, AddressSlot), RequestError> {
+    let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
+        tracing::warn!("connection limit reached: refusing a connection");
+        return Err(RequestError::ServerBusy);
+    };
+    let Some(address_slot) = address_slots.try_take(address) else {
+        tracing::warn!(%address, "connection limit per address reached: refusing a connection");
+        return Err(RequestError::AddressBusy);
+    };
+    Ok((slot, address_slot))
+}
+
 /// A TLS handshake bounded in time, so a silent peer cannot hold a slot.
 async fn handshake(
     acceptor: &TlsAcceptor,
@@ -135,8 +155,8 @@ async fn handshake(
     }
 }
 
-async fn refuse_busy(mut stream: impl AsyncWrite + Unpin) {
-    let error = RequestError::ServerBusy;
+/// Tells a connection over a limit why (`server_busy`), then closes it.
+async fn refuse_busy(mut stream: impl AsyncWrite + Unpin, error: &RequestError) {
     debug_assert_eq!(error.code(), ErrorCode::ServerBusy);
     let mut buf = BytesMut::new();
     if encode_into(

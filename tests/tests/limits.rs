@@ -107,6 +107,53 @@ async fn connections_over_the_maximum_get_server_busy_and_are_closed() {
     }
 }
 
+/// Interpretation 27: one address holds at most `--max-connections-per-address`
+/// connections; the next from it gets `server_busy` (saying why) and is
+/// closed, while another address still gets in, and a closed connection
+/// frees its address's place.
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let server = TestServer::start_with(&["--max-connections-per-address", "2"]);
+    let first = server.connect().await;
+    let mut second = server.connect().await;
+    let mut third = TestClient::connect_raw(server.addr()).await;
+    let refused = third.recv_error(Value::Null, "server_busy").await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("your address")),
+        "{refused}"
+    );
+    third.expect_closed().await;
+
+    // Another loopback address is another host: it is not held back.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("an address"))
+        .expect("127.0.0.2 is loopback too");
+    let stream = socket.connect(server.addr()).await.expect("connects");
+    let mut elsewhere = TestClient::from_stream(stream);
+    assert_eq!(elsewhere.recv().await, greeting());
+    let (_, welcome) = second.hello_new_user("ana").await;
+    assert_eq!(welcome["type"], "welcome");
+
+    first.bye().await;
+    let deadline = Instant::now() + RECV_TIMEOUT;
+    loop {
+        let mut next = TestClient::connect_raw(server.addr()).await;
+        let frame = next.recv().await;
+        if frame == greeting() {
+            break;
+        }
+        assert_error(&frame, Value::Null, "server_busy");
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection's place was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Interpretation 23: a connection that never says `hello` is told why, with
 /// `{"type":"error","id":null,"code":"not_authenticated",…}`, and then closed,
 /// no sooner than `--hello-timeout` after it connected. A server that closes
