@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use switchboard_protocol::Message;
 use tokio::sync::mpsc;
 
 /// One frame (or a run of frames) on its way to a connection.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub bytes: Bytes,
+    pub payload: Payload,
     /// This completes a request the connection made (a reply), so the
     /// session knows when it owes nothing more.
     pub answers_request: bool,
@@ -23,14 +24,67 @@ pub struct Outgoing {
     pub last: bool,
 }
 
+/// What an [`Outgoing`] carries.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// Frames already encoded: an event's bytes are shared by every
+    /// connection it goes to.
+    Encoded(Bytes),
+    /// A subscription's backlog, still as messages, then the frames that
+    /// follow it (state, `subscribed`), already encoded. The session encodes
+    /// the messages as it writes them: the router, one task for every
+    /// connection, never spends the time a long backlog takes to encode (an
+    /// 8 MiB resume would hold up everyone's events meanwhile), and the
+    /// backlog is never in memory twice, as messages and as bytes.
+    Backlog { messages: Vec<Message>, then: Bytes },
+}
+
 impl Outgoing {
+    /// Frames already encoded.
+    pub fn encoded(bytes: Bytes, answers_request: bool) -> Self {
+        Self {
+            payload: Payload::Encoded(bytes),
+            answers_request,
+            last: false,
+        }
+    }
+
+    /// A reply of any payload (a backlog).
+    pub fn reply(payload: Payload) -> Self {
+        Self {
+            payload,
+            answers_request: true,
+            last: false,
+        }
+    }
+
     /// The bytes this frame counts against the outbox's bound: an event's
-    /// length, nothing for a reply (see [`outbox`]).
+    /// length, nothing for a reply (see [`outbox`]). Only replies carry a
+    /// backlog.
     fn counted_len(&self) -> usize {
-        if self.answers_request {
-            0
-        } else {
-            self.bytes.len()
+        match (&self.payload, self.answers_request) {
+            (Payload::Encoded(bytes), false) => bytes.len(),
+            _ => 0,
+        }
+    }
+
+    /// Everything this carries, encoded in one buffer (for tests).
+    #[cfg(test)]
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.payload {
+            Payload::Encoded(bytes) => bytes.clone(),
+            Payload::Backlog { messages, then } => {
+                let mut buf = bytes::BytesMut::new();
+                for message in messages {
+                    let frame = switchboard_protocol::ServerFrame::Message {
+                        message: message.clone(),
+                    };
+                    switchboard_protocol::codec::encode_into(&frame, &mut buf)
+                        .expect("server frames always serialise");
+                }
+                buf.extend_from_slice(then);
+                buf.freeze()
+            }
         }
     }
 }
@@ -113,16 +167,16 @@ impl OutboxSender {
     /// is full.
     pub fn say_last(&self, bytes: Bytes) {
         let last = Outgoing {
-            bytes,
+            payload: Payload::Encoded(bytes.clone()),
             answers_request: false,
             last: true,
         };
-        if let Err(PushError::Full) = self.try_push(last.clone()) {
+        if let Err(PushError::Full) = self.try_push(last) {
             *self
                 .shared
                 .last_word
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(last.bytes);
+                .unwrap_or_else(PoisonError::into_inner) = Some(bytes);
         }
     }
 }
@@ -139,7 +193,7 @@ impl OutboxReceiver {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()?;
             return Some(Outgoing {
-                bytes,
+                payload: Payload::Encoded(bytes),
                 answers_request: false,
                 last: true,
             });
@@ -172,7 +226,7 @@ mod tests {
 
     fn frame(len: usize) -> Outgoing {
         Outgoing {
-            bytes: Bytes::from(vec![b'x'; len]),
+            payload: Payload::Encoded(Bytes::from(vec![b'x'; len])),
             answers_request: false,
             last: false,
         }
@@ -225,7 +279,7 @@ mod tests {
             Err(PushError::Full),
             "taking the reply frees no event room"
         );
-        assert_eq!(rx.recv().await.map(|out| out.bytes.len()), Some(10));
+        assert_eq!(rx.recv().await.map(|out| out.to_bytes().len()), Some(10));
         assert_eq!(tx.try_push(frame(10)), Ok(()));
     }
 
@@ -244,7 +298,7 @@ mod tests {
         }
         let last = rx.recv().await.expect("the last word");
         assert!(last.last);
-        assert_eq!(&last.bytes[..], b"bye");
+        assert_eq!(&last.to_bytes()[..], b"bye");
         assert!(rx.recv().await.is_none(), "then the end");
     }
 

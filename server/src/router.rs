@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::RequestError;
 use crate::identity::{ConnId, Identity, Origin};
 pub use crate::outbox::Outgoing;
-use crate::outbox::{OutboxSender, PushError};
+use crate::outbox::{OutboxSender, Payload, PushError};
 use crate::store::Committed;
 
 /// Commands waiting for the router task. The writer blocks when it is full,
@@ -365,14 +365,11 @@ impl Registry {
         if let Some(floor) = peer.resubscribe_floor.take() {
             backlog.retain(|message| message.id <= floor);
         }
-        // Backlog, state, then `subscribed`, as one write: it cannot be split
-        // by live events, nor overflow the outbox by its length.
+        // Backlog, state, then `subscribed`, as one item of the outbox: it
+        // cannot be split by live events, nor overflow the outbox by its
+        // length. The session encodes the backlog itself (`Payload::Backlog`).
         let mut chunk = BytesMut::new();
         let count = u32::try_from(backlog.len()).unwrap_or(u32::MAX);
-        for message in backlog {
-            encode_into(&ServerFrame::Message { message }, &mut chunk)
-                .expect("server frames always serialise");
-        }
         if identity.role == Role::Agent {
             for name in self.user_conns.keys() {
                 let presence = ServerFrame::Presence {
@@ -399,7 +396,11 @@ impl Registry {
         }
         // Last, so what this subscription told others is queued before the
         // subscriber hears `subscribed` (see `sent`).
-        self.push(origin.conn, chunk.freeze(), true);
+        let backlog = Payload::Backlog {
+            messages: backlog,
+            then: chunk.freeze(),
+        };
+        self.push_outgoing(origin.conn, Outgoing::reply(backlog));
         // A user whose `welcome` count went stale before subscribing (events
         // only reach subscribed connections) hears the count now.
         let online = self.agents_online_count();
@@ -518,14 +519,14 @@ impl Registry {
     }
 
     fn push(&mut self, conn: ConnId, bytes: Bytes, answers_request: bool) {
+        self.push_outgoing(conn, Outgoing::encoded(bytes, answers_request));
+    }
+
+    fn push_outgoing(&mut self, conn: ConnId, out: Outgoing) {
         let Some(peer) = self.peers.get(&conn) else {
             return;
         };
-        match peer.outbox.try_push(Outgoing {
-            bytes,
-            answers_request,
-            last: false,
-        }) {
+        match peer.outbox.try_push(out) {
             Ok(()) => {}
             Err(PushError::Full) => {
                 tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
@@ -564,7 +565,11 @@ mod tests {
         fn frames(&mut self) -> Vec<ServerFrame> {
             let mut frames = Vec::new();
             while let Some(out) = self.rx.try_recv() {
-                for line in out.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                for line in out
+                    .to_bytes()
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                {
                     frames.push(serde_json::from_slice(line).expect("valid frame"));
                 }
             }
@@ -776,7 +781,7 @@ mod tests {
         );
         let last = late.try_recv().expect("told why");
         assert!(last.last);
-        assert!(String::from_utf8_lossy(&last.bytes).contains("unauthorized"));
+        assert!(String::from_utf8_lossy(&last.to_bytes()).contains("unauthorized"));
         // The watcher read the tokens, a sign-in registered, then the (older)
         // snapshot arrived: it does not judge that sign-in.
         let read_before = Instant::now() - std::time::Duration::from_millis(1);
@@ -824,7 +829,11 @@ mod tests {
         });
         let mut frames = Vec::new();
         while let Some(out) = ana.try_recv() {
-            for line in out.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            for line in out
+                .to_bytes()
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+            {
                 frames.push(serde_json::from_slice::<ServerFrame>(line).expect("a frame"));
             }
         }
@@ -883,7 +892,7 @@ mod tests {
         assert!(!registry.peers.contains_key(&1));
         let mut kinds = Vec::new();
         while let Some(out) = alice.rx.recv().await {
-            let frame: ServerFrame = serde_json::from_slice(&out.bytes).expect("a frame");
+            let frame: ServerFrame = serde_json::from_slice(&out.to_bytes()).expect("a frame");
             let kind = match frame {
                 ServerFrame::Error { code, .. } => code.as_str(),
                 frame => types(&[frame])[0],

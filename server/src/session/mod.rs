@@ -29,7 +29,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use switchboard_protocol::codec::encode_into;
-use switchboard_protocol::{ClientFrame, Name, RequestId, Role, ServerCodec, ServerFrame};
+use switchboard_protocol::{ClientFrame, Message, Name, RequestId, Role, ServerCodec, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -45,7 +45,7 @@ use crate::cmd::subscribe::Subscribe;
 use crate::cmd::{Caller, Reply, ping};
 use crate::error::RequestError;
 use crate::identity::{ConnId, Identity};
-use crate::outbox::{OutboxReceiver, Outgoing, outbox};
+use crate::outbox::{OutboxReceiver, Outgoing, Payload, outbox};
 use crate::rate_limit::TokenBucket;
 use crate::router::Router;
 use crate::services::SharedServices;
@@ -440,7 +440,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if self.dismissed {
             return Ok(());
         }
-        self.writer.write(&out.bytes).await?;
+        match out.payload {
+            Payload::Encoded(bytes) => self.writer.write(&bytes).await?,
+            Payload::Backlog { messages, then } => {
+                self.write_backlog(messages).await?;
+                self.writer.write(&then).await?;
+            }
+        }
         self.dismissed = out.last;
         if out.answers_request {
             self.answered += 1;
@@ -473,6 +479,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
         self.reply(&ServerFrame::error(id, error.code(), error.to_string()))
             .await
+    }
+
+    /// Encodes a backlog one message at a time into the batched writer: the
+    /// encoded backlog is never whole in memory.
+    async fn write_backlog(&mut self, messages: Vec<Message>) -> io::Result<()> {
+        let mut frame = BytesMut::with_capacity(512);
+        for message in messages {
+            frame.clear();
+            encode_into(&ServerFrame::Message { message }, &mut frame)?;
+            self.writer.write(&frame).await?;
+        }
+        Ok(())
     }
 
     /// Writes a frame that is not a reply (greeting, welcome, last words).

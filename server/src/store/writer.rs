@@ -596,7 +596,7 @@ mod tests {
         for mut outbox in outboxes {
             let backlog = outbox.recv().await.expect("a backlog");
             assert!(backlog.answers_request);
-            let text = String::from_utf8_lossy(&backlog.bytes);
+            let text = String::from_utf8_lossy(&backlog.to_bytes()).into_owned();
             assert!(text.contains("queued behind"), "{text}");
         }
     }
@@ -647,10 +647,10 @@ mod tests {
         .await;
         let live = outbox.recv().await.expect("the live message");
         assert!(!live.answers_request);
-        assert!(String::from_utf8_lossy(&live.bytes).contains("while it waited"));
+        assert!(String::from_utf8_lossy(&live.to_bytes()).contains("while it waited"));
         let backlog = outbox.recv().await.expect("the new backlog");
         assert!(backlog.answers_request);
-        let text = String::from_utf8_lossy(&backlog.bytes);
+        let text = String::from_utf8_lossy(&backlog.to_bytes()).into_owned();
         assert!(text.contains("earlier"), "{text}");
         assert!(!text.contains("while it waited"), "sent twice: {text}");
         assert!(text.contains(r#""backlog":1"#), "{text}");
