@@ -3,6 +3,8 @@
 use switchboard_protocol::{BodyError, ErrorCode, FrameError, Name, NameError};
 use thiserror::Error;
 
+use crate::store::StoreError;
+
 /// The longest piece of client input quoted back in an error message.
 const QUOTE_CHARS: usize = 40;
 
@@ -49,6 +51,14 @@ pub enum RequestError {
     /// The details go to the log, not to the client.
     #[error("the server failed; nothing was stored")]
     Internal,
+}
+
+/// Storage failures reach clients only as `internal`; the detail is logged.
+impl From<StoreError> for RequestError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "storage failed");
+        RequestError::Internal
+    }
 }
 
 impl RequestError {

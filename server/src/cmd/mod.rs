@@ -14,10 +14,8 @@ pub mod subscribe;
 
 use switchboard_protocol::{RequestId, ServerFrame};
 
-use crate::error::RequestError;
 use crate::identity::{ConnId, Identity, Origin};
 use crate::services::Services;
-use crate::store::StoreError;
 
 /// How a request is answered.
 #[derive(Debug)]
@@ -41,13 +39,5 @@ impl Caller<'_> {
             conn: self.conn,
             request: self.request.clone(),
         }
-    }
-}
-
-/// Storage failures reach clients only as `internal`; the detail is logged.
-impl From<StoreError> for RequestError {
-    fn from(error: StoreError) -> Self {
-        tracing::error!(%error, "storage failed");
-        RequestError::Internal
     }
 }
