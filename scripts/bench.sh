@@ -107,9 +107,9 @@ start_server() {
     local dir="$WORK/$1"
     mkdir -p "$dir"
     SERVER_DB="$dir/switchboard.db"
-    # Every load connection comes from 127.0.0.1: no per-address cap (set by
+    # Every load connection comes from 127.0.0.1: no per-address caps (set by
     # variable, which an older build ignores).
-    SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 \
+    SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 SWITCHBOARD_SIGNUPS_PER_MINUTE=0 \
     SWITCHBOARD_LOG=warn,switchboard_server=info "$SWITCHBOARD" serve --listen 127.0.0.1:0 --db "$SERVER_DB" \
         --rate 0 --durability "$DURABILITY" --max-connections "$MAX_CONNECTIONS" 2>"$dir/server.log" &
     SERVER_PID=$!
@@ -275,5 +275,5 @@ if [[ -s $NOTES ]]; then
     cat "$NOTES"
     echo
 fi
-echo "commands (DB, PID: the throwaway server's; every server: switchboard serve --listen 127.0.0.1:0 --rate 0 --durability $DURABILITY --max-connections $MAX_CONNECTIONS --max-connections-per-address 0):"
+echo "commands (DB, PID: the throwaway server's; every server: switchboard serve --listen 127.0.0.1:0 --rate 0 --durability $DURABILITY --max-connections $MAX_CONNECTIONS --max-connections-per-address 0 --signups-per-minute 0):"
 sed 's/^/  /' "$COMMANDS"

@@ -17,6 +17,10 @@ pub mod defaults {
     /// `send`s a second per connection: far above what a person types.
     pub const SEND_RATE: f64 = 10.0;
     pub const SEND_BURST: u32 = 30;
+    /// New user names one address may register a minute: a family or a
+    /// shop's customers sign up far slower; a script filling the database
+    /// far faster.
+    pub const SIGNUPS_PER_MINUTE: u32 = 60;
     pub const HELLO_TIMEOUT_SECS: u64 = 60;
     pub const OUTBOX_FRAMES: u32 = 8_192;
     pub const OUTBOX_BYTES: u64 = 4 << 20;
@@ -42,6 +46,9 @@ pub struct Config {
     pub send_rate: f64,
     /// `send` requests a connection may make at once.
     pub send_burst: u32,
+    /// New user names one client address may register a minute, in a burst
+    /// of as many (0: no limit).
+    pub signups_per_minute: u32,
     /// How long a connection may stay anonymous.
     pub hello_timeout: Duration,
     /// Frames a connection may have queued before it counts as a slow consumer.
@@ -59,6 +66,7 @@ impl Default for Config {
             max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS as usize,
             send_rate: defaults::SEND_RATE,
             send_burst: defaults::SEND_BURST,
+            signups_per_minute: defaults::SIGNUPS_PER_MINUTE,
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,
             outbox_bytes: defaults::OUTBOX_BYTES as usize,

@@ -42,6 +42,8 @@ pub enum RequestError {
     Revoked,
     #[error("too many messages: slow down")]
     RateLimited,
+    #[error("too many new names from your address; try again in a minute")]
+    SignupsLimited,
     #[error("you are not reading your events fast enough; closing")]
     SlowConsumer,
     #[error("the server is at its connection limit; try again later")]
@@ -76,7 +78,7 @@ impl RequestError {
             RequestError::UnknownUser(_) | RequestError::UserRequired(_) => ErrorCode::UnknownUser,
             RequestError::AssignedToOther { .. } => ErrorCode::AssignedToOther,
             RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
-            RequestError::RateLimited => ErrorCode::RateLimited,
+            RequestError::RateLimited | RequestError::SignupsLimited => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
             RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,

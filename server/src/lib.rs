@@ -37,6 +37,7 @@ pub mod router;
 pub mod server;
 pub mod services;
 pub mod session;
+pub mod signups;
 pub mod store;
 pub mod testing;
 pub mod tls;
@@ -80,12 +81,7 @@ pub async fn run(options: ServeOptions, shutdown: impl Future<Output = ()>) -> a
     let address = listener.local_addr()?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
     tracing::info!(db = %options.db.display(), transport, "listening on {address}");
-    let services = Arc::new(Services {
-        store,
-        router,
-        config: options.config,
-        rules: options.rules,
-    });
+    let services = Arc::new(Services::new(store, router, options.config, options.rules));
     let stop_watching = tokio_util::sync::CancellationToken::new();
     let watcher = tokio::spawn(credentials::watch(
         services.store.clone(),

@@ -84,6 +84,10 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_BURST", default_value_t = defaults::SEND_BURST,
           value_parser = clap::value_parser!(u32).range(1..))]
     burst: u32,
+    /// New user names one client address may register a minute, in a burst
+    /// of as many (0: no limit); past it, a new name's `hello` gets `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_SIGNUPS_PER_MINUTE", default_value_t = defaults::SIGNUPS_PER_MINUTE)]
+    signups_per_minute: u32,
     /// Seconds a connection may stay without a successful hello.
     #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = defaults::HELLO_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -213,6 +217,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections_per_address: args.max_connections_per_address as usize,
             send_rate: args.rate,
             send_burst: args.burst,
+            signups_per_minute: args.signups_per_minute,
             hello_timeout: Duration::from_secs(args.hello_timeout),
             outbox_frames: args.outbox_frames as usize,
             outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),

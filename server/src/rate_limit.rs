@@ -1,5 +1,6 @@
-//! A token bucket per connection for `send`: `rate` messages a second on
-//! average, `burst` at once. The defaults are far above what a person types.
+//! A token bucket: `rate` a second on average, `burst` at once. One per
+//! connection limits `send` (the defaults are far above what a person
+//! types); one per address limits new user names ([`crate::signups`]).
 
 use std::time::Instant;
 
@@ -14,12 +15,17 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: u32) -> Self {
+        Self::new_at(rate, burst, Instant::now())
+    }
+
+    /// A full bucket, as of `now`.
+    pub fn new_at(rate: f64, burst: u32, now: Instant) -> Self {
         let capacity = f64::from(burst.max(1));
         Self {
             rate,
             capacity,
             tokens: capacity,
-            refilled: Instant::now(),
+            refilled: now,
         }
     }
 
@@ -28,7 +34,7 @@ impl TokenBucket {
         self.try_take_at(Instant::now())
     }
 
-    fn try_take_at(&mut self, now: Instant) -> bool {
+    pub fn try_take_at(&mut self, now: Instant) -> bool {
         if self.rate <= 0.0 {
             return true;
         }
@@ -41,6 +47,14 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+}
+
+impl TokenBucket {
+    /// Whether the bucket would be full at `now`: as good as a new one.
+    pub fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.rate <= 0.0 || self.tokens + elapsed * self.rate >= self.capacity
     }
 }
 

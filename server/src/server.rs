@@ -80,7 +80,10 @@ pub async fn serve(
                         sessions.spawn(async move {
                             if let Some(stream) = handshake(&acceptor, stream).await {
                                 let (read, write) = tokio::io::split(stream);
-                                Session::over(conn, read, write, services).run(stop).await;
+                                Session::over(conn, read, write, services)
+                                    .with_peer(Some(peer.ip()))
+                                    .run(stop)
+                                    .await;
                             }
                             drop(slot);
                         });

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::priority::PriorityRules;
 use crate::router::Router;
+use crate::signups::SignupLimiter;
 use crate::store::Store;
 
 pub struct Services {
@@ -12,6 +13,20 @@ pub struct Services {
     pub router: Router,
     pub config: Config,
     pub rules: PriorityRules,
+    /// New user names per client address.
+    pub signups: SignupLimiter,
+}
+
+impl Services {
+    pub fn new(store: Store, router: Router, config: Config, rules: PriorityRules) -> Self {
+        Self {
+            store,
+            router,
+            signups: SignupLimiter::new(config.signups_per_minute),
+            config,
+            rules,
+        }
+    }
 }
 
 pub type SharedServices = Arc<Services>;

@@ -40,12 +40,12 @@ impl InMemoryServer {
         let (store, threads) =
             Store::open(&dir.join("fuzz.db"), Durability::Normal, router.clone())?;
         Ok(Self {
-            services: Arc::new(Services {
+            services: Arc::new(Services::new(
                 store,
                 router,
                 config,
-                rules: PriorityRules::default(),
-            }),
+                PriorityRules::default(),
+            )),
             next_conn: AtomicU64::new(1),
             _threads: threads,
         })

@@ -307,3 +307,36 @@ async fn a_refused_hello_is_logged_without_its_token() {
         "the guess reached the log"
     );
 }
+
+/// Interpretation 28: one address registers at most `--signups-per-minute`
+/// new names a minute (here 2). The next new name's `hello` is
+/// `rate_limited` (a failed `hello`; the connection stays), while signing
+/// in with a token and registering from another address still work.
+#[tokio::test]
+async fn new_names_are_limited_per_address() {
+    let server = TestServer::start_with(&["--signups-per-minute", "2"]);
+    let (ana_token, _) = server.connect().await.hello_new_user("ana").await;
+    server.connect().await.hello_new_user("bo").await;
+    let mut third = server.connect().await;
+    let refused = third
+        .request(json!({"type":"hello","id":"h","role":"user","name":"cy"}))
+        .await;
+    assert_error(&refused, json!("h"), "rate_limited");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|text| text.contains("your address")),
+        "{refused}"
+    );
+    // The same connection can still sign in as someone who exists.
+    third.hello_user("ana", &ana_token).await;
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("an address"))
+        .expect("127.0.0.2 is loopback too");
+    let stream = socket.connect(server.addr()).await.expect("connects");
+    let mut elsewhere = TestClient::from_stream(stream);
+    assert_eq!(elsewhere.recv().await, greeting());
+    elsewhere.hello_new_user("cy").await;
+}

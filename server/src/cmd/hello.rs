@@ -1,5 +1,7 @@
 //! `hello`: sign in, or register a new user name.
 
+use std::net::IpAddr;
+
 use switchboard_protocol::{Name, Role, Token};
 
 use crate::error::RequestError;
@@ -36,12 +38,21 @@ impl Hello {
         })
     }
 
-    pub async fn apply(self, services: &Services) -> Result<SignedIn, RequestError> {
+    /// `peer`: the client's address, whose new names are limited (`None`: an
+    /// in-memory session, not limited).
+    pub async fn apply(
+        self,
+        services: &Services,
+        peer: Option<IpAddr>,
+    ) -> Result<SignedIn, RequestError> {
         let identity = Identity {
             role: self.role,
             name: self.name.clone(),
         };
         match (self.role, self.token) {
+            (Role::User, None) if peer.is_some_and(|peer| !services.signups.try_take(peer)) => {
+                Err(RequestError::SignupsLimited)
+            }
             (Role::User, None) => match services.store.register_user(self.name).await? {
                 Registration::Created { token } => Ok(SignedIn {
                     identity,

@@ -24,6 +24,7 @@ mod batched_writer;
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -104,6 +105,9 @@ impl Drop for Registered {
 /// the fuzz target and tests.
 pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     conn: ConnId,
+    /// The client's address, if it has one (new names are limited per
+    /// address).
+    peer: Option<IpAddr>,
     services: SharedServices,
     reader: FramedRead<R, ServerCodec>,
     writer: BatchedWriter<W>,
@@ -125,8 +129,9 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
 impl Session {
     /// A session on a TCP connection (split without a lock between halves).
     pub fn new(conn: ConnId, stream: TcpStream, services: SharedServices) -> Self {
+        let peer = stream.peer_addr().ok().map(|address| address.ip());
         let (read, write) = stream.into_split();
-        Session::over(conn, read, write, services)
+        Session::over(conn, read, write, services).with_peer(peer)
     }
 }
 
@@ -136,6 +141,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let config = &services.config;
         Self {
             conn,
+            peer: None,
             reader: FramedRead::with_capacity(
                 read,
                 ServerCodec::new(config.max_line_bytes),
@@ -152,6 +158,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             sends: TokenBucket::new(config.send_rate, config.send_burst),
             services,
         }
+    }
+
+    /// The client's address (a TLS session's, known before its handshake).
+    pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
+        self.peer = peer;
+        self
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) {
@@ -310,7 +322,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(None);
         };
         let signed_in = match Hello::parse(role, &name, token) {
-            Ok(hello) => hello.apply(&self.services).await,
+            Ok(hello) => hello.apply(&self.services, self.peer).await,
             Err(error) => Err(error),
         };
         let error = match signed_in {

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use futures::{SinkExt, StreamExt};
 use switchboard_protocol::Role;
-use switchboard_protocol::{ClientFrame, ServerFrame, Token, codec::DEFAULT_MAX_LINE_BYTES};
+use switchboard_protocol::{
+    ClientFrame, ErrorCode, ServerFrame, Token, codec::DEFAULT_MAX_LINE_BYTES,
+};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -58,6 +60,12 @@ impl Conn {
         };
         match conn.next_frame().await.map_err(handshake)? {
             Incoming::Other(ServerFrame::Greeting { .. }) => {}
+            Incoming::Other(ServerFrame::Error { code, message, .. }) => {
+                return Err(handshake(format!(
+                    "refused: {code}: {message}{}",
+                    per_address_hint(code)
+                )));
+            }
             other => return Err(handshake(format!("expected a greeting, got {other:?}"))),
         }
         conn.send(ClientFrame::Hello {
@@ -72,7 +80,10 @@ impl Conn {
             match conn.next_frame().await.map_err(handshake)? {
                 Incoming::Other(ServerFrame::Welcome { .. }) => break,
                 Incoming::Other(ServerFrame::Error { code, message, .. }) => {
-                    return Err(handshake(format!("hello refused: {code}: {message}")));
+                    return Err(handshake(format!(
+                        "hello refused: {code}: {message}{}",
+                        per_address_hint(code)
+                    )));
                 }
                 _ => {}
             }
@@ -124,5 +135,17 @@ pub async fn next_frame(reader: &mut Reader) -> Result<Incoming, String> {
         Some(Ok(Err(error))) => Err(format!("the server sent a bad line: {error}")),
         Some(Err(error)) => Err(format!("read failed: {error}")),
         None => Err("the server closed the connection".into()),
+    }
+}
+
+/// Every load connection comes from one address, which the server limits by
+/// default: say how to lift that when it is what stopped the run.
+fn per_address_hint(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::RateLimited | ErrorCode::ServerBusy => {
+            " (a load test comes from one address: start the server with \
+             --signups-per-minute 0 --max-connections-per-address 0)"
+        }
+        _ => "",
     }
 }
