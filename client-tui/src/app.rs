@@ -500,6 +500,15 @@ fn release(app: &mut App, effects: &mut Vec<Effect>) {
     let Some(user) = app.selected.clone() else {
         return;
     };
+    // Unlike a message, a release is not kept and sent again on reconnect:
+    // the network task would drop it, so say so instead of doing nothing.
+    if !matches!(app.connection, Connection::Online | Connection::Syncing) {
+        app.notify(
+            format!("not connected: release {user} once reconnected"),
+            true,
+        );
+        return;
+    }
     let id = Some(app.request_id());
     effects.push(Effect::Send(ClientFrame::Release {
         id,
@@ -1192,6 +1201,26 @@ mod tests {
         let ana = &app.conversations[&name("ana")];
         assert_eq!(ana.holder, None);
         assert!(ana.waiting.is_empty());
+    }
+
+    #[test]
+    fn a_release_while_reconnecting_is_refused_with_a_notice() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(&mut app, user_msg(1, "ana", "hi", Priority::High));
+        update(
+            &mut app,
+            Msg::Net(NetEvent::Disconnected {
+                attempt: 1,
+                reason: "gone".into(),
+            }),
+        );
+        let effects = update(&mut app, Msg::Action(Action::Release));
+        assert!(sends(&effects).is_empty(), "nothing the network would drop");
+        let notice = app.notice.as_ref().expect("a notice");
+        assert!(
+            notice.error && notice.text.contains("release ana"),
+            "{notice:?}"
+        );
     }
 
     #[test]
