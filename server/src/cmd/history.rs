@@ -2,7 +2,7 @@
 
 use switchboard_protocol::{Name, Role, ServerFrame};
 
-use super::{Caller, Reply};
+use super::{Caller, Reply, named_user};
 use crate::error::RequestError;
 use crate::identity::Identity;
 
@@ -37,9 +37,7 @@ impl History {
                     "an agent's history needs \"user\": whose conversation",
                 ));
             }
-            (Role::Agent, Some(user)) => {
-                Name::parse(&user).map_err(|_| RequestError::unknown_user(&user))?
-            }
+            (Role::Agent, Some(user)) => named_user(&user)?,
         };
         Ok(Self {
             user,

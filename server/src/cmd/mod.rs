@@ -12,10 +12,18 @@ pub mod release;
 pub mod send;
 pub mod subscribe;
 
-use switchboard_protocol::{RequestId, ServerFrame};
+use switchboard_protocol::{Name, RequestId, ServerFrame};
+
+use crate::error::RequestError;
 
 use crate::identity::{ConnId, Identity, Origin};
 use crate::services::Services;
+
+/// The user a request names. A name no user could have is `unknown_user`
+/// like any other user that does not exist (docs/protocol.md, point 6).
+fn named_user(text: &str) -> Result<Name, RequestError> {
+    Name::parse(text).map_err(|_| RequestError::unknown_user(text))
+}
 
 /// How a request is answered.
 #[derive(Debug)]

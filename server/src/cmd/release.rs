@@ -2,7 +2,7 @@
 
 use switchboard_protocol::{Name, Role};
 
-use super::{Caller, Reply};
+use super::{Caller, Reply, named_user};
 use crate::error::RequestError;
 use crate::identity::Identity;
 
@@ -18,7 +18,7 @@ impl Release {
                 "only the agent holding a conversation can release it",
             ));
         }
-        let user = Name::parse(user).map_err(|_| RequestError::unknown_user(user))?;
+        let user = named_user(user)?;
         Ok(Self { user })
     }
 

@@ -2,7 +2,7 @@
 
 use switchboard_protocol::{Body, Key, Name, Priority, Role};
 
-use super::{Caller, Reply};
+use super::{Caller, Reply, named_user};
 use crate::error::RequestError;
 use crate::identity::Identity;
 use crate::services::Services;
@@ -32,7 +32,7 @@ impl Send {
                 let to = to.ok_or(RequestError::UserRequired(
                     "an agent's send needs \"to\": the user to answer",
                 ))?;
-                Name::parse(&to).map_err(|_| RequestError::unknown_user(&to))?
+                named_user(&to)?
             }
         };
         let body = Body::parse(body, services.config.max_body_chars)?;

@@ -334,18 +334,36 @@ fn same_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// The answers to a group that could not be started.
 fn group_failed(jobs: &[WriteJob], error: &rusqlite::Error) -> Vec<Outcome> {
     tracing::error!(%error, requests = jobs.len(), "cannot start a transaction");
-    jobs.iter()
-        .map(|job| match job {
-            WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::NotCommitted)),
-            WriteJob::Send(SendRequest { origin, .. })
-            | WriteJob::Release { origin, .. }
-            | WriteJob::Subscribe { origin, .. } => Outcome::Route(Committed::Rejected {
-                origin: origin.clone(),
-                error: RequestError::Internal,
-            }),
-            WriteJob::ReleaseRemovedAgents => Outcome::Announce(Vec::new()),
-        })
-        .collect()
+    jobs.iter().map(not_done).collect()
+}
+
+impl WriteJob {
+    /// What kind of request this is, for the log (never its content).
+    fn kind(&self) -> &'static str {
+        match self {
+            WriteJob::RegisterUser { .. } => "register",
+            WriteJob::Send(_) => "send",
+            WriteJob::Release { .. } => "release",
+            WriteJob::Subscribe { .. } => "subscribe",
+            WriteJob::ReleaseRemovedAgents => "release removed agents",
+        }
+    }
+}
+
+/// The answer to a request whose writes were not made: `internal` (a
+/// registration's own channel is told so; a release of removed agents'
+/// conversations announces nothing and runs again on the next poll).
+fn not_done(job: &WriteJob) -> Outcome {
+    match job {
+        WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::NotCommitted)),
+        WriteJob::Send(SendRequest { origin, .. })
+        | WriteJob::Release { origin, .. }
+        | WriteJob::Subscribe { origin, .. } => Outcome::Route(Committed::Rejected {
+            origin: origin.clone(),
+            error: RequestError::Internal,
+        }),
+        WriteJob::ReleaseRemovedAgents => Outcome::Announce(Vec::new()),
+    }
 }
 
 /// Runs one request; an error means its writes may be half done.
@@ -407,24 +425,10 @@ fn apply_in_savepoint(
         let applied = apply(conn, hot, clock, job);
         keep_or_undo(conn, applied, poisoned)
     });
-    outcome.unwrap_or_else(|error| match job {
-        WriteJob::RegisterUser { .. } => {
-            tracing::error!(%error, "registering a user failed");
-            Outcome::Registered(Err(StoreError::Sqlite(error)))
-        }
-        WriteJob::Send(SendRequest { origin, .. })
-        | WriteJob::Release { origin, .. }
-        | WriteJob::Subscribe { origin, .. } => {
-            tracing::error!(%error, "a write failed; its request is answered internal");
-            Outcome::Route(Committed::Rejected {
-                origin: origin.clone(),
-                error: RequestError::Internal,
-            })
-        }
-        WriteJob::ReleaseRemovedAgents => {
-            tracing::error!(%error, "releasing the conversations of removed agents failed");
-            Outcome::Announce(Vec::new())
-        }
+    outcome.unwrap_or_else(|error| {
+        let request = job.kind();
+        tracing::error!(%error, request, "a write failed and was undone; answering internal");
+        not_done(job)
     })
 }
 
