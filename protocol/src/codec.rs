@@ -19,7 +19,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::FrameError;
 use crate::frame::{ClientFrame, ServerFrame};
-use crate::message::{Message, RequestId};
+use crate::message::{Message, Name, RequestId};
 
 /// The default longest line, in bytes, without its line ending.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 65_536;
@@ -231,6 +231,59 @@ impl EncodedMessage {
     }
 }
 
+/// A `history` reply written piece by piece: [`HistoryLine::head`], each
+/// message with [`HistoryLine::push`], then [`HistoryLine::TAIL`]. The bytes
+/// are those [`encode_into`] writes for the whole [`ServerFrame::History`] (a
+/// test holds them to it), but a page of a thousand long messages never has
+/// to be in memory encoded all at once.
+pub struct HistoryLine {
+    head: Bytes,
+    first: bool,
+}
+
+impl HistoryLine {
+    /// What closes the reply, after the last message.
+    pub const TAIL: &'static [u8] = b"]}\n";
+
+    pub fn new(id: Option<RequestId>, user: Name) -> io::Result<Self> {
+        // The frame with no messages, cut where they go: serde writes the
+        // fields in declaration order, and `messages` is the last.
+        let mut envelope = BytesMut::new();
+        encode_into(
+            &ServerFrame::History {
+                id,
+                user,
+                messages: Vec::new(),
+            },
+            &mut envelope,
+        )?;
+        let Some(head_len) = envelope.strip_suffix(b"[]}\n").map(|head| head.len() + 1) else {
+            return Err(io::Error::other(
+                "a history frame no longer ends with its messages",
+            ));
+        };
+        envelope.truncate(head_len);
+        Ok(Self {
+            head: envelope.freeze(),
+            first: true,
+        })
+    }
+
+    /// Everything before the first message.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Appends the next message (and the comma before it) to `buf`.
+    pub fn push(&mut self, message: &Message, buf: &mut BytesMut) -> io::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            buf.put_u8(b',');
+        }
+        serde_json::to_writer(buf.writer(), message)?;
+        Ok(())
+    }
+}
+
 fn strip_line_ending(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     line.strip_suffix(b"\r").unwrap_or(line)
@@ -360,6 +413,45 @@ mod tests {
                 once.sent(request.as_ref()).expect("encodes"),
                 encoded(&ServerFrame::Sent { id: request, message })
             );
+        }
+    }
+
+    #[test]
+    fn a_history_line_written_in_pieces_is_the_whole_frame() {
+        let message = |id: u64, body: &str| Message {
+            id,
+            ts: Timestamp::from_micros(1_764_000_000_123_456),
+            user: Name::parse("ana").expect("valid"),
+            from: Role::User,
+            agent: None,
+            body: Body::parse(body, usize::MAX).expect("valid"),
+            priority: Priority::Normal,
+        };
+        let pages = [
+            vec![],
+            vec![message(1, "one")],
+            vec![message(1, "a \"quote\"\nand a line"), message(7, "ünï")],
+        ];
+        for id in [
+            None,
+            Some(RequestId::Int(-3)),
+            Some(RequestId::Str("h\"1".into())),
+        ] {
+            for messages in &pages {
+                let mut line = HistoryLine::new(id.clone(), Name::parse("ana").expect("valid"))
+                    .expect("encodes");
+                let mut pieces = BytesMut::from(line.head());
+                for message in messages {
+                    line.push(message, &mut pieces).expect("encodes");
+                }
+                pieces.extend_from_slice(HistoryLine::TAIL);
+                let whole = encoded(&ServerFrame::History {
+                    id: id.clone(),
+                    user: Name::parse("ana").expect("valid"),
+                    messages: messages.clone(),
+                });
+                assert_eq!(pieces.freeze(), whole);
+            }
         }
     }
 

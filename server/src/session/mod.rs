@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use switchboard_protocol::codec::encode_into;
+use switchboard_protocol::codec::{HistoryLine, encode_into};
 use switchboard_protocol::{ClientFrame, Message, Name, RequestId, Role, ServerCodec, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -296,6 +296,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             },
         };
         match result {
+            // Nothing is owed before a history (it paid first): written now,
+            // encoded as it goes.
+            Ok(Reply::Now(ServerFrame::History { id, user, messages }))
+                if self.answered == self.issued =>
+            {
+                self.write_history(id, user, messages).await?;
+            }
             Ok(Reply::Now(frame)) => self.reply(&frame).await?,
             Ok(Reply::Later) => self.issued += 1,
             Err(error) => self.reply_error(request, &error).await?,
@@ -503,6 +510,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.writer.write(&frame).await?;
         }
         Ok(())
+    }
+
+    /// A `history` reply, encoded a message at a time as it is written: a
+    /// page of a thousand long messages (up to 16 MB) is never in memory
+    /// twice, as messages and as bytes.
+    async fn write_history(
+        &mut self,
+        id: Option<RequestId>,
+        user: Name,
+        messages: Vec<Message>,
+    ) -> io::Result<()> {
+        let mut line = HistoryLine::new(id, user)?;
+        self.writer.write(line.head()).await?;
+        let mut piece = BytesMut::with_capacity(512);
+        for message in messages {
+            piece.clear();
+            line.push(&message, &mut piece)?;
+            self.writer.write(&piece).await?;
+        }
+        self.writer.write(HistoryLine::TAIL).await?;
+        self.writer.flush().await
     }
 
     /// Writes a frame that is not a reply (greeting, welcome, last words).
