@@ -7,8 +7,25 @@
 //! else still gets in.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// The client a limit per address counts: an IPv4 address, or an IPv6 /64
+/// network. One host is usually handed a whole /64, and could otherwise use
+/// a fresh address for every connection. An IPv4 address carried in IPv6
+/// (`::ffff:a.b.c.d`) counts as itself.
+pub fn client(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
 
 /// How many connections each address holds now (only addresses holding one).
 type Held = Arc<Mutex<HashMap<IpAddr, usize>>>;
@@ -42,6 +59,7 @@ impl AddressSlots {
         if self.max == 0 {
             return Some(AddressSlot { counted: None });
         }
+        let address = client(address);
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let count = held.entry(address).or_insert(0);
         if *count >= self.max {
@@ -104,6 +122,19 @@ mod tests {
         assert_eq!(slots.addresses(), 1);
         drop(taken);
         assert_eq!(slots.addresses(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_64_network() {
+        let slots = AddressSlots::new(1);
+        let one: IpAddr = "2001:db8:1:2::1".parse().expect("an address");
+        let same_host: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("an address");
+        let next_network: IpAddr = "2001:db8:1:3::1".parse().expect("an address");
+        let _taken = slots.try_take(one).expect("room");
+        assert!(slots.try_take(same_host).is_none(), "the same /64");
+        assert!(slots.try_take(next_network).is_some(), "another /64");
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("an address");
+        assert_eq!(client(mapped), A);
     }
 
     #[test]

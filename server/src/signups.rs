@@ -5,12 +5,14 @@
 //! connect → `hello` → close and fill the database with names (a probe made
 //! 4,000 in 0.7 s). Each address may register `--signups-per-minute` names a
 //! minute, in a burst of as many; signing in with a token is never limited.
+//! An address is a client as [`client`] counts it (an IPv6 host by its /64).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use crate::per_address::client;
 use crate::rate_limit::TokenBucket;
 
 /// Addresses remembered before those that could register a full burst again
@@ -41,6 +43,7 @@ impl SignupLimiter {
         if self.per_minute == 0 {
             return true;
         }
+        let address = client(address);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= FORGET_ABOVE {
             buckets.retain(|_, bucket| !bucket.is_full_at(now));
