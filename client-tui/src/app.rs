@@ -346,6 +346,12 @@ impl App {
             .or_insert_with(|| Conversation::new(user.clone()))
     }
 
+    /// Signed in, so a frame sent now reaches the server (while `Syncing`
+    /// too: the server answers in order behind the resume).
+    fn is_connected(&self) -> bool {
+        matches!(self.connection, Connection::Online | Connection::Syncing)
+    }
+
     fn notify(&mut self, text: impl Into<String>, error: bool) {
         self.notice = Some(Notice {
             text: text.into(),
@@ -477,7 +483,7 @@ fn submit(app: &mut App, effects: &mut Vec<Effect>) {
         body,
         error: None,
     };
-    if app.connection == Connection::Online || app.connection == Connection::Syncing {
+    if app.is_connected() {
         effects.push(Effect::Send(send_frame(app.mode, &outgoing)));
     }
     app.outgoing.push(outgoing);
@@ -502,7 +508,7 @@ fn release(app: &mut App, effects: &mut Vec<Effect>) {
     };
     // Unlike a message, a release is not kept and sent again on reconnect:
     // the network task would drop it, so say so instead of doing nothing.
-    if !matches!(app.connection, Connection::Online | Connection::Syncing) {
+    if !app.is_connected() {
         app.notify(
             format!("not connected: release {user} once reconnected"),
             true,
@@ -559,7 +565,7 @@ fn select(app: &mut App, user: Name, effects: &mut Vec<Effect>) {
         app.editor.set_text(draft);
         app.selected = Some(user.clone());
     }
-    let online = app.connection == Connection::Online || app.connection == Connection::Syncing;
+    let online = app.is_connected();
     let id = app.request_id();
     let conversation = app.conversation(&user);
     conversation.unread = 0;
@@ -577,7 +583,7 @@ fn select(app: &mut App, user: Name, effects: &mut Vec<Effect>) {
 
 fn scroll_up(app: &mut App, lines: usize, effects: &mut Vec<Effect>) {
     let (width, height) = app.message_area();
-    let online = app.connection == Connection::Online;
+    let online = app.is_connected();
     let Some(name) = app.current_name().cloned() else {
         return;
     };
