@@ -414,6 +414,17 @@ impl TestClient {
     }
 
     /// Wraps an already connected stream (e.g. one with a small receive buffer).
+    /// A raw connection from 127.0.0.2: another client address on the same
+    /// loopback, for the limits the server keeps per address.
+    pub async fn connect_from_another_address(addr: SocketAddr) -> TestClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.2:0".parse().expect("an address"))
+            .expect("127.0.0.2 is loopback too");
+        let stream = socket.connect(addr).await.expect("connect to switchboard");
+        TestClient::from_stream(stream)
+    }
+
     pub fn from_stream(stream: TcpStream) -> TestClient {
         stream.set_nodelay(true).expect("set TCP_NODELAY");
         let (read, write) = stream.into_split();

@@ -256,6 +256,18 @@ async fn rotate_and_remove_close_connections_signed_in_with_the_old_token() {
     assert_eq!(last[0]["code"], "unauthorized");
 }
 
+/// Ana writes; alice answers, and so takes her, with bob watching.
+async fn alice_takes_ana(alice: &mut TestClient, bob: &mut TestClient, ana: &mut TestClient) {
+    ana.send_message("I was charged twice").await;
+    alice.recv_message().await;
+    bob.recv_message().await;
+    alice.send_to_assigning("ana", "looking into it").await;
+    assert_eq!(bob.recv().await, assigned("ana", "alice"));
+    bob.recv_message().await;
+    assert_eq!(ana.recv().await, assigned("ana", "alice"));
+    ana.recv_message().await;
+}
+
 /// `agent remove` lets go of the agent's conversations (interpretation 24):
 /// within the server's credential poll, every subscribed agent connection and
 /// the user's connections hear `released`, exactly as if the agent had
@@ -275,14 +287,7 @@ async fn removing_an_agent_releases_its_conversations_to_everyone_concerned() {
         assert_eq!(agent.recv().await, presence("max", true));
     }
 
-    ana.send_message("I was charged twice").await;
-    alice.recv_message().await;
-    bob.recv_message().await;
-    alice.send_to_assigning("ana", "looking into it").await;
-    assert_eq!(bob.recv().await, assigned("ana", "alice"));
-    bob.recv_message().await;
-    assert_eq!(ana.recv().await, assigned("ana", "alice"));
-    ana.recv_message().await;
+    alice_takes_ana(&mut alice, &mut bob, &mut ana).await;
     let question = ana.send_message("any news?").await;
     alice.recv_message().await;
     bob.recv_message().await;
@@ -335,14 +340,7 @@ async fn an_agent_removed_and_added_again_at_once_still_releases_its_conversatio
     for agent in [&mut alice, &mut bob] {
         assert_eq!(agent.recv().await, presence("ana", true));
     }
-    ana.send_message("I was charged twice").await;
-    alice.recv_message().await;
-    bob.recv_message().await;
-    alice.send_to_assigning("ana", "looking into it").await;
-    assert_eq!(bob.recv().await, assigned("ana", "alice"));
-    bob.recv_message().await;
-    assert_eq!(ana.recv().await, assigned("ana", "alice"));
-    ana.recv_message().await;
+    alice_takes_ana(&mut alice, &mut bob, &mut ana).await;
 
     assert!(server.cli(&["agent", "remove", "alice"]).status.success());
     let again = server.cli(&["agent", "add", "alice"]);

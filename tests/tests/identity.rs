@@ -331,12 +331,7 @@ async fn new_names_are_limited_per_address() {
     // The same connection can still sign in as someone who exists.
     third.hello_user("ana", &ana_token).await;
 
-    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-    socket
-        .bind("127.0.0.2:0".parse().expect("an address"))
-        .expect("127.0.0.2 is loopback too");
-    let stream = socket.connect(server.addr()).await.expect("connects");
-    let mut elsewhere = TestClient::from_stream(stream);
+    let mut elsewhere = TestClient::connect_from_another_address(server.addr()).await;
     assert_eq!(elsewhere.recv().await, greeting());
     elsewhere.hello_new_user("cy").await;
 }

@@ -291,32 +291,22 @@ pub fn removed_agents_hold_conversations(conn: &Connection) -> Result<bool> {
 pub fn release_removed_agents(conn: &Connection) -> Result<Vec<(Name, Name)>> {
     // Read before anything below changes an assignment: a user freed just
     // now, from another removed agent, was not free when it came due.
-    let due: Vec<(i64, Name, Name)> = {
-        let mut statement = conn.prepare_cached(
-            "SELECT u.id, u.name, a.name
-             FROM releases_due r JOIN users u ON u.id = r.user_id JOIN agents a ON a.id = r.agent_id
-             WHERE u.assigned_agent_id IS NULL
-             ORDER BY u.name",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?))
-        })?;
-        rows.collect::<Result<_>>()?
-    };
+    let due = conversations_at(
+        conn,
+        "SELECT u.id, u.name, a.name
+         FROM releases_due r JOIN users u ON u.id = r.user_id JOIN agents a ON a.id = r.agent_id
+         WHERE u.assigned_agent_id IS NULL
+         ORDER BY u.name",
+    )?;
     conn.prepare_cached("DELETE FROM releases_due")?
         .execute([])?;
-    let held: Vec<(i64, Name, Name)> = {
-        let mut statement = conn.prepare_cached(
-            "SELECT u.id, u.name, a.name
-             FROM agents a CROSS JOIN users u ON u.assigned_agent_id = a.id
-             WHERE a.token_hash IS NULL
-             ORDER BY u.name",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?))
-        })?;
-        rows.collect::<Result<_>>()?
-    };
+    let held = conversations_at(
+        conn,
+        "SELECT u.id, u.name, a.name
+         FROM agents a CROSS JOIN users u ON u.assigned_agent_id = a.id
+         WHERE a.token_hash IS NULL
+         ORDER BY u.name",
+    )?;
     let mut released = Vec::with_capacity(held.len() + due.len());
     for (user_id, user, agent) in held {
         set_assignment(conn, user_id, None)?;
@@ -328,6 +318,15 @@ pub fn release_removed_agents(conn: &Connection) -> Result<Vec<(Name, Name)>> {
         released.push((user, agent));
     }
     Ok(released)
+}
+
+/// Conversations as `sql` selects them: (user id, user, agent).
+fn conversations_at(conn: &Connection, sql: &str) -> Result<Vec<(i64, Name, Name)>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?))
+    })?;
+    rows.collect()
 }
 
 /// Every agent's current token hash (`None`: removed), to notice tokens
