@@ -881,36 +881,15 @@ fn on_message(app: &mut App, message: Message, live: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{go_online, reconnect, type_text};
+    use super::test_support::{go_online, message_from, name, reconnect, ts, type_text};
     use super::*;
-    use switchboard_protocol::Body;
-
-    fn name(s: &str) -> Name {
-        Name::parse(s).expect("valid name")
-    }
-
-    fn ts(seconds: i64) -> Timestamp {
-        Timestamp::from_micros(1_800_000_000_000_000 + seconds * 1_000_000)
-    }
 
     fn user_msg(id: u64, user: &str, body: &str, priority: Priority) -> Message {
-        Message {
-            id,
-            ts: ts(id as i64),
-            user: name(user),
-            from: Role::User,
-            agent: None,
-            body: Body::parse(body, 4096).expect("valid body"),
-            priority,
-        }
+        message_from(id, user, None, body, priority)
     }
 
     fn agent_msg(id: u64, user: &str, agent: &str, body: &str) -> Message {
-        Message {
-            from: Role::Agent,
-            agent: Some(name(agent)),
-            ..user_msg(id, user, body, Priority::Normal)
-        }
+        message_from(id, user, Some(agent), body, Priority::Normal)
     }
 
     fn frame(app: &mut App, frame: ServerFrame) -> Vec<Effect> {
@@ -1663,6 +1642,38 @@ pub(crate) mod test_support {
     pub fn type_text(app: &mut App, text: &str) {
         for c in text.chars() {
             update(app, Msg::Action(Action::Insert(c)));
+        }
+    }
+
+    pub fn name(text: &str) -> Name {
+        Name::parse(text).expect("valid name")
+    }
+
+    /// A time stamp `seconds` into a fixed day.
+    pub fn ts(seconds: i64) -> Timestamp {
+        Timestamp::from_micros(1_800_000_000_000_000 + seconds * 1_000_000)
+    }
+
+    /// A stored message: the user's when `agent` is `None`.
+    pub fn message_from(
+        id: u64,
+        user: &str,
+        agent: Option<&str>,
+        body: &str,
+        priority: Priority,
+    ) -> Message {
+        Message {
+            id,
+            ts: ts(id as i64),
+            user: name(user),
+            from: if agent.is_some() {
+                Role::Agent
+            } else {
+                Role::User
+            },
+            agent: agent.map(name),
+            body: switchboard_protocol::Body::parse(body, usize::MAX).expect("valid body"),
+            priority,
         }
     }
 }

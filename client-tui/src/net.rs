@@ -477,13 +477,18 @@ async fn discard_for(wait: Duration, outgoing: &mut mpsc::Receiver<ClientFrame>)
 mod tests {
     use super::*;
     use switchboard_protocol::codec::encode_into;
-    use switchboard_protocol::{Body, FrameError, Message, Priority, Timestamp};
+    use switchboard_protocol::{FrameError, Message, Priority};
     use tokio::io::{DuplexStream, duplex};
     use tokio::task::JoinHandle;
     use tokio_util::bytes::BytesMut;
     use tokio_util::codec::LinesCodec;
 
     use crate::app::HISTORY_PAGE;
+    use crate::app::test_support::name;
+
+    fn message(id: u64, user: &str, agent: Option<&str>, body: &str) -> Message {
+        crate::app::test_support::message_from(id, user, agent, body, Priority::Urgent)
+    }
 
     const BEAT: Heartbeat = Heartbeat {
         after: Duration::from_secs(20),
@@ -574,26 +579,6 @@ mod tests {
         }
         assert_eq!(next_line(&mut rig.server).await, PING);
         assert_eq!(start.elapsed(), Duration::from_secs(15) + BEAT.after);
-    }
-
-    fn name(text: &str) -> Name {
-        Name::parse(text).expect("valid name")
-    }
-
-    fn message(id: u64, user: &str, agent: Option<&str>, body: &str) -> Message {
-        Message {
-            id,
-            ts: Timestamp::from_micros(1_800_000_000_000_000 + id as i64),
-            user: name(user),
-            from: if agent.is_some() {
-                Role::Agent
-            } else {
-                Role::User
-            },
-            agent: agent.map(name),
-            body: Body::parse(body, usize::MAX).expect("valid body"),
-            priority: Priority::Urgent,
-        }
     }
 
     /// `frame` as the server writes it, without the newline.

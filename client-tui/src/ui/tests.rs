@@ -3,36 +3,12 @@
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use switchboard_protocol::{
-    Body, ClientFrame, ErrorCode, Message, Name, Priority, RequestId, Role, ServerFrame, Timestamp,
+    ClientFrame, ErrorCode, Message, Priority, RequestId, Role, ServerFrame,
 };
 
-use crate::app::test_support::{go_online, reconnect, type_text};
+use crate::app::test_support::{go_online, message_from as msg, name, reconnect, ts, type_text};
 use crate::app::{Action, App, Effect, Mode, Msg, NetEvent, update};
 use crate::keymap;
-
-fn name(s: &str) -> Name {
-    Name::parse(s).expect("valid name")
-}
-
-fn ts(seconds: i64) -> Timestamp {
-    Timestamp::from_micros(1_800_000_000_000_000 + seconds * 1_000_000)
-}
-
-fn msg(id: u64, user: &str, agent: Option<&str>, body: &str, priority: Priority) -> Message {
-    Message {
-        id,
-        ts: ts(id as i64),
-        user: name(user),
-        from: if agent.is_some() {
-            Role::Agent
-        } else {
-            Role::User
-        },
-        agent: agent.map(name),
-        body: Body::parse(body, 4096).expect("valid body"),
-        priority,
-    }
-}
 
 fn frame(app: &mut App, frame: ServerFrame) {
     update(app, Msg::Net(NetEvent::Frame(frame)));
