@@ -186,22 +186,28 @@ impl OutboxReceiver {
     /// and everything it queued (and its last word, if it had one) is taken.
     pub async fn recv(&mut self) -> Option<Outgoing> {
         let Some(out) = self.frames.recv().await else {
-            let bytes = self
-                .shared
-                .last_word
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()?;
-            return Some(Outgoing {
-                payload: Payload::Encoded(bytes),
-                answers_request: false,
-                last: true,
-            });
+            return self.last_word();
         };
         self.shared
             .queued_bytes
             .fetch_sub(out.counted_len(), Ordering::AcqRel);
         Some(out)
+    }
+
+    /// The router's last frame, if it left one beside the outbox: it
+    /// comes after everything queued, from either way of receiving.
+    fn last_word(&self) -> Option<Outgoing> {
+        let bytes = self
+            .shared
+            .last_word
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        Some(Outgoing {
+            payload: Payload::Encoded(bytes),
+            answers_request: false,
+            last: true,
+        })
     }
 
     /// Whether the router has let go of this connection.
@@ -212,7 +218,11 @@ impl OutboxReceiver {
 
     /// The next frame if one is queued now.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
-        let out = self.frames.try_recv().ok()?;
+        let out = match self.frames.try_recv() {
+            Ok(out) => out,
+            Err(mpsc::error::TryRecvError::Empty) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => return self.last_word(),
+        };
         self.shared
             .queued_bytes
             .fetch_sub(out.counted_len(), Ordering::AcqRel);
@@ -300,6 +310,20 @@ mod tests {
         assert!(last.last);
         assert_eq!(&last.to_bytes()[..], b"bye");
         assert!(rx.recv().await.is_none(), "then the end");
+    }
+
+    /// The session drains its outbox with `try_recv` before each request:
+    /// the last word must come out that way too, or a revoked connection
+    /// would go on being served.
+    #[test]
+    fn the_last_word_comes_out_of_try_recv_too() {
+        let (tx, mut rx) = outbox(2, 1_000);
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+        assert_eq!(tx.try_push(frame(1)), Ok(()));
+        tx.say_last(Bytes::from_static(b"bye"));
+        drop(tx);
+        let lasts: Vec<bool> = std::iter::from_fn(|| rx.try_recv().map(|out| out.last)).collect();
+        assert_eq!(lasts, [false, false, true]);
     }
 
     #[tokio::test]

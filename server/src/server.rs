@@ -72,7 +72,9 @@ pub async fn serve(
                 match tls.clone() {
                     None => {
                         sessions.spawn(async move {
-                            Session::new(conn, stream, services).run(stop).await;
+                            Session::new(conn, stream, peer.ip(), services)
+                                .run(stop)
+                                .await;
                             drop(slot);
                         });
                     }

@@ -128,10 +128,10 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
 
 impl Session {
     /// A session on a TCP connection (split without a lock between halves).
-    pub fn new(conn: ConnId, stream: TcpStream, services: SharedServices) -> Self {
-        let peer = stream.peer_addr().ok().map(|address| address.ip());
+    /// `peer`: the client's address, as `accept` gave it.
+    pub fn new(conn: ConnId, stream: TcpStream, peer: IpAddr, services: SharedServices) -> Self {
         let (read, write) = stream.into_split();
-        Session::over(conn, read, write, services).with_peer(peer)
+        Session::over(conn, read, write, services).with_peer(Some(peer))
     }
 }
 

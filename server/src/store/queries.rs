@@ -177,6 +177,11 @@ pub fn insert_user(
 pub fn set_assignment(conn: &Connection, user_id: i64, agent_id: Option<i64>) -> Result<()> {
     conn.prepare_cached("UPDATE users SET assigned_agent_id = ?2 WHERE id = ?1")?
         .execute(params![user_id, agent_id])?;
+    // Whoever takes or releases the user now was heard of (`assigned`,
+    // `released`): a release still due from a re-added agent is stale, and
+    // announcing it later would clear questions asked since.
+    conn.prepare_cached("DELETE FROM releases_due WHERE user_id = ?1")?
+        .execute([user_id])?;
     Ok(())
 }
 
@@ -1256,6 +1261,27 @@ mod tests {
         );
         assert!(!removed_agents_hold_conversations(&conn).expect("reads"));
         assert!(release_removed_agents(&conn).expect("again").is_empty());
+    }
+
+    /// Taken and released again before the poll: the `released` everyone
+    /// heard was bob's; alice's, announced late, would clear the question
+    /// ana asked since.
+    #[test]
+    fn a_release_left_due_is_dropped_once_the_user_was_taken_and_released() {
+        let conn = db();
+        let alice = name("alice");
+        let alice_id = add_agent(&conn, "alice");
+        let bob = add_agent(&conn, "bob");
+        let ana = add_user(&conn, "ana");
+        set_assignment(&conn, ana, Some(alice_id)).expect("assigns");
+        assert!(remove_agent(&conn, &alice).expect("removes"));
+        upsert_agent(&conn, &alice, b"new", Timestamp::from_micros(1)).expect("again");
+        set_assignment(&conn, ana, Some(bob)).expect("bob takes ana");
+        set_assignment(&conn, ana, None).expect("bob releases ana");
+        let question = user_message(&conn, ana, 1, "still there?");
+        add_waiting(&conn, question, ana, Priority::Normal).expect("waits");
+        assert!(release_removed_agents(&conn).expect("releases").is_empty());
+        assert_eq!(waiting_queue(&conn, 10).expect("reads").len(), 1);
     }
 
     /// A conversation taken again between the re-add and the server's poll

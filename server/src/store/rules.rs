@@ -86,17 +86,18 @@ pub(super) trait Tables {
     ) -> Result<(), Self::Error>;
 }
 
-/// A first `hello`: the name, if free, is the user's from now on. `token`
-/// is drawn by the caller (only its hash is stored).
+/// A first `hello`: the name, if free, is the user's from now on, with a
+/// token from `new_token` (only its hash is stored).
 pub(super) fn register_user<T: Tables>(
     tables: &mut T,
     clock: &mut Clock,
     name: &Name,
-    token: Token,
+    new_token: impl FnOnce() -> Result<Token, T::Error>,
 ) -> Result<Registration, T::Error> {
     if tables.user_id(name)?.is_some() {
         return Ok(Registration::Taken);
     }
+    let token = new_token()?;
     tables.insert_user(name, &token::hash(&token), clock.now())?;
     Ok(Registration::Created { token })
 }

@@ -375,9 +375,10 @@ fn apply(
 ) -> rusqlite::Result<Outcome> {
     Ok(match job {
         WriteJob::RegisterUser { name, .. } => {
-            let token = token::generate()
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            Outcome::Registered(Ok(rules::register_user(hot, clock, name, token)?))
+            let new_token = || {
+                token::generate().map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            };
+            Outcome::Registered(Ok(rules::register_user(hot, clock, name, new_token)?))
         }
         WriteJob::Send(request) => Outcome::Route(rules::store_message(hot, clock, request)?),
         WriteJob::Release {
