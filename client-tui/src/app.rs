@@ -719,6 +719,8 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             if let Some(queue) = rebuilt {
                 app.waiting_resync = None;
                 replace_waiting(app, queue);
+                // Subscribed either way, even if the resume before it failed.
+                app.connection = Connection::Online;
                 return;
             }
             app.connection = Connection::Online;
@@ -796,6 +798,13 @@ fn on_error(app: &mut App, id: Option<RequestId>, code: ErrorCode, message: Stri
         let retry = code != ErrorCode::UnknownUser;
         history_failed(app, &user, retry);
         app.notify(format!("could not load {user}'s history: {text}"), true);
+        return;
+    }
+    if let Some(resync) = app.waiting_resync.as_mut()
+        && id.as_ref() == Some(resync.resume())
+    {
+        resync.resume_failed();
+        app.notify(format!("could not resume: {text}"), true);
         return;
     }
     if id.is_some() && id.as_ref() == app.waiting_resync.as_ref().map(|r| r.request()) {
@@ -1073,6 +1082,47 @@ mod tests {
         assert_eq!(app.conversation(&name("bo")).waiting.len(), 1);
         assert_eq!(app.waiting_resync, None);
         assert_eq!(ids(&app, "bo"), vec![2], "shown once");
+    }
+
+    /// A refused resume (say `internal`) must not wipe the queue: the plain
+    /// subscribe behind it still rebuilds it, and brings the app online.
+    #[test]
+    fn a_failed_resume_still_rebuilds_the_waiting_queue_and_goes_online() {
+        let mut app = connected(Mode::Agent, "alice");
+        message(
+            &mut app,
+            user_msg(1, "ana", "answered while away", Priority::High),
+        );
+        message(
+            &mut app,
+            user_msg(2, "bo", "still waiting", Priority::Normal),
+        );
+        let effects = reconnect(&mut app);
+        let frames = sends(&effects);
+        let (ClientFrame::Subscribe { id: resume, .. }, ClientFrame::Subscribe { id: resync, .. }) =
+            (frames[0].clone(), frames[1].clone())
+        else {
+            panic!("a resume and a plain subscribe: {frames:?}");
+        };
+        frame(
+            &mut app,
+            ServerFrame::error(resume, ErrorCode::Internal, "the server failed"),
+        );
+        message(
+            &mut app,
+            user_msg(2, "bo", "still waiting", Priority::Normal),
+        );
+        frame(
+            &mut app,
+            ServerFrame::Subscribed {
+                id: resync,
+                backlog: 1,
+                truncated: false,
+            },
+        );
+        assert!(app.conversation(&name("ana")).waiting.is_empty());
+        assert_eq!(app.conversation(&name("bo")).waiting.len(), 1);
+        assert_eq!(app.connection, Connection::Online);
     }
 
     #[test]

@@ -75,6 +75,17 @@ impl WaitingResync {
         &self.resync
     }
 
+    /// The resume's (`since`) request id.
+    pub fn resume(&self) -> &RequestId {
+        &self.resume
+    }
+
+    /// The resume was refused: there is no replay, but the plain
+    /// `subscribe` behind it still brings the queue as it is now.
+    pub fn resume_failed(&mut self) {
+        self.phase = Phase::Collecting(BTreeMap::new());
+    }
+
     /// A `subscribed` arrived. The resume's starts the collection; the
     /// re-sync's ends it, and the queue it brought is returned. Replies come
     /// in request order, so the resume's comes first.
