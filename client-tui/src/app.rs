@@ -1026,14 +1026,13 @@ mod tests {
         assert_eq!(ids(&app, "ana"), vec![1, 2, 3]);
     }
 
-    /// A conversation released while the agent was offline stops waiting
-    /// after the resume; one still waiting keeps its place in the queue.
-    #[test]
-    fn an_agent_resume_rebuilds_the_waiting_queue() {
+    /// An agent with ana and bo waiting reconnects: the resume (since the
+    /// last message) and the plain subscribe for the queue, by request id.
+    fn agent_reconnects_with_two_waiting() -> (App, Option<RequestId>, Option<RequestId>) {
         let mut app = connected(Mode::Agent, "alice");
         message(
             &mut app,
-            user_msg(1, "ana", "released while away", Priority::High),
+            user_msg(1, "ana", "answered while away", Priority::High),
         );
         message(
             &mut app,
@@ -1057,7 +1056,30 @@ mod tests {
         else {
             panic!("a plain subscribe for the waiting queue: {frames:?}");
         };
-        // The resume: nothing new. Then the waiting queue: only bo's message.
+        (app, resume, resync)
+    }
+
+    /// The re-sync's backlog: only bo's message still waits.
+    fn resync_brings_only_bo(app: &mut App, resync: Option<RequestId>) {
+        message(app, user_msg(2, "bo", "still waiting", Priority::Normal));
+        frame(
+            app,
+            ServerFrame::Subscribed {
+                id: resync,
+                backlog: 1,
+                truncated: false,
+            },
+        );
+        assert!(app.conversation(&name("ana")).waiting.is_empty());
+        assert_eq!(app.conversation(&name("bo")).waiting.len(), 1);
+    }
+
+    /// A conversation released while the agent was offline stops waiting
+    /// after the resume; one still waiting keeps its place in the queue.
+    #[test]
+    fn an_agent_resume_rebuilds_the_waiting_queue() {
+        let (mut app, resume, resync) = agent_reconnects_with_two_waiting();
+        // The resume: nothing new. Then the waiting queue.
         frame(
             &mut app,
             ServerFrame::Subscribed {
@@ -1066,20 +1088,7 @@ mod tests {
                 truncated: false,
             },
         );
-        message(
-            &mut app,
-            user_msg(2, "bo", "still waiting", Priority::Normal),
-        );
-        frame(
-            &mut app,
-            ServerFrame::Subscribed {
-                id: resync,
-                backlog: 1,
-                truncated: false,
-            },
-        );
-        assert!(app.conversation(&name("ana")).waiting.is_empty());
-        assert_eq!(app.conversation(&name("bo")).waiting.len(), 1);
+        resync_brings_only_bo(&mut app, resync);
         assert_eq!(app.waiting_resync, None);
         assert_eq!(ids(&app, "bo"), vec![2], "shown once");
     }
@@ -1088,40 +1097,12 @@ mod tests {
     /// subscribe behind it still rebuilds it, and brings the app online.
     #[test]
     fn a_failed_resume_still_rebuilds_the_waiting_queue_and_goes_online() {
-        let mut app = connected(Mode::Agent, "alice");
-        message(
-            &mut app,
-            user_msg(1, "ana", "answered while away", Priority::High),
-        );
-        message(
-            &mut app,
-            user_msg(2, "bo", "still waiting", Priority::Normal),
-        );
-        let effects = reconnect(&mut app);
-        let frames = sends(&effects);
-        let (ClientFrame::Subscribe { id: resume, .. }, ClientFrame::Subscribe { id: resync, .. }) =
-            (frames[0].clone(), frames[1].clone())
-        else {
-            panic!("a resume and a plain subscribe: {frames:?}");
-        };
+        let (mut app, resume, resync) = agent_reconnects_with_two_waiting();
         frame(
             &mut app,
             ServerFrame::error(resume, ErrorCode::Internal, "the server failed"),
         );
-        message(
-            &mut app,
-            user_msg(2, "bo", "still waiting", Priority::Normal),
-        );
-        frame(
-            &mut app,
-            ServerFrame::Subscribed {
-                id: resync,
-                backlog: 1,
-                truncated: false,
-            },
-        );
-        assert!(app.conversation(&name("ana")).waiting.is_empty());
-        assert_eq!(app.conversation(&name("bo")).waiting.len(), 1);
+        resync_brings_only_bo(&mut app, resync);
         assert_eq!(app.connection, Connection::Online);
     }
 
