@@ -1,8 +1,11 @@
 //! Why a request failed, mapped to the protocol's error codes in one place.
 
-use switchboard_protocol::{BodyError, ErrorCode, FrameError, Name, NameError};
+use switchboard_protocol::{
+    BodyError, ErrorCode, FrameError, Name, NameError, RequestId, ServerFrame,
+};
 use thiserror::Error;
 
+use crate::event::Refusal;
 use crate::store::StoreError;
 
 /// The longest piece of client input quoted back in an error message.
@@ -63,7 +66,27 @@ impl From<StoreError> for RequestError {
     }
 }
 
+/// What storage refused, as the requester hears it.
+impl From<Refusal> for RequestError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::UnknownUser(user) => RequestError::unknown_user(user.as_str()),
+            Refusal::Revoked => RequestError::Revoked,
+            Refusal::AssignedToOther { user, agent } => {
+                RequestError::AssignedToOther { user, agent }
+            }
+            Refusal::NotAssigned { user } => RequestError::NotAssigned { user },
+            Refusal::NotDone => RequestError::Internal,
+        }
+    }
+}
+
 impl RequestError {
+    /// The `error` frame that answers request `id` with this error.
+    pub fn to_frame(&self, id: Option<RequestId>) -> ServerFrame {
+        ServerFrame::error(id, self.code(), self.to_string())
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             RequestError::Frame(frame) => frame.code(),

@@ -27,7 +27,9 @@ pub mod cmd;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod event;
 pub mod identity;
+pub mod node;
 pub mod open_files;
 pub mod outbox;
 pub mod per_address;
@@ -45,15 +47,19 @@ pub mod token;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
+use thiserror::Error;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+use node::Node;
 use priority::PriorityRules;
-use router::Router;
-use services::Services;
-use store::{Durability, Store};
+use store::{Durability, OpenError};
+
+/// How long sessions get to say `bye` once the node is failing: enough for
+/// a last frame, short enough that the process is gone within a second.
+const FAILURE_GRACE: Duration = Duration::from_millis(500);
 
 /// Everything `switchboard serve` needs.
 pub struct ServeOptions {
@@ -66,36 +72,75 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// Why `switchboard serve` could not start, or stopped on its own.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{0}; the server stopped (see the log above for why)")]
+    Failed(&'static str),
+}
+
 /// Opens the database, listens, serves until `shutdown`, then stops
-/// cleanly: every queued write is committed before this returns.
-pub async fn run(options: ServeOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// cleanly: every queued write is committed before this returns. If the
+/// router or the writer dies meanwhile, it stops at once with
+/// [`ServeError::Failed`].
+pub async fn run(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let tls = match &options.tls {
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,
     };
-    let router = Router::spawn();
-    let (store, store_threads) = Store::open(&options.db, options.durability, router.clone())?;
-    let listener = TcpListener::bind(&options.listen)
-        .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", options.listen))?;
-    let address = listener.local_addr()?;
+    let node = Node::start(
+        &options.db,
+        options.durability,
+        options.config,
+        options.rules,
+    )?;
+    let listener =
+        TcpListener::bind(&options.listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                address: options.listen.clone(),
+                source,
+            })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: options.listen.clone(),
+        source,
+    })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
     tracing::info!(db = %options.db.display(), transport, "listening on {address}");
-    let services = Arc::new(Services::new(store, router, options.config, options.rules));
-    let stop_watching = tokio_util::sync::CancellationToken::new();
-    let watcher = tokio::spawn(credentials::watch(
-        services.store.clone(),
-        services.router.clone(),
-        stop_watching.clone(),
-    ));
-    let finished = server::serve(listener, Arc::clone(&services), tls, shutdown).await;
-    stop_watching.cancel();
-    let _ = watcher.await;
-    drop(services);
+    let stop_serving = async {
+        tokio::select! {
+            () = shutdown => {}
+            _ = node.failed() => {}
+        }
+    };
+    let serving = server::serve(listener, node.services(), tls, stop_serving);
+    let finished = tokio::select! {
+        finished = serving => finished,
+        reason = async {
+            let reason = node.failed().await;
+            tokio::time::sleep(FAILURE_GRACE).await;
+            reason
+        } => return Err(ServeError::Failed(reason)),
+    };
+    if let Some(reason) = node.failure() {
+        return Err(ServeError::Failed(reason));
+    }
+    // The writer stops once the last Store handle is gone and its queue is
+    // empty; waiting for it is waiting for the last commit.
+    node.stop(finished).await;
     if finished {
-        // The writer stops once the last Store handle is gone and its queue is
-        // empty; waiting for it is waiting for the last commit.
-        tokio::task::spawn_blocking(move || store_threads.join()).await?;
         tracing::info!("stopped; every queued write is committed");
     }
     Ok(())

@@ -226,7 +226,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls: args.tls_cert.zip(args.tls_key),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(switchboard_server::run(options, shutdown_signal()))
+    Ok(runtime.block_on(switchboard_server::run(options, shutdown_signal()))?)
 }
 
 /// Raises the open-file limit for `--max-connections`, or serves fewer

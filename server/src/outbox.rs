@@ -145,6 +145,16 @@ pub fn outbox(max_frames: usize, max_bytes: usize) -> (OutboxSender, OutboxRecei
 }
 
 impl OutboxSender {
+    /// The most frames this outbox holds.
+    pub fn max_frames(&self) -> usize {
+        self.frames.max_capacity()
+    }
+
+    /// The most bytes of events this outbox holds.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     pub fn try_push(&self, out: Outgoing) -> Result<(), PushError> {
         let len = out.counted_len();
         // Count first, so the receiver never takes away bytes not yet added.

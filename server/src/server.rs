@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use switchboard_protocol::ErrorCode;
 use switchboard_protocol::codec::encode_into;
-use switchboard_protocol::{ErrorCode, ServerFrame};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::RequestError;
-use crate::identity::ConnId;
+use crate::event::ConnId;
 use crate::per_address::{AddressSlot, AddressSlots};
 use crate::services::SharedServices;
 use crate::session::Session;
@@ -164,12 +164,7 @@ async fn handshake(
 async fn refuse_busy(mut stream: impl AsyncWrite + Unpin, error: &RequestError) {
     debug_assert_eq!(error.code(), ErrorCode::ServerBusy);
     let mut buf = BytesMut::new();
-    if encode_into(
-        &ServerFrame::error(None, error.code(), error.to_string()),
-        &mut buf,
-    )
-    .is_ok()
-    {
+    if encode_into(&error.to_frame(None), &mut buf).is_ok() {
         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
             stream.write_all(&buf).await?;
             stream.shutdown().await

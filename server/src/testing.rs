@@ -6,7 +6,6 @@
 //! then check that every line is a well-formed frame ([`check_output`]).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,11 +14,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::node::Node;
 use crate::priority::PriorityRules;
-use crate::router::Router;
-use crate::services::Services;
 use crate::session::Session;
-use crate::store::{Durability, OpenError, Store, StoreThreads};
+use crate::store::{Durability, OpenError};
 
 /// Bytes buffered in each direction of the pipe.
 const PIPE_BYTES: usize = 64 * 1024;
@@ -27,27 +25,23 @@ const PIPE_BYTES: usize = 64 * 1024;
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct InMemoryServer {
-    services: Arc<Services>,
+    node: Node,
     next_conn: AtomicU64,
-    _threads: StoreThreads,
 }
 
 impl InMemoryServer {
     /// A server whose database lives in `dir` (a tmpfs keeps it in memory).
     /// Durability is relaxed: a fuzz run is not about power loss.
     pub fn start(dir: &Path, config: Config) -> Result<Self, OpenError> {
-        let router = Router::spawn();
-        let (store, threads) =
-            Store::open(&dir.join("fuzz.db"), Durability::Normal, router.clone())?;
+        let node = Node::start(
+            &dir.join("fuzz.db"),
+            Durability::Normal,
+            config,
+            PriorityRules::default(),
+        )?;
         Ok(Self {
-            services: Arc::new(Services::new(
-                store,
-                router,
-                config,
-                PriorityRules::default(),
-            )),
+            node,
             next_conn: AtomicU64::new(1),
-            _threads: threads,
         })
     }
 
@@ -57,7 +51,7 @@ impl InMemoryServer {
         let (mut client, server_side) = tokio::io::duplex(PIPE_BYTES);
         let (read, write) = tokio::io::split(server_side);
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let session = Session::over(conn, read, write, Arc::clone(&self.services));
+        let session = Session::over(conn, read, write, self.node.services());
         let running = tokio::spawn(session.run(CancellationToken::new()));
         let input = input.to_vec();
         let exchange = async move {

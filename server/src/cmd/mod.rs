@@ -16,7 +16,8 @@ use switchboard_protocol::{Name, RequestId, ServerFrame};
 
 use crate::error::RequestError;
 
-use crate::identity::{ConnId, Identity, Origin};
+use crate::event::{ConnId, NodeId, Origin};
+use crate::identity::Identity;
 use crate::services::Services;
 
 /// The user a request names. A name no user could have is `unknown_user`
@@ -44,6 +45,7 @@ pub struct Caller<'a> {
 impl Caller<'_> {
     pub fn origin(&self) -> Origin {
         Origin {
+            node: NodeId::LOCAL,
             conn: self.conn,
             request: self.request.clone(),
         }

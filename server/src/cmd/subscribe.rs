@@ -5,6 +5,7 @@ use switchboard_protocol::Role;
 
 use super::{Caller, Reply};
 use crate::error::RequestError;
+use crate::services::Services;
 
 /// A user's backlog: their latest messages.
 const USER_BACKLOG_DEFAULT: u32 = 100;
@@ -32,17 +33,22 @@ impl Subscribe {
         }
     }
 
+    /// Reads the backlog on a reader and hands it to the router, which
+    /// writes it and then the live events of later commits. The caller has
+    /// its earlier writes answered first, so they are in the backlog.
     pub async fn apply(self, caller: Caller<'_>) -> Result<Reply, RequestError> {
-        caller
-            .services
-            .store
-            .subscribe(
-                caller.origin(),
-                caller.identity.clone(),
-                self.since,
-                self.limit,
-            )
-            .await?;
+        let Services { router, store, .. } = caller.services;
+        if !router.subscribing(caller.conn).await {
+            return Err(RequestError::Internal);
+        }
+        let backlog = store
+            .backlog(caller.identity.clone(), self.since, self.limit)
+            .await
+            .inspect_err(|error| tracing::error!(%error, "reading a backlog failed"))
+            .ok();
+        router
+            .subscribed(caller.origin(), caller.identity.clone(), backlog)
+            .await;
         Ok(Reply::Later)
     }
 }

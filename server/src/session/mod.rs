@@ -45,7 +45,8 @@ use crate::cmd::send::Send;
 use crate::cmd::subscribe::Subscribe;
 use crate::cmd::{Caller, Reply, ping};
 use crate::error::RequestError;
-use crate::identity::{ConnId, Identity};
+use crate::event::ConnId;
+use crate::identity::Identity;
 use crate::outbox::{OutboxReceiver, Outgoing, Payload, outbox};
 use crate::rate_limit::TokenBucket;
 use crate::router::Router;
@@ -201,7 +202,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                             return End::Broken;
                         }
                     }
-                    None => return End::SlowConsumer,
+                    None => return self.cut_off(),
                 },
                 item = self.reader.next() => {
                     let outcome = match item {
@@ -223,6 +224,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     }
                 }
             }
+        }
+    }
+
+    /// The router closed this connection's outbox with no last frame: it
+    /// was too slow, unless the router itself has stopped (the server is
+    /// failing and about to stop: that is no client's fault).
+    fn cut_off(&self) -> End {
+        if self.services.router.has_stopped() {
+            End::Shutdown
+        } else {
+            End::SlowConsumer
         }
     }
 
@@ -252,9 +264,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             identity: &identity,
             services,
         };
-        // A subscribe is read on the writer thread and answered with a whole
-        // backlog: one at a time per connection, so pipelining them cannot
-        // hold up everyone's writes nor pile backlogs up in memory.
+        // A subscribe is answered with a whole backlog: one at a time per
+        // connection, so pipelining them cannot pile backlogs up in memory.
         let mut one_at_a_time = false;
         let result = match frame {
             ClientFrame::Bye { .. } => return Ok(Some(End::Bye)),
@@ -262,6 +273,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ClientFrame::Ping { .. } => Ok(ping::apply(request.clone())),
             ClientFrame::Subscribe { since, limit, .. } => {
                 one_at_a_time = true;
+                // Its own earlier writes are committed before its backlog is
+                // read, so the backlog has them.
+                self.pay_what_is_owed().await?;
                 Subscribe::parse(identity.role, since, limit)
                     .apply(caller)
                     .await
@@ -496,8 +510,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn reply_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
         tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
-        self.reply(&ServerFrame::error(id, error.code(), error.to_string()))
-            .await
+        self.reply(&error.to_frame(id)).await
     }
 
     /// Encodes a backlog one message at a time into the batched writer: the
@@ -542,8 +555,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn write_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
         tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
-        self.write_frame(&ServerFrame::error(id, error.code(), error.to_string()))
-            .await
+        self.write_frame(&error.to_frame(id)).await
     }
 }
 

@@ -4,22 +4,22 @@
 //! - one **writer** ([`writer`]) owns the only writing connection. Requests
 //!   queue on a channel; it takes everything queued, runs it in one
 //!   transaction, commits once, and only then hands the results, in commit
-//!   order, to the [`Router`] — so nobody hears of a message before it is
-//!   durable, and everyone hears of messages in the order they were stored.
-//!   A `subscribe` is read by the writer between two commits, which is what
-//!   makes its backlog meet the live stream without a gap or a repeat.
-//! - a few **readers** ([`reader`]) answer sign-ins and `history` from their
-//!   own connections, so reads never wait for a commit and never block the
-//!   async runtime.
+//!   order, to a [`CommitSink`] (the router, wired in `lib.rs`) — so nobody
+//!   hears of a message before it is durable, and everyone hears of
+//!   messages in the order they were stored. Storage never imports fan-out:
+//!   they share only [`crate::event`].
+//! - a few **readers** ([`reader`]) answer sign-ins, `history` and
+//!   `subscribe` backlogs from their own connections, so reads never wait
+//!   for a commit, never hold up a commit, and never block the async
+//!   runtime. A backlog comes with the position ([`Seq`]) of the snapshot it
+//!   was read from, which is how it meets the live stream without a gap or
+//!   a repeat.
 //!
 //! What each write means (who takes a conversation, idempotent replays,
 //! the waiting queue, releases) is in [`rules`], written against a small
 //! [`rules::Tables`] trait rather than SQL. SQL lives in [`queries`], which
 //! implements that trait for the writer; the layout and migrations are in
-//! [`schema`]; the writer logs what its commits cost ([`commit_stats`]). A
-//! second backend (PostgreSQL) is another implementation behind the same
-//! [`Store`] methods and another [`rules::Tables`]: the rules come along
-//! unchanged.
+//! [`schema`]; the writer logs what its commits cost ([`commit_stats`]).
 
 mod commit_stats;
 pub mod queries;
@@ -38,10 +38,10 @@ use rusqlite::Connection;
 use switchboard_protocol::{Body, Key, Message, Name, Priority, Role, Token};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
-use crate::error::RequestError;
-use crate::identity::{ConnId, Identity, Origin};
-use crate::router::Router;
+use crate::event::{CommitSink, Origin, Seq};
+use crate::identity::Identity;
 
 /// Write requests waiting for the writer. Senders wait when it is full,
 /// which slows clients down instead of growing memory.
@@ -163,6 +163,9 @@ fn open_with(
 fn release_removed_agents_at_start(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let released = queries::release_removed_agents(&tx)?;
+    if !released.is_empty() {
+        queries::add_releases(&tx, released.len() as u64)?;
+    }
     tx.commit()?;
     if !released.is_empty() {
         tracing::info!(
@@ -207,48 +210,17 @@ pub struct SendRequest {
     pub key: Option<Key>,
 }
 
-/// What the writer hands the router, in commit order.
-#[derive(Debug, Clone)]
-pub enum Committed {
-    /// A message is stored (or, with `replayed`, was stored earlier under
-    /// the same key and is only answered again).
-    Sent {
-        origin: Origin,
-        message: Message,
-        /// The agent that took the conversation with this message.
-        taken_by: Option<Name>,
-        replayed: bool,
-    },
-    /// A conversation let go: by its agent (`origin`, who is answered), or
-    /// because its agent was removed (`None`: everyone is told, nobody
-    /// answered).
-    Released {
-        origin: Option<Origin>,
-        user: Name,
-        agent: Name,
-    },
-    /// A `subscribe` left the write queue for the writer's queue of
-    /// subscribes: its backlog will be read after the commits routed from
-    /// here on, whose messages all have ids above `after`. A connection
-    /// already subscribed gets those live, so the router leaves them out of
-    /// its new backlog.
-    SubscribeQueued {
-        conn: ConnId,
-        after: u64,
-    },
-    /// The connection's backlog, read between two commits.
-    Subscribed {
-        origin: Origin,
-        identity: Identity,
-        backlog: Vec<Message>,
-        truncated: bool,
-        /// Held conversations the subscriber may see: (user, agent).
-        held: Vec<(Name, Name)>,
-    },
-    Rejected {
-        origin: Origin,
-        error: RequestError,
-    },
+/// A subscriber's backlog, read from one snapshot, and where that snapshot
+/// sits in the stream of commits: the router delivers live events of later
+/// batches only (`as_of`), so backlog and live neither overlap nor leave a gap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backlog {
+    pub messages: Vec<Message>,
+    /// A `since` resume stopped at [`RESUME_CAP`].
+    pub truncated: bool,
+    /// Held conversations the subscriber may see: (user, agent).
+    pub held: Vec<(Name, Name)>,
+    pub as_of: Seq,
 }
 
 enum WriteJob {
@@ -262,12 +234,6 @@ enum WriteJob {
         agent: Name,
         user: Name,
     },
-    Subscribe {
-        origin: Origin,
-        identity: Identity,
-        since: Option<u64>,
-        limit: u32,
-    },
     /// Lets go of the conversations removed agents still mark.
     ReleaseRemovedAgents,
 }
@@ -278,6 +244,12 @@ enum ReadJob {
         name: Name,
         token: Token,
         reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Backlog {
+        identity: Identity,
+        since: Option<u64>,
+        limit: u32,
+        reply: oneshot::Sender<Result<Backlog, StoreError>>,
     },
     History {
         user: Name,
@@ -302,11 +274,21 @@ pub struct Store {
 
 /// The storage threads, to wait for on shutdown once every [`Store`] handle
 /// is gone (the writer commits what is queued before it stops).
-pub struct StoreThreads(Vec<JoinHandle<()>>);
+pub struct StoreThreads {
+    threads: Vec<JoinHandle<()>>,
+    /// Cancelled when the writer thread ends, however it ends.
+    writer_stopped: CancellationToken,
+}
 
 impl StoreThreads {
+    /// Cancelled once the writer has stopped: after the last handle is
+    /// gone, or early if it panicked (the node's supervisor watches this).
+    pub fn writer_stopped(&self) -> CancellationToken {
+        self.writer_stopped.clone()
+    }
+
     pub fn join(self) {
-        for thread in self.0 {
+        for thread in self.threads {
             if thread.join().is_err() {
                 tracing::error!("a storage thread panicked");
             }
@@ -316,11 +298,11 @@ impl StoreThreads {
 
 impl Store {
     /// Opens (creating and migrating if needed) the database at `path` and
-    /// starts the storage threads. Committed results go to `router`.
+    /// starts the storage threads. Each commit goes to `sink`, in order.
     pub fn open(
         path: &Path,
         durability: Durability,
-        router: Router,
+        sink: impl CommitSink,
     ) -> Result<(Store, StoreThreads), OpenError> {
         let mut conn = open_database(path)?;
         release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
@@ -332,11 +314,16 @@ impl Store {
             .map_err(cannot_open(path))?;
         let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
         let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
-        let writer = writer::Writer::new(conn, router).map_err(cannot_open(path))?;
+        let writer = writer::Writer::new(conn, Box::new(sink)).map_err(cannot_open(path))?;
+        let writer_stopped = CancellationToken::new();
+        let on_exit = writer_stopped.clone().drop_guard();
         let mut threads = vec![
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || writer.run(write_jobs))
+                .spawn(move || {
+                    let _on_exit = on_exit;
+                    writer.run(write_jobs);
+                })
                 .map_err(OpenError::Thread)?,
         ];
         let read_jobs = Arc::new(Mutex::new(read_jobs));
@@ -350,7 +337,11 @@ impl Store {
                     .map_err(OpenError::Thread)?,
             );
         }
-        Ok((Store { writes, reads }, StoreThreads(threads)))
+        let threads = StoreThreads {
+            threads,
+            writer_stopped,
+        };
+        Ok((Store { writes, reads }, threads))
     }
 
     async fn write(&self, job: WriteJob) -> Result<(), StoreError> {
@@ -407,20 +398,19 @@ impl Store {
         .await
     }
 
-    /// Queues a subscription; its backlog reaches the router in order with
-    /// the commits around it.
-    pub async fn subscribe(
+    /// A subscriber's backlog (or everything after `since`), read on a
+    /// reader from one snapshot, with that snapshot's position.
+    pub async fn backlog(
         &self,
-        origin: Origin,
         identity: Identity,
         since: Option<u64>,
         limit: u32,
-    ) -> Result<(), StoreError> {
-        self.write(WriteJob::Subscribe {
-            origin,
+    ) -> Result<Backlog, StoreError> {
+        self.read(|reply| ReadJob::Backlog {
             identity,
             since,
             limit,
+            reply,
         })
         .await
     }

@@ -8,6 +8,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
 use super::rules::Tables;
 pub use super::rules::{AgentRow, UserRow};
+use crate::event::Seq;
 
 pub type Result<T> = rusqlite::Result<T>;
 
@@ -537,6 +538,27 @@ pub fn last_message_id(conn: &Connection) -> Result<u64> {
     conn.prepare_cached("SELECT max(id) FROM messages")?
         .query_row([], |row| row.get::<_, Option<i64>>(0))
         .map(|id| id.map_or(0, |id| id as u64))
+}
+
+/// How many releases were ever committed (schema 7).
+pub fn release_count(conn: &Connection) -> Result<u64> {
+    conn.prepare_cached("SELECT releases FROM release_count")?
+        .query_row([], |row| row.get::<_, i64>(0))
+        .map(|count| count as u64)
+}
+
+/// Counts `released` more releases, in the transaction that makes them.
+pub fn add_releases(conn: &Connection, released: u64) -> Result<()> {
+    conn.prepare_cached("UPDATE release_count SET releases = releases + ?1")?
+        .execute([sql_id(released)])
+        .map(|_| ())
+}
+
+/// Where the snapshot `conn` reads sits in the stream of commits: the newest
+/// message id plus the releases made (see schema 7). Read it in the same
+/// transaction as whatever it positions.
+pub fn position(conn: &Connection) -> Result<Seq> {
+    Ok(Seq(last_message_id(conn)? + release_count(conn)?))
 }
 
 /// The latest time stamp stored, so new ones can keep increasing after a

@@ -11,11 +11,18 @@
 
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token};
 
-use super::{Committed, Registration, SendRequest};
+use super::{Registration, SendRequest};
 use crate::assignment::{self, Decision};
-use crate::error::RequestError;
-use crate::identity::Origin;
+use crate::event::{Answer, Event, Origin, Refusal};
 use crate::token;
+
+/// What one write request produced: news for everyone concerned, or an
+/// answer for the requester alone.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Written {
+    Event(Event),
+    Answer(Answer),
+}
 
 /// A user as stored.
 #[derive(Debug, Clone)]
@@ -88,12 +95,12 @@ pub(super) trait Tables {
 
 /// A first `hello`: the name, if free, is the user's from now on, with a
 /// token from `new_token` (only its hash is stored).
-pub(super) fn register_user<T: Tables>(
+pub(super) fn register_user<T: Tables, E: From<T::Error>>(
     tables: &mut T,
     clock: &mut Clock,
     name: &Name,
-    new_token: impl FnOnce() -> Result<Token, T::Error>,
-) -> Result<Registration, T::Error> {
+    new_token: impl FnOnce() -> Result<Token, E>,
+) -> Result<Registration, E> {
     if tables.user_id(name)?.is_some() {
         return Ok(Registration::Taken);
     }
@@ -109,7 +116,7 @@ pub(super) fn store_message<T: Tables>(
     tables: &mut T,
     clock: &mut Clock,
     request: &SendRequest,
-) -> Result<Committed, T::Error> {
+) -> Result<Written, T::Error> {
     let SendRequest {
         origin,
         from,
@@ -123,11 +130,11 @@ pub(super) fn store_message<T: Tables>(
     let (customer_id, agent) = match from.role {
         Role::User => match tables.user_id(user)? {
             Some(id) => (id, None),
-            None => return Ok(rejected(origin, RequestError::unknown_user(user.as_str()))),
+            None => return Ok(refused(origin, Refusal::UnknownUser(user.clone()))),
         },
         Role::Agent => {
             let Some(customer) = tables.find_user(user)? else {
-                return Ok(rejected(origin, RequestError::unknown_user(user.as_str())));
+                return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
             };
             match tables.find_agent(&from.name)? {
                 Some(agent) if agent.token_hash.is_some() => {
@@ -135,7 +142,7 @@ pub(super) fn store_message<T: Tables>(
                 }
                 // Removed since this connection signed in; the credential
                 // poll is about to close it with the same error.
-                _ => return Ok(rejected(origin, RequestError::Revoked)),
+                _ => return Ok(refused(origin, Refusal::Revoked)),
             }
         }
     };
@@ -143,12 +150,10 @@ pub(super) fn store_message<T: Tables>(
     if let Some(key) = key
         && let Some(message_id) = tables.find_key(from.role, sender_id, key.as_str())?
     {
-        return Ok(Committed::Sent {
+        return Ok(Written::Answer(Answer::Replayed {
             origin: origin.clone(),
             message: tables.message_by_id(message_id)?,
-            taken_by: None,
-            replayed: true,
-        });
+        }));
     }
     let mut taken_by = None;
     if let Some((agent, assigned)) = &agent {
@@ -160,9 +165,9 @@ pub(super) fn store_message<T: Tables>(
             }
             Decision::AlreadyHeld => {}
             Decision::HeldByOther(holder) => {
-                return Ok(rejected(
+                return Ok(refused(
                     origin,
-                    RequestError::AssignedToOther {
+                    Refusal::AssignedToOther {
                         user: user.clone(),
                         agent: holder.clone(),
                     },
@@ -191,7 +196,7 @@ pub(super) fn store_message<T: Tables>(
     if let Some(key) = key {
         tables.insert_key(from.role, sender_id, key.as_str(), id)?;
     }
-    Ok(Committed::Sent {
+    Ok(Written::Event(Event::Sent {
         origin: origin.clone(),
         message: message(
             id,
@@ -202,8 +207,7 @@ pub(super) fn store_message<T: Tables>(
             priority,
         ),
         taken_by,
-        replayed: false,
-    })
+    }))
 }
 
 /// An agent lets go of a conversation it holds; the user's messages stop
@@ -213,32 +217,29 @@ pub(super) fn release<T: Tables>(
     origin: &Origin,
     agent: &Name,
     user: &Name,
-) -> Result<Committed, T::Error> {
+) -> Result<Written, T::Error> {
     let Some(customer) = tables.find_user(user)? else {
-        return Ok(rejected(origin, RequestError::unknown_user(user.as_str())));
+        return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
     };
     match customer.assigned {
         Some((_, holder)) if holder == *agent => {
             tables.set_assignment(customer.id, None)?;
             tables.clear_waiting(customer.id)?;
-            Ok(Committed::Released {
+            Ok(Written::Event(Event::Released {
                 origin: Some(origin.clone()),
                 user: user.clone(),
                 agent: holder,
-            })
+            }))
         }
-        _ => Ok(rejected(
-            origin,
-            RequestError::NotAssigned { user: user.clone() },
-        )),
+        _ => Ok(refused(origin, Refusal::NotAssigned { user: user.clone() })),
     }
 }
 
-fn rejected(origin: &Origin, error: RequestError) -> Committed {
-    Committed::Rejected {
+fn refused(origin: &Origin, refusal: Refusal) -> Written {
+    Written::Answer(Answer::Refused {
         origin: origin.clone(),
-        error,
-    }
+        refusal,
+    })
 }
 
 fn message(

@@ -148,6 +148,14 @@ const MIGRATIONS: &[&str] = &[
         user_id     INTEGER PRIMARY KEY REFERENCES users(id),
         agent_id    INTEGER NOT NULL REFERENCES agents(id)
      );",
+    // 7: how many releases were ever committed. A commit's position in the
+    // stream of events (`event::Seq`) is the newest message id plus this
+    // count: every commit with events raises one or the other, so a reader
+    // learns from its own snapshot where that snapshot sits, and a
+    // `subscribe` read on a reader joins the live stream right after it. One
+    // row, written only by commits that release something.
+    "CREATE TABLE release_count (releases INTEGER NOT NULL);
+     INSERT INTO release_count (releases) VALUES (0);",
 ];
 
 /// The schema version this build writes.

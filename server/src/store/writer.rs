@@ -3,8 +3,9 @@
 //! It blocks for one request, then takes every request already queued (up to
 //! [`MAX_GROUP`]) and runs them in one `BEGIN IMMEDIATE … COMMIT`. One fsync
 //! then covers the whole group. Only after the commit succeeds are the
-//! results handed on; if it fails, every request of the group is answered
-//! `internal` and nothing of it was stored.
+//! results handed on, to a [`CommitSink`] it knows only by that trait; if the
+//! commit fails, every request of the group is answered `internal` and
+//! nothing of it was stored.
 //!
 //! A request that fails must not take the others down with it, yet wrapping
 //! each in a savepoint costs a copy of every page it touches (about a tenth
@@ -13,22 +14,25 @@
 //! the group runs again with a savepoint per request, so only the failing
 //! one is undone. Nothing has been answered before the commit, so the first
 //! attempt leaves no trace but the time it took.
+//!
+//! Single-writer promises kept here (docs/architecture.md): ids and time
+//! stamps rise in commit order (SQLite's rowid and [`Clock`], on this one
+//! thread), an assignment is decided by one thread at a time, and each
+//! commit's [`Seq`] is above every earlier one.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior};
-use switchboard_protocol::{Message, Name, Role, Timestamp};
+use switchboard_protocol::Timestamp;
+use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::commit_stats::CommitStats;
 use super::queries::HotStatements;
-use super::rules::{self, Clock};
-use super::{Committed, RESUME_CAP, Registration, SendRequest, StoreError, WriteJob};
+use super::rules::{self, Clock, Written};
+use super::{Registration, SendRequest, StoreError, WriteJob};
 use super::{queries, schema};
-use crate::error::RequestError;
-use crate::identity::{Identity, Origin};
-use crate::router::Router;
+use crate::event::{Answer, Batch, Commit, CommitSink, Event, Refusal, Seq};
 use crate::token;
 
 /// The most requests in one transaction: large enough to amortise the
@@ -38,16 +42,65 @@ const MAX_GROUP: usize = 1024;
 
 pub(super) struct Writer {
     conn: Connection,
-    router: Router,
+    sink: Box<dyn CommitSink>,
     clock: Clock,
+    position: Position,
     stats: CommitStats,
+}
+
+/// Why a request or a group could not be written, beside SQLite's own errors.
+#[derive(Debug, Error)]
+enum WriteError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database schema is now version {found}, not {}: a newer switchboard \
+         upgraded it; stop this server",
+        schema::CURRENT_VERSION
+    )]
+    SchemaChanged { found: i32 },
+    #[error("a failed request's savepoint could not be undone")]
+    Poisoned,
+    #[error("no randomness for a new token: {0}")]
+    NoRandomness(getrandom::Error),
+}
+
+/// Where the last commit sits: the newest message id plus the releases made
+/// (schema 7). Their sum rises with every commit that has events, and a
+/// reader computes the same sum from its snapshot.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    last_message_id: u64,
+    releases: u64,
+}
+
+impl Position {
+    fn read(conn: &Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            last_message_id: queries::last_message_id(conn)?,
+            releases: queries::release_count(conn)?,
+        })
+    }
+
+    /// Moves past a committed batch of `events`.
+    fn advance(&mut self, events: &[Event]) -> Seq {
+        for event in events {
+            match event {
+                Event::Sent { message, .. } => {
+                    self.last_message_id = self.last_message_id.max(message.id);
+                }
+                Event::Released { .. } => self.releases += 1,
+            }
+        }
+        Seq(self.last_message_id + self.releases)
+    }
 }
 
 /// What one request of a group produced, before the commit decides its fate.
 enum Outcome {
-    Route(Committed),
+    Written(Written),
     /// Events nobody asked for (conversations of removed agents released).
-    Announce(Vec<Committed>),
+    Announce(Vec<Event>),
     /// The answer to a `RegisterUser` job, whose reply channel stays with
     /// the job.
     Registered(Result<Registration, StoreError>),
@@ -57,16 +110,19 @@ impl Outcome {
     /// The same request, had its group failed to commit.
     fn into_failure(self) -> Outcome {
         match self {
-            Outcome::Route(
-                Committed::Sent { origin, .. }
-                | Committed::Released {
+            Outcome::Written(Written::Event(
+                Event::Sent { origin, .. }
+                | Event::Released {
                     origin: Some(origin),
                     ..
                 },
-            ) => Outcome::Route(Committed::Rejected {
-                origin,
-                error: RequestError::Internal,
-            }),
+            ))
+            | Outcome::Written(Written::Answer(Answer::Replayed { origin, .. })) => {
+                Outcome::Written(Written::Answer(Answer::Refused {
+                    origin,
+                    refusal: Refusal::NotDone,
+                }))
+            }
             Outcome::Announce(_) => Outcome::Announce(Vec::new()),
             Outcome::Registered(Ok(Registration::Created { .. })) => {
                 Outcome::Registered(Err(StoreError::NotCommitted))
@@ -74,73 +130,42 @@ impl Outcome {
             other => other,
         }
     }
+
+    /// How many releases committing this would count (schema 7).
+    fn releases(&self) -> u64 {
+        let released = |event: &Event| matches!(event, Event::Released { .. });
+        match self {
+            Outcome::Written(Written::Event(event)) => u64::from(released(event)),
+            Outcome::Announce(events) => events.iter().filter(|e| released(e)).count() as u64,
+            _ => 0,
+        }
+    }
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, router: Router) -> rusqlite::Result<Self> {
+    pub(super) fn new(conn: Connection, sink: Box<dyn CommitSink>) -> rusqlite::Result<Self> {
         let last = queries::last_timestamp(&conn)?.unwrap_or(Timestamp::from_micros(0));
         Ok(Self {
+            position: Position::read(&conn)?,
             conn,
-            router,
+            sink,
             clock: Clock::after(last),
             stats: CommitStats::new(Instant::now()),
         })
     }
 
     /// Runs until every [`super::Store`] handle is dropped and the queue is empty.
-    ///
-    /// A `subscribe` reads its backlog here, between two commits, so that it
-    /// sees exactly what was committed before it and the router starts its
-    /// live events right after. Reading is the costly part (up to a whole
-    /// backlog), so subscribes wait in a queue of their own and only one is
-    /// read between two groups: a burst of them cannot hold up the writes
-    /// queued behind it for longer than one read. (All at once, 100
-    /// resumes of 8 MiB held every send for 2.7 s.) Each subscriber's own
-    /// earlier writes are committed before its read, and it sends nothing
-    /// else while its subscribe is out. A backlog is read later than the
-    /// `subscribe` was queued, so what was committed in between may be in
-    /// it: a connection subscribing for the first time gets those messages
-    /// there only; one already subscribed got them live, and the router
-    /// leaves them out of its new backlog ([`Committed::SubscribeQueued`]).
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<WriteJob>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
-        let mut subscribes = VecDeque::new();
-        loop {
-            if subscribes.is_empty() {
-                match jobs.blocking_recv() {
-                    Some(job) => group.push(job),
-                    None => break,
-                }
-            }
+        while let Some(job) = jobs.blocking_recv() {
+            group.push(job);
             while group.len() < MAX_GROUP {
                 match jobs.try_recv() {
                     Ok(job) => group.push(job),
                     Err(_) => break,
                 }
             }
-            let mut writes = Vec::with_capacity(group.len());
-            let mut queued = Vec::new();
-            for job in group.drain(..) {
-                match job {
-                    WriteJob::Subscribe {
-                        origin,
-                        identity,
-                        since,
-                        limit,
-                    } => {
-                        queued.push(origin.conn);
-                        subscribes.push_back((origin, identity, since, limit));
-                    }
-                    job => writes.push(job),
-                }
-            }
-            // Before this turn's commit: its messages may reach the backlogs.
-            self.subscribes_queued(queued);
-            self.commit(writes);
-            if let Some((origin, identity, since, limit)) = subscribes.pop_front() {
-                let done = self.subscribe(origin, identity, since, limit);
-                self.router.committed_blocking(vec![done]);
-            }
+            self.commit(std::mem::take(&mut group));
             let now = Instant::now();
             if self.stats.due(now) {
                 self.report(now);
@@ -150,28 +175,6 @@ impl Writer {
         tracing::debug!("writer stopped: queue closed and empty");
     }
 
-    /// Tells the router which connections' backlogs will be read after the
-    /// commits to come (see [`Committed::SubscribeQueued`]).
-    fn subscribes_queued(&mut self, conns: Vec<crate::identity::ConnId>) {
-        if conns.is_empty() {
-            return;
-        }
-        let after = match queries::last_message_id(&self.conn) {
-            Ok(id) => id,
-            Err(error) => {
-                // Then nothing counts as delivered live: a re-subscriber may
-                // get a message twice, never miss one.
-                tracing::error!(%error, "reading the newest message id failed");
-                u64::MAX
-            }
-        };
-        let queued = conns
-            .into_iter()
-            .map(|conn| Committed::SubscribeQueued { conn, after })
-            .collect();
-        self.router.committed_blocking(queued);
-    }
-
     fn report(&mut self, now: Instant) {
         if let Some(report) = self.stats.take(now) {
             report.log();
@@ -179,51 +182,34 @@ impl Writer {
     }
 
     fn commit(&mut self, jobs: Vec<WriteJob>) {
-        if jobs.is_empty() {
-            return;
-        }
         let started = Instant::now();
         let outcomes = run_group(&mut self.conn, &mut self.clock, &jobs);
         self.stats.record(jobs.len(), started.elapsed());
         let mut events = Vec::with_capacity(outcomes.len());
+        let mut answers = Vec::new();
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             match (job, outcome) {
                 (WriteJob::RegisterUser { reply, .. }, Outcome::Registered(result)) => {
                     // The session may have gone; its answer has no one to go to.
                     let _ = reply.send(result);
                 }
-                (_, Outcome::Route(event)) => events.push(event),
+                (_, Outcome::Written(Written::Event(event))) => events.push(event),
+                (_, Outcome::Written(Written::Answer(answer))) => {
+                    answers.push((events.len(), answer));
+                }
                 (_, Outcome::Announce(announced)) => events.extend(announced),
                 (_, Outcome::Registered(_)) => {
                     tracing::error!("a registration outcome for another kind of request");
                 }
             }
         }
-        self.router.committed_blocking(events);
-    }
-
-    fn subscribe(
-        &mut self,
-        origin: Origin,
-        identity: Identity,
-        since: Option<u64>,
-        limit: u32,
-    ) -> Committed {
-        match read_backlog(&self.conn, &identity, since, limit) {
-            Ok((backlog, truncated, held)) => Committed::Subscribed {
-                origin,
-                identity,
-                backlog,
-                truncated,
-                held,
-            },
-            Err(error) => {
-                tracing::error!(%error, "reading a backlog failed");
-                Committed::Rejected {
-                    origin,
-                    error: RequestError::Internal,
-                }
-            }
+        let batch = (!events.is_empty()).then(|| Batch {
+            seq: self.position.advance(&events),
+            events,
+        });
+        let commit = Commit { batch, answers };
+        if !commit.is_empty() {
+            self.sink.committed(commit);
         }
     }
 }
@@ -248,7 +234,7 @@ fn commit_together(
     let outcomes = {
         let mut hot = match HotStatements::new(&tx) {
             Ok(hot) => hot,
-            Err(error) => return Some(group_failed(jobs, &error)),
+            Err(error) => return Some(group_failed(jobs, &error.into())),
         };
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -262,13 +248,8 @@ fn commit_together(
         }
         outcomes
     };
-    Some(match tx.commit() {
-        Ok(()) => outcomes,
-        Err(error) => {
-            tracing::error!(%error, requests = jobs.len(), "commit failed; answering internal");
-            outcomes.into_iter().map(Outcome::into_failure).collect()
-        }
-    })
+    let committed = count_releases(&tx, &outcomes).and_then(|()| Ok(tx.commit()?));
+    Some(settle(committed, outcomes))
 }
 
 /// The slow path: each request in its own savepoint, so a failing one
@@ -282,7 +263,7 @@ fn commit_apart(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) -> 
     let outcomes: Vec<Outcome> = {
         let mut hot = match HotStatements::new(&tx) {
             Ok(hot) => hot,
-            Err(error) => return group_failed(jobs, &error),
+            Err(error) => return group_failed(jobs, &error.into()),
         };
         jobs.iter()
             .map(|job| apply_in_savepoint(&tx, &mut hot, clock, job, &mut poisoned))
@@ -292,23 +273,35 @@ fn commit_apart(conn: &mut Connection, clock: &mut Clock, jobs: &[WriteJob]) -> 
         // A request's writes could not be undone, and it was answered
         // `internal`: none of the group may be kept.
         drop(tx); // rolls back
-        Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-            Some("a failed request's savepoint could not be undone".into()),
-        ))
+        Err(WriteError::Poisoned)
     } else {
-        tx.commit()
+        count_releases(&tx, &outcomes).and_then(|()| Ok(tx.commit()?))
     };
+    settle(committed, outcomes)
+}
+
+/// Counts the group's releases in its own transaction (schema 7), so the
+/// position a reader computes moves with the commit that makes them.
+fn count_releases(conn: &Connection, outcomes: &[Outcome]) -> Result<(), WriteError> {
+    let released: u64 = outcomes.iter().map(Outcome::releases).sum();
+    if released > 0 {
+        queries::add_releases(conn, released)?;
+    }
+    Ok(())
+}
+
+/// The outcomes of a group whose commit succeeded, or their failures.
+fn settle(committed: Result<(), WriteError>, outcomes: Vec<Outcome>) -> Vec<Outcome> {
     match committed {
         Ok(()) => outcomes,
         Err(error) => {
-            tracing::error!(%error, requests = jobs.len(), "commit failed; answering internal");
+            tracing::error!(%error, requests = outcomes.len(), "commit failed; answering internal");
             outcomes.into_iter().map(Outcome::into_failure).collect()
         }
     }
 }
 
-fn begin(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+fn begin(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, WriteError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     same_schema(&tx)?;
     Ok(tx)
@@ -316,23 +309,16 @@ fn begin(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
 
 /// Refuses to write if another process upgraded the schema under this
 /// server: it would keep writing the old layout into the new one.
-fn same_schema(conn: &Connection) -> rusqlite::Result<()> {
+fn same_schema(conn: &Connection) -> Result<(), WriteError> {
     let found = schema::version(conn)?;
     if found == schema::CURRENT_VERSION {
         return Ok(());
     }
-    Err(rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_SCHEMA),
-        Some(format!(
-            "the database schema is now version {found}, not {}: a newer switchboard \
-             upgraded it; stop this server",
-            schema::CURRENT_VERSION
-        )),
-    ))
+    Err(WriteError::SchemaChanged { found })
 }
 
 /// The answers to a group that could not be started.
-fn group_failed(jobs: &[WriteJob], error: &rusqlite::Error) -> Vec<Outcome> {
+fn group_failed(jobs: &[WriteJob], error: &WriteError) -> Vec<Outcome> {
     tracing::error!(%error, requests = jobs.len(), "cannot start a transaction");
     jobs.iter().map(not_done).collect()
 }
@@ -344,7 +330,6 @@ impl WriteJob {
             WriteJob::RegisterUser { .. } => "register",
             WriteJob::Send(_) => "send",
             WriteJob::Release { .. } => "release",
-            WriteJob::Subscribe { .. } => "subscribe",
             WriteJob::ReleaseRemovedAgents => "release removed agents",
         }
     }
@@ -356,12 +341,12 @@ impl WriteJob {
 fn not_done(job: &WriteJob) -> Outcome {
     match job {
         WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::NotCommitted)),
-        WriteJob::Send(SendRequest { origin, .. })
-        | WriteJob::Release { origin, .. }
-        | WriteJob::Subscribe { origin, .. } => Outcome::Route(Committed::Rejected {
-            origin: origin.clone(),
-            error: RequestError::Internal,
-        }),
+        WriteJob::Send(SendRequest { origin, .. }) | WriteJob::Release { origin, .. } => {
+            Outcome::Written(Written::Answer(Answer::Refused {
+                origin: origin.clone(),
+                refusal: Refusal::NotDone,
+            }))
+        }
         WriteJob::ReleaseRemovedAgents => Outcome::Announce(Vec::new()),
     }
 }
@@ -372,20 +357,18 @@ fn apply(
     hot: &mut HotStatements<'_>,
     clock: &mut Clock,
     job: &WriteJob,
-) -> rusqlite::Result<Outcome> {
+) -> Result<Outcome, WriteError> {
     Ok(match job {
         WriteJob::RegisterUser { name, .. } => {
-            let new_token = || {
-                token::generate().map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-            };
+            let new_token = || token::generate().map_err(WriteError::NoRandomness);
             Outcome::Registered(Ok(rules::register_user(hot, clock, name, new_token)?))
         }
-        WriteJob::Send(request) => Outcome::Route(rules::store_message(hot, clock, request)?),
+        WriteJob::Send(request) => Outcome::Written(rules::store_message(hot, clock, request)?),
         WriteJob::Release {
             origin,
             agent,
             user,
-        } => Outcome::Route(rules::release(hot, origin, agent, user)?),
+        } => Outcome::Written(rules::release(hot, origin, agent, user)?),
         WriteJob::ReleaseRemovedAgents => {
             let released = queries::release_removed_agents(conn)?;
             if !released.is_empty() {
@@ -397,7 +380,7 @@ fn apply(
             Outcome::Announce(
                 released
                     .into_iter()
-                    .map(|(user, agent)| Committed::Released {
+                    .map(|(user, agent)| Event::Released {
                         origin: None,
                         user,
                         agent,
@@ -405,11 +388,6 @@ fn apply(
                     .collect(),
             )
         }
-        // Read between commits by `run`, never part of a group.
-        WriteJob::Subscribe { origin, .. } => Outcome::Route(Committed::Rejected {
-            origin: origin.clone(),
-            error: RequestError::Internal,
-        }),
     })
 }
 
@@ -422,10 +400,12 @@ fn apply_in_savepoint(
     job: &WriteJob,
     poisoned: &mut bool,
 ) -> Outcome {
-    let outcome = queries::savepoint(conn).and_then(|()| {
-        let applied = apply(conn, hot, clock, job);
-        keep_or_undo(conn, applied, poisoned)
-    });
+    let outcome = queries::savepoint(conn)
+        .map_err(WriteError::from)
+        .and_then(|()| {
+            let applied = apply(conn, hot, clock, job);
+            keep_or_undo(conn, applied, poisoned)
+        });
     outcome.unwrap_or_else(|error| {
         let request = job.kind();
         tracing::error!(%error, request, "a write failed and was undone; answering internal");
@@ -438,12 +418,13 @@ fn apply_in_savepoint(
 /// transaction: `poisoned` tells the group not to commit.
 fn keep_or_undo<T>(
     conn: &Connection,
-    outcome: rusqlite::Result<T>,
+    outcome: Result<T, WriteError>,
     poisoned: &mut bool,
-) -> rusqlite::Result<T> {
+) -> Result<T, WriteError> {
     match outcome {
         Ok(value) => queries::release_savepoint(conn)
             .map(|()| value)
+            .map_err(WriteError::from)
             .inspect_err(|_| *poisoned = true),
         Err(error) => {
             if let Err(undo) = queries::rollback_savepoint(conn) {
@@ -455,48 +436,17 @@ fn keep_or_undo<T>(
     }
 }
 
-type Backlog = (Vec<Message>, bool, Vec<(Name, Name)>);
-
-fn read_backlog(
-    conn: &Connection,
-    identity: &Identity,
-    since: Option<u64>,
-    limit: u32,
-) -> rusqlite::Result<Backlog> {
-    match identity.role {
-        Role::User => {
-            let Some(user) = queries::find_user(conn, &identity.name)? else {
-                return Ok((Vec::new(), false, Vec::new()));
-            };
-            let (backlog, truncated) = match since {
-                Some(since) => queries::messages_since(conn, Some(user.id), since, RESUME_CAP)?,
-                None => (queries::conversation(conn, user.id, None, limit)?, false),
-            };
-            let held = user
-                .assigned
-                .map(|(_, agent)| vec![(identity.name.clone(), agent)])
-                .unwrap_or_default();
-            Ok((backlog, truncated, held))
-        }
-        Role::Agent => {
-            let (backlog, truncated) = match since {
-                Some(since) => queries::messages_since(conn, None, since, RESUME_CAP)?,
-                None => (queries::waiting_queue(conn, limit)?, false),
-            };
-            Ok((backlog, truncated, queries::assignments(conn)?))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Identity;
     use crate::store::test_support::{db, name};
-    use switchboard_protocol::{Body, Priority};
+    use switchboard_protocol::{Body, Priority, Role};
 
-    fn send(conn: crate::identity::ConnId, user: &str, body: &str) -> WriteJob {
+    fn send(conn: crate::event::ConnId, user: &str, body: &str) -> WriteJob {
         WriteJob::Send(SendRequest {
-            origin: Origin {
+            origin: crate::event::Origin {
+                node: crate::event::NodeId::LOCAL,
                 conn,
                 request: None,
             },
@@ -516,8 +466,14 @@ mod tests {
         outcomes
             .iter()
             .map(|outcome| match outcome {
-                Outcome::Route(Committed::Sent { message, .. }) => message.body.as_str().into(),
-                Outcome::Route(Committed::Rejected { error, .. }) => error.code().to_string(),
+                Outcome::Written(Written::Event(Event::Sent { message, .. })) => {
+                    message.body.as_str().into()
+                }
+                Outcome::Written(Written::Answer(Answer::Refused { refusal, .. })) => {
+                    crate::error::RequestError::from(refusal.clone())
+                        .code()
+                        .to_string()
+                }
                 _ => "other".into(),
             })
             .collect()
@@ -535,130 +491,62 @@ mod tests {
         Clock::after(Timestamp::from_micros(0))
     }
 
-    /// The agent alice, as the subscribe tests sign her in.
-    fn alice() -> Identity {
-        Identity {
-            role: Role::Agent,
-            name: name("alice"),
+    /// A sink that keeps every commit, for the tests to read.
+    #[derive(Clone, Default)]
+    struct Kept(std::sync::Arc<std::sync::Mutex<Vec<Commit>>>);
+
+    impl CommitSink for Kept {
+        fn committed(&self, commit: Commit) {
+            self.0.lock().expect("not poisoned").push(commit);
         }
     }
 
-    /// A connection of alice's registered with `router`; its outbox.
-    async fn alice_connected(
-        router: &Router,
-        conn: crate::identity::ConnId,
-    ) -> crate::outbox::OutboxReceiver {
-        let (sender, receiver) = crate::outbox::outbox(64, usize::MAX);
-        router
-            .connect(conn, alice(), b"t".to_vec(), sender)
-            .await
-            .expect("router runs");
-        receiver
-    }
-
-    fn subscribe(conn: crate::identity::ConnId) -> WriteJob {
-        WriteJob::Subscribe {
-            origin: Origin {
-                conn,
-                request: None,
-            },
-            identity: alice(),
-            since: None,
-            limit: 10,
+    impl Kept {
+        fn take(&self) -> Vec<Commit> {
+            std::mem::take(&mut *self.0.lock().expect("not poisoned"))
         }
     }
 
-    /// Queues `jobs`, then runs the writer on `conn` until the queue is done.
-    async fn run_writer(conn: Connection, router: &Router, jobs: Vec<WriteJob>) {
-        let (queue, receiver) = mpsc::channel(jobs.len().max(1));
-        for job in jobs {
-            queue.send(job).await.expect("queued");
-        }
-        drop(queue);
-        let writer = Writer::new(conn, router.clone()).expect("writer");
-        tokio::task::spawn_blocking(move || writer.run(receiver))
-            .await
-            .expect("writer ran");
-    }
-
-    /// Subscribes wait behind the writes queued with them: a send queued
-    /// after two subscribes is committed before either backlog is read, so a
-    /// burst of subscribes (each reading up to a whole backlog) cannot hold
-    /// it up. Read first, as before, neither backlog would hold it.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writes_queued_behind_subscribes_are_not_held_up_by_their_reads() {
-        let conn = db();
-        let start = Timestamp::from_micros(0);
-        queries::insert_user(&conn, &name("ann"), b"h", start).expect("user");
-        queries::upsert_agent(&conn, &name("alice"), b"t", start).expect("agent");
-        let router = Router::spawn();
-        let outboxes = [
-            alice_connected(&router, 1).await,
-            alice_connected(&router, 2).await,
-        ];
-        let jobs = vec![subscribe(1), subscribe(2), send(3, "ann", "queued behind")];
-        run_writer(conn, &router, jobs).await;
-        for mut outbox in outboxes {
-            let backlog = outbox.recv().await.expect("a backlog");
-            assert!(backlog.answers_request);
-            let text = String::from_utf8_lossy(&backlog.to_bytes()).into_owned();
-            assert!(text.contains("queued behind"), "{text}");
-        }
-    }
-
-    /// A re-subscribe waits for its read like any other, and the writes
-    /// committed meanwhile reach the (already subscribed) connection live:
-    /// its new backlog leaves them out, so each message comes once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_resubscribe_gets_a_message_committed_while_it_waited_once() {
-        let conn = db();
-        let start = Timestamp::from_micros(0);
-        let ann = queries::insert_user(&conn, &name("ann"), b"h", start).expect("user");
-        queries::upsert_agent(&conn, &name("alice"), b"t", start).expect("agent");
-        let earlier = queries::insert_message(
-            &conn,
-            start,
-            ann,
-            None,
-            &Body::parse("earlier", 100).expect("valid"),
-            Priority::Normal,
-        )
-        .expect("message");
-        queries::add_waiting(&conn, earlier, ann, Priority::Normal).expect("waits");
-        let router = Router::spawn();
-        let mut outbox = alice_connected(&router, 1).await;
-        // Subscribed once already, with an empty backlog.
-        let first = Committed::Subscribed {
-            origin: Origin {
-                conn: 1,
-                request: None,
-            },
-            identity: alice(),
-            backlog: Vec::new(),
-            truncated: false,
-            held: Vec::new(),
+    /// The writer hands each commit to its sink: events at a position above
+    /// the last, and each answer after the events of the requests before it,
+    /// so replies keep request order. (Replaces the tests of subscribes read
+    /// between commits: backlogs are now read on readers, see
+    /// `reader::tests` and `router::tests`.)
+    #[test]
+    fn a_commit_reaches_the_sink_in_request_order_at_a_rising_position() {
+        let mut conn = db();
+        queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
+        let sink = Kept::default();
+        let mut writer = Writer::new(conn, Box::new(sink.clone())).expect("writer");
+        writer.commit(vec![
+            send(1, "ann", "one"),
+            send(2, "nobody", "unknown"),
+            send(3, "ann", "two"),
+        ]);
+        writer.commit(vec![send(4, "ann", "three")]);
+        let commits = sink.take();
+        assert_eq!(commits.len(), 2);
+        let first = commits[0].batch.as_ref().expect("events");
+        let bodies = |batch: &Batch| -> Vec<String> {
+            batch
+                .events
+                .iter()
+                .map(|event| match event {
+                    Event::Sent { message, .. } => message.body.as_str().to_owned(),
+                    Event::Released { .. } => "released".into(),
+                })
+                .collect()
         };
-        let to_router = router.clone();
-        tokio::task::spawn_blocking(move || to_router.committed_blocking(vec![first]))
-            .await
-            .expect("routed");
-        assert!(outbox.recv().await.expect("first backlog").answers_request);
-
-        run_writer(
-            conn,
-            &router,
-            vec![subscribe(1), send(3, "ann", "while it waited")],
-        )
-        .await;
-        let live = outbox.recv().await.expect("the live message");
-        assert!(!live.answers_request);
-        assert!(String::from_utf8_lossy(&live.to_bytes()).contains("while it waited"));
-        let backlog = outbox.recv().await.expect("the new backlog");
-        assert!(backlog.answers_request);
-        let text = String::from_utf8_lossy(&backlog.to_bytes()).into_owned();
-        assert!(text.contains("earlier"), "{text}");
-        assert!(!text.contains("while it waited"), "sent twice: {text}");
-        assert!(text.contains(r#""backlog":1"#), "{text}");
+        assert_eq!(bodies(first), ["one", "two"]);
+        assert!(matches!(
+            commits[0].answers.as_slice(),
+            [(1, Answer::Refused { origin, refusal: Refusal::UnknownUser(_) })] if origin.conn == 2
+        ));
+        let second = commits[1].batch.as_ref().expect("events");
+        assert_eq!(bodies(second), ["three"]);
+        assert!(second.seq > first.seq);
+        conn = writer.conn;
+        assert_eq!(queries::position(&conn).expect("reads"), second.seq);
     }
 
     #[test]
@@ -731,6 +619,7 @@ mod tests {
         conn.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
             .expect("sets");
         let error = same_schema(&conn).expect_err("a newer schema");
+        assert!(matches!(error, WriteError::SchemaChanged { .. }));
         assert!(error.to_string().contains("stop this server"), "{error}");
     }
 }

@@ -1,0 +1,125 @@
+//! What storage and fan-out share, and nothing else: where a request came
+//! from, what a commit changed, and where in the stream of commits it sits.
+//!
+//! Storage ([`crate::store`]) produces these types and hands them to a
+//! [`CommitSink`] it does not know by type; fan-out ([`crate::router`])
+//! consumes them. Neither imports the other: this module is the seam, and
+//! the place a bus between nodes will carry [`Batch`]es across.
+
+use switchboard_protocol::{Message, Name, RequestId};
+
+/// Identifies one connection for the life of the server process.
+pub type ConnId = u64;
+
+/// Which node a request reached. One node today: every origin is
+/// [`NodeId::LOCAL`]. In a cluster, answers go back to the node that asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The node in a single-node server.
+    pub const LOCAL: NodeId = NodeId(0);
+}
+
+/// The node, connection and request a reply goes back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub node: NodeId,
+    pub conn: ConnId,
+    pub request: Option<RequestId>,
+}
+
+/// A commit's position in the stream of commits that carry events.
+///
+/// The contract every backend keeps: each commit with events has a `Seq`
+/// above every earlier one, and a consistent read reports the `Seq` of the
+/// newest commit it sees. That is what lets a `subscribe` read its backlog
+/// on any reader and join the live stream right after it: live events of
+/// batches at or below the read's `Seq` are already in the backlog
+/// (docs/architecture.md, "backlog meets live"). Positions need not be
+/// consecutive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Seq(pub u64);
+
+/// What a commit changed, for everyone concerned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A message is stored.
+    Sent {
+        origin: Origin,
+        message: Message,
+        /// The agent that took the conversation with this message.
+        taken_by: Option<Name>,
+    },
+    /// A conversation let go: by its agent (`origin`, who is answered), or
+    /// because its agent was removed (`None`: everyone is told, nobody
+    /// answered).
+    Released {
+        origin: Option<Origin>,
+        user: Name,
+        agent: Name,
+    },
+}
+
+/// One commit's events, in commit order, at its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub seq: Seq,
+    pub events: Vec<Event>,
+}
+
+/// Why storage did not do what a request asked: a domain answer, mapped to
+/// a protocol error code in one place (`crate::error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownUser(Name),
+    /// The agent was removed or its token rotated since it signed in.
+    Revoked,
+    AssignedToOther {
+        user: Name,
+        agent: Name,
+    },
+    NotAssigned {
+        user: Name,
+    },
+    /// Storage failed; nothing of the request was kept (the cause is logged).
+    NotDone,
+}
+
+/// What only the requester hears. It never leaves the node that asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Refused {
+        origin: Origin,
+        refusal: Refusal,
+    },
+    /// A key seen before: the message it stored the first time, for the
+    /// sender only (it was delivered to everyone then).
+    Replayed {
+        origin: Origin,
+        message: Message,
+    },
+}
+
+/// What one commit (or one failed group) hands on, in request order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commit {
+    /// `None` when the commit changed nothing anyone else hears of.
+    pub batch: Option<Batch>,
+    /// Each answer with how many of the batch's events come before it: a
+    /// connection's replies keep its request order whichever list they are in.
+    pub answers: Vec<(usize, Answer)>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_none() && self.answers.is_empty()
+    }
+}
+
+/// Where a writer hands each commit, after it is durable and in commit
+/// order. Called on the writer's own thread: it may block, which slows the
+/// writer down (back-pressure), and must never lose a commit.
+pub trait CommitSink: Send + 'static {
+    fn committed(&self, commit: Commit);
+}

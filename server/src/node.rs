@@ -1,0 +1,210 @@
+//! One node: the one place that wires storage, fan-out and the credential
+//! watcher together, and supervises them.
+//!
+//! Storage and fan-out do not know each other ([`crate::event`] is all they
+//! share): here the router is made the store's [`crate::event::CommitSink`].
+//! [`crate::run`] and [`crate::testing`] both start a node this way, so the
+//! two cannot drift apart.
+//!
+//! Supervision: the router task and the writer thread live as long as the
+//! node. If either ends while the node runs (a panic), the node is
+//! *failing*: [`Node::failed`] resolves with the reason, and the server
+//! stops with an error instead of serving clients it can no longer answer.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::credentials;
+use crate::priority::PriorityRules;
+use crate::router::Router;
+use crate::services::{Services, SharedServices};
+use crate::store::{Durability, OpenError, Store, StoreThreads};
+
+/// A running node: its shared services and the threads behind them.
+pub struct Node {
+    services: SharedServices,
+    store_threads: StoreThreads,
+    /// Cancelled on [`Node::stop`]: from then on the router and the writer
+    /// end because they are told to.
+    stopping: CancellationToken,
+    failure: Failure,
+    watcher: JoinHandle<()>,
+}
+
+/// Why a node failed, once it has.
+#[derive(Clone, Default)]
+struct Failure {
+    happened: CancellationToken,
+    reason: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl Failure {
+    fn fail(&self, reason: &'static str) {
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        self.happened.cancel();
+    }
+
+    fn reason(&self) -> Option<&'static str> {
+        *self.reason.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Node {
+    /// Opens the database at `db` and starts the router, the storage
+    /// threads, the credential watcher and their supervisor. Call from
+    /// within a tokio runtime.
+    pub fn start(
+        db: &Path,
+        durability: Durability,
+        config: Config,
+        rules: PriorityRules,
+    ) -> Result<Node, OpenError> {
+        let (router, router_task) = Router::spawn();
+        let (store, store_threads) = Store::open(db, durability, router.clone())?;
+        let stopping = CancellationToken::new();
+        let failure = Failure::default();
+        tokio::spawn(supervise(
+            router_task,
+            store_threads.writer_stopped(),
+            stopping.clone(),
+            failure.clone(),
+        ));
+        let services = Arc::new(Services::new(store, router, config, rules));
+        let watcher = tokio::spawn(credentials::watch(
+            services.store.clone(),
+            services.router.clone(),
+            stopping.clone(),
+        ));
+        Ok(Node {
+            services,
+            store_threads,
+            stopping,
+            failure,
+            watcher,
+        })
+    }
+
+    /// What every session shares.
+    pub fn services(&self) -> SharedServices {
+        Arc::clone(&self.services)
+    }
+
+    /// Resolves once the router or the writer has ended while the node ran,
+    /// with the reason (already logged). Never resolves otherwise.
+    pub async fn failed(&self) -> &'static str {
+        self.failure.happened.cancelled().await;
+        self.failure
+            .reason()
+            .unwrap_or("a storage or routing thread stopped")
+    }
+
+    /// Why the node failed, if it did.
+    pub fn failure(&self) -> Option<&'static str> {
+        self.failure.reason()
+    }
+
+    /// Stops the node: the watcher, then (once the last handle of the
+    /// services is gone, sessions included) the router, and the writer
+    /// after it has committed everything queued. Waits for the storage
+    /// threads when `wait` is set.
+    pub async fn stop(self, wait: bool) {
+        self.stopping.cancel();
+        let _ = self.watcher.await;
+        drop(self.services);
+        if wait {
+            let threads = self.store_threads;
+            if tokio::task::spawn_blocking(move || threads.join())
+                .await
+                .is_err()
+            {
+                tracing::error!("waiting for the storage threads failed");
+            }
+        }
+    }
+}
+
+/// Watches the router task and the writer thread until the node stops; if
+/// either ends first, logs why and marks the node failed.
+async fn supervise(
+    router: JoinHandle<()>,
+    writer_stopped: CancellationToken,
+    stopping: CancellationToken,
+    failure: Failure,
+) {
+    let reason = tokio::select! {
+        () = stopping.cancelled() => return,
+        ended = router => match ended {
+            Err(error) if error.is_panic() => "the router panicked",
+            _ => "the router stopped",
+        },
+        () = writer_stopped.cancelled() => "the storage writer stopped",
+    };
+    if stopping.is_cancelled() {
+        return;
+    }
+    tracing::error!(
+        reason,
+        "stopping the server: it can no longer route or store messages"
+    );
+    failure.fail(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn supervised(router: JoinHandle<()>, writer: CancellationToken) -> Option<&'static str> {
+        let failure = Failure::default();
+        supervise(router, writer, CancellationToken::new(), failure.clone()).await;
+        failure.reason()
+    }
+
+    #[tokio::test]
+    async fn a_router_panic_fails_the_node() {
+        let router = tokio::spawn(async { panic!("a bug") });
+        let reason = supervised(router, CancellationToken::new()).await;
+        assert_eq!(reason, Some("the router panicked"));
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_stops_while_the_node_runs_fails_it() {
+        let router = tokio::spawn(std::future::pending::<()>());
+        let writer = CancellationToken::new();
+        writer.cancel();
+        assert_eq!(
+            supervised(router, writer).await,
+            Some("the storage writer stopped")
+        );
+    }
+
+    /// On a normal stop, the router and the writer end because they were
+    /// told to: that is no failure.
+    #[tokio::test]
+    async fn stopping_is_not_failing() {
+        let stopping = CancellationToken::new();
+        let failure = Failure::default();
+        let router = tokio::spawn(async {});
+        stopping.cancel();
+        supervise(router, CancellationToken::new(), stopping, failure.clone()).await;
+        assert_eq!(failure.reason(), None);
+    }
+
+    /// A whole node: started, then stopped, with every thread joined and no
+    /// failure reported.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_starts_and_stops_cleanly() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let node = Node::start(
+            &dir.path().join("node.db"),
+            Durability::Normal,
+            Config::default(),
+            PriorityRules::default(),
+        )
+        .expect("starts");
+        node.stop(true).await;
+    }
+}
