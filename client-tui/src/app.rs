@@ -12,31 +12,18 @@ use switchboard_protocol::{
 };
 
 use crate::editor::Editor;
+use crate::layout::{self, Prompt, Shape};
 use crate::text;
 
 mod resync;
 
+pub use crate::mode::Mode;
 pub use resync::{WaitingQueue, WaitingResync};
 
 /// How many messages one `history` request asks for (selection, scrolling up).
 pub const HISTORY_PAGE: u32 = 100;
 /// Lines one mouse-wheel notch scrolls.
 pub const WHEEL_LINES: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    User,
-    Agent,
-}
-
-impl Mode {
-    pub fn role(self) -> Role {
-        match self {
-            Mode::User => Role::User,
-            Mode::Agent => Role::Agent,
-        }
-    }
-}
 
 /// Where the connection is, as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,12 +347,34 @@ impl App {
         });
     }
 
+    /// Whom the input writes to, as its prompt says.
+    pub fn prompt(&self) -> Prompt<'_> {
+        match self.mode {
+            Mode::User => Prompt::User,
+            Mode::Agent => match self.current() {
+                None => Prompt::NoOneSelected,
+                Some(c) => Prompt::To {
+                    user: c.user.as_str(),
+                    locked: c.holder.as_ref().is_some_and(|h| *h != self.me),
+                },
+            },
+        }
+    }
+
+    /// What [`layout`] needs to place the panes.
+    pub fn shape(&self) -> Shape<'_> {
+        Shape {
+            mode: self.mode,
+            prompt: self.prompt(),
+            draft: self.editor.text(),
+            cursor: self.editor.cursor(),
+        }
+    }
+
     /// Columns and rows of the conversation's message area.
     fn message_area(&self) -> (usize, usize) {
-        let area = crate::ui::layout(
-            self,
-            ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1),
-        );
+        let screen = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
+        let area = layout::layout(&self.shape(), screen);
         (
             usize::from(area.messages.width),
             usize::from(area.messages.height),

@@ -26,6 +26,8 @@ pub mod app;
 pub mod config;
 pub mod editor;
 pub mod keymap;
+pub mod layout;
+pub mod mode;
 pub mod net;
 pub mod outbox;
 pub mod terminal;
