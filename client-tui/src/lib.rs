@@ -30,6 +30,7 @@ pub mod layout;
 pub mod mode;
 pub mod net;
 pub mod outbox;
+pub mod run;
 pub mod terminal;
 pub mod text;
 pub mod ui;

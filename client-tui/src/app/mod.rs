@@ -261,6 +261,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::Resize(columns, rows) => app.size = (columns, rows),
+        Msg::NetworkStopped => {
+            // It says why first (`Fatal`) when it gives up; otherwise, say it here.
+            if !matches!(app.connection, Connection::Failed(_)) {
+                app.notify(
+                    "the connection task has stopped: nothing more can be sent (Ctrl-C quits)",
+                    true,
+                );
+            }
+        }
     }
     let idle = app.selected.is_none() || (app.follow_top && app.editor.is_empty());
     if app.mode == Mode::Agent

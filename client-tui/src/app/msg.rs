@@ -66,6 +66,9 @@ pub enum Msg {
     Tick(Timestamp),
     /// The terminal's size in columns and rows.
     Resize(u16, u16),
+    /// The network task has ended, so nothing more can be sent (the event
+    /// loop found its channel closed).
+    NetworkStopped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
