@@ -1,7 +1,7 @@
 //! The event loop: one `select!` over terminal events, the network task's
 //! events, a clock tick, frames waiting for room in the channel to the
 //! network task, and the redraw deadline. Every change to the app goes
-//! through [`update`]; this loop only feeds it and carries out its
+//! through [`update`](app::update); this loop only feeds it and carries out its
 //! [`Effect`]s.
 //!
 //! Generic over the terminal's backend and the stream of terminal events,

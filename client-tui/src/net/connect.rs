@@ -33,7 +33,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// timestamp about 16,600, and the page about 16.6 MB (a test holds the
 /// limit to that arithmetic). 32 MiB leaves twice that, for a server
 /// allowing longer bodies; a line beyond it is reported to the app
-/// ([`NetEvent::Unreadable`]) and skipped, and the connection goes on.
+/// ([`NetEvent::Unreadable`](crate::app::NetEvent::Unreadable)) and skipped, and the connection goes on.
 pub const MAX_SERVER_LINE_BYTES: usize = 32 * 1024 * 1024;
 
 /// A byte stream to the server: plain TCP or TLS over it.
