@@ -7,13 +7,10 @@ use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
-use unicode_width::UnicodeWidthChar;
 
 use crate::app::{App, Mode};
+use crate::layout::{Prompt, layout_text};
 use crate::text;
-
-/// The longest name the prompt shows before cutting it.
-const PROMPT_NAME_COLUMNS: usize = 12;
 
 pub struct InputPane<'a> {
     pub app: &'a App,
@@ -21,83 +18,22 @@ pub struct InputPane<'a> {
 
 /// The prompt text and its style: `› ` for users, `to ana › ` for agents.
 fn prompt(app: &App) -> (String, Style) {
-    match app.mode {
-        Mode::User => ("› ".to_owned(), Style::default().fg(Color::LightCyan)),
-        Mode::Agent => match app.current() {
-            None => (
-                "no one selected › ".to_owned(),
-                Style::default().fg(Color::DarkGray),
-            ),
-            Some(c) => {
-                let to = text::truncate(c.user.as_str(), PROMPT_NAME_COLUMNS);
-                let locked = c.holder.as_ref().is_some_and(|h| *h != app.me);
-                if locked {
-                    (
-                        format!("to {to} (locked) › "),
-                        Style::default()
-                            .fg(Color::LightRed)
-                            .add_modifier(Modifier::BOLD),
-                    )
-                } else {
-                    (
-                        format!("to {to} › "),
-                        Style::default()
-                            .fg(Color::LightCyan)
-                            .add_modifier(Modifier::BOLD),
-                    )
-                }
-            }
-        },
-    }
+    let prompt = app.prompt();
+    let style = match prompt {
+        Prompt::User => Style::default().fg(Color::LightCyan),
+        Prompt::NoOneSelected => Style::default().fg(Color::DarkGray),
+        Prompt::To { locked: true, .. } => Style::default()
+            .fg(Color::LightRed)
+            .add_modifier(Modifier::BOLD),
+        Prompt::To { locked: false, .. } => Style::default()
+            .fg(Color::LightCyan)
+            .add_modifier(Modifier::BOLD),
+    };
+    (prompt.text(), style)
 }
 
-pub fn prompt_width(app: &App) -> u16 {
-    u16::try_from(text::width(&prompt(app).0)).unwrap_or(u16::MAX)
-}
-
-/// Rows the text takes at `width` columns (at least 1).
-pub fn rows(app: &App, width: u16) -> u16 {
-    let (rows, _) = layout_text(app.editor.text(), app.editor.cursor(), usize::from(width));
-    u16::try_from(rows.len()).unwrap_or(u16::MAX)
-}
-
-/// The text cut into rows of at most `width` columns, and the cursor's
-/// (row, column).
-fn layout_text(text: &str, cursor: usize, width: usize) -> (Vec<String>, (usize, usize)) {
-    let width = width.max(1);
-    let mut rows = vec![String::new()];
-    let mut column = 0;
-    let mut at = (0, 0);
-    for (i, c) in text.char_indices() {
-        if i == cursor {
-            at = (rows.len() - 1, column);
-        }
-        if c == '\n' {
-            rows.push(String::new());
-            column = 0;
-            continue;
-        }
-        let (c, w) = match c {
-            '\t' => (' ', 1),
-            c => (c, c.width().unwrap_or(0)),
-        };
-        if column + w > width {
-            rows.push(String::new());
-            column = 0;
-        }
-        if let Some(row) = rows.last_mut() {
-            row.push(c);
-        }
-        column += w;
-    }
-    if cursor >= text.len() {
-        if column >= width {
-            rows.push(String::new());
-            column = 0;
-        }
-        at = (rows.len() - 1, column);
-    }
-    (rows, at)
+fn prompt_width(app: &App) -> u16 {
+    app.prompt().width()
 }
 
 impl InputPane<'_> {
@@ -169,29 +105,5 @@ impl Widget for &InputPane<'_> {
             let x = area.x + pw.min(area.width);
             buf.set_line(x, y, &Line::from(Span::raw(row.as_str())), width);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_wraps_by_columns_and_tracks_the_cursor() {
-        assert_eq!(layout_text("", 0, 10), (vec![String::new()], (0, 0)));
-        assert_eq!(layout_text("abc", 3, 10), (vec!["abc".into()], (0, 3)));
-        assert_eq!(
-            layout_text("abcdef", 1, 4),
-            (vec!["abcd".into(), "ef".into()], (0, 1))
-        );
-        assert_eq!(
-            layout_text("ab\ncd", 5, 10),
-            (vec!["ab".into(), "cd".into()], (1, 2))
-        );
-        // A full last row puts the cursor at the start of the next one.
-        assert_eq!(
-            layout_text("abcd", 4, 4),
-            (vec!["abcd".into(), String::new()], (1, 0))
-        );
     }
 }

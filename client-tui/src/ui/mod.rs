@@ -1,7 +1,7 @@
 //! The view: draws an [`App`] and nothing else. Each pane is a small struct
 //! borrowing the app, with `impl Widget for &Pane`; [`draw`] places them
-//! using [`layout`], which `update` also uses to know how wide the
-//! conversation is (for scrollback that does not jump).
+//! where [`crate::layout`] says, which `update` also asks to know how wide
+//! the conversation is (for scrollback that does not jump).
 //!
 //! - `status`: the header line (server, name, connection, agent) and the footer
 //!   (notice or key hints).
@@ -18,107 +18,16 @@ pub mod queue;
 pub mod status;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use switchboard_protocol::Priority;
 
-use crate::app::{App, Mode};
-
-/// The most rows the input grows to before it scrolls.
-pub const INPUT_ROWS_MAX: u16 = 6;
-
-/// Where each pane goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Areas {
-    pub header: Rect,
-    /// Agent mode only.
-    pub queue: Option<Rect>,
-    /// The line above the messages naming the conversation (agent mode).
-    pub title: Option<Rect>,
-    pub messages: Rect,
-    pub input: Rect,
-    pub footer: Rect,
-}
-
-/// How wide the queue is in a terminal `width` columns wide.
-fn queue_width(width: u16) -> u16 {
-    if width < 60 {
-        (width * 2 / 5).max(16).min(width)
-    } else {
-        (width / 3).clamp(28, 40)
-    }
-}
-
-/// Splits `area` into panes. Pure arithmetic: safe for any size, even 0×0.
-pub fn layout(app: &App, area: Rect) -> Areas {
-    let header = Rect {
-        height: area.height.min(1),
-        ..area
-    };
-    let footer_height = u16::from(area.height >= 2);
-    let footer = Rect {
-        y: area.bottom().saturating_sub(footer_height),
-        height: footer_height,
-        ..area
-    };
-    let middle_top = header.bottom();
-    let middle = Rect {
-        y: middle_top,
-        height: footer.y.saturating_sub(middle_top),
-        ..area
-    };
-
-    let (queue, right) = match app.mode {
-        Mode::User => (None, middle),
-        Mode::Agent => {
-            let q = queue_width(middle.width);
-            let queue = Rect { width: q, ..middle };
-            // One column of separator between the queue and the conversation.
-            let x = (middle.x + q + 1).min(middle.right());
-            let right = Rect {
-                x,
-                width: middle.right().saturating_sub(x),
-                ..middle
-            };
-            (Some(queue), right)
-        }
-    };
-
-    let content_width = right.width.saturating_sub(input::prompt_width(app));
-    let input_rows = input::rows(app, content_width).min(INPUT_ROWS_MAX);
-    // A rule above the input, then its rows; never more than half the pane.
-    let input_height = (input_rows + 1)
-        .min(right.height / 2)
-        .max(right.height.min(1));
-    let input = Rect {
-        y: right.bottom().saturating_sub(input_height),
-        height: input_height,
-        ..right
-    };
-    let title_height = u16::from(app.mode == Mode::Agent && input.y > right.y);
-    let title = (app.mode == Mode::Agent).then_some(Rect {
-        height: title_height,
-        ..right
-    });
-    let messages = Rect {
-        y: right.y + title_height,
-        height: input.y.saturating_sub(right.y + title_height),
-        ..right
-    };
-    Areas {
-        header,
-        queue,
-        title,
-        messages,
-        input,
-        footer,
-    }
-}
+use crate::app::App;
+use crate::layout;
 
 /// Draws the whole screen and places the cursor in the input.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let areas = layout(app, area);
+    let areas = layout::layout(&app.shape(), area);
     let buf = frame.buffer_mut();
     use ratatui::widgets::Widget;
     status::Header { app }.render(areas.header, buf);

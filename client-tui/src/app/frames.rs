@@ -1,0 +1,269 @@
+//! What the network task reports, applied to the app: a new connection
+//! (resume, re-sync, resend), a lost one, server frames, errors matched to
+//! the request they answer, and lines the client cannot read.
+
+use switchboard_protocol::{
+    ClientFrame, ErrorCode, FrameError, Message, Name, RequestId, Role, ServerFrame,
+};
+
+use super::actions::send_frame;
+use super::navigate::select;
+use super::{
+    App, Connection, Effect, HISTORY_PAGE, HistoryState, Mode, NetEvent, Waiting, WaitingQueue,
+    WaitingResync,
+};
+use crate::text;
+
+pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) {
+    match event {
+        NetEvent::Connected { agents_online } => {
+            app.connection = Connection::Syncing;
+            // Whatever went wrong with the old connection is over.
+            app.notice = None;
+            if agents_online.is_some() {
+                app.agents_online = agents_online;
+            }
+            // The subscription replays presence and assignments; start clean so
+            // nothing that changed while offline lingers.
+            for conversation in app.conversations.values_mut() {
+                conversation.online = false;
+                conversation.holder = None;
+                if conversation.history == HistoryState::Loading {
+                    conversation.history = HistoryState::NotLoaded;
+                }
+            }
+            // Their replies went with the old connection.
+            app.history_requests.clear();
+            app.waiting_resync = None;
+            let resume = app.request_id();
+            effects.push(Effect::Send(ClientFrame::Subscribe {
+                id: Some(resume.clone()),
+                since: app.last_id,
+                limit: None,
+            }));
+            // An agent also asks for the waiting queue as it is now: a
+            // conversation released while it was offline waits no more. The
+            // queue on screen stays until that backlog replaces it.
+            if app.mode == Mode::Agent && app.last_id.is_some() {
+                let resync = app.request_id();
+                app.waiting_resync = Some(WaitingResync::new(resume, resync.clone()));
+                effects.push(Effect::Send(ClientFrame::Subscribe {
+                    id: Some(resync),
+                    since: None,
+                    limit: None,
+                }));
+            }
+            // Same key as before: if the first try was stored, the server
+            // answers with the original message instead of storing it twice.
+            for outgoing in app.outgoing.iter().filter(|o| o.error.is_none()) {
+                effects.push(Effect::Send(send_frame(app.mode, outgoing)));
+            }
+            if let Some(user) = app.selected.clone() {
+                select(app, user, effects);
+            }
+        }
+        NetEvent::Disconnected { attempt, reason } => {
+            app.connection = Connection::Reconnecting { attempt, reason };
+        }
+        NetEvent::Fatal(reason) => {
+            app.notify(format!("{reason} (Ctrl-C quits)"), true);
+            app.connection = Connection::Failed(reason);
+        }
+        NetEvent::Frame(frame) => on_frame(app, frame),
+        NetEvent::Unreadable(error) => on_unreadable(app, &error),
+    }
+}
+
+fn on_frame(app: &mut App, frame: ServerFrame) {
+    match frame {
+        ServerFrame::Message { message } => on_message(app, message, true),
+        ServerFrame::Sent { id, message } => {
+            app.outgoing.retain(|o| Some(&o.request) != id.as_ref());
+            on_message(app, message, true);
+        }
+        ServerFrame::History { id, user, messages } => {
+            if let Some(id) = &id {
+                app.history_requests.remove(id);
+            }
+            let complete = messages.len() < HISTORY_PAGE as usize;
+            for message in messages {
+                on_message(app, message, false);
+            }
+            app.conversation(&user).history = HistoryState::Loaded { complete };
+        }
+        ServerFrame::Subscribed { id, truncated, .. } => {
+            let rebuilt = app
+                .waiting_resync
+                .as_mut()
+                .and_then(|resync| resync.on_subscribed(id.as_ref()));
+            if let Some(queue) = rebuilt {
+                app.waiting_resync = None;
+                replace_waiting(app, queue);
+                // Subscribed either way, even if the resume before it failed.
+                app.connection = Connection::Online;
+                return;
+            }
+            app.connection = Connection::Online;
+            if truncated {
+                app.notify(
+                    "many messages while offline: the oldest are in the history (PgUp)",
+                    false,
+                );
+            }
+        }
+        ServerFrame::Assigned { user, agent } => {
+            let text = match app.mode {
+                Mode::User => Some(format!("{agent} is now handling your conversation")),
+                Mode::Agent if agent == app.me => Some(format!("{user} is now yours")),
+                Mode::Agent => None,
+            };
+            app.conversation(&user).holder = Some(agent);
+            if let Some(text) = text {
+                app.notify(text, false);
+            }
+        }
+        ServerFrame::Released { id, user, agent } => {
+            if let Some(resync) = &mut app.waiting_resync {
+                resync.on_released(&user, app.last_id);
+            }
+            let conversation = app.conversation(&user);
+            conversation.holder = None;
+            conversation.waiting.clear();
+            if id.is_some() {
+                app.notify(format!("released {user}"), false);
+            } else if app.mode == Mode::User {
+                app.notify(format!("{agent} closed the conversation"), false);
+            }
+        }
+        ServerFrame::Presence { name, online, role } => {
+            if role == Role::User {
+                app.conversation(&name).online = online;
+            }
+        }
+        ServerFrame::Agents { online } => app.agents_online = Some(online),
+        ServerFrame::Error { id, code, message } => on_error(app, id, code, message),
+        ServerFrame::Bye { reason } => {
+            let reason = reason.unwrap_or_else(|| "closing".to_owned());
+            app.notify(format!("server: {reason}"), true);
+        }
+        ServerFrame::Greeting { .. } | ServerFrame::Welcome { .. } | ServerFrame::Pong { .. } => {}
+    }
+}
+
+/// The queue on screen becomes exactly what the re-sync brought.
+fn replace_waiting(app: &mut App, queue: WaitingQueue) {
+    for conversation in app.conversations.values_mut() {
+        conversation.waiting.clear();
+    }
+    for (user, mut waiting) in queue {
+        waiting.sort_by_key(|w| w.id);
+        app.conversation(&user).waiting = waiting;
+    }
+}
+
+fn on_error(app: &mut App, id: Option<RequestId>, code: ErrorCode, message: String) {
+    let text = format!("{message} ({})", code.as_str());
+    let failed = app
+        .outgoing
+        .iter_mut()
+        .find(|o| id.as_ref() == Some(&o.request));
+    if let Some(outgoing) = failed {
+        // Shown inline, under the message it refused.
+        outgoing.error = Some(text);
+        return;
+    }
+    let history = id.as_ref().and_then(|id| app.history_requests.remove(id));
+    if let Some(user) = history {
+        // Only `unknown_user` says there is nothing to load.
+        let retry = code != ErrorCode::UnknownUser;
+        history_failed(app, &user, retry);
+        app.notify(format!("could not load {user}'s history: {text}"), true);
+        return;
+    }
+    if let Some(resync) = app.waiting_resync.as_mut()
+        && id.as_ref() == Some(resync.resume())
+    {
+        resync.resume_failed();
+        app.notify(format!("could not resume: {text}"), true);
+        return;
+    }
+    if id.is_some() && id.as_ref() == app.waiting_resync.as_ref().map(|r| r.request()) {
+        // The queue on screen is kept as it is; the next reconnect tries again.
+        app.waiting_resync = None;
+        app.notify(format!("could not refresh the waiting queue: {text}"), true);
+        return;
+    }
+    app.notify(text, true);
+}
+
+/// A `history` request will get no page. If `retry`, the conversation may
+/// ask again (when selected or scrolled to the top); else it has no more.
+fn history_failed(app: &mut App, user: &Name, retry: bool) {
+    let conversation = app.conversation(user);
+    if conversation.history == HistoryState::Loading {
+        conversation.history = if retry {
+            HistoryState::NotLoaded
+        } else {
+            HistoryState::Loaded { complete: true }
+        };
+    }
+}
+
+/// A line the client could not read (see `net`). It may have been the page
+/// a conversation waits for: the request it names, or, without a readable
+/// id, every page in flight, stops loading and can be asked for again.
+fn on_unreadable(app: &mut App, error: &FrameError) {
+    let failed: Vec<Name> = match error.request_id() {
+        Some(id) => app.history_requests.remove(id).into_iter().collect(),
+        None => app.history_requests.drain().map(|(_, user)| user).collect(),
+    };
+    for user in &failed {
+        history_failed(app, user, true);
+    }
+    app.notify(
+        format!("the server sent a line this client cannot read: {error}"),
+        true,
+    );
+}
+
+/// A message from the subscription (`live`) or from `history`.
+fn on_message(app: &mut App, message: Message, live: bool) {
+    if live {
+        app.last_id = app.last_id.max(Some(message.id));
+    }
+    let width = app.message_area().0;
+    let own = app.is_own(&message);
+    let shown = app.current_name() == Some(&message.user);
+    let conversation = app.conversation(&message.user.clone());
+    let newest = conversation
+        .messages
+        .last()
+        .is_none_or(|m| m.id < message.id);
+    let height = text::message_height(message.body.as_str(), width);
+    let (id, from, priority, ts) = (message.id, message.from, message.priority, message.ts);
+    if live && let Some(resync) = &mut app.waiting_resync {
+        resync.on_message(&message);
+    }
+    let conversation = app.conversation(&message.user.clone());
+    if !conversation.insert(message) {
+        return;
+    }
+    if !live {
+        return;
+    }
+    match from {
+        Role::User => conversation.waiting.push(Waiting { id, priority, ts }),
+        // An agent's answer resolves everything the user wrote before it.
+        Role::Agent => conversation.waiting.retain(|w| w.id > id),
+    }
+    if own {
+        return;
+    }
+    if !shown {
+        conversation.unread += 1;
+    } else if newest && conversation.scroll.offset > 0 {
+        // Keep the lines on screen where they are while scrolled up.
+        conversation.scroll.offset += height;
+        conversation.scroll.new_below += 1;
+    }
+}

@@ -1,0 +1,377 @@
+//! The connection task: one TCP connection at a time, framed with the
+//! protocol's [`ClientCodec`](switchboard_protocol::ClientCodec). Server frames become [`NetEvent`]s for the
+//! app, and so do lines that are not frames it can read; [`ClientFrame`]s
+//! from the app are written out. When the connection drops it reports
+//! `Disconnected`, waits with exponential backoff and signs in again; the
+//! app then re-subscribes with `since` and resends what is pending (see
+//! `app::update`). Frames the app sends while there is no connection are
+//! dropped: the app keeps what matters (pending messages) and sends it again
+//! on `Connected`.
+//!
+//! - `endpoint`: where the server is, TLS roots, hints for TLS mistakes.
+//! - `connect`: one connection and sign-in, and why it failed.
+//! - here: the task itself (`run`), one connection's `session` and its
+//!   heartbeat, and the backoff between attempts.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use switchboard_protocol::{ClientFrame, RequestId, ServerFrame};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::{Msg, NetEvent};
+
+mod connect;
+mod endpoint;
+
+pub use connect::{
+    CONNECT_TIMEOUT, ConnectError, Identity, Link, MAX_SERVER_LINE_BYTES, Transport, Welcome,
+    connect,
+};
+pub use endpoint::Endpoint;
+
+/// First wait before reconnecting; doubled on each failure.
+pub const BACKOFF_START: Duration = Duration::from_millis(250);
+
+/// The longest wait between reconnection attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+/// When to check that a quiet connection is still alive, and how long to
+/// wait for the answer.
+///
+/// A connection whose other end vanished (a laptop's lid closed, a NAT or
+/// firewall that forgot the flow, a server machine that lost power) can
+/// stay "open" here for many minutes while nothing gets through. Without a
+/// check, an agent would sit in front of a queue that no longer moves.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    /// After this long without a frame from the server, send a `ping`.
+    pub after: Duration,
+    /// Then, after this long still without a frame, give the connection up
+    /// and reconnect.
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            after: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The id of the heartbeat's `ping`: the app numbers its own requests, so
+/// a string cannot collide, and its `pong` is not passed on.
+const HEARTBEAT_ID: &str = "heartbeat";
+
+/// Runs until the app goes away (its sender is dropped): then says `bye`.
+pub async fn run(
+    endpoint: Endpoint,
+    identity: Identity,
+    first: (Link, Welcome),
+    mut outgoing: mpsc::Receiver<ClientFrame>,
+    events: mpsc::Sender<Msg>,
+    heartbeat: Heartbeat,
+) {
+    let (mut conn, mut welcome) = first;
+    loop {
+        let connected = NetEvent::Connected {
+            agents_online: welcome.agents_online,
+        };
+        if events.send(Msg::Net(connected)).await.is_err() {
+            return;
+        }
+        let Some(mut reason) = session(&mut conn, &mut outgoing, &events, heartbeat).await else {
+            return;
+        };
+        let mut backoff = BACKOFF_START;
+        let mut attempt = 1;
+        (conn, welcome) = loop {
+            let lost = NetEvent::Disconnected { attempt, reason };
+            if events.send(Msg::Net(lost)).await.is_err() {
+                return;
+            }
+            if !discard_for(backoff, &mut outgoing).await {
+                return;
+            }
+            match connect(&endpoint, &identity).await {
+                Ok(next) => break next,
+                Err(e) if e.is_permanent() => {
+                    let _ = events.send(Msg::Net(NetEvent::Fatal(e.to_string()))).await;
+                    return;
+                }
+                Err(e) => reason = e.to_string(),
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            attempt += 1;
+        };
+        // Frames queued for the lost connection are stale; the app resends
+        // what still matters when it hears `Connected`.
+        while outgoing.try_recv().is_ok() {}
+    }
+}
+
+/// Moves frames both ways until the connection ends (`Some(reason)`) or the
+/// app is gone (`None`). Any frame from the server shows the connection is
+/// alive; after `heartbeat.after` without one it sends a `ping`, and gives
+/// the connection up if nothing comes back within `heartbeat.timeout`.
+async fn session(
+    conn: &mut Link,
+    outgoing: &mut mpsc::Receiver<ClientFrame>,
+    events: &mpsc::Sender<Msg>,
+    heartbeat: Heartbeat,
+) -> Option<String> {
+    let mut heard = Instant::now();
+    let mut pinged = false;
+    loop {
+        let check = if pinged {
+            heard + heartbeat.after + heartbeat.timeout
+        } else {
+            heard + heartbeat.after
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(check) => {
+                if pinged {
+                    let silent = heartbeat.after + heartbeat.timeout;
+                    return Some(format!("no answer from the server for {} s", silent.as_secs()));
+                }
+                let ping = ClientFrame::Ping { id: Some(RequestId::Str(HEARTBEAT_ID.into())) };
+                if let Err(e) = conn.send(ping).await {
+                    return Some(e.to_string());
+                }
+                pinged = true;
+            }
+            frame = conn.next() => {
+                // Any line, even one we cannot read, shows the server is there.
+                if let Some(Ok(_)) = &frame {
+                    heard = Instant::now();
+                    pinged = false;
+                }
+                match frame {
+                    Some(Ok(Ok(frame))) => {
+                        if is_heartbeat(&frame) {
+                            continue;
+                        }
+                        let bye = matches!(frame, ServerFrame::Bye { .. });
+                        events.send(Msg::Net(NetEvent::Frame(frame))).await.ok()?;
+                        if bye {
+                            return Some("the server said bye".to_owned());
+                        }
+                    }
+                    // A line the client could not read (the server's protocol is
+                    // newer, or broken): the codec has skipped it and the
+                    // connection goes on, but the app hears of it, as it may
+                    // have been the reply that a request waits for.
+                    Some(Ok(Err(bad))) => {
+                        events.send(Msg::Net(NetEvent::Unreadable(bad))).await.ok()?;
+                    }
+                    Some(Err(e)) => return Some(e.to_string()),
+                    None => return Some("the server closed the connection".to_owned()),
+                }
+            }
+            frame = outgoing.recv() => match frame {
+                Some(frame) => {
+                    if let Err(e) = conn.send(frame).await {
+                        return Some(e.to_string());
+                    }
+                }
+                None => {
+                    // Best effort: we are leaving either way.
+                    let _ = conn.send(ClientFrame::Bye { id: None }).await;
+                    return None;
+                }
+            },
+        }
+    }
+}
+
+fn is_heartbeat(frame: &ServerFrame) -> bool {
+    matches!(frame, ServerFrame::Pong { id: Some(RequestId::Str(id)) } if id == HEARTBEAT_ID)
+}
+
+/// Waits `wait`, dropping frames the app sends meanwhile; `false` if the app is gone.
+async fn discard_for(wait: Duration, outgoing: &mut mpsc::Receiver<ClientFrame>) -> bool {
+    let sleep = tokio::time::sleep(wait);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return true,
+            frame = outgoing.recv() => if frame.is_none() { return false },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_protocol::codec::encode_into;
+    use switchboard_protocol::{FrameError, Message, Priority};
+    use tokio::io::{DuplexStream, duplex};
+    use tokio::task::JoinHandle;
+    use tokio_util::bytes::BytesMut;
+    use tokio_util::codec::LinesCodec;
+
+    use crate::app::HISTORY_PAGE;
+    use crate::app::test_support::name;
+    use tokio_util::codec::Framed;
+
+    use super::connect::framed;
+
+    pub(super) fn message(id: u64, user: &str, agent: Option<&str>, body: &str) -> Message {
+        crate::app::test_support::message_from(id, user, agent, body, Priority::Urgent)
+    }
+
+    const BEAT: Heartbeat = Heartbeat {
+        after: Duration::from_secs(20),
+        timeout: Duration::from_secs(10),
+    };
+
+    const PING: &str = r#"{"type":"ping","id":"heartbeat"}"#;
+
+    const PONG: &str = r#"{"type":"pong","id":"heartbeat"}"#;
+
+    /// A signed-in session over an in-memory stream: the server's end (as
+    /// lines), what the app receives, the app's sender (kept, or the session
+    /// ends), and the session's outcome.
+    struct Rig {
+        server: Framed<DuplexStream, LinesCodec>,
+        app: mpsc::Receiver<Msg>,
+        _to_net: mpsc::Sender<ClientFrame>,
+        session: JoinHandle<Option<String>>,
+    }
+
+    fn rig() -> Rig {
+        let (client, server) = duplex(4096);
+        let mut conn = framed(Box::new(client));
+        let (to_net, mut outgoing) = mpsc::channel(4);
+        let (events, app) = mpsc::channel(4);
+        let session =
+            tokio::spawn(async move { session(&mut conn, &mut outgoing, &events, BEAT).await });
+        Rig {
+            server: Framed::new(server, LinesCodec::new()),
+            app,
+            _to_net: to_net,
+            session,
+        }
+    }
+
+    /// Time is paused: a line that never comes fails here, after two
+    /// minutes of virtual time, instead of hanging the test.
+    const PATIENCE: Duration = Duration::from_secs(120);
+
+    async fn next_line(server: &mut Framed<DuplexStream, LinesCodec>) -> String {
+        tokio::time::timeout(PATIENCE, server.next())
+            .await
+            .expect("a line within two minutes")
+            .expect("the client is connected")
+            .expect("a line")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_connection_is_pinged_and_kept_while_the_server_answers() {
+        let mut rig = rig();
+        let start = Instant::now();
+        for beat in 1..=3 {
+            assert_eq!(next_line(&mut rig.server).await, PING);
+            assert_eq!(start.elapsed(), BEAT.after * beat);
+            rig.server.send(PONG).await.expect("answers");
+        }
+        assert!(!rig.session.is_finished());
+        assert!(rig.app.try_recv().is_err(), "the app hears nothing of it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_stops_answering_is_given_up() {
+        let mut rig = rig();
+        let start = Instant::now();
+        assert_eq!(next_line(&mut rig.server).await, PING);
+        let reason = tokio::time::timeout(PATIENCE, rig.session)
+            .await
+            .expect("ends within two minutes")
+            .expect("runs")
+            .expect("the connection is given up");
+        assert_eq!(start.elapsed(), BEAT.after + BEAT.timeout);
+        assert!(
+            reason.contains("no answer from the server for 30 s"),
+            "{reason}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_frame_from_the_server_puts_the_ping_off() {
+        let mut rig = rig();
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        rig.server
+            .send(r#"{"type":"agents","online":2}"#)
+            .await
+            .expect("sends");
+        match rig.app.recv().await {
+            Some(Msg::Net(NetEvent::Frame(ServerFrame::Agents { online: 2 }))) => {}
+            _ => panic!("the event reaches the app"),
+        }
+        assert_eq!(next_line(&mut rig.server).await, PING);
+        assert_eq!(start.elapsed(), Duration::from_secs(15) + BEAT.after);
+    }
+
+    /// `frame` as the server writes it, without the newline.
+    pub(super) fn line_of(frame: &ServerFrame) -> String {
+        let mut line = BytesMut::new();
+        encode_into(frame, &mut line).expect("encodes");
+        let line = String::from_utf8(line.to_vec()).expect("UTF-8");
+        line.trim_end().to_owned()
+    }
+
+    /// What the app hears next.
+    async fn next_event(app: &mut mpsc::Receiver<Msg>) -> NetEvent {
+        match tokio::time::timeout(PATIENCE, app.recv()).await {
+            Ok(Some(Msg::Net(event))) => event,
+            Ok(other) => panic!("expected a network event, got {other:?}"),
+            Err(_) => panic!("nothing reached the app within two minutes"),
+        }
+    }
+
+    /// The app asks for [`HISTORY_PAGE`] messages at a time; a page of long
+    /// messages is one line well over the protocol's default 64 KiB.
+    #[tokio::test(start_paused = true)]
+    async fn a_history_reply_over_64_kib_reaches_the_app() {
+        let mut rig = rig();
+        let body = "a long message ".repeat(47);
+        let reply = ServerFrame::History {
+            id: Some(RequestId::Int(7)),
+            user: name("ana"),
+            messages: (1..=u64::from(HISTORY_PAGE))
+                .map(|id| message(id, "ana", None, &body))
+                .collect(),
+        };
+        let line = line_of(&reply);
+        assert!(line.len() > 65_536, "only {} bytes", line.len());
+        rig.server.send(line).await.expect("sends");
+        assert_eq!(next_event(&mut rig.app).await, NetEvent::Frame(reply));
+    }
+
+    /// Skipped lines used to vanish; a conversation waiting on one stayed
+    /// "loading" for ever.
+    #[tokio::test(start_paused = true)]
+    async fn a_line_the_client_cannot_read_is_reported_and_the_connection_kept() {
+        let mut rig = rig();
+        rig.server
+            .send(r#"{"type":"from_the_future","id":3}"#)
+            .await
+            .expect("sends");
+        match next_event(&mut rig.app).await {
+            NetEvent::Unreadable(FrameError::BadFrame { .. }) => {}
+            other => panic!("expected Unreadable(BadFrame), got {other:?}"),
+        }
+        rig.server
+            .send(r#"{"type":"agents","online":2}"#)
+            .await
+            .expect("sends");
+        assert_eq!(
+            next_event(&mut rig.app).await,
+            NetEvent::Frame(ServerFrame::Agents { online: 2 })
+        );
+    }
+}
