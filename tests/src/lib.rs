@@ -19,6 +19,8 @@
 //!   run in parallel. Restarts, signals and its log.
 //! - [`process`]: the `switchboard serve` child itself: command line, the
 //!   thread that drains stderr, the `listening on` line.
+//! - [`deployment`]: [`Deployment`], what a test needs from the system under
+//!   test (connect, provision an agent), so a cluster can stand in for one node.
 //! - [`client`]: [`TestClient`], one TCP connection that sends JSON lines and
 //!   receives frames with a timeout, so a missing frame fails the test instead
 //!   of hanging it.
@@ -42,6 +44,7 @@
 pub mod assert;
 pub mod bins;
 pub mod client;
+pub mod deployment;
 pub mod frames;
 pub mod messages;
 pub mod process;
@@ -54,6 +57,7 @@ pub mod prelude {
     pub use crate::assert::{assert_error, assert_message, assert_timestamp};
     pub use crate::bins::{switchboard_bin, tui_bin};
     pub use crate::client::{RECV_TIMEOUT, TestClient};
+    pub use crate::deployment::Deployment;
     pub use crate::frames::{assigned, greeting, presence, released};
     pub use crate::messages::{bodies, id_of, ids, messages_in, numbered};
     pub use crate::process::PROCESS_TIMEOUT;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::bins::switchboard_bin;
 use crate::client::TestClient;
+use crate::deployment::Deployment;
 use crate::process::{Launch, PROCESS_TIMEOUT, ServerLog};
 
 /// How long [`TestServer::log_line`] waits for a line to reach the kept log.
@@ -201,6 +202,16 @@ impl TestServer {
         self.child = Some(child);
         self.addr = addr;
         self.log = log;
+    }
+}
+
+impl Deployment for TestServer {
+    fn connect(&self) -> impl Future<Output = TestClient> + Send {
+        TestServer::connect(self)
+    }
+
+    fn add_agent(&self, name: &str) -> String {
+        TestServer::add_agent(self, name)
     }
 }
 

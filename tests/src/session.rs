@@ -1,13 +1,14 @@
 //! The protocol's requests as one call each (`hello`, `subscribe`, `send`,
 //! `history`, `bye`), asserting the reply a well-behaved server gives, and
 //! [`user`] / [`agent`]: connections that are already greeted, identified and
-//! subscribed, for tests that are about something else.
+//! subscribed, for tests that are about something else. They take any
+//! [`Deployment`], so the same test can run on one node or on a cluster.
 
 use serde_json::{Value, json};
 
 use crate::client::TestClient;
+use crate::deployment::Deployment;
 use crate::messages::id_of;
-use crate::server::TestServer;
 
 impl TestClient {
     /// `hello` as a user never seen before: asserts `welcome` with a token and
@@ -167,7 +168,7 @@ impl TestClient {
 
 /// A new user `name`: connected, identified (the user is created) and
 /// subscribed, with everything up to `subscribed` consumed. Returns the token.
-pub async fn user(server: &TestServer, name: &str) -> (TestClient, String) {
+pub async fn user(server: &impl Deployment, name: &str) -> (TestClient, String) {
     let mut client = server.connect().await.labelled(name);
     let (token, _) = client.hello_new_user(name).await;
     client.subscribe().await;
@@ -176,7 +177,7 @@ pub async fn user(server: &TestServer, name: &str) -> (TestClient, String) {
 
 /// Another subscribed connection of an existing user, with everything up to
 /// `subscribed` consumed.
-pub async fn user_again(server: &TestServer, name: &str, token: &str) -> TestClient {
+pub async fn user_again(server: &impl Deployment, name: &str, token: &str) -> TestClient {
     let mut client = server.connect().await.labelled(name);
     client.hello_user(name, token).await;
     client.subscribe().await;
@@ -185,7 +186,7 @@ pub async fn user_again(server: &TestServer, name: &str, token: &str) -> TestCli
 
 /// A subscribed connection of a provisioned agent, with the backlog and state
 /// events up to `subscribed` consumed.
-pub async fn agent(server: &TestServer, name: &str, token: &str) -> TestClient {
+pub async fn agent(server: &impl Deployment, name: &str, token: &str) -> TestClient {
     let mut client = server.connect().await.labelled(name);
     client.hello_agent(name, token).await;
     client.subscribe().await;
@@ -194,7 +195,7 @@ pub async fn agent(server: &TestServer, name: &str, token: &str) -> TestClient {
 
 /// An identified connection that did not subscribe: it gets only replies
 /// (interpretation 3).
-pub async fn unsubscribed_user(server: &TestServer, name: &str) -> (TestClient, String) {
+pub async fn unsubscribed_user(server: &impl Deployment, name: &str) -> (TestClient, String) {
     let mut client = server.connect().await.labelled(name);
     let (token, _) = client.hello_new_user(name).await;
     (client, token)
