@@ -29,7 +29,7 @@
 //!   subscribed, for tests that are about something else.
 //! - [`frames`]: the exact frames a test can write out in full (greeting,
 //!   presence, assigned, released).
-//! - [`assert`]: [`assert_message`] and friends, the shape every error and
+//! - [`assert`](mod@assert): [`assert_message`] and friends, the shape every error and
 //!   stored message must have.
 //! - [`messages`]: ids, bodies and messages picked out of frames.
 //! - [`bins`]: where the built `switchboard` and `switchboard-tui` binaries are.

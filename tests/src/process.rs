@@ -1,7 +1,7 @@
 //! One `switchboard serve` child process: the command line it starts with,
 //! the thread that drains its stderr, and the `listening on` line that says
 //! where it accepts connections. [`crate::TestServer`] owns one; a cluster of
-//! nodes would own one per node, each with its own [`Launch`].
+//! nodes would own one per node, each with its own `Launch`.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};

@@ -173,7 +173,7 @@ impl TestServer {
     }
 
     /// The first line of the server's recent stderr that contains `needle`,
-    /// waiting up to [`LOG_LINE_TIMEOUT`] for it: another thread drains the
+    /// waiting up to `LOG_LINE_TIMEOUT` (5 s) for it: another thread drains the
     /// pipe, so a line the server just wrote may not be there yet.
     pub fn log_line(&self, needle: &str) -> String {
         let deadline = Instant::now() + LOG_LINE_TIMEOUT;
