@@ -1,0 +1,194 @@
+//! One `switchboard serve` child process: the command line it starts with,
+//! the thread that drains its stderr, and the `listening on` line that says
+//! where it accepts connections. [`crate::TestServer`] owns one; a cluster of
+//! nodes would own one per node, each with its own `Launch`.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use crate::bins::switchboard_bin;
+
+/// How long the server may take to print its `listening on` line, or to exit
+/// after SIGTERM.
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many of the server's last stderr lines are kept, to print when a test fails.
+const LOG_LINES_KEPT: usize = 200;
+
+/// The server's recent stderr, shared with the thread that drains the pipe.
+#[derive(Clone, Default)]
+pub(crate) struct ServerLog(Arc<Mutex<VecDeque<String>>>);
+
+impl ServerLog {
+    /// The kept lines, oldest first, one per line. A panic in the drain thread
+    /// while it held the lock leaves the lines intact, so a poisoned lock is
+    /// read anyway: the log is what explains the failure.
+    pub(crate) fn text(&self) -> String {
+        let log = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Keeps `line`, forgetting the oldest once [`LOG_LINES_KEPT`] are kept.
+    fn push(&self, line: String) {
+        let mut log = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if log.len() == LOG_LINES_KEPT {
+            log.pop_front();
+        }
+        log.push_back(line);
+    }
+}
+
+/// How a server is started: its extra `serve` flags, environment and
+/// open-file limit. Kept so that a restart starts it the same way.
+pub(crate) struct Launch {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    /// The open-file limit the server starts with (`prlimit`), if set.
+    open_files: Option<u64>,
+}
+
+impl Launch {
+    pub(crate) fn new(args: &[&str], envs: &[(&str, &str)], open_files: Option<u64>) -> Launch {
+        Launch {
+            args: args.iter().map(|arg| arg.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            open_files,
+        }
+    }
+
+    /// Starts `switchboard serve` on the database `db` and reads its stderr
+    /// until `listening on ADDR`. A thread keeps draining stderr afterwards so
+    /// the pipe never fills up and blocks the server. When the environment
+    /// sets `SWITCHBOARD_DB` or `SWITCHBOARD_LISTEN`, the matching flag is left
+    /// out so that the value really comes from the environment.
+    pub(crate) fn spawn(&self, db: &Path) -> (Child, SocketAddr, ServerLog) {
+        let from_env = |key: &str| self.envs.iter().any(|(k, _)| k == key);
+        let mut command = match self.open_files {
+            Some(files) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit
+                    .arg(format!("--nofile={files}:{files}"))
+                    .arg("--")
+                    .arg(switchboard_bin());
+                prlimit
+            }
+            None => Command::new(switchboard_bin()),
+        };
+        command.arg("serve");
+        if !from_env("SWITCHBOARD_LISTEN") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !from_env("SWITCHBOARD_DB") {
+            command.arg("--db").arg(db);
+        }
+        command
+            .args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start switchboard serve");
+        let stderr = child.stderr.take().expect("stderr is piped");
+
+        let log = ServerLog::default();
+        let (found, listening) = mpsc::channel();
+        let thread_log = log.clone();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = strip_ansi(&String::from_utf8_lossy(&line));
+                if let Some(addr) = parse_listening(&line)
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(addr);
+                }
+                thread_log.push(line);
+            }
+        });
+
+        match listening.recv_timeout(PROCESS_TIMEOUT) {
+            Ok(addr) => (child, addr, log),
+            Err(reason) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                // The drain thread may not have read the pipe to its end yet:
+                // this prints the lines it has so far.
+                panic!(
+                    "switchboard serve did not log `listening on 127.0.0.1:PORT` ({reason:?}, \
+                     exit status {status:?}); stderr:\n{}",
+                    log.text()
+                );
+            }
+        }
+    }
+}
+
+/// The address in a `... listening on 127.0.0.1:PORT ...` log line.
+fn parse_listening(line: &str) -> Option<SocketAddr> {
+    let after = &line[line.find("listening on")?..];
+    let start = after.find("127.0.0.1:")?;
+    let rest = &after[start + "127.0.0.1:".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    format!("127.0.0.1:{digits}").parse().ok()
+}
+
+/// Removes terminal colour codes, in case the log is coloured anyway.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_port_in_a_log_line() {
+        let line = "2026-11-24T11:16:27Z  INFO switchboard: listening on 127.0.0.1:40123";
+        assert_eq!(
+            parse_listening(line),
+            Some("127.0.0.1:40123".parse().unwrap())
+        );
+        let line = "INFO listening on addr=127.0.0.1:7 more";
+        assert_eq!(parse_listening(line), Some("127.0.0.1:7".parse().unwrap()));
+        assert_eq!(parse_listening("INFO starting"), None);
+    }
+
+    #[test]
+    fn strips_colours() {
+        assert_eq!(
+            strip_ansi("\u{1b}[32mINFO\u{1b}[0m listening"),
+            "INFO listening"
+        );
+    }
+}
