@@ -1,23 +1,28 @@
 //! One request per file: `parse` turns a frame's raw fields into a validated
-//! command (or the error to answer), `apply` carries it out.
+//! command (or the error to answer), `apply` carries it out. [`Command`] is
+//! the dispatcher: a signed-in connection's frame becomes a command here, so
+//! the session only does I/O and keeps replies in order.
 //!
-//! Requests that change state (`send`, `release`, `subscribe`) are answered
-//! through the router after the commit ([`Reply::Later`]); the others
-//! answer at once ([`Reply::Now`]).
+//! Requests that change state (`send`, `release`) and `subscribe` are
+//! answered through the router ([`Reply::Later`]): a write after its commit,
+//! a subscribe once its backlog is read. The others answer at once
+//! ([`Reply::Now`]). `hello` is the anonymous connection's one request and
+//! is handled by the session's sign-in.
 
 pub mod hello;
 pub mod history;
 pub mod ping;
 pub mod release;
-pub mod send;
+pub mod send_message;
 pub mod subscribe;
 
-use switchboard_protocol::{Name, RequestId, ServerFrame};
+use switchboard_protocol::{ClientFrame, Name, RequestId, ServerFrame};
 
 use crate::error::RequestError;
 
 use crate::event::{ConnId, NodeId, Origin};
 use crate::identity::Identity;
+use crate::rate_limit::TokenBucket;
 use crate::services::Services;
 
 /// The user a request names. A name no user could have is `unknown_user`
@@ -30,6 +35,9 @@ fn named_user(text: &str) -> Result<Name, RequestError> {
 #[derive(Debug)]
 pub enum Reply {
     Now(ServerFrame),
+    /// `bye`: the client is owed what it asked for before, then the session
+    /// closes.
+    Close,
     /// The router will deliver the reply once the writer has committed.
     Later,
 }
@@ -48,6 +56,85 @@ impl Caller<'_> {
             node: NodeId::LOCAL,
             conn: self.conn,
             request: self.request.clone(),
+        }
+    }
+}
+
+/// What a connection keeps between its requests that commands consult.
+pub struct PerConnection {
+    /// `send`s allowed now (docs/protocol.md, the send rate).
+    pub sends: TokenBucket,
+}
+
+/// A signed-in connection's request, validated.
+#[derive(Debug)]
+pub enum Command {
+    Subscribe(subscribe::Subscribe),
+    Send(send_message::SendMessage),
+    Release(release::Release),
+    History(history::History),
+    Ping,
+    /// End the session.
+    Bye,
+}
+
+impl Command {
+    /// The command a signed-in connection's frame asks for, or the error to
+    /// answer it with. A `send` over the rate is refused before it is read.
+    pub fn from_frame(
+        frame: ClientFrame,
+        identity: &Identity,
+        services: &Services,
+        connection: &mut PerConnection,
+    ) -> Result<Command, RequestError> {
+        Ok(match frame {
+            ClientFrame::Bye { .. } => Command::Bye,
+            ClientFrame::Hello { .. } => return Err(RequestError::AlreadyAuthenticated),
+            ClientFrame::Ping { .. } => Command::Ping,
+            ClientFrame::Subscribe { since, limit, .. } => {
+                Command::Subscribe(subscribe::Subscribe::parse(identity.role, since, limit))
+            }
+            ClientFrame::Send { to, body, key, .. } => {
+                if !connection.sends.try_take() {
+                    return Err(RequestError::RateLimited);
+                }
+                Command::Send(send_message::SendMessage::parse(
+                    identity, to, &body, key, services,
+                )?)
+            }
+            ClientFrame::Release { user, .. } => {
+                Command::Release(release::Release::parse(identity, &user)?)
+            }
+            ClientFrame::History {
+                user,
+                before,
+                limit,
+                ..
+            } => Command::History(history::History::parse(identity, user, before, limit)?),
+        })
+    }
+
+    /// Whether every earlier request must be answered before this one runs:
+    /// a `history` or a backlog then includes the connection's own writes.
+    pub fn reads_own_writes(&self) -> bool {
+        matches!(self, Command::History(_) | Command::Subscribe(_))
+    }
+
+    /// Whether this is answered before the connection's next request is
+    /// read: a `subscribe`, answered with a whole backlog, one at a time,
+    /// so pipelining them cannot pile backlogs up in memory.
+    pub fn one_at_a_time(&self) -> bool {
+        matches!(self, Command::Subscribe(_))
+    }
+
+    pub async fn apply(self, caller: Caller<'_>) -> Result<Reply, RequestError> {
+        match self {
+            Command::Subscribe(subscribe) => subscribe.apply(caller).await,
+            Command::Send(send) => send.apply(caller).await,
+            Command::Release(release) => release.apply(caller).await,
+            Command::History(history) => history.apply(caller).await,
+            Command::Ping => Ok(ping::apply(caller.request)),
+            Command::Bye => Ok(Reply::Close),
         }
     }
 }

@@ -16,13 +16,17 @@
 //! Writing to the socket (batched, and given up on a peer that stops
 //! reading) is [`batched_writer`]'s job.
 //!
-//! A session ends on `bye`, end of input, a broken socket, a full outbox
-//! (`slow_consumer`), a missing `hello`, three failed `hello`s, or server
-//! shutdown; [`End`] decides what it still writes before closing.
+//! - [`replies`]: the book of replies owed, which keeps them in request order;
+//! - [`crate::cmd::Command`]: what each request means (the session only
+//!   does I/O and keeps that order);
+//! - [`sign_in`]: the anonymous connection's `hello`;
+//! - [`end`]: why a session ends and what it still writes before closing.
 
 mod batched_writer;
+mod end;
+mod replies;
+mod sign_in;
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -30,7 +34,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use switchboard_protocol::codec::{HistoryLine, encode_into};
-use switchboard_protocol::{ClientFrame, Message, Name, RequestId, Role, ServerCodec, ServerFrame};
+use switchboard_protocol::{ClientFrame, Message, Name, RequestId, ServerCodec, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -38,20 +42,17 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::hello::{Hello, SignedIn};
-use crate::cmd::history::History;
-use crate::cmd::release::Release;
-use crate::cmd::send::Send;
-use crate::cmd::subscribe::Subscribe;
-use crate::cmd::{Caller, Reply, ping};
+use crate::cmd::{Caller, Command, PerConnection, Reply};
 use crate::error::RequestError;
 use crate::event::ConnId;
 use crate::identity::Identity;
-use crate::outbox::{OutboxReceiver, Outgoing, Payload, outbox};
+use crate::outbox::{OutboxReceiver, Outgoing, Payload};
 use crate::rate_limit::TokenBucket;
 use crate::router::Router;
 use crate::services::SharedServices;
 use batched_writer::BatchedWriter;
+use end::End;
+use replies::Replies;
 
 /// How long a closing session may spend sending what it still owes.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,25 +69,6 @@ const MAX_HELD_REPLIES: usize = 1_024;
 enum State {
     Anonymous { failed_hellos: u8 },
     SignedIn(Identity),
-}
-
-/// Why a session ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The client said `bye`.
-    Bye,
-    /// The client closed its side; it may still read what it is owed.
-    PeerClosed,
-    Shutdown,
-    /// The router let go of this connection without a last frame: its
-    /// outbox overflowed.
-    SlowConsumer,
-    /// The router sent this connection its last frame (its token was revoked).
-    Dismissed,
-    HelloTimeout,
-    TooManyHellos,
-    /// The socket failed; nothing more can be written.
-    Broken,
 }
 
 /// Tells the router a connection is gone, however the session ends (even by
@@ -116,15 +98,10 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     /// Frames the router queued for this connection (after `hello`).
     outbox: Option<OutboxReceiver>,
     registered: Option<Registered>,
-    /// Requests handed to storage, and how many of their replies are written.
-    issued: u64,
-    answered: u64,
-    /// Immediate replies waiting for earlier replies: (requests that must be
-    /// answered first, the reply).
-    held: VecDeque<(u64, Bytes)>,
+    replies: Replies,
     /// The router's last frame for this connection has been written.
     dismissed: bool,
-    sends: TokenBucket,
+    per_connection: PerConnection,
 }
 
 impl Session {
@@ -152,11 +129,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             state: State::Anonymous { failed_hellos: 0 },
             outbox: None,
             registered: None,
-            issued: 0,
-            answered: 0,
-            held: VecDeque::new(),
+            replies: Replies::default(),
             dismissed: false,
-            sends: TokenBucket::new(config.send_rate, config.send_burst),
+            per_connection: PerConnection {
+                sends: TokenBucket::new(config.send_rate, config.send_burst),
+            },
             services,
         }
     }
@@ -227,17 +204,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    /// The router closed this connection's outbox with no last frame: it
-    /// was too slow, unless the router itself has stopped (the server is
-    /// failing and about to stop: that is no client's fault).
-    fn cut_off(&self) -> End {
-        if self.services.router.has_stopped() {
-            End::Shutdown
-        } else {
-            End::SlowConsumer
-        }
-    }
-
     /// Answers one request; `Some(end)` when the session should end.
     async fn handle(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
         // The barrier: what was queued before this request goes out first.
@@ -246,7 +212,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // The router's last frame went out: carry out nothing more.
             return Ok(Some(End::Dismissed));
         }
-        if self.held.len() >= MAX_HELD_REPLIES {
+        if self.replies.held() >= MAX_HELD_REPLIES {
             self.pay_what_is_owed().await?;
         }
         let identity = match &self.state {
@@ -258,67 +224,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // writes.
         let services = std::sync::Arc::clone(&self.services);
         let services = &*services;
-        let caller = Caller {
-            conn: self.conn,
-            request: request.clone(),
-            identity: &identity,
-            services,
-        };
-        // A subscribe is answered with a whole backlog: one at a time per
-        // connection, so pipelining them cannot pile backlogs up in memory.
+        let command = Command::from_frame(frame, &identity, services, &mut self.per_connection);
         let mut one_at_a_time = false;
-        let result = match frame {
-            ClientFrame::Bye { .. } => return Ok(Some(End::Bye)),
-            ClientFrame::Hello { .. } => Err(RequestError::AlreadyAuthenticated),
-            ClientFrame::Ping { .. } => Ok(ping::apply(request.clone())),
-            ClientFrame::Subscribe { since, limit, .. } => {
-                one_at_a_time = true;
-                // Its own earlier writes are committed before its backlog is
-                // read, so the backlog has them.
-                self.pay_what_is_owed().await?;
-                Subscribe::parse(identity.role, since, limit)
-                    .apply(caller)
-                    .await
-            }
-            ClientFrame::Send { to, body, key, .. } => {
-                if self.sends.try_take() {
-                    match Send::parse(&identity, to, &body, key, services) {
-                        Ok(send) => send.apply(caller).await,
-                        Err(error) => Err(error),
-                    }
-                } else {
-                    Err(RequestError::RateLimited)
-                }
-            }
-            ClientFrame::Release { user, .. } => match Release::parse(&identity, &user) {
-                Ok(release) => release.apply(caller).await,
-                Err(error) => Err(error),
-            },
-            ClientFrame::History {
-                user,
-                before,
-                limit,
-                ..
-            } => match History::parse(&identity, user, before, limit) {
-                Ok(history) => {
-                    // Read your own writes: a history asked for after a send
-                    // includes it.
+        let result = match command {
+            Ok(command) => {
+                one_at_a_time = command.one_at_a_time();
+                if command.reads_own_writes() {
                     self.pay_what_is_owed().await?;
-                    history.apply(caller).await
                 }
-                Err(error) => Err(error),
-            },
+                let caller = Caller {
+                    conn: self.conn,
+                    request: request.clone(),
+                    identity: &identity,
+                    services,
+                };
+                command.apply(caller).await
+            }
+            Err(error) => Err(error),
         };
         match result {
             // Nothing is owed before a history (it paid first): written now,
             // encoded as it goes.
-            Ok(Reply::Now(ServerFrame::History { id, user, messages }))
-                if self.answered == self.issued =>
-            {
+            Ok(Reply::Now(ServerFrame::History { id, user, messages })) if !self.replies.owed() => {
                 self.write_history(id, user, messages).await?;
             }
             Ok(Reply::Now(frame)) => self.reply(&frame).await?,
-            Ok(Reply::Later) => self.issued += 1,
+            Ok(Reply::Later) => self.replies.expect_later(),
+            Ok(Reply::Close) => return Ok(Some(End::Bye)),
             Err(error) => self.reply_error(request, &error).await?,
         }
         if one_at_a_time {
@@ -327,121 +259,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(None)
     }
 
-    async fn handle_anonymous(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
-        let ClientFrame::Hello {
-            id,
-            role,
-            name,
-            token,
-        } = frame
-        else {
-            if matches!(frame, ClientFrame::Bye { .. }) {
-                return Ok(Some(End::Bye));
-            }
-            self.reply_error(frame.id().cloned(), &RequestError::NotAuthenticated)
-                .await?;
-            return Ok(None);
-        };
-        let signed_in = match Hello::parse(role, &name, token) {
-            Ok(hello) => hello.apply(&self.services, self.peer).await,
-            Err(error) => Err(error),
-        };
-        let error = match signed_in {
-            Ok(signed_in) => match self.sign_in(id.clone(), signed_in).await? {
-                Ok(()) => return Ok(None),
-                Err(error) => error,
-            },
-            Err(error) => error,
-        };
-        // An operator can see who is being guessed at. The name only if it
-        // is one (names are plain ASCII, safe in a log); never the token.
-        tracing::warn!(
-            conn = self.conn,
-            %role,
-            name = Name::parse(&name).ok().as_ref().map(Name::as_str),
-            code = error.code().as_str(),
-            "hello refused"
-        );
-        self.reply_error(id, &error).await?;
-        if let State::Anonymous { failed_hellos } = &mut self.state {
-            *failed_hellos += 1;
-            if *failed_hellos >= MAX_FAILED_HELLOS {
-                return Ok(Some(End::TooManyHellos));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Registers the connection with the router and says `welcome`.
-    async fn sign_in(
-        &mut self,
-        id: Option<RequestId>,
-        signed_in: SignedIn,
-    ) -> io::Result<Result<(), RequestError>> {
-        let SignedIn {
-            identity,
-            new_token,
-            credential,
-        } = signed_in;
-        let config = &self.services.config;
-        let (outbox, queued) = outbox(config.outbox_frames, config.outbox_bytes);
-        let router = &self.services.router;
-        let Some(agents_online) = router
-            .connect(self.conn, identity.clone(), credential, outbox)
-            .await
-        else {
-            return Ok(Err(RequestError::Internal));
-        };
-        self.registered = Some(Registered {
-            router: router.clone(),
-            conn: self.conn,
-        });
-        self.outbox = Some(queued);
-        tracing::info!(conn = self.conn, role = %identity.role, name = %identity.name, "signed in");
-        let welcome = ServerFrame::Welcome {
-            id,
-            role: identity.role,
-            name: identity.name.clone(),
-            token: new_token,
-            agents_online: (identity.role == Role::User).then_some(agents_online),
-        };
-        self.state = State::SignedIn(identity);
-        self.write_frame(&welcome).await?;
-        Ok(Ok(()))
-    }
-
-    /// Writes what the session still owes, and a last word, then closes.
-    async fn close(&mut self, end: End) {
-        let result = match end {
-            End::Bye | End::PeerClosed => self.pay_what_is_owed().await,
-            End::Shutdown => {
-                let bye = ServerFrame::Bye {
-                    reason: Some("server shutting down".into()),
-                };
-                match self.pay_what_is_owed().await {
-                    Ok(()) => self.write_frame(&bye).await,
-                    Err(error) => Err(error),
-                }
-            }
-            End::SlowConsumer => self.write_error(None, &RequestError::SlowConsumer).await,
-            End::HelloTimeout => {
-                let seconds = self.services.config.hello_timeout.as_secs();
-                self.write_error(None, &RequestError::HelloTimeout(seconds))
-                    .await
-            }
-            End::TooManyHellos | End::Dismissed => Ok(()),
-            // Nothing more may be written: part of a frame may be out already.
-            End::Broken => Err(io::Error::other("the connection is broken")),
-        };
-        if result.is_ok() {
-            let _ = self.writer.shutdown().await;
-        }
-        // Dropping `registered` tells the router this connection is gone.
-        self.registered = None;
-    }
-
     async fn pay_what_is_owed(&mut self) -> io::Result<()> {
-        while self.answered < self.issued {
+        while self.replies.owed() {
             match next_outgoing(&mut self.outbox).await {
                 Some(out) => self.write_outgoing(out).await?,
                 None => break,
@@ -482,14 +301,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.dismissed = out.last;
         if out.answers_request {
-            self.answered += 1;
+            self.replies.answered();
             // Immediate replies that were waiting for this one follow it.
-            while let Some((after, _)) = self.held.front()
-                && *after <= self.answered
-            {
-                if let Some((_, reply)) = self.held.pop_front() {
-                    self.writer.write(&reply).await?;
-                }
+            while let Some(reply) = self.replies.next_due() {
+                self.writer.write(&reply).await?;
             }
         }
         Ok(())
@@ -498,13 +313,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Answers the request being handled: now, or after the replies to
     /// earlier requests if some are still being committed.
     async fn reply(&mut self, frame: &ServerFrame) -> io::Result<()> {
-        let bytes = encode(frame)?;
-        if self.answered < self.issued {
-            self.held.push_back((self.issued, bytes));
-            Ok(())
-        } else {
-            self.writer.write(&bytes).await?;
-            self.writer.flush().await
+        match self.replies.immediate(encode(frame)?) {
+            None => Ok(()),
+            Some(bytes) => {
+                self.writer.write(&bytes).await?;
+                self.writer.flush().await
+            }
         }
     }
 

@@ -9,14 +9,14 @@ use crate::services::Services;
 use crate::store::SendRequest;
 
 #[derive(Debug)]
-pub struct Send {
+pub struct SendMessage {
     user: Name,
     body: Body,
     priority: Priority,
     key: Option<Key>,
 }
 
-impl Send {
+impl SendMessage {
     /// A user writes into their own conversation (`to` is ignored); an agent
     /// must name the user. The server, not the client, sets the priority.
     pub fn parse(

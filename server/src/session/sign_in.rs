@@ -1,0 +1,100 @@
+//! Before `hello`: the anonymous connection's one request, and signing in.
+//!
+//! Anything but `hello` or `bye` is answered `not_authenticated`; three
+//! failed `hello`s close the connection (PROTOCOL.md). A good `hello`
+//! registers the connection with the router and says `welcome`.
+
+use std::io;
+
+use switchboard_protocol::{ClientFrame, Name, RequestId, Role, ServerFrame};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{End, MAX_FAILED_HELLOS, Registered, Session, State};
+use crate::cmd::hello::{Hello, SignedIn};
+use crate::error::RequestError;
+use crate::outbox::outbox;
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    pub(super) async fn handle_anonymous(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {
+        let ClientFrame::Hello {
+            id,
+            role,
+            name,
+            token,
+        } = frame
+        else {
+            if matches!(frame, ClientFrame::Bye { .. }) {
+                return Ok(Some(End::Bye));
+            }
+            self.reply_error(frame.id().cloned(), &RequestError::NotAuthenticated)
+                .await?;
+            return Ok(None);
+        };
+        let signed_in = match Hello::parse(role, &name, token) {
+            Ok(hello) => hello.apply(&self.services, self.peer).await,
+            Err(error) => Err(error),
+        };
+        let error = match signed_in {
+            Ok(signed_in) => match self.sign_in(id.clone(), signed_in).await? {
+                Ok(()) => return Ok(None),
+                Err(error) => error,
+            },
+            Err(error) => error,
+        };
+        // An operator can see who is being guessed at. The name only if it
+        // is one (names are plain ASCII, safe in a log); never the token.
+        tracing::warn!(
+            conn = self.conn,
+            %role,
+            name = Name::parse(&name).ok().as_ref().map(Name::as_str),
+            code = error.code().as_str(),
+            "hello refused"
+        );
+        self.reply_error(id, &error).await?;
+        if let State::Anonymous { failed_hellos } = &mut self.state {
+            *failed_hellos += 1;
+            if *failed_hellos >= MAX_FAILED_HELLOS {
+                return Ok(Some(End::TooManyHellos));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Registers the connection with the router and says `welcome`.
+    async fn sign_in(
+        &mut self,
+        id: Option<RequestId>,
+        signed_in: SignedIn,
+    ) -> io::Result<Result<(), RequestError>> {
+        let SignedIn {
+            identity,
+            new_token,
+            credential,
+        } = signed_in;
+        let config = &self.services.config;
+        let (outbox, queued) = outbox(config.outbox_frames, config.outbox_bytes);
+        let router = &self.services.router;
+        let Some(agents_online) = router
+            .connect(self.conn, identity.clone(), credential, outbox)
+            .await
+        else {
+            return Ok(Err(RequestError::Internal));
+        };
+        self.registered = Some(Registered {
+            router: router.clone(),
+            conn: self.conn,
+        });
+        self.outbox = Some(queued);
+        tracing::info!(conn = self.conn, role = %identity.role, name = %identity.name, "signed in");
+        let welcome = ServerFrame::Welcome {
+            id,
+            role: identity.role,
+            name: identity.name.clone(),
+            token: new_token,
+            agents_online: (identity.role == Role::User).then_some(agents_online),
+        };
+        self.state = State::SignedIn(identity);
+        self.write_frame(&welcome).await?;
+        Ok(Ok(()))
+    }
+}
