@@ -18,8 +18,8 @@
 //!   removed by the `agent` commands.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
-//! - [`testing`]: the real session over an in-memory pipe, for the fuzz
-//!   target and property tests.
+//! - `testing` (cargo feature `testing`): the real session over an
+//!   in-memory pipe, for the fuzz target and property tests.
 
 pub mod admin;
 pub mod assignment;
@@ -41,6 +41,7 @@ pub mod services;
 pub mod session;
 pub mod signups;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
 pub mod token;

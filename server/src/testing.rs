@@ -105,7 +105,10 @@ pub struct BlockingServer {
 }
 
 impl BlockingServer {
-    pub fn start(dir: &Path, config: Config) -> anyhow::Result<Self> {
+    pub fn start(
+        dir: &Path,
+        config: Config,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
