@@ -46,10 +46,10 @@ use crate::cmd::subscribe::Subscribe;
 use crate::cmd::{Caller, Reply, ping};
 use crate::error::RequestError;
 use crate::event::ConnId;
+use crate::fanout::Router;
+use crate::fanout::outbox::{OutboxReceiver, Outgoing, Payload, outbox};
 use crate::identity::Identity;
-use crate::outbox::{OutboxReceiver, Outgoing, Payload, outbox};
 use crate::rate_limit::TokenBucket;
-use crate::router::Router;
 use crate::services::SharedServices;
 use batched_writer::BatchedWriter;
 

@@ -30,10 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use tokio_util::sync::CancellationToken;
 
+use super::outbox::{OutboxSender, Outgoing, Payload, PushError};
 use crate::error::RequestError;
 use crate::event::{Answer, Commit, CommitSink, ConnId, Event, Origin, Seq};
 use crate::identity::Identity;
-use crate::outbox::{OutboxSender, Outgoing, Payload, PushError};
 use crate::store::Backlog;
 
 /// Commands waiting for the router task. The writer blocks when it is full,
@@ -704,7 +704,7 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::event::{Batch, NodeId};
-    use crate::outbox::{OutboxReceiver, outbox};
+    use crate::fanout::outbox::{OutboxReceiver, outbox};
     use switchboard_protocol::{Body, Priority, RequestId, Timestamp};
 
     /// A commit of one event, at `seq`.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::router::Router;
+use super::router::Router;
 use crate::store::Store;
 
 /// How often agent tokens are re-read: a revoked token stops working for
