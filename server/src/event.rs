@@ -2,7 +2,7 @@
 //! from, what a commit changed, and where in the stream of commits it sits.
 //!
 //! Storage ([`crate::store`]) produces these types and hands them to a
-//! [`CommitSink`] it does not know by type; fan-out ([`crate::router`])
+//! [`CommitSink`] it does not know by type; fan-out ([`crate::fanout`])
 //! consumes them. Neither imports the other: this module is the seam, and
 //! the place a bus between nodes will carry [`Batch`]es across.
 

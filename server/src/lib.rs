@@ -10,12 +10,12 @@
 //!   `history`, `ping`): validate, then apply.
 //! - [`store`]: SQLite behind the [`store::Store`] handle: one writer thread
 //!   committing in groups, reader threads for sign-ins and history.
-//! - [`router`]: who is online and who gets which frame, behind the
-//!   [`router::Router`] handle; [`outbox`]: the bounded queue from the router
-//!   to each session.
+//! - [`fanout`]: who is online and who gets which frame, behind the
+//!   [`fanout::Router`] handle: the registry, the delivery rules, the
+//!   [`fanout::outbox`] (the bounded queue from the router to each session)
+//!   and [`fanout::credentials`] (closes connections whose agent token was
+//!   rotated or removed by the `agent` commands).
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
-//! - [`credentials`]: closes connections whose agent token was rotated or
-//!   removed by the `agent` commands.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
@@ -25,17 +25,15 @@ pub mod admin;
 pub mod assignment;
 pub mod cmd;
 pub mod config;
-pub mod credentials;
 pub mod error;
 pub mod event;
+pub mod fanout;
 pub mod identity;
 pub mod node;
 pub mod open_files;
-pub mod outbox;
 pub mod per_address;
 pub mod priority;
 pub mod rate_limit;
-pub mod router;
 pub mod server;
 pub mod services;
 pub mod session;

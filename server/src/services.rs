@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::fanout::Router;
 use crate::priority::PriorityRules;
-use crate::router::Router;
 use crate::signups::SignupLimiter;
 use crate::store::Store;
 

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{End, MAX_FAILED_HELLOS, Registered, Session, State};
 use crate::cmd::hello::{Hello, SignedIn};
 use crate::error::RequestError;
-use crate::outbox::outbox;
+use crate::fanout::outbox::outbox;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn handle_anonymous(&mut self, frame: ClientFrame) -> io::Result<Option<End>> {

@@ -1,0 +1,278 @@
+//! Delivery rules: what one commit means for whom. Pure: it only pushes
+//! into outboxes, so it is tested without a runtime.
+//!
+//! A message goes to every subscribed agent connection and the user's
+//! subscribed connections, except the sender's connection, which gets
+//! `sent` instead, last: once the sender has its reply, every other
+//! connection's event is already queued, so a `ping` on any of them is a
+//! barrier (docs/protocol.md, point 16). `assigned` goes to all of those,
+//! the sender's too, before the message. Events keep commit order, and an
+//! answer comes after the events of the requests before it. Each frame is
+//! encoded once and shared as [`Bytes`] by every connection it goes to.
+
+use bytes::{Bytes, BytesMut};
+use switchboard_protocol::codec::{EncodedMessage, encode_into};
+use switchboard_protocol::{Message, Name, Role, ServerFrame};
+
+use super::registry::Registry;
+use crate::error::RequestError;
+use crate::event::{Answer, Commit, ConnId, Event, Origin, Seq};
+
+pub(super) fn encode(frame: &ServerFrame) -> Bytes {
+    let mut buf = BytesMut::with_capacity(256);
+    encode_into(frame, &mut buf)
+        .expect("server frames always serialise: no maps with non-string keys");
+    buf.freeze()
+}
+
+impl Registry {
+    /// One commit: its events for everyone concerned, and the answers for
+    /// their requesters, each in request order (an answer comes after the
+    /// events of the requests before it).
+    pub fn committed(&mut self, commit: Commit) {
+        let Commit { batch, answers } = commit;
+        let mut answers = answers.into_iter().peekable();
+        if let Some(batch) = batch {
+            for (index, event) in batch.events.into_iter().enumerate() {
+                while let Some((_, answer)) = answers.next_if(|(after, _)| *after <= index) {
+                    self.answer(answer);
+                }
+                self.event(batch.seq, event);
+            }
+        }
+        for (_, answer) in answers {
+            self.answer(answer);
+        }
+        self.settle();
+    }
+
+    fn event(&mut self, seq: Seq, event: Event) {
+        match event {
+            Event::Sent {
+                origin,
+                message,
+                taken_by,
+            } => self.sent(seq, origin, message, taken_by),
+            Event::Released {
+                origin,
+                user,
+                agent,
+            } => {
+                // Others first, the requester last (see `sent`).
+                let event = encode(&ServerFrame::Released {
+                    id: None,
+                    user: user.clone(),
+                    agent: agent.clone(),
+                });
+                self.fan_out(
+                    seq,
+                    &user,
+                    origin.as_ref().map(|origin| origin.conn),
+                    &event,
+                );
+                if let Some(origin) = origin {
+                    self.reply(
+                        &origin,
+                        &ServerFrame::Released {
+                            id: origin.request.clone(),
+                            user,
+                            agent,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, answer: Answer) {
+        match answer {
+            Answer::Refused { origin, refusal } => {
+                let error = RequestError::from(refusal);
+                self.reply(&origin, &error.to_frame(origin.request.clone()));
+            }
+            // Stored and delivered the first time; only the sender is answered.
+            Answer::Replayed { origin, message } => self.reply(
+                &origin,
+                &ServerFrame::Sent {
+                    id: origin.request.clone(),
+                    message,
+                },
+            ),
+        }
+    }
+
+    fn sent(&mut self, seq: Seq, origin: Origin, message: Message, taken_by: Option<Name>) {
+        if let Some(agent) = taken_by {
+            let assigned = encode(&ServerFrame::Assigned {
+                user: message.user.clone(),
+                agent,
+            });
+            self.fan_out(seq, &message.user, None, &assigned);
+        }
+        let encoded = EncodedMessage::new(&message)
+            .expect("server frames always serialise: no maps with non-string keys");
+        // Everyone else first, the sender last: once the sender has its
+        // reply, every other connection's event is already queued, so a
+        // `ping` on any of them is a barrier (docs/protocol.md, point 16).
+        self.fan_out(seq, &message.user, Some(origin.conn), &encoded.event());
+        if self.peers.contains_key(&origin.conn) {
+            let sent = encoded
+                .sent(origin.request.as_ref())
+                .expect("server frames always serialise: no maps with non-string keys");
+            self.push(origin.conn, sent, true);
+        }
+    }
+
+    /// A batch's event (at `seq`) to every subscribed agent connection and
+    /// every subscribed connection of `user`, except `skip`; held back for
+    /// those whose backlog is being read.
+    fn fan_out(&mut self, seq: Seq, user: &Name, skip: Option<ConnId>, bytes: &Bytes) {
+        let mut targets: Vec<ConnId> = self.agent_conns.iter().copied().collect();
+        if let Some(conns) = self.user_conns.get(user) {
+            targets.extend(conns.iter().copied());
+        }
+        for conn in &self.first_subscribes {
+            if let Some(peer) = self.peers.get(conn)
+                && (peer.identity.role == Role::Agent || peer.identity.name == *user)
+            {
+                targets.push(*conn);
+            }
+        }
+        for conn in targets {
+            if Some(conn) != skip {
+                self.deliver(seq, conn, bytes.clone());
+            }
+        }
+    }
+
+    /// An event now, or held back while the connection's backlog is read. A
+    /// connection holding back more than its outbox could take is as slow
+    /// as one whose outbox is full.
+    fn deliver(&mut self, seq: Seq, conn: ConnId, bytes: Bytes) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        let Some(held) = &mut peer.pending else {
+            self.push(conn, bytes, false);
+            return;
+        };
+        held.bytes += bytes.len();
+        held.events.push((seq, bytes));
+        if held.events.len() > peer.outbox.max_frames() || held.bytes > peer.outbox.max_bytes() {
+            tracing::warn!(conn, name = %peer.identity.name, "too many events held back: disconnecting a slow consumer");
+            self.dropped.push(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Batch;
+    use crate::fanout::test_support::*;
+    use switchboard_protocol::RequestId;
+
+    #[test]
+    fn a_release_nobody_asked_for_reaches_every_agent_and_the_user_without_an_id() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        let mut cy = join(&mut registry, 4, Role::User, "cy", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames();
+        }
+        registry.committed(commit(Event::Released {
+            origin: None,
+            user: name("ana"),
+            agent: name("zed"),
+        }));
+        let expected = ServerFrame::Released {
+            id: None,
+            user: name("ana"),
+            agent: name("zed"),
+        };
+        for conn in [&mut alice, &mut bob, &mut ana] {
+            assert_eq!(conn.frames(), std::slice::from_ref(&expected));
+        }
+        assert!(cy.frames().is_empty());
+    }
+
+    #[test]
+    fn a_user_message_reaches_agents_and_the_users_other_connections_not_the_sender() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        let mut ana_phone = join(&mut registry, 4, Role::User, "ana", 16);
+        let mut cy = join(&mut registry, 5, Role::User, "cy", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames(); // presence of the users who joined after them
+        }
+        registry.committed(commit(Event::Sent {
+            origin: origin(ana.id, Some(RequestId::Str("r1".into()))),
+            message: message(1, "ana", None),
+            taken_by: None,
+        }));
+        assert_eq!(types(&alice.frames()), ["message"]);
+        assert_eq!(types(&bob.frames()), ["message"]);
+        assert_eq!(types(&ana.frames()), ["sent"]);
+        assert_eq!(types(&ana_phone.frames()), ["message"]);
+        assert!(cy.frames().is_empty(), "another user sees nothing");
+    }
+
+    #[test]
+    fn taking_a_user_announces_assigned_before_the_message_to_everyone_concerned() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames(); // ana's presence
+        }
+        registry.committed(commit(Event::Sent {
+            origin: origin(alice.id, None),
+            message: message(1, "ana", Some("alice")),
+            taken_by: Some(name("alice")),
+        }));
+        assert_eq!(types(&alice.frames()), ["assigned", "sent"]);
+        assert_eq!(types(&bob.frames()), ["assigned", "message"]);
+        assert_eq!(types(&ana.frames()), ["assigned", "message"]);
+    }
+
+    /// Answers keep request order around a batch's events: a refusal of the
+    /// second request comes between the replies to the first and third.
+    #[test]
+    fn answers_come_between_the_events_of_the_requests_around_them() {
+        let mut registry = Registry::default();
+        let mut ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let sent = |id: u64| Event::Sent {
+            origin: origin(9, Some(RequestId::Int(id as i64))),
+            message: message(id, "ana", None),
+            taken_by: None,
+        };
+        registry.committed(Commit {
+            batch: Some(Batch {
+                seq: Seq(3),
+                events: vec![sent(1), sent(3)],
+            }),
+            answers: vec![(
+                1,
+                Answer::Refused {
+                    origin: origin(9, Some(RequestId::Int(2))),
+                    refusal: crate::event::Refusal::NotDone,
+                },
+            )],
+        });
+        assert_eq!(
+            ana.frames()
+                .into_iter()
+                .map(|f| match f {
+                    ServerFrame::Sent { id, .. } | ServerFrame::Error { id, .. } => id,
+                    other => panic!("not a reply: {other:?}"),
+                })
+                .collect::<Vec<_>>(),
+            [1, 2, 3].map(|id| Some(RequestId::Int(id)))
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Fan-out: who is online, and which connection gets which frame.
+//!
+//! One task, the [`Router`], owns the [`Registry`] and applies each commit
+//! storage hands it; each frame, encoded once, goes into the bounded
+//! outboxes of the connections that may see it. The files:
+//!
+//! - [`router`]: the [`Router`] handle, its task loop, the `StopGuard` that
+//!   marks it stopped however it ends, and its [`crate::event::CommitSink`]
+//!   impl (the writer's way in).
+//! - [`registry`]: membership: peers, subscriptions, presence and the agent
+//!   count, and pushing into a connection's outbox.
+//! - `deliver.rs`: what a commit means for whom (`message`, `sent`,
+//!   `assigned`, `released`, answers): the delivery rules, pure.
+//! - `subscribe.rs`: a `subscribe` in progress: live events held back with
+//!   their `Seq` until its backlog arrives.
+//! - [`outbox`]: the bounded queue from the router to each session.
+//! - [`credentials`]: the watcher that re-reads agent tokens, and the rule
+//!   that closes the connections whose token was rotated or removed.
+//!
+//! The promises fan-out keeps, and where:
+//!
+//! - Events reach each connection in commit order: the writer hands over
+//!   commits in order and one task applies them in turn (`router.rs`).
+//! - Others before the sender: everyone else's event is queued before the
+//!   sender's `sent`, so a `ping` on any connection is a barrier
+//!   (docs/protocol.md, point 16) (`deliver.rs`).
+//! - `assigned` before the message it came with (`deliver.rs`).
+//! - Backlog meets live at the snapshot's `Seq`: nothing twice, nothing
+//!   missed (`subscribe.rs`).
+//! - A full outbox cuts off only that connection; the router never waits on
+//!   one (`registry.rs`, [`outbox`]).
+//! - A revoked agent hears why, even with a full outbox ([`credentials`]).
+//!
+//! "One task applies commits in order" is what keeps the first four on one
+//! node; a cluster would need a feed of batches ordered by `Seq` instead.
+
+pub mod credentials;
+mod deliver;
+pub mod outbox;
+pub mod registry;
+pub mod router;
+mod subscribe;
+#[cfg(test)]
+mod test_support;
+
+pub use registry::Registry;
+pub use router::Router;

@@ -1,0 +1,284 @@
+//! Membership: which connections are signed in, which are subscribed,
+//! which users and agents are online, and the outbox of each.
+//!
+//! The [`Registry`] is the router's state, free of tasks so its rules can be
+//! tested directly. Its methods are split by concern over this folder: here
+//! connecting and leaving, presence and the agent count, and pushing into an
+//! outbox (a full one marks its connection dropped; `Registry::settle`
+//! removes it once the command is done, so only that connection is cut
+//! off). What a commit means for whom is in `deliver.rs`, the hold-back of
+//! a subscribe in progress in `subscribe.rs`, token staleness in
+//! `credentials.rs`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use bytes::Bytes;
+use switchboard_protocol::{Name, Role, ServerFrame};
+
+use super::credentials::AgentTokens;
+use super::deliver::encode;
+use super::outbox::{OutboxSender, Outgoing, PushError};
+use super::subscribe::Held;
+use crate::event::{ConnId, Origin};
+use crate::identity::Identity;
+
+/// One signed-in connection, as the router knows it.
+pub(super) struct Peer {
+    pub(super) identity: Identity,
+    /// The hash of the token this connection signed in with.
+    pub(super) credential: Vec<u8>,
+    /// When it registered, after its sign-in was checked.
+    pub(super) registered: Instant,
+    pub(super) outbox: OutboxSender,
+    pub(super) subscribed: bool,
+    /// While its backlog is read: the live events held back, each with its
+    /// batch's position (see `subscribe.rs`).
+    pub(super) pending: Option<Held>,
+    /// The agent count this connection was last told (`welcome`, then
+    /// `agents` events), so a user who subscribes after it changed hears of it.
+    pub(super) agents_told: u32,
+}
+
+/// The router's state and rules, free of tasks so they can be tested directly.
+/// Its methods are spread over this folder by concern (module documentation).
+#[derive(Default)]
+pub struct Registry {
+    pub(super) peers: HashMap<ConnId, Peer>,
+    /// Subscribed agent connections.
+    pub(super) agent_conns: BTreeSet<ConnId>,
+    /// Connections subscribing for the first time, their backlog being
+    /// read: they get the events of the users they will see, held back.
+    pub(super) first_subscribes: BTreeSet<ConnId>,
+    /// Subscribed connections of each online user.
+    pub(super) user_conns: HashMap<Name, BTreeSet<ConnId>>,
+    /// Subscribed connections of each online agent: its keys are the agents
+    /// online.
+    pub(super) agents_online: HashMap<Name, usize>,
+    /// Connections whose outbox overflowed or closed during this command.
+    pub(super) dropped: Vec<ConnId>,
+    /// Every agent's current token hash, from the credentials watcher.
+    pub(super) agent_tokens: Option<(AgentTokens, Instant)>,
+}
+
+impl Registry {
+    pub fn connect(
+        &mut self,
+        conn: ConnId,
+        identity: Identity,
+        credential: Vec<u8>,
+        outbox: OutboxSender,
+    ) -> u32 {
+        let peer = Peer {
+            identity,
+            credential,
+            outbox,
+            subscribed: false,
+            pending: None,
+            registered: Instant::now(),
+            agents_told: self.agents_online_count(),
+        };
+        // No check against the last token snapshot here: the sign-in was
+        // just verified against the database, which may be newer than the
+        // snapshot. A sign-in that raced a rotation is caught by the next
+        // snapshot instead (`credentials`).
+        self.peers.insert(conn, peer);
+        self.agents_online_count()
+    }
+
+    pub(super) fn agents_online_count(&self) -> u32 {
+        u32::try_from(self.agents_online.len()).unwrap_or(u32::MAX)
+    }
+
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.remove(conn);
+        self.settle();
+    }
+
+    /// Counts a connection's first subscription: presence for a user's
+    /// first connection, the agent count for an agent's first.
+    pub(super) fn mark_subscribed(&mut self, conn: ConnId, identity: Identity) {
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            peer.subscribed = true;
+        }
+        match identity.role {
+            Role::User => {
+                let conns = self.user_conns.entry(identity.name.clone()).or_default();
+                conns.insert(conn);
+                if conns.len() == 1 {
+                    self.presence(identity.name, true);
+                }
+            }
+            Role::Agent => {
+                self.agent_conns.insert(conn);
+                let count = self.agents_online.entry(identity.name).or_default();
+                *count += 1;
+                if *count == 1 {
+                    self.agents_changed();
+                }
+            }
+        }
+    }
+
+    /// Forgets a connection and tells others what its leaving changed.
+    pub(super) fn remove(&mut self, conn: ConnId) {
+        self.first_subscribes.remove(&conn);
+        let Some(peer) = self.peers.remove(&conn) else {
+            return;
+        };
+        if !peer.subscribed {
+            return;
+        }
+        let name = peer.identity.name;
+        match peer.identity.role {
+            Role::User => {
+                let last = match self.user_conns.get_mut(&name) {
+                    Some(conns) => {
+                        conns.remove(&conn);
+                        conns.is_empty()
+                    }
+                    None => false,
+                };
+                if last {
+                    self.user_conns.remove(&name);
+                    self.presence(name, false);
+                }
+            }
+            Role::Agent => {
+                self.agent_conns.remove(&conn);
+                if let Some(count) = self.agents_online.get_mut(&name) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.agents_online.remove(&name);
+                        self.agents_changed();
+                    }
+                }
+            }
+        }
+    }
+
+    fn presence(&mut self, name: Name, online: bool) {
+        let event = encode(&ServerFrame::Presence {
+            role: Role::User,
+            name,
+            online,
+        });
+        let agents: Vec<ConnId> = self.agent_conns.iter().copied().collect();
+        for conn in agents {
+            self.push(conn, event.clone(), false);
+        }
+    }
+
+    fn agents_changed(&mut self) {
+        let online = self.agents_online_count();
+        let event = encode(&ServerFrame::Agents { online });
+        let users: Vec<ConnId> = self.user_conns.values().flatten().copied().collect();
+        for conn in users {
+            if let Some(peer) = self.peers.get_mut(&conn) {
+                peer.agents_told = online;
+            }
+            self.push(conn, event.clone(), false);
+        }
+    }
+
+    pub(super) fn reply(&mut self, origin: &Origin, frame: &ServerFrame) {
+        if self.peers.contains_key(&origin.conn) {
+            self.push(origin.conn, encode(frame), true);
+        }
+    }
+
+    pub(super) fn push(&mut self, conn: ConnId, bytes: Bytes, answers_request: bool) {
+        self.push_outgoing(conn, Outgoing::encoded(bytes, answers_request));
+    }
+
+    pub(super) fn push_outgoing(&mut self, conn: ConnId, out: Outgoing) {
+        let Some(peer) = self.peers.get(&conn) else {
+            return;
+        };
+        match peer.outbox.try_push(out) {
+            Ok(()) => {}
+            Err(PushError::Full) => {
+                tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
+                self.dropped.push(conn);
+            }
+            Err(PushError::Closed) => self.dropped.push(conn),
+        }
+    }
+
+    /// Removes connections dropped while routing. Dropping a peer drops its
+    /// outbox sender, which is how its session learns it was cut off.
+    pub(super) fn settle(&mut self) {
+        while let Some(conn) = self.dropped.pop() {
+            self.remove(conn);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use crate::fanout::test_support::*;
+
+    #[test]
+    fn presence_follows_the_first_and_last_subscribed_connection() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let ana = join(&mut registry, 2, Role::User, "ana", 16);
+        let ana_phone = join(&mut registry, 3, Role::User, "ana", 16);
+        assert_eq!(
+            types(&alice.frames()),
+            ["presence"],
+            "one presence for two connections"
+        );
+        registry.disconnect(ana.id);
+        assert!(alice.frames().is_empty(), "still online on the phone");
+        registry.disconnect(ana_phone.id);
+        assert_eq!(
+            alice.frames(),
+            [ServerFrame::Presence {
+                role: Role::User,
+                name: name("ana"),
+                online: false
+            }]
+        );
+    }
+
+    #[test]
+    fn users_hear_the_agent_count_change() {
+        let mut registry = Registry::default();
+        let mut ana = join(&mut registry, 1, Role::User, "ana", 16);
+        let alice = join(&mut registry, 2, Role::Agent, "alice", 16);
+        let _alice_again = join(&mut registry, 3, Role::Agent, "alice", 16);
+        assert_eq!(
+            ana.frames(),
+            [ServerFrame::Agents { online: 1 }],
+            "one agent, two connections"
+        );
+        registry.disconnect(alice.id);
+        assert!(ana.frames().is_empty());
+    }
+
+    #[test]
+    fn a_full_outbox_cuts_off_only_that_connection() {
+        let mut registry = Registry::default();
+        let stuck = join(&mut registry, 1, Role::Agent, "stuck", 2);
+        let mut alice = join(&mut registry, 2, Role::Agent, "alice", 64);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 64);
+        for id in 1..=5 {
+            registry.committed(commit(Event::Sent {
+                origin: origin(ana.id, None),
+                message: message(id, "ana", None),
+                taken_by: None,
+            }));
+        }
+        let count =
+            |frames: Vec<ServerFrame>, kind| types(&frames).iter().filter(|t| **t == kind).count();
+        assert_eq!(count(alice.frames(), "message"), 5);
+        assert_eq!(count(ana.frames(), "sent"), 5);
+        assert!(!registry.peers.contains_key(&stuck.id));
+        let mut stuck = stuck;
+        assert_eq!(stuck.frames().len(), 2, "what fitted before the cut");
+        assert!(stuck.rx.is_closed(), "its session sees the outbox close");
+    }
+}

@@ -1,0 +1,241 @@
+//! The router: one task that owns the [`Registry`], and the cloneable
+//! [`Router`] handle sessions, the writer and the credentials watcher hold.
+//!
+//! Storage hands it each commit in commit order (it is the node's
+//! [`CommitSink`]); the task applies commands one at a time, so the
+//! registry needs no lock and its rules (`registry.rs`, `deliver.rs`,
+//! `subscribe.rs`, `credentials.rs`) need no runtime. It never waits on a
+//! connection: a full outbox cuts that connection off. Supervision: the
+//! `StopGuard` marks the router stopped however the task ends, even by a
+//! panic, before any outbox closes, so a session can tell a failing server
+//! from its own slowness ([`Router::has_stopped`]).
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use tokio_util::sync::CancellationToken;
+
+use super::credentials::AgentTokens;
+use super::outbox::OutboxSender;
+use super::registry::Registry;
+use crate::event::{Commit, CommitSink, ConnId, Origin};
+use crate::identity::Identity;
+use crate::store::Backlog;
+
+/// Commands waiting for the router task. The writer blocks when it is full,
+/// which is back-pressure, not loss.
+const COMMAND_QUEUE: usize = 16_384;
+
+enum Command {
+    Connect {
+        conn: ConnId,
+        identity: Identity,
+        credential: Vec<u8>,
+        outbox: OutboxSender,
+        reply: oneshot::Sender<u32>,
+    },
+    /// One commit's results, in commit order: routed in one go, so each
+    /// recipient's frames from a group are queued before its session wakes.
+    Committed(Commit),
+    /// A connection is about to read its backlog: hold its live events.
+    Subscribing {
+        conn: ConnId,
+        reply: oneshot::Sender<()>,
+    },
+    /// Its backlog, read (`None`: the read failed).
+    Subscribed {
+        origin: Origin,
+        identity: Identity,
+        backlog: Option<Backlog>,
+    },
+    Credentials(AgentTokens, Instant),
+    /// Panics the task: the supervision tests' stand-in for a bug.
+    #[cfg(test)]
+    Crash,
+}
+
+/// The handle sessions and the writer hold.
+#[derive(Clone)]
+pub struct Router {
+    commands: mpsc::Sender<Command>,
+    /// Unbounded so a session can say goodbye from `Drop`; each connection
+    /// sends exactly one, so it is bounded by the connection limit.
+    disconnects: mpsc::UnboundedSender<ConnId>,
+    /// Cancelled once the task has ended, however it ended.
+    stopped: CancellationToken,
+}
+
+/// Cancels its token when dropped: on the task's return, and during a
+/// panic's unwinding before the registry (declared earlier) drops every
+/// outbox, so a session that finds its outbox closed can tell why.
+struct StopGuard(CancellationToken);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Router {
+    /// Starts the router task; it stops when every handle is gone. The
+    /// handle to the task is for supervision: it ends early only by a panic.
+    pub fn spawn() -> (Router, tokio::task::JoinHandle<()>) {
+        let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
+        let stopped = CancellationToken::new();
+        let guard = StopGuard(stopped.clone());
+        let task = tokio::spawn(async move {
+            let mut registry = Registry::default();
+            let _guard = guard;
+            loop {
+                tokio::select! {
+                    command = command_rx.recv() => match command {
+                        Some(Command::Connect { conn, identity, credential, outbox, reply }) => {
+                            let _ = reply.send(registry.connect(conn, identity, credential, outbox));
+                        }
+                        Some(Command::Committed(commit)) => registry.committed(commit),
+                        Some(Command::Subscribing { conn, reply }) => {
+                            registry.subscribing(conn);
+                            let _ = reply.send(());
+                        }
+                        Some(Command::Subscribed { origin, identity, backlog }) => {
+                            registry.subscribed(origin, identity, backlog);
+                        }
+                        Some(Command::Credentials(tokens, read_at)) => registry.credentials(tokens, read_at),
+                        #[cfg(test)]
+                        Some(Command::Crash) => panic!("crash requested by a test"),
+                        None => break,
+                    },
+                    Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
+                }
+            }
+            tracing::debug!("router stopped");
+        });
+        let router = Router {
+            commands,
+            disconnects,
+            stopped,
+        };
+        (router, task)
+    }
+
+    /// Whether the router task has ended: a closed outbox then means the
+    /// server is failing, not that this connection was too slow.
+    pub fn has_stopped(&self) -> bool {
+        self.stopped.is_cancelled()
+    }
+
+    /// Registers a signed-in connection, the hash of the token it signed in
+    /// with, and its outbox; answers how many agents are online (`None` if
+    /// the router has stopped).
+    pub async fn connect(
+        &self,
+        conn: ConnId,
+        identity: Identity,
+        credential: Vec<u8>,
+        outbox: OutboxSender,
+    ) -> Option<u32> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Connect {
+                conn,
+                identity,
+                credential,
+                outbox,
+                reply,
+            })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Every agent's current token hash (`None`: removed). Connections that
+    /// signed in with another token are closed, now and whenever they
+    /// register later (a sign-in can race a rotation).
+    /// `read_at`: when the read of `tokens` began; connections registered
+    /// after that may have signed in against newer tokens and wait for the
+    /// next snapshot.
+    pub async fn credentials(&self, tokens: AgentTokens, read_at: Instant) {
+        let _ = self
+            .commands
+            .send(Command::Credentials(tokens, read_at))
+            .await;
+    }
+
+    /// Forgets a connection, however it ended.
+    pub fn disconnect(&self, conn: ConnId) {
+        let _ = self.disconnects.send(conn);
+    }
+
+    /// Holds back the connection's live events until its backlog arrives
+    /// ([`Router::subscribed`]). Read the backlog only after this returns:
+    /// its snapshot then includes every batch the router routed before.
+    /// `false` if the router has stopped.
+    pub async fn subscribing(&self, conn: ConnId) -> bool {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Subscribing { conn, reply })
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        answer.await.is_ok()
+    }
+
+    /// A backlog read after [`Router::subscribing`] (`None`: the read
+    /// failed, and the subscriber is answered `internal`).
+    pub async fn subscribed(&self, origin: Origin, identity: Identity, backlog: Option<Backlog>) {
+        let _ = self
+            .commands
+            .send(Command::Subscribed {
+                origin,
+                identity,
+                backlog,
+            })
+            .await;
+    }
+}
+
+/// The writer's thread hands each commit here, blocking when the router
+/// lags (back-pressure, not loss).
+impl CommitSink for Router {
+    fn committed(&self, commit: Commit) {
+        if self
+            .commands
+            .blocking_send(Command::Committed(commit))
+            .is_err()
+        {
+            tracing::warn!("router stopped; a committed result was not delivered");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::outbox::outbox;
+    use crate::fanout::test_support::alice_identity;
+
+    /// If the router dies, its sessions can tell: by the time an outbox is
+    /// seen closed, `has_stopped` is already true (so no client is told
+    /// `slow_consumer` for the server's own failure), and the task's handle
+    /// reports the panic to the supervisor.
+    #[tokio::test]
+    async fn a_router_that_dies_says_so_before_its_outboxes_close() {
+        let (router, task) = Router::spawn();
+        let (tx, mut rx) = outbox(4, usize::MAX);
+        router
+            .connect(1, alice_identity(), b"t".to_vec(), tx)
+            .await
+            .expect("connected");
+        assert!(!router.has_stopped());
+        router.commands.send(Command::Crash).await.expect("sent");
+        assert!(rx.recv().await.is_none(), "the outbox closes");
+        assert!(router.has_stopped());
+        let ended = task.await.expect_err("it panicked");
+        assert!(ended.is_panic());
+    }
+}

@@ -1,0 +1,266 @@
+//! Backlog meets live: the hold-back of a `subscribe` in progress.
+//!
+//! A `subscribe` first registers here ([`Registry::subscribing`], through
+//! `Router::subscribing`); from then on the connection's live events are
+//! held back with their batch's [`Seq`] while a reader reads its backlog.
+//! The backlog comes with the position of the snapshot it was read from,
+//! and only held events of later batches follow it: nothing twice, nothing
+//! missed, however far the reader's snapshot is ahead of the router.
+
+use bytes::{Bytes, BytesMut};
+use switchboard_protocol::codec::encode_into;
+use switchboard_protocol::{Role, ServerFrame};
+
+use super::deliver::encode;
+use super::outbox::{Outgoing, Payload};
+use super::registry::Registry;
+use crate::error::RequestError;
+use crate::event::{ConnId, Origin, Seq};
+use crate::identity::Identity;
+use crate::store::Backlog;
+
+/// Live events held back while a connection's backlog is read.
+#[derive(Default)]
+pub(super) struct Held {
+    pub(super) events: Vec<(Seq, Bytes)>,
+    pub(super) bytes: usize,
+}
+
+impl Registry {
+    /// A connection is about to read its backlog: from now on its live
+    /// events are held back with their positions until the backlog arrives.
+    pub fn subscribing(&mut self, conn: ConnId) {
+        let Some(peer) = self.peers.get_mut(&conn) else {
+            return;
+        };
+        if peer.pending.is_none() {
+            peer.pending = Some(Held::default());
+        }
+        if !peer.subscribed {
+            self.first_subscribes.insert(conn);
+        }
+    }
+
+    /// The backlog read after [`Registry::subscribing`]: written, then the
+    /// held events of batches after its snapshot, then live events.
+    pub fn subscribed(&mut self, origin: Origin, identity: Identity, backlog: Option<Backlog>) {
+        self.first_subscribes.remove(&origin.conn);
+        let Some(peer) = self.peers.get_mut(&origin.conn) else {
+            return; // gone before its backlog was read
+        };
+        let first_time = !peer.subscribed;
+        let held_back = peer.pending.take().unwrap_or_default();
+        let Some(backlog) = backlog else {
+            // Nothing was read: a subscribed connection gets what was held
+            // back for it, as it would have live; the request fails.
+            if !first_time {
+                for (_, bytes) in held_back.events {
+                    self.push(origin.conn, bytes, false);
+                }
+            }
+            let error = RequestError::Internal;
+            self.reply(&origin, &error.to_frame(origin.request.clone()));
+            self.settle();
+            return;
+        };
+        // Backlog, state, then `subscribed`, as one item of the outbox: it
+        // cannot be split by live events, nor overflow the outbox by its
+        // length. The session encodes the backlog itself (`Payload::Backlog`).
+        let mut chunk = BytesMut::new();
+        let count = u32::try_from(backlog.messages.len()).unwrap_or(u32::MAX);
+        if identity.role == Role::Agent {
+            for name in self.user_conns.keys() {
+                let presence = ServerFrame::Presence {
+                    role: Role::User,
+                    name: name.clone(),
+                    online: true,
+                };
+                encode_into(&presence, &mut chunk).expect("server frames always serialise");
+            }
+        }
+        for (user, agent) in backlog.held {
+            encode_into(&ServerFrame::Assigned { user, agent }, &mut chunk)
+                .expect("server frames always serialise");
+        }
+        let subscribed = ServerFrame::Subscribed {
+            id: origin.request.clone(),
+            backlog: count,
+            truncated: backlog.truncated,
+        };
+        encode_into(&subscribed, &mut chunk).expect("server frames always serialise");
+        let role = identity.role;
+        if first_time {
+            self.mark_subscribed(origin.conn, identity);
+        }
+        // Last, so what this subscription told others is queued before the
+        // subscriber hears `subscribed` (see `sent`).
+        let payload = Payload::Backlog {
+            messages: backlog.messages,
+            then: chunk.freeze(),
+        };
+        self.push_outgoing(origin.conn, Outgoing::reply(payload));
+        for (seq, bytes) in held_back.events {
+            if seq > backlog.as_of {
+                self.push(origin.conn, bytes, false);
+            }
+        }
+        // A user whose `welcome` count went stale before subscribing (events
+        // only reach subscribed connections) hears the count now.
+        let online = self.agents_online_count();
+        if role == Role::User
+            && let Some(peer) = self.peers.get_mut(&origin.conn)
+            && peer.agents_told != online
+        {
+            peer.agents_told = online;
+            self.push(origin.conn, encode(&ServerFrame::Agents { online }), false);
+        }
+        self.settle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::outbox::outbox;
+    use crate::fanout::test_support::*;
+
+    #[test]
+    fn a_user_hears_an_agent_count_that_changed_before_it_subscribed() {
+        let mut registry = Registry::default();
+        let (tx, mut ana) = outbox(16, usize::MAX);
+        let ana_identity = Identity {
+            role: Role::User,
+            name: name("ana"),
+        };
+        assert_eq!(registry.connect(1, ana_identity.clone(), vec![], tx), 0);
+        let _alice = join(&mut registry, 2, Role::Agent, "alice", 16);
+        let _bo = join(&mut registry, 3, Role::User, "bo", 16);
+        registry.subscribing(1);
+        registry.subscribed(origin(1, None), ana_identity, backlog_at(0, vec![]));
+        let mut frames = Vec::new();
+        while let Some(out) = ana.try_recv() {
+            for line in out
+                .to_bytes()
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+            {
+                frames.push(serde_json::from_slice::<ServerFrame>(line).expect("a frame"));
+            }
+        }
+        assert_eq!(types(&frames), ["subscribed", "agents"]);
+        assert_eq!(frames[1], ServerFrame::Agents { online: 1 });
+    }
+
+    /// A first subscribe: events committed while its backlog is read are
+    /// held back; those its snapshot saw (at or below `as_of`) are in the
+    /// backlog and are not sent again, later ones follow the backlog.
+    /// (Formerly the writer's `writes_queued_behind_subscribes_are_not_held_up_by_their_reads`:
+    /// a send committed before the read is in the backlog.)
+    #[test]
+    fn a_first_backlog_meets_the_live_stream_without_a_gap_or_a_repeat() {
+        let mut registry = Registry::default();
+        let _ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let mut alice = alice_connected(&mut registry, 1);
+        registry.subscribing(alice.id);
+        registry.committed(user_message_at(5, 9));
+        registry.committed(user_message_at(6, 9));
+        assert!(
+            alice.frames().is_empty(),
+            "held back while the backlog is read"
+        );
+        // The reader's snapshot saw commit 5, not 6.
+        registry.subscribed(
+            origin(alice.id, None),
+            alice_identity(),
+            backlog_at(5, vec![message(5, "ana", None)]),
+        );
+        registry.committed(user_message_at(7, 9));
+        let frames = alice.frames();
+        assert_eq!(message_ids(&frames), [5, 6, 7]);
+        assert_eq!(
+            types(&frames),
+            ["message", "presence", "subscribed", "message", "message"]
+        );
+    }
+
+    /// A re-subscribe: the connection already gets events live; a message
+    /// committed while its new backlog is read comes once, in the backlog
+    /// when the snapshot saw it, live after the backlog when it did not.
+    /// (Formerly the writer's `a_resubscribe_gets_a_message_committed_while_it_waited_once`.)
+    #[test]
+    fn a_resubscribe_gets_a_message_committed_while_it_waited_once() {
+        let mut registry = Registry::default();
+        let _ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 64);
+        registry.committed(user_message_at(4, 9));
+        assert_eq!(message_ids(&alice.frames()), [4], "live while subscribed");
+        registry.subscribing(alice.id);
+        registry.committed(user_message_at(5, 9));
+        registry.committed(user_message_at(6, 9));
+        registry.subscribed(
+            origin(alice.id, None),
+            alice_identity(),
+            backlog_at(5, vec![message(4, "ana", None), message(5, "ana", None)]),
+        );
+        let frames = alice.frames();
+        assert_eq!(message_ids(&frames), [4, 5, 6], "5 once, from the backlog");
+        assert!(
+            frames
+                .iter()
+                .any(|f| matches!(f, ServerFrame::Subscribed { backlog: 2, .. })),
+            "{frames:?}"
+        );
+    }
+
+    /// A user's first subscribe holds back only its own conversation.
+    #[test]
+    fn a_subscribing_user_holds_back_only_its_own_conversation() {
+        let mut registry = Registry::default();
+        let (tx, rx) = outbox(16, usize::MAX);
+        let bo = Identity {
+            role: Role::User,
+            name: name("bo"),
+        };
+        registry.connect(3, bo.clone(), vec![], tx);
+        let mut bo_conn = Conn { id: 3, rx };
+        registry.subscribing(3);
+        registry.committed(user_message_at(5, 9)); // ana's
+        registry.subscribed(origin(3, None), bo, backlog_at(4, vec![]));
+        assert!(message_ids(&bo_conn.frames()).is_empty());
+    }
+
+    /// A failed backlog read answers `internal`; a connection that was
+    /// subscribed still gets what was held back for it.
+    #[test]
+    fn a_failed_backlog_read_is_answered_and_loses_no_live_event() {
+        let mut registry = Registry::default();
+        let _ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 64);
+        registry.subscribing(alice.id);
+        registry.committed(user_message_at(5, 9));
+        registry.subscribed(origin(alice.id, None), alice_identity(), None);
+        let frames = alice.frames();
+        assert_eq!(message_ids(&frames), [5]);
+        assert!(
+            matches!(frames.last(), Some(ServerFrame::Error { code, .. }) if code.as_str() == "internal"),
+            "{frames:?}"
+        );
+        registry.committed(user_message_at(6, 9));
+        assert_eq!(message_ids(&alice.frames()), [6], "live again");
+    }
+
+    /// Holding back is bounded like the outbox: a connection that would
+    /// hold back more than its outbox takes is cut off as a slow consumer.
+    #[test]
+    fn holding_back_more_than_the_outbox_takes_cuts_the_connection_off() {
+        let mut registry = Registry::default();
+        let _ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let (tx, _rx) = outbox(2, usize::MAX);
+        registry.connect(1, alice_identity(), b"t".to_vec(), tx);
+        registry.subscribing(1);
+        for seq in 1..=3 {
+            registry.committed(user_message_at(seq, 9));
+        }
+        assert!(!registry.peers.contains_key(&1));
+    }
+}
