@@ -82,7 +82,7 @@ fi
 MAX_CONNECTIONS=$((IDLE + OPEN_USERS + AGENTS + 100))
 
 echo "bench: building (release)..." >&2
-cargo build --release -p switchboard-server --quiet
+cargo build --release -p switchboard-server -p switchboard-load --quiet
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 SWITCHBOARD="$TARGET_DIR/release/switchboard"
 LOAD="$TARGET_DIR/release/switchboard-load"

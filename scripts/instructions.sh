@@ -27,7 +27,7 @@ LOAD_ARGS=("$@")
 ((${#LOAD_ARGS[@]})) || LOAD_ARGS=(--users 50 --agents 4 --window 1 --messages 100)
 command -v valgrind >/dev/null || { echo "instructions: needs valgrind" >&2; exit 1; }
 
-cargo build --release -p switchboard-server --quiet
+cargo build --release -p switchboard-server -p switchboard-load --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-instructions.XXXXXX")
 PROFILE="$WORK/callgrind.out"
