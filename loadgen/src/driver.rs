@@ -1,10 +1,10 @@
 //! One run, in phases: provision and connect agents (their tasks start
 //! reading at once), connect idle and sending users, let the users go, wait
-//! for them, close the agents behind a `ping` barrier, then check and report.
+//! for them, close the agents behind a `ping` barrier, then check (reading
+//! every conversation back with `history`) and report.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
@@ -17,6 +17,7 @@ use crate::args::{Args, Mode, Plan};
 use crate::check;
 use crate::conn::{Conn, Identity};
 use crate::error::LoadError;
+use crate::history::{self, Conversation};
 use crate::probe::Clock;
 use crate::procfs::{cpu_seconds, resident_kib};
 use crate::provision;
@@ -131,8 +132,18 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     drop(idle);
     let stuck_cut_off = count_cut_off(stuck).await;
 
-    let in_database = match &args.db {
-        Some(db) => database_check(db, &users).await?,
+    // The check reads after the clock stopped; it gets a --timeout of its own.
+    let stored = match agent_tokens.first() {
+        Some((name, token)) => {
+            let who = Identity {
+                role: Role::Agent,
+                name,
+                token: Some(token),
+            };
+            let conversations = conversations(&tag, &users);
+            let check_deadline = Instant::now() + plan.timeout;
+            history::check_stored(plan.server, who, &conversations, check_deadline).await?
+        }
         None => check::Check::skipped(),
     };
     Ok(build_report(
@@ -165,7 +176,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 }
             }),
         },
-        in_database,
+        stored,
     ))
 }
 
@@ -277,23 +288,15 @@ async fn connect_users<T>(
     Ok(conns.into_iter().map(|(_, conn)| conn).collect())
 }
 
-async fn database_check(db: &Path, users: &[UserOutcome]) -> Result<check::Check, LoadError> {
-    let db = db.to_path_buf();
-    let acked: Vec<(u64, String)> = users
-        .iter()
-        .flat_map(|u| u.acks.iter().map(|a| (a.id, a.body.clone())))
-        .collect();
-    let check = tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open_with_flags(
-            &db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let acked: Vec<(u64, &str)> = acked.iter().map(|(id, b)| (*id, b.as_str())).collect();
-        check::in_database(&conn, &acked)
-    })
-    .await??;
-    Ok(check)
+/// What each sending user was told was committed, to read back.
+fn conversations(tag: &str, users: &[UserOutcome]) -> Vec<Conversation> {
+    (0..)
+        .zip(users)
+        .map(|(index, user)| Conversation {
+            user: format!("{tag}u{index}"),
+            acked: user.acks.iter().map(|a| (a.id, a.body.clone())).collect(),
+        })
+        .collect()
 }
 
 struct Measured {
@@ -303,7 +306,8 @@ struct Measured {
     stuck_cut_off: u32,
     start_us: u64,
     offered: u64,
-    cpu: CpuUsed,
+    /// CPU seconds used while messages flowed: (this process, the server).
+    cpu: (Option<f64>, Option<f64>),
     rss: Option<ServerRss>,
 }
 
@@ -321,16 +325,17 @@ impl Cpu {
         }
     }
 
-    fn since(&self, before: &Cpu) -> CpuUsed {
+    /// Seconds used since `before`: (this process, the server).
+    fn since(&self, before: &Cpu) -> (Option<f64>, Option<f64>) {
         let delta = |now: Option<f64>, then: Option<f64>| Some(now? - then?);
-        CpuUsed {
-            load_generator_s: delta(self.load, before.load),
-            server_s: delta(self.server, before.server),
-        }
+        (
+            delta(self.load, before.load),
+            delta(self.server, before.server),
+        )
     }
 }
 
-fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check::Check) -> Report {
+fn build_report(args: &Args, plan: &Plan, measured: Measured, stored: check::Check) -> Report {
     let Measured {
         users,
         agents,
@@ -385,7 +390,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
     let checks = Checks {
         delivered_exactly_once: check::delivered_exactly_once(&acked_ids, &delivered),
         commit_order: check::commit_order(&delivered, &user_acks),
-        in_database,
+        stored,
     };
     let passed = checks.passed() && errors.total() == 0 && acked == offered;
     let (window, messages_per_user, offered_rate) = match plan.mode {
@@ -419,7 +424,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
         errors,
         agent_errors,
         server_rss: rss,
-        cpu,
+        cpu: CpuUsed::new(cpu.0, cpu.1, acked),
         checks,
         passed,
     }

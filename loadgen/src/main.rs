@@ -1,6 +1,8 @@
 //! `switchboard-load`: drives a running switchboard server with many users
 //! and agents, measures throughput and latency, and checks that every acked
-//! message reached every agent once, in order, and the database.
+//! message reached every agent once, in order, and is stored (read back over
+//! the wire). It depends on the protocol crate only, never on the server, so
+//! one build of it measures any build of the server.
 //!
 //! - [`args`]: the command line and the run plan it describes.
 //! - [`driver`]: one run, phase by phase.
@@ -10,7 +12,8 @@
 //! - [`provision`]: agent tokens through `switchboard agent add`.
 //! - [`stats`]: latency histograms and error counts; [`procfs`]: memory and
 //!   CPU time of the server and of this process.
-//! - [`check`]: the correctness checks; [`report`]: text and JSON output.
+//! - [`check`]: the correctness checks on what was seen; [`history`]: the
+//!   stored check, reading each conversation back; [`report`]: text and JSON.
 //! - [`wire`]: the hot frames read into just the fields the run checks.
 
 mod agent;
@@ -19,6 +22,7 @@ mod check;
 mod conn;
 mod driver;
 mod error;
+mod history;
 mod probe;
 mod procfs;
 mod provision;

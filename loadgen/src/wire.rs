@@ -38,6 +38,12 @@ pub enum Incoming {
     },
     /// A message someone sent.
     Message(Seen),
+    /// A page of one conversation (read after the run, to check what is
+    /// stored): its request id (when a number) and the messages, oldest first.
+    History {
+        request: Option<i64>,
+        messages: Vec<Seen>,
+    },
     Other(ServerFrame),
 }
 
@@ -158,6 +164,7 @@ impl<'de> Visitor<'de> for IncomingVisitor {
                 match kind.as_str() {
                     "message" => return read_message(map),
                     "sent" => return read_sent(map),
+                    "history" => return read_history(map),
                     _ => {
                         buffered.insert(key, serde_json::Value::String(kind));
                     }
@@ -187,11 +194,12 @@ impl From<ServerFrame> for Incoming {
         };
         match frame {
             ServerFrame::Message { message } => Incoming::Message(seen(message)),
+            ServerFrame::History { id, messages, .. } => Incoming::History {
+                request: int_request(id),
+                messages: messages.into_iter().map(seen).collect(),
+            },
             ServerFrame::Sent { id, message } => Incoming::Sent {
-                request: match id {
-                    Some(RequestId::Int(request)) => Some(request),
-                    _ => None,
-                },
+                request: int_request(id),
                 message: seen(message),
             },
             other => Incoming::Other(other),
@@ -226,11 +234,47 @@ fn read_sent<'de, A: MapAccess<'de>>(mut map: A) -> Result<Incoming, A::Error> {
         }
     }
     let message = message.ok_or_else(|| de::Error::missing_field("message"))?;
-    let request = match request {
+    Ok(Incoming::Sent {
+        request: int_request(request),
+        message,
+    })
+}
+
+/// A `history` page read straight into [`Seen`]s: after a run it holds up to
+/// a thousand messages, which the buffered path would copy into a tree first.
+fn read_history<'de, A: MapAccess<'de>>(mut map: A) -> Result<Incoming, A::Error> {
+    let mut request = None;
+    let mut messages = None;
+    let mut user = false;
+    while let Some(key) = map.next_key::<String>()? {
+        match key.as_str() {
+            "id" => request = map.next_value::<Option<RequestId>>()?,
+            "messages" => messages = Some(map.next_value::<Vec<Seen>>()?),
+            "user" => {
+                map.next_value::<IgnoredAny>()?;
+                user = true;
+            }
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+    }
+    if !user {
+        return Err(de::Error::missing_field("user"));
+    }
+    let messages = messages.ok_or_else(|| de::Error::missing_field("messages"))?;
+    Ok(Incoming::History {
+        request: int_request(request),
+        messages,
+    })
+}
+
+/// The request id when it is a number: the only kind this tool sends.
+fn int_request(id: Option<RequestId>) -> Option<i64> {
+    match id {
         Some(RequestId::Int(request)) => Some(request),
         _ => None,
-    };
-    Ok(Incoming::Sent { request, message })
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +310,29 @@ mod tests {
             Incoming::Sent { request, .. } => assert_eq!(request, None),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_history_page_is_read_into_its_messages() {
+        let json =
+            format!(r#"{{"type":"history","id":4,"user":"ana","messages":[{MESSAGE},{MESSAGE}]}}"#);
+        match read(&json) {
+            Incoming::History { request, messages } => {
+                assert_eq!(request, Some(4));
+                let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+                assert_eq!(ids, [42, 42]);
+                assert_eq!(messages[0].body, "hi \"there\"");
+            }
+            other => panic!("{other:?}"),
+        }
+        // `type` not first: the same, through the buffered path.
+        match read(r#"{"user":"ana","type":"history","messages":[]}"#) {
+            Incoming::History { request, messages } => {
+                assert_eq!((request, messages.len()), (None, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(serde_json::from_str::<Incoming>(r#"{"type":"history","messages":[]}"#).is_err());
     }
 
     #[test]
@@ -319,7 +386,7 @@ mod tests {
             Incoming::Sent { request, message } => {
                 (*request, message.id, message.from, message.body.as_str())
             }
-            Incoming::Other(other) => panic!("not a hot frame: {other:?}"),
+            other => panic!("not a hot frame: {other:?}"),
         }
     }
 

@@ -1,6 +1,6 @@
 //! A small `switchboard-load` run against the real server: it checks only
 //! correctness (every acked message reached every agent once, in order, and
-//! the database). No timing is asserted.
+//! is stored, read back with `history`). No timing is asserted.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -101,7 +101,7 @@ fn report(output: &Output) -> Value {
 fn assert_every_check_passed(report: &Value) {
     assert_eq!(report["passed"], true, "{report:#}");
     assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
-    for check in ["delivered_exactly_once", "commit_order", "in_database"] {
+    for check in ["delivered_exactly_once", "commit_order", "stored"] {
         assert_eq!(
             report["checks"][check]["status"], "passed",
             "{check}: {report:#}"
@@ -144,7 +144,7 @@ fn a_closed_loop_run_checks_out() {
     assert_every_check_passed(&report);
     assert_eq!(report["acked"], 300);
     assert_eq!(report["deliveries"], 900);
-    assert_eq!(report["checks"]["in_database"]["checked"], 300);
+    assert_eq!(report["checks"]["stored"]["checked"], 300);
     assert!(report["server_rss"]["connected_kib"].as_u64().is_some());
 }
 
