@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
-use switchboard_protocol::{ClientFrame, RequestId, Role, ServerFrame};
+use futures::{FutureExt, SinkExt, StreamExt};
+use switchboard_protocol::{ClientFrame, FrameError, RequestId, Role, ServerFrame};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
 
@@ -47,34 +47,25 @@ pub async fn run(conn: Conn, plan: AgentPlan, mut finish: oneshot::Receiver<()>)
     tokio::pin!(give_up);
     loop {
         tokio::select! {
-            frame = reader.next() => match frame {
-                Some(Ok(Ok(Incoming::Message(message)))) => {
-                    if message.from != Role::User {
-                        continue;
-                    }
-                    if let Some(probe) = Probe::parse(&message.body, &plan.tag) {
-                        let now_us = plan.clock.now_us();
-                        outcome.delivered.push(message.id);
-                        outcome.latency.record(now_us.saturating_sub(probe.sent_us));
-                        outcome.last_delivery_us = now_us;
-                    }
-                }
-                Some(Ok(Ok(Incoming::Other(ServerFrame::Pong { id: Some(RequestId::Str(id)) }))))
-                    if finishing && id == FINISH_REQUEST => break,
-                Some(Ok(Ok(Incoming::Other(ServerFrame::Error { code, .. })))) => {
-                    outcome.errors.add(code.as_str(), 1);
-                    if code.closes_connection() {
+            // Deliveries first: a reader that lags is cut off.
+            biased;
+            frame = reader.next() => {
+                // One clock reading for the frame that woke this task and
+                // every frame that came with it in the same read.
+                let now_us = plan.clock.now_us();
+                let mut frame = Some(frame);
+                let mut done = false;
+                while let Some(next) = frame.take() {
+                    if take(next, now_us, finishing, &plan, &mut outcome) == Flow::Stop {
+                        done = true;
                         break;
                     }
+                    frame = reader.next().now_or_never();
                 }
-                Some(Ok(Ok(Incoming::Other(ServerFrame::Bye { .. })))) | Some(Err(_)) | None => {
-                    outcome.errors.add("connection_lost", 1);
+                if done {
                     break;
                 }
-                Some(Ok(Err(_))) => outcome.errors.add("bad_line_from_server", 1),
-                // presence, assigned, …: the queue's state, not measured here.
-                Some(Ok(Ok(_))) => {}
-            },
+            }
             _ = &mut finish, if !finishing => {
                 finishing = true;
                 let ping = ClientFrame::Ping { id: Some(RequestId::Str(FINISH_REQUEST.into())) };
@@ -90,4 +81,53 @@ pub async fn run(conn: Conn, plan: AgentPlan, mut finish: oneshot::Receiver<()>)
         }
     }
     outcome
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// Takes what the reader gave, read at `now_us`.
+fn take(
+    frame: Option<Result<Result<Incoming, FrameError>, std::io::Error>>,
+    now_us: u64,
+    finishing: bool,
+    plan: &AgentPlan,
+    outcome: &mut AgentOutcome,
+) -> Flow {
+    match frame {
+        Some(Ok(Ok(Incoming::Message(message)))) => {
+            if message.from != Role::User {
+                return Flow::Go;
+            }
+            if let Some(probe) = Probe::parse(message.body.as_bytes(), &plan.tag) {
+                outcome.delivered.push(message.id);
+                outcome.latency.record(now_us.saturating_sub(probe.sent_us));
+                outcome.last_delivery_us = now_us;
+            }
+        }
+        Some(Ok(Ok(Incoming::Other(ServerFrame::Pong {
+            id: Some(RequestId::Str(id)),
+        }))))
+            if finishing && id == FINISH_REQUEST =>
+        {
+            return Flow::Stop;
+        }
+        Some(Ok(Ok(Incoming::Other(ServerFrame::Error { code, .. })))) => {
+            outcome.errors.add(code.as_str(), 1);
+            if code.closes_connection() {
+                return Flow::Stop;
+            }
+        }
+        Some(Ok(Ok(Incoming::Other(ServerFrame::Bye { .. })))) | Some(Err(_)) | None => {
+            outcome.errors.add("connection_lost", 1);
+            return Flow::Stop;
+        }
+        Some(Ok(Err(_))) => outcome.errors.add("bad_line_from_server", 1),
+        // presence, assigned, …: the queue's state, not measured here.
+        Some(Ok(Ok(_))) => {}
+    }
+    Flow::Go
 }

@@ -106,6 +106,14 @@ pub struct Args {
     #[arg(long, env = "SWITCHBOARD_LOAD_TIMEOUT", default_value_t = 120.0)]
     pub timeout: f64,
 
+    /// Threads the load generator runs its connections on. 1 (the default): all on one
+    /// thread, with no cross-thread wake-ups or work stealing; on a machine it shares with
+    /// the server, every cycle it spends is one the server does not get. Raise it only if
+    /// the report shows the generator itself short of CPU (its CPU seconds close to the
+    /// elapsed seconds, or a send lag in the open loop).
+    #[arg(long, env = "SWITCHBOARD_LOAD_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+
     /// Print the report as one JSON object on stdout instead of text.
     #[arg(long, env = "SWITCHBOARD_LOAD_JSON")]
     pub json: bool,

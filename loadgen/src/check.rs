@@ -9,8 +9,11 @@
 //! after the run: [`crate::history`].
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::BuildHasher;
 
 use serde::Serialize;
+
+use crate::fast_hash::FastSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,13 +64,13 @@ impl Check {
 
 /// Every acked id delivered to every agent exactly once, and nothing else of
 /// this run delivered.
-pub fn delivered_exactly_once(acked: &HashSet<u64>, agents: &[&[u64]]) -> Check {
+pub fn delivered_exactly_once<S: BuildHasher>(acked: &HashSet<u64, S>, agents: &[&[u64]]) -> Check {
     if agents.is_empty() {
         return Check::skipped();
     }
     let (mut missing, mut duplicates, mut unexpected) = (0, 0, 0);
     for delivered in agents {
-        let mut seen = HashSet::with_capacity(delivered.len());
+        let mut seen = FastSet::with_capacity_and_hasher(delivered.len(), Default::default());
         for id in *delivered {
             if !seen.insert(*id) {
                 duplicates += 1;
@@ -91,7 +94,7 @@ pub fn delivered_exactly_once(acked: &HashSet<u64>, agents: &[&[u64]]) -> Check 
 /// and no id was acked twice.
 pub fn commit_order(agents: &[&[u64]], users: &[Vec<u64>]) -> Check {
     let descents = |ids: &[u64]| ids.windows(2).filter(|w| w[1] <= w[0]).count() as u64;
-    let mut all = HashSet::new();
+    let mut all = FastSet::default();
     let duplicate_ids = users
         .iter()
         .flatten()

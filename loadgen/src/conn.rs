@@ -11,8 +11,9 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::codec::LoadCodec;
 use crate::error::LoadError;
-use crate::wire::{Incoming, LoadCodec};
+use crate::wire::Incoming;
 
 pub type Reader = FramedRead<OwnedReadHalf, LoadCodec>;
 pub type Writer = FramedWrite<OwnedWriteHalf, LoadCodec>;

@@ -3,11 +3,8 @@
 //! for them, close the agents behind a `ping` barrier, then check (reading
 //! every conversation back with `history`) and report.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
 use switchboard_protocol::Role;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
@@ -16,18 +13,15 @@ use crate::agent::{self, AgentOutcome, AgentPlan};
 use crate::args::{Args, Mode, Plan};
 use crate::check;
 use crate::conn::{Conn, Identity};
+use crate::connect::{agent_tokens, connect_stuck_agents, connect_users, count_cut_off};
 use crate::error::LoadError;
+use crate::fast_hash::FastSet;
 use crate::history::{self, Conversation};
 use crate::probe::Clock;
 use crate::procfs::{cpu_seconds, resident_kib};
-use crate::provision;
 use crate::report::{Checks, CpuUsed, Report, ServerRss};
 use crate::stats::{ErrorCounts, Latency};
 use crate::user::{self, Schedule, UserOutcome, UserPlan};
-
-/// Connections being opened at once: enough to set up thousands in seconds,
-/// few enough to stay inside the server's listen backlog.
-const CONNECT_CONCURRENCY: usize = 64;
 
 pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     let clock = Clock::start();
@@ -194,107 +188,17 @@ fn run_tag() -> String {
     format!("L{}", hex::encode(bytes))
 }
 
-async fn agent_tokens(
-    args: &Args,
-    tag: &str,
-    kind: char,
-    count: u32,
-) -> Result<Vec<(String, String)>, LoadError> {
-    if kind == 'a' && !args.agent_tokens.is_empty() {
-        return Ok(args.agent_tokens.clone());
-    }
-    let Some(db) = &args.db else {
-        return Ok(Vec::new());
-    };
-    let switchboard = provision::switchboard_binary(args.switchboard.as_deref());
-    let mut tokens = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let name = format!("{tag}{kind}{index}");
-        let token = provision::add_agent(&switchboard, db, &name).await?;
-        tokens.push((name, token));
-    }
-    Ok(tokens)
-}
-
-/// Agents that subscribe and then never read: their sockets, held unread.
-async fn connect_stuck_agents(
-    args: &Args,
-    tag: &str,
-    plan: &Plan,
-) -> Result<Vec<tokio::net::TcpStream>, LoadError> {
-    let mut streams = Vec::new();
-    for (name, token) in agent_tokens(args, tag, 's', plan.stuck_agents).await? {
-        let who = Identity {
-            role: Role::Agent,
-            name: &name,
-            token: Some(&token),
-        };
-        if let Some(stream) = Conn::open(plan.server, who).await?.into_stream() {
-            streams.push(stream);
-        }
-    }
-    Ok(streams)
-}
-
-/// How many stuck agents the server has closed: reading what each was sent
-/// reaches the end of the stream within a moment if it was cut off.
-async fn count_cut_off(stuck: Vec<tokio::net::TcpStream>) -> u32 {
-    use tokio::io::AsyncReadExt;
-    /// Long enough to read what the kernel buffered (a few MB), short enough
-    /// not to hold up the report when the server kept the agent.
-    const DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
-    let mut cut_off = 0;
-    for mut stream in stuck {
-        let mut sink = Vec::new();
-        if let Ok(Ok(_)) = tokio::time::timeout(DRAIN, stream.read_to_end(&mut sink)).await {
-            cut_off += 1;
-        }
-    }
-    cut_off
-}
-
-/// `count` new users named `{tag}{kind}{index}`, subscribed, in index order,
-/// each passed through `keep` as soon as it is ready.
-async fn connect_users<T>(
-    server: SocketAddr,
-    tag: &str,
-    kind: char,
-    count: u32,
-    deadline: Instant,
-    keep: fn(Conn) -> Option<T>,
-) -> Result<Vec<T>, LoadError> {
-    let opening = futures::stream::iter(0..count)
-        .map(|index| async move {
-            let name = format!("{tag}{kind}{index}");
-            let who = Identity {
-                role: Role::User,
-                name: &name,
-                token: None,
-            };
-            let conn = Conn::open(server, who).await?;
-            keep(conn)
-                .map(|kept| (index, kept))
-                .ok_or_else(|| LoadError::Handshake {
-                    what: format!("user {name}"),
-                    reason: "the connection could not be kept open".into(),
-                })
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .try_collect::<Vec<_>>();
-    let mut conns = timeout_at(deadline, opening)
-        .await
-        .map_err(|_| LoadError::SetupTimeout)??;
-    conns.sort_by_key(|(index, _)| *index);
-    Ok(conns.into_iter().map(|(_, conn)| conn).collect())
-}
-
 /// What each sending user was told was committed, to read back.
 fn conversations(tag: &str, users: &[UserOutcome]) -> Vec<Conversation> {
     (0..)
         .zip(users)
         .map(|(index, user)| Conversation {
             user: format!("{tag}u{index}"),
-            acked: user.acks.iter().map(|a| (a.id, a.body.clone())).collect(),
+            acked: user
+                .acks
+                .iter()
+                .map(|ack| (ack.id, ack.body(index, tag)))
+                .collect(),
         })
         .collect()
 }
@@ -378,7 +282,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, stored: check::Che
         if s > 0.0 { count as f64 / s } else { 0.0 }
     };
 
-    let acked_ids: HashSet<u64> = users
+    let acked_ids: FastSet<u64> = users
         .iter()
         .flat_map(|u| u.acks.iter().map(|a| a.id))
         .collect();

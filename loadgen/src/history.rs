@@ -8,7 +8,6 @@
 //! build, another storage backend, a cluster), and it checks what a client
 //! can actually read back, not how one backend lays out its rows.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use switchboard_protocol::{ClientFrame, RequestId};
@@ -17,6 +16,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::check::Check;
 use crate::conn::{Conn, Identity};
 use crate::error::LoadError;
+use crate::fast_hash::FastMap;
 use crate::wire::{Incoming, Seen};
 
 /// Messages asked for per `history` request: the protocol's maximum, so
@@ -147,14 +147,16 @@ impl Tally {
 /// id with that body (a body stored twice under two ids is a duplicate too:
 /// every load body is unique), and ids must increase along `stored`.
 fn compare(acked: &[(u64, String)], stored: &[Seen]) -> Tally {
-    let mut by_id: HashMap<u64, (&str, u32)> = HashMap::with_capacity(stored.len());
-    let mut by_body: HashMap<&str, u32> = HashMap::with_capacity(stored.len());
+    let mut by_id: FastMap<u64, (&[u8], u32)> =
+        FastMap::with_capacity_and_hasher(stored.len(), Default::default());
+    let mut by_body: FastMap<&[u8], u32> =
+        FastMap::with_capacity_and_hasher(stored.len(), Default::default());
     for message in stored {
         by_id
             .entry(message.id)
             .and_modify(|(_, count)| *count += 1)
-            .or_insert((message.body.as_str(), 1));
-        *by_body.entry(message.body.as_str()).or_default() += 1;
+            .or_insert((message.body.as_bytes(), 1));
+        *by_body.entry(message.body.as_bytes()).or_default() += 1;
     }
     let mut tally = Tally {
         out_of_order: stored.windows(2).filter(|w| w[1].id <= w[0].id).count() as u64,
@@ -163,9 +165,9 @@ fn compare(acked: &[(u64, String)], stored: &[Seen]) -> Tally {
     for (id, body) in acked {
         match by_id.get(id) {
             None => tally.missing += 1,
-            Some((stored, _)) if stored != body => tally.wrong_body += 1,
+            Some((stored, _)) if *stored != body.as_bytes() => tally.wrong_body += 1,
             Some((_, count))
-                if *count > 1 || by_body.get(body.as_str()).is_some_and(|n| *n > 1) =>
+                if *count > 1 || by_body.get(body.as_bytes()).is_some_and(|n| *n > 1) =>
             {
                 tally.duplicate += 1;
             }
@@ -179,13 +181,14 @@ fn compare(acked: &[(u64, String)], stored: &[Seen]) -> Tally {
 mod tests {
     use super::*;
     use crate::check::Status;
+    use crate::wire::Body;
     use switchboard_protocol::Role;
 
     fn seen(id: u64, body: &str) -> Seen {
         Seen {
             id,
             from: Role::User,
-            body: body.to_string(),
+            body: Body::new(body),
         }
     }
 

@@ -6,22 +6,30 @@
 //!
 //! - [`args`]: the command line and the run plan it describes.
 //! - [`driver`]: one run, phase by phase.
-//! - [`conn`]: a connection, greeted, identified and subscribed.
+//! - [`conn`]: a connection, greeted, identified and subscribed; [`connect`]:
+//!   all of the run's, a bounded number at a time.
 //! - [`user`]: a sending user, closed or open loop; [`agent`]: a receiving agent.
 //! - [`probe`]: the body every load message carries (run, user, send time).
 //! - [`provision`]: agent tokens through `switchboard agent add`.
 //! - [`stats`]: latency histograms and error counts; [`procfs`]: memory and
 //!   CPU time of the server and of this process.
 //! - [`check`]: the correctness checks on what was seen; [`history`]: the
-//!   stored check, reading each conversation back; [`report`]: text and JSON.
-//! - [`wire`]: the hot frames read into just the fields the run checks.
+//!   stored check, reading each conversation back; [`fast_hash`]: the hash
+//!   sets they use; [`report`]: text and JSON.
+//! - [`codec`]: lines in and out, as little work per line as possible;
+//!   [`wire`]: the hot frames read into just the fields the run checks;
+//!   [`body`]: a message body, inline when short.
 
 mod agent;
 mod args;
+mod body;
 mod check;
+mod codec;
 mod conn;
+mod connect;
 mod driver;
 mod error;
+mod fast_hash;
 mod history;
 mod probe;
 mod procfs;
@@ -49,7 +57,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_SETUP_FAILED);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads as usize)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("switchboard-load: cannot start the async runtime: {error}");

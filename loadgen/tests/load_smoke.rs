@@ -208,6 +208,7 @@ fn help_documents_every_flag() {
         "--idle",
         "--server-pid",
         "--timeout",
+        "--threads",
         "--json",
         "Example:",
     ] {
