@@ -31,11 +31,11 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
 
     // Agents first, reading from the start: they are told about every user
     // that comes online, and a reader that lags is cut off.
-    let agent_tokens = timeout_at(deadline, agent_tokens(args, &tag, 'a', plan.agents))
+    let agent_logins = timeout_at(deadline, agent_tokens(args, &tag, 'a', plan.agents))
         .await
         .map_err(|_| LoadError::SetupTimeout)??;
     let mut agents = Vec::new();
-    for (name, token) in &agent_tokens {
+    for (name, token) in &agent_logins {
         let who = Identity {
             role: Role::Agent,
             name,
@@ -127,7 +127,18 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     let stuck_cut_off = count_cut_off(stuck).await;
 
     // The check reads after the clock stopped; it gets a --timeout of its own.
-    let stored = match agent_tokens.first() {
+    // It signs in as one of the run's agents, or, in a run without agents,
+    // as one provisioned for it now (none without --db: then it is skipped).
+    let check_deadline = Instant::now() + plan.timeout;
+    let checker = match agent_logins.first() {
+        Some(agent) => Some(agent.clone()),
+        None => timeout_at(check_deadline, agent_tokens(args, &tag, 'c', 1))
+            .await
+            .map_err(|_| LoadError::CheckTimeout)??
+            .into_iter()
+            .next(),
+    };
+    let stored = match &checker {
         Some((name, token)) => {
             let who = Identity {
                 role: Role::Agent,
@@ -135,7 +146,6 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 token: Some(token),
             };
             let conversations = conversations(&tag, &users);
-            let check_deadline = Instant::now() + plan.timeout;
             history::check_stored(plan.server, who, &conversations, check_deadline).await?
         }
         None => check::Check::skipped(),
@@ -154,7 +164,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 let connections = u64::from(plan.users)
                     + u64::from(plan.idle)
                     + u64::from(plan.stuck_agents)
-                    + agent_tokens.len() as u64;
+                    + agent_logins.len() as u64;
                 ServerRss {
                     pid,
                     before_kib: rss_before,

@@ -182,6 +182,40 @@ fn an_open_loop_run_checks_out() {
 }
 
 #[test]
+fn a_run_without_agents_still_checks_what_is_stored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("load.db");
+    let switchboard = switchboard_bin();
+    let server = Server::start(&db);
+    let output = load(&[
+        "--server",
+        &server.addr,
+        "--db",
+        db.to_str().expect("utf-8 path"),
+        "--switchboard",
+        switchboard.to_str().expect("utf-8 path"),
+        "--users",
+        "3",
+        "--agents",
+        "0",
+        "--messages",
+        "10",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    let report = report(&output);
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["checks"]["stored"]["status"], "passed", "{report:#}");
+    assert_eq!(report["checks"]["stored"]["checked"], 30);
+    assert_eq!(
+        report["checks"]["delivered_exactly_once"]["status"], "skipped",
+        "{report:#}"
+    );
+}
+
+#[test]
 fn only_loopback_servers_are_targeted() {
     let output = load(&["--server", "192.0.2.1:7878", "--agents", "0"]);
     assert_eq!(output.status.code(), Some(2));
