@@ -47,7 +47,8 @@ pub async fn run(conn: Conn, plan: AgentPlan, mut finish: oneshot::Receiver<()>)
     tokio::pin!(give_up);
     loop {
         tokio::select! {
-            // Deliveries first: a reader that lags is cut off.
+            // Deliveries first: a reader that lags is cut off. (Under a flood
+            // tokio's cooperative budget still lets the other branches in.)
             biased;
             frame = reader.next() => {
                 // One clock reading for the frame that woke this task and

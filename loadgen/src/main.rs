@@ -4,8 +4,16 @@
 //! the wire). It depends on the protocol crate only, never on the server, so
 //! one build of it measures any build of the server.
 //!
+//! It runs beside the server on the same cores, so while the clock runs it
+//! does as little as it can per message: one thread by default, no
+//! allocation or whole-frame JSON parsing per frame, compact records, and
+//! the exact-once checks after the run. Its own CPU time per message is in
+//! the report beside every figure; `scripts/instructions.sh load` counts
+//! its instructions.
+//!
 //! - [`args`]: the command line and the run plan it describes.
-//! - [`driver`]: one run, phase by phase.
+//! - [`driver`]: one run, phase by phase; [`error`]: why a run could not
+//!   start or finish.
 //! - [`conn`]: a connection, greeted, identified and subscribed; [`connect`]:
 //!   all of the run's, a bounded number at a time.
 //! - [`user`]: a sending user, closed or open loop; [`agent`]: a receiving agent.
