@@ -71,8 +71,11 @@ print(f"{sys.argv[3]}: {total:,} instructions for {acked:,} acked messages: "
       f"{total / acked:,.0f} per message (checks {'pass' if report['passed'] else 'FAIL'})")
 PY
 if [[ $WHO == load ]] && command -v callgrind_annotate >/dev/null; then
-    # Inclusive counts of the two task bodies, each listed once with its binary.
-    callgrind_annotate --inclusive=yes "$PROFILE" 2>/dev/null | python3 -c '
+    # Inclusive counts of the two task bodies, each listed once with its
+    # binary. Run from /: inside the repository callgrind_annotate shortens
+    # the source paths and then splits a function's inclusive count over
+    # several entries (half of it went missing).
+    (cd / && callgrind_annotate --inclusive=yes "$PROFILE" 2>/dev/null) | python3 -c '
 import json, re, sys
 acked = json.load(open(sys.argv[1]))["acked"]
 hot = 0
