@@ -146,7 +146,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 token: Some(token),
             };
             let conversations = conversations(&tag, &users);
-            history::check_stored(plan.server, who, &conversations, check_deadline).await?
+            history::check_stored(plan.server, who, &tag, &conversations, check_deadline).await?
         }
         None => check::Check::skipped(),
     };
@@ -199,16 +199,13 @@ fn run_tag() -> String {
 }
 
 /// What each sending user was told was committed, to read back.
-fn conversations(tag: &str, users: &[UserOutcome]) -> Vec<Conversation> {
+fn conversations<'a>(tag: &str, users: &'a [UserOutcome]) -> Vec<Conversation<'a>> {
     (0..)
         .zip(users)
         .map(|(index, user)| Conversation {
             user: format!("{tag}u{index}"),
-            acked: user
-                .acks
-                .iter()
-                .map(|ack| (ack.id, ack.body(index, tag)))
-                .collect(),
+            index,
+            acks: &user.acks,
         })
         .collect()
 }

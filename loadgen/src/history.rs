@@ -17,6 +17,7 @@ use crate::check::Check;
 use crate::conn::{Conn, Identity};
 use crate::error::LoadError;
 use crate::fast_hash::FastMap;
+use crate::user::Ack;
 use crate::wire::{Incoming, Seen};
 
 /// Messages asked for per `history` request: the protocol's maximum, so
@@ -28,19 +29,24 @@ const HISTORY_PAGE_MESSAGES: u32 = 1_000;
 /// characters of up to 4 bytes, plus their JSON) fits.
 const HISTORY_MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
 
-/// What one user was told was committed: `(id, body)` for each `sent`.
-pub struct Conversation {
+/// What one user was told was committed: an [`Ack`] for each `sent`. The
+/// bodies are made again from them one conversation at a time, so a long
+/// run's bodies are never all in memory at once.
+pub struct Conversation<'a> {
     pub user: String,
-    pub acked: Vec<(u64, String)>,
+    /// The user's index in the run, as its bodies carry it.
+    pub index: u32,
+    pub acks: &'a [Ack],
 }
 
 /// Reads every conversation in `conversations` as agent `who` and checks
-/// each acked message is stored there once, with the body that was sent,
-/// and that ids increase along the conversation.
+/// each acked message is stored there once, with the body that was sent
+/// (run `tag`), and that ids increase along the conversation.
 pub async fn check_stored(
     server: SocketAddr,
     who: Identity<'_>,
-    conversations: &[Conversation],
+    tag: &str,
+    conversations: &[Conversation<'_>],
     deadline: Instant,
 ) -> Result<Check, LoadError> {
     let reading = async {
@@ -48,18 +54,23 @@ pub async fn check_stored(
         let mut tally = Tally::default();
         let mut request: i64 = 0;
         for conversation in conversations {
-            if conversation.acked.is_empty() {
+            if conversation.acks.is_empty() {
                 continue;
             }
             let stored = read_conversation(&mut conn, &conversation.user, &mut request).await?;
-            tally.add(&compare(&conversation.acked, &stored));
+            let acked: Vec<(u64, String)> = conversation
+                .acks
+                .iter()
+                .map(|ack| (ack.id, ack.body(conversation.index, tag)))
+                .collect();
+            tally.add(&compare(&acked, &stored));
         }
         Ok::<_, LoadError>(tally)
     };
     let tally = timeout_at(deadline, reading)
         .await
         .map_err(|_| LoadError::CheckTimeout)??;
-    let checked = conversations.iter().map(|c| c.acked.len() as u64).sum();
+    let checked = conversations.iter().map(|c| c.acks.len() as u64).sum();
     Ok(tally.check(checked))
 }
 
