@@ -5,9 +5,10 @@
 # Each row starts a throwaway `switchboard serve` on a free loopback port with
 # a fresh database in a temporary directory, drives it with switchboard-load
 # (which also checks that every acked message reached every agent once, in
-# order, and the database), and stops it. The Redis row installs redis-server
-# from the distribution if it is missing, starts a throwaway instance with
-# `appendfsync always`, runs redis-benchmark against it, and stops it.
+# order, and is stored, reading it back with `history`), and stops it. The
+# Redis row installs redis-server from the distribution if it is missing,
+# starts a throwaway instance with `appendfsync always`, runs
+# redis-benchmark against it, and stops it.
 #
 # Everything is bounded: each run has --timeout, the whole script takes a few
 # minutes with the defaults. Sizes come from the environment:
@@ -31,8 +32,8 @@
 # "server RSS/conn" is (RSS once everyone is connected - RSS before) / connections,
 # shown for the idle row only: with a few dozen connections it mostly measures
 # the server warming up. "CPU s" is the CPU time the server and the load
-# generator used while messages flowed: on 2 shared cores, whether a slow row
-# is the server's doing. "commit p50 / p99" is the server's own view of its
+# generator used while messages flowed, and the generator's per acked
+# message: on 2 shared cores, whether a slow row is the server's doing. "commit p50 / p99" is the server's own view of its
 # group commits (first statement to fsync returned), from the line it logs
 # when it stops: every ack waits for one, so it is the storage share of the
 # ack latency. The two rows of the targets about a 1M-message database (agent
@@ -82,7 +83,7 @@ fi
 MAX_CONNECTIONS=$((IDLE + OPEN_USERS + AGENTS + 100))
 
 echo "bench: building (release)..." >&2
-cargo build --release -p switchboard-server --quiet
+cargo build --release -p switchboard-server -p switchboard-load --quiet
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 SWITCHBOARD="$TARGET_DIR/release/switchboard"
 LOAD="$TARGET_DIR/release/switchboard-load"
@@ -189,6 +190,7 @@ row() {
     jq -r --arg name "$name" --arg target "$target" --arg commits "$(cat "$WORK/$median/commits.txt")" '
         def ms: . * 100 | round / 100 | tostring;
         def sec: if . == null then "?" else (. * 100 | round / 100 | tostring) end;
+        def us: if . == null then "?" else (. * 10 | round / 10 | tostring) end;
         def lat: "\(.p50_ms|ms) / \(.p99_ms|ms) / \(.p99_9_ms|ms) / \(.max_ms|ms)";
         [ $name, $target,
           (.acked_per_s | round | tostring),
@@ -197,7 +199,7 @@ row() {
           (.delivery_latency | lat),
           $commits,
           (if .idle > 0 and .server_rss.per_connection_bytes then (.server_rss.per_connection_bytes | round | tostring) + " B" else "-" end),
-          "\(.cpu.server_s | sec) / \(.cpu.load_generator_s | sec)",
+          "\(.cpu.server_s | sec) / \(.cpu.load_generator_s | sec) (\(.cpu.load_generator_us_per_message | us) µs/msg)",
           (if (.errors | length) == 0 then "none" else (.errors | to_entries | map("\(.key)=\(.value)") | join(" ")) end),
           (if .passed then "pass" else "FAIL" end)
         ] | @tsv' "$WORK/$median/report.json" >>"$ROWS"
@@ -262,7 +264,7 @@ fi
 echo
 echo "switchboard $(git rev-parse --short HEAD 2>/dev/null || echo '?'), durability=$DURABILITY, $(nproc) cores, load generator on the same machine"
 {
-    printf 'row\ttarget\tacked/s\tdeliveries/s\tack p50 / p99 / p99.9 / max (ms)\tdelivery p50 / p99 / p99.9 / max (ms)\tcommit p50 / p99 (ms)\tserver RSS/conn\tCPU s server / load\terrors\tchecks\n'
+    printf 'row\ttarget\tacked/s\tdeliveries/s\tack p50 / p99 / p99.9 / max (ms)\tdelivery p50 / p99 / p99.9 / max (ms)\tcommit p50 / p99 (ms)\tserver RSS/conn\tCPU s server / load (load µs/msg)\terrors\tchecks\n'
     cat "$ROWS"
 } | column -t -s $'\t'
 echo

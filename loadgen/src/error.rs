@@ -21,8 +21,8 @@ pub enum LoadError {
     Handshake { what: String, reason: String },
     #[error("setting up took longer than --timeout")]
     SetupTimeout,
-    #[error("the database check failed to run: {0}")]
-    Database(#[from] rusqlite::Error),
+    #[error("reading the conversations back took longer than --timeout")]
+    CheckTimeout,
     #[error("a worker task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

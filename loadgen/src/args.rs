@@ -19,8 +19,9 @@ use crate::error::LoadError;
         (send -> `sent`) and delivery latency (send -> each agent's `message`) at p50/p99/p99.9/max, \
         errors by code and, with --server-pid, the server's memory.\n\n\
         It checks what it measures: every acked message must reach every agent exactly once, in \
-        commit order, and be in the database afterwards. Any error or failed check makes the exit \
-        status 1; a run that cannot start exits with 2.\n\n\
+        commit order, and be stored: afterwards one agent connection reads every user's \
+        conversation back with `history` (over the wire; the database file is never read). Any \
+        error or failed check makes the exit status 1; a run that cannot start exits with 2.\n\n\
         Two ways to drive the users:\n  \
         closed loop (default): each user keeps --window sends in flight until it has sent --messages;\n  \
         open loop (--rate): --rate messages/s in total for --duration seconds, on a fixed schedule; \
@@ -43,9 +44,9 @@ pub struct Args {
     )]
     pub server: String,
 
-    /// The server's SQLite file: agents are provisioned in it, and afterwards every acked
-    /// message is looked up in it. Without it, give --agent-tokens; the database check is
-    /// then skipped (and reported as skipped).
+    /// The server's SQLite file, used only to provision agents (`switchboard agent add`);
+    /// results are checked over the wire, never in this file. Without it, give
+    /// --agent-tokens.
     #[arg(long, env = "SWITCHBOARD_LOAD_DB")]
     pub db: Option<PathBuf>,
 
@@ -100,9 +101,18 @@ pub struct Args {
     pub server_pid: Option<u32>,
 
     /// Give up after this many seconds, whatever is still in flight (counted as `timeout`
-    /// errors). Bounds the whole run, connecting included.
+    /// errors). Bounds the whole run, connecting included; reading the conversations
+    /// back afterwards gets as long again.
     #[arg(long, env = "SWITCHBOARD_LOAD_TIMEOUT", default_value_t = 120.0)]
     pub timeout: f64,
+
+    /// Threads the load generator runs its connections on. 1 (the default): all on one
+    /// thread, with no cross-thread wake-ups or work stealing; on a machine it shares with
+    /// the server, every cycle it spends is one the server does not get. Raise it only if
+    /// the report shows the generator itself short of CPU (its CPU seconds close to the
+    /// elapsed seconds, or a send lag in the open loop).
+    #[arg(long, env = "SWITCHBOARD_LOAD_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
 
     /// Print the report as one JSON object on stdout instead of text.
     #[arg(long, env = "SWITCHBOARD_LOAD_JSON")]

@@ -1,13 +1,10 @@
 //! One run, in phases: provision and connect agents (their tasks start
 //! reading at once), connect idle and sending users, let the users go, wait
-//! for them, close the agents behind a `ping` barrier, then check and report.
+//! for them, close the agents behind a `ping` barrier, then check (reading
+//! every conversation back with `history`) and report.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
 use switchboard_protocol::Role;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
@@ -16,17 +13,15 @@ use crate::agent::{self, AgentOutcome, AgentPlan};
 use crate::args::{Args, Mode, Plan};
 use crate::check;
 use crate::conn::{Conn, Identity};
+use crate::connect::{agent_tokens, connect_stuck_agents, connect_users, count_cut_off};
 use crate::error::LoadError;
+use crate::fast_hash::FastSet;
+use crate::history::{self, Conversation};
 use crate::probe::Clock;
 use crate::procfs::{cpu_seconds, resident_kib};
-use crate::provision;
 use crate::report::{Checks, CpuUsed, Report, ServerRss};
 use crate::stats::{ErrorCounts, Latency};
 use crate::user::{self, Schedule, UserOutcome, UserPlan};
-
-/// Connections being opened at once: enough to set up thousands in seconds,
-/// few enough to stay inside the server's listen backlog.
-const CONNECT_CONCURRENCY: usize = 64;
 
 pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     let clock = Clock::start();
@@ -36,11 +31,11 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
 
     // Agents first, reading from the start: they are told about every user
     // that comes online, and a reader that lags is cut off.
-    let agent_tokens = timeout_at(deadline, agent_tokens(args, &tag, 'a', plan.agents))
+    let agent_logins = timeout_at(deadline, agent_tokens(args, &tag, 'a', plan.agents))
         .await
         .map_err(|_| LoadError::SetupTimeout)??;
     let mut agents = Vec::new();
-    for (name, token) in &agent_tokens {
+    for (name, token) in &agent_logins {
         let who = Identity {
             role: Role::Agent,
             name,
@@ -131,8 +126,28 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     drop(idle);
     let stuck_cut_off = count_cut_off(stuck).await;
 
-    let in_database = match &args.db {
-        Some(db) => database_check(db, &users).await?,
+    // The check reads after the clock stopped; it gets a --timeout of its own.
+    // It signs in as one of the run's agents, or, in a run without agents,
+    // as one provisioned for it now (none without --db: then it is skipped).
+    let check_deadline = Instant::now() + plan.timeout;
+    let checker = match agent_logins.first() {
+        Some(agent) => Some(agent.clone()),
+        None => timeout_at(check_deadline, agent_tokens(args, &tag, 'c', 1))
+            .await
+            .map_err(|_| LoadError::CheckTimeout)??
+            .into_iter()
+            .next(),
+    };
+    let stored = match &checker {
+        Some((name, token)) => {
+            let who = Identity {
+                role: Role::Agent,
+                name,
+                token: Some(token),
+            };
+            let conversations = conversations(&tag, &users);
+            history::check_stored(plan.server, who, &tag, &conversations, check_deadline).await?
+        }
         None => check::Check::skipped(),
     };
     Ok(build_report(
@@ -149,7 +164,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 let connections = u64::from(plan.users)
                     + u64::from(plan.idle)
                     + u64::from(plan.stuck_agents)
-                    + agent_tokens.len() as u64;
+                    + agent_logins.len() as u64;
                 ServerRss {
                     pid,
                     before_kib: rss_before,
@@ -165,7 +180,7 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 }
             }),
         },
-        in_database,
+        stored,
     ))
 }
 
@@ -183,117 +198,16 @@ fn run_tag() -> String {
     format!("L{}", hex::encode(bytes))
 }
 
-async fn agent_tokens(
-    args: &Args,
-    tag: &str,
-    kind: char,
-    count: u32,
-) -> Result<Vec<(String, String)>, LoadError> {
-    if kind == 'a' && !args.agent_tokens.is_empty() {
-        return Ok(args.agent_tokens.clone());
-    }
-    let Some(db) = &args.db else {
-        return Ok(Vec::new());
-    };
-    let switchboard = provision::switchboard_binary(args.switchboard.as_deref());
-    let mut tokens = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let name = format!("{tag}{kind}{index}");
-        let token = provision::add_agent(&switchboard, db, &name).await?;
-        tokens.push((name, token));
-    }
-    Ok(tokens)
-}
-
-/// Agents that subscribe and then never read: their sockets, held unread.
-async fn connect_stuck_agents(
-    args: &Args,
-    tag: &str,
-    plan: &Plan,
-) -> Result<Vec<tokio::net::TcpStream>, LoadError> {
-    let mut streams = Vec::new();
-    for (name, token) in agent_tokens(args, tag, 's', plan.stuck_agents).await? {
-        let who = Identity {
-            role: Role::Agent,
-            name: &name,
-            token: Some(&token),
-        };
-        if let Some(stream) = Conn::open(plan.server, who).await?.into_stream() {
-            streams.push(stream);
-        }
-    }
-    Ok(streams)
-}
-
-/// How many stuck agents the server has closed: reading what each was sent
-/// reaches the end of the stream within a moment if it was cut off.
-async fn count_cut_off(stuck: Vec<tokio::net::TcpStream>) -> u32 {
-    use tokio::io::AsyncReadExt;
-    /// Long enough to read what the kernel buffered (a few MB), short enough
-    /// not to hold up the report when the server kept the agent.
-    const DRAIN: std::time::Duration = std::time::Duration::from_secs(3);
-    let mut cut_off = 0;
-    for mut stream in stuck {
-        let mut sink = Vec::new();
-        if let Ok(Ok(_)) = tokio::time::timeout(DRAIN, stream.read_to_end(&mut sink)).await {
-            cut_off += 1;
-        }
-    }
-    cut_off
-}
-
-/// `count` new users named `{tag}{kind}{index}`, subscribed, in index order,
-/// each passed through `keep` as soon as it is ready.
-async fn connect_users<T>(
-    server: SocketAddr,
-    tag: &str,
-    kind: char,
-    count: u32,
-    deadline: Instant,
-    keep: fn(Conn) -> Option<T>,
-) -> Result<Vec<T>, LoadError> {
-    let opening = futures::stream::iter(0..count)
-        .map(|index| async move {
-            let name = format!("{tag}{kind}{index}");
-            let who = Identity {
-                role: Role::User,
-                name: &name,
-                token: None,
-            };
-            let conn = Conn::open(server, who).await?;
-            keep(conn)
-                .map(|kept| (index, kept))
-                .ok_or_else(|| LoadError::Handshake {
-                    what: format!("user {name}"),
-                    reason: "the connection could not be kept open".into(),
-                })
+/// What each sending user was told was committed, to read back.
+fn conversations<'a>(tag: &str, users: &'a [UserOutcome]) -> Vec<Conversation<'a>> {
+    (0..)
+        .zip(users)
+        .map(|(index, user)| Conversation {
+            user: format!("{tag}u{index}"),
+            index,
+            acks: &user.acks,
         })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .try_collect::<Vec<_>>();
-    let mut conns = timeout_at(deadline, opening)
-        .await
-        .map_err(|_| LoadError::SetupTimeout)??;
-    conns.sort_by_key(|(index, _)| *index);
-    Ok(conns.into_iter().map(|(_, conn)| conn).collect())
-}
-
-async fn database_check(db: &Path, users: &[UserOutcome]) -> Result<check::Check, LoadError> {
-    let db = db.to_path_buf();
-    let acked: Vec<(u64, String)> = users
-        .iter()
-        .flat_map(|u| u.acks.iter().map(|a| (a.id, a.body.clone())))
-        .collect();
-    let check = tokio::task::spawn_blocking(move || {
-        let conn = rusqlite::Connection::open_with_flags(
-            &db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let acked: Vec<(u64, &str)> = acked.iter().map(|(id, b)| (*id, b.as_str())).collect();
-        check::in_database(&conn, &acked)
-    })
-    .await??;
-    Ok(check)
+        .collect()
 }
 
 struct Measured {
@@ -303,7 +217,8 @@ struct Measured {
     stuck_cut_off: u32,
     start_us: u64,
     offered: u64,
-    cpu: CpuUsed,
+    /// CPU seconds used while messages flowed: (this process, the server).
+    cpu: (Option<f64>, Option<f64>),
     rss: Option<ServerRss>,
 }
 
@@ -321,16 +236,17 @@ impl Cpu {
         }
     }
 
-    fn since(&self, before: &Cpu) -> CpuUsed {
+    /// Seconds used since `before`: (this process, the server).
+    fn since(&self, before: &Cpu) -> (Option<f64>, Option<f64>) {
         let delta = |now: Option<f64>, then: Option<f64>| Some(now? - then?);
-        CpuUsed {
-            load_generator_s: delta(self.load, before.load),
-            server_s: delta(self.server, before.server),
-        }
+        (
+            delta(self.load, before.load),
+            delta(self.server, before.server),
+        )
     }
 }
 
-fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check::Check) -> Report {
+fn build_report(args: &Args, plan: &Plan, measured: Measured, stored: check::Check) -> Report {
     let Measured {
         users,
         agents,
@@ -373,7 +289,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
         if s > 0.0 { count as f64 / s } else { 0.0 }
     };
 
-    let acked_ids: HashSet<u64> = users
+    let acked_ids: FastSet<u64> = users
         .iter()
         .flat_map(|u| u.acks.iter().map(|a| a.id))
         .collect();
@@ -385,7 +301,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
     let checks = Checks {
         delivered_exactly_once: check::delivered_exactly_once(&acked_ids, &delivered),
         commit_order: check::commit_order(&delivered, &user_acks),
-        in_database,
+        stored,
     };
     let passed = checks.passed() && errors.total() == 0 && acked == offered;
     let (window, messages_per_user, offered_rate) = match plan.mode {
@@ -419,7 +335,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, in_database: check
         errors,
         agent_errors,
         server_rss: rss,
-        cpu,
+        cpu: CpuUsed::new(cpu.0, cpu.1, acked),
         checks,
         passed,
     }

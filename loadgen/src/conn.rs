@@ -11,8 +11,9 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::codec::LoadCodec;
 use crate::error::LoadError;
-use crate::wire::{Incoming, LoadCodec};
+use crate::wire::Incoming;
 
 pub type Reader = FramedRead<OwnedReadHalf, LoadCodec>;
 pub type Writer = FramedWrite<OwnedWriteHalf, LoadCodec>;
@@ -35,6 +36,39 @@ impl Conn {
     /// Connects, reads the greeting, says `hello` and subscribes with an empty
     /// backlog (`limit: 0`): the run only counts what arrives live.
     pub async fn open(server: SocketAddr, who: Identity<'_>) -> Result<Conn, LoadError> {
+        let mut conn = Conn::sign_in(server, &who, DEFAULT_MAX_LINE_BYTES).await?;
+        let handshake = |reason: String| LoadError::Handshake {
+            what: format!("{} {}", who.role, who.name),
+            reason,
+        };
+        conn.send(ClientFrame::Subscribe {
+            id: None,
+            since: None,
+            limit: Some(0),
+        })
+        .await
+        .map_err(handshake)?;
+        loop {
+            match conn.next_frame().await.map_err(handshake)? {
+                Incoming::Other(ServerFrame::Subscribed { .. }) => return Ok(conn),
+                Incoming::Other(ServerFrame::Error { code, message, .. }) => {
+                    return Err(handshake(format!("subscribe refused: {code}: {message}")));
+                }
+                // An agent's `presence`/`assigned` state, `agents` counts.
+                _ => {}
+            }
+        }
+    }
+
+    /// Connects, reads the greeting and says `hello`, without subscribing:
+    /// such a connection gets only the replies to its own requests. Lines up
+    /// to `max_line_bytes` are read (a `history` page is longer than any
+    /// frame of the run).
+    pub async fn sign_in(
+        server: SocketAddr,
+        who: &Identity<'_>,
+        max_line_bytes: usize,
+    ) -> Result<Conn, LoadError> {
         let what = format!("{} {}", who.role, who.name);
         let stream = TcpStream::connect(server)
             .await
@@ -51,8 +85,8 @@ impl Conn {
             })?;
         let (read, write) = stream.into_split();
         let mut conn = Conn {
-            reader: FramedRead::new(read, LoadCodec::new(DEFAULT_MAX_LINE_BYTES)),
-            writer: FramedWrite::new(write, LoadCodec::new(DEFAULT_MAX_LINE_BYTES)),
+            reader: FramedRead::new(read, LoadCodec::new(max_line_bytes)),
+            writer: FramedWrite::new(write, LoadCodec::new(max_line_bytes)),
         };
         let handshake = |reason: String| LoadError::Handshake {
             what: what.clone(),
@@ -78,7 +112,7 @@ impl Conn {
         .map_err(handshake)?;
         loop {
             match conn.next_frame().await.map_err(handshake)? {
-                Incoming::Other(ServerFrame::Welcome { .. }) => break,
+                Incoming::Other(ServerFrame::Welcome { .. }) => return Ok(conn),
                 Incoming::Other(ServerFrame::Error { code, message, .. }) => {
                     return Err(handshake(format!(
                         "hello refused: {code}: {message}{}",
@@ -88,33 +122,16 @@ impl Conn {
                 _ => {}
             }
         }
-        conn.send(ClientFrame::Subscribe {
-            id: None,
-            since: None,
-            limit: Some(0),
-        })
-        .await
-        .map_err(handshake)?;
-        loop {
-            match conn.next_frame().await.map_err(handshake)? {
-                Incoming::Other(ServerFrame::Subscribed { .. }) => return Ok(conn),
-                Incoming::Other(ServerFrame::Error { code, message, .. }) => {
-                    return Err(handshake(format!("subscribe refused: {code}: {message}")));
-                }
-                // An agent's `presence`/`assigned` state, `agents` counts.
-                _ => {}
-            }
-        }
     }
 
-    async fn send(&mut self, frame: ClientFrame) -> Result<(), String> {
+    pub async fn send(&mut self, frame: ClientFrame) -> Result<(), String> {
         self.writer
             .send(frame)
             .await
             .map_err(|error| format!("write failed: {error}"))
     }
 
-    async fn next_frame(&mut self) -> Result<Incoming, String> {
+    pub async fn next_frame(&mut self) -> Result<Incoming, String> {
         next_frame(&mut self.reader).await
     }
 

@@ -4,11 +4,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
-use switchboard_protocol::{ClientFrame, RequestId, ServerFrame};
+use futures::{FutureExt, SinkExt, StreamExt};
+use switchboard_protocol::{RequestId, ServerFrame};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
+use crate::codec::ProbeSend;
 use crate::conn::Conn;
 use crate::probe::{Clock, Probe};
 use crate::stats::{ErrorCounts, Latency};
@@ -114,11 +115,26 @@ pub struct UserPlan {
     pub ticks: Option<mpsc::UnboundedReceiver<()>>,
 }
 
-/// A message the server acknowledged with `sent`.
-#[derive(Debug, Clone)]
+/// A message the server acknowledged with `sent`: its id, and what makes
+/// its body (with the user's index and the run's tag, see [`Ack::body`]),
+/// kept compact rather than as a `String` per message.
+#[derive(Debug, Clone, Copy)]
 pub struct Ack {
     pub id: u64,
-    pub body: String,
+    pub seq: u64,
+    pub sent_us: u64,
+}
+
+impl Ack {
+    /// The body user `user` sent.
+    pub fn body(&self, user: u32, tag: &str) -> String {
+        Probe {
+            user,
+            seq: self.seq,
+            sent_us: self.sent_us,
+        }
+        .body(tag)
+    }
 }
 
 /// What one user saw.
@@ -133,10 +149,11 @@ pub struct UserOutcome {
     pub last_ack_us: u64,
 }
 
+/// A send waiting for its reply. Its request id is its sequence number, so
+/// with the user's index and `sent_us` it is the whole body.
 struct InFlight {
     request: i64,
     sent_us: u64,
-    body: String,
 }
 
 pub async fn run(conn: Conn, mut plan: UserPlan) -> UserOutcome {
@@ -151,9 +168,11 @@ pub async fn run(conn: Conn, mut plan: UserPlan) -> UserOutcome {
     // One timer for the whole run, not one per frame.
     let give_up = sleep_until(plan.deadline);
     tokio::pin!(give_up);
+    // One clock reading per wake-up, shared by the replies that woke it and
+    // the sends they make due.
+    let mut now_us = plan.clock.now_us();
     loop {
         // Send everything that is due now.
-        let now_us = plan.clock.now_us();
         let mut wrote = false;
         let mut broken = false;
         while next < count {
@@ -165,33 +184,28 @@ pub async fn run(conn: Conn, mut plan: UserPlan) -> UserOutcome {
                 }
                 _ => break,
             };
-            let body = Probe {
-                user: plan.index,
-                seq: next,
-                sent_us,
-            }
-            .body(&plan.tag);
-            let request = i64::try_from(next).unwrap_or(i64::MAX);
-            let frame = ClientFrame::Send {
-                id: Some(RequestId::Int(request)),
-                to: None,
-                body: body.clone(),
-                key: None,
+            let send = ProbeSend {
+                request: next,
+                tag: &plan.tag,
+                probe: Probe {
+                    user: plan.index,
+                    seq: next,
+                    sent_us,
+                },
             };
-            if writer.feed(frame).await.is_err() {
+            if writer.feed(send).await.is_err() {
                 broken = true;
                 break;
             }
             in_flight.push_back(InFlight {
-                request,
+                request: i64::try_from(next).unwrap_or(i64::MAX),
                 sent_us,
-                body,
             });
             next += 1;
             wrote = true;
         }
         if wrote && !broken {
-            let flushed = timeout_at(plan.deadline, SinkExt::<ClientFrame>::flush(&mut writer));
+            let flushed = timeout_at(plan.deadline, SinkExt::<ProbeSend>::flush(&mut writer));
             broken = !matches!(flushed.await, Ok(Ok(())));
         }
         if broken {
@@ -212,31 +226,36 @@ pub async fn run(conn: Conn, mut plan: UserPlan) -> UserOutcome {
             .map(|due| plan.clock.at(due).into());
         let ticking = next < count && plan.ticks.is_some();
         tokio::select! {
-            tick = next_tick(&mut plan.ticks), if ticking => {
-                if tick.is_none() {
-                    plan.ticks = None;
-                }
-            }
+            // Replies first: they free the window.
+            biased;
             frame = reader.next() => {
-                let frame = match frame {
-                    Some(Ok(Ok(frame))) => frame,
-                    Some(Ok(Err(_))) => {
-                        outcome.errors.add("bad_line_from_server", 1);
-                        continue;
-                    }
-                    Some(Err(_)) | None => {
-                        outcome.errors.add("connection_lost", in_flight.len() as u64);
-                        outcome.errors.add("not_sent", count - next);
+                now_us = plan.clock.now_us();
+                let mut frame = Some(frame);
+                // Then every reply that came in the same read, at the same
+                // time, without another round of this select.
+                let mut open = true;
+                while let Some(next_frame) = frame.take() {
+                    if !take_frame(next_frame, now_us, &plan, &mut in_flight, &mut outcome) {
+                        open = false;
                         break;
                     }
-                };
-                if !handle(frame, &plan, &mut in_flight, &mut outcome) {
+                    frame = reader.next().now_or_never();
+                }
+                if !open {
                     outcome.errors.add("connection_lost", in_flight.len() as u64);
                     outcome.errors.add("not_sent", count - next);
                     break;
                 }
             }
-            () = sleep_until(wake.unwrap_or(plan.deadline)), if wake.is_some() => {}
+            tick = next_tick(&mut plan.ticks), if ticking => {
+                now_us = plan.clock.now_us();
+                if tick.is_none() {
+                    plan.ticks = None;
+                }
+            }
+            () = sleep_until(wake.unwrap_or(plan.deadline)), if wake.is_some() => {
+                now_us = plan.clock.now_us();
+            }
             () = &mut give_up => {
                 outcome.errors.add("timeout", in_flight.len() as u64);
                 outcome.errors.add("not_sent", count - next);
@@ -247,6 +266,24 @@ pub async fn run(conn: Conn, mut plan: UserPlan) -> UserOutcome {
     outcome
 }
 
+/// Takes what the reader gave; `false` when the connection is over.
+fn take_frame(
+    frame: Option<Result<Result<Incoming, switchboard_protocol::FrameError>, std::io::Error>>,
+    now_us: u64,
+    plan: &UserPlan,
+    in_flight: &mut VecDeque<InFlight>,
+    outcome: &mut UserOutcome,
+) -> bool {
+    match frame {
+        Some(Ok(Ok(frame))) => handle(frame, now_us, plan, in_flight, outcome),
+        Some(Ok(Err(_))) => {
+            outcome.errors.add("bad_line_from_server", 1);
+            true
+        }
+        Some(Err(_)) | None => false,
+    }
+}
+
 async fn next_tick(ticks: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
     match ticks {
         Some(ticks) => ticks.recv().await,
@@ -254,9 +291,10 @@ async fn next_tick(ticks: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()
     }
 }
 
-/// Takes one frame; `false` when the connection is over.
+/// Takes one frame, read at `now_us`; `false` when the connection is over.
 fn handle(
     frame: Incoming,
+    now_us: u64,
     plan: &UserPlan,
     in_flight: &mut VecDeque<InFlight>,
     outcome: &mut UserOutcome,
@@ -269,8 +307,14 @@ fn handle(
             let Some(sent) = take(in_flight, request, &mut outcome.errors) else {
                 return true;
             };
-            let now_us = plan.clock.now_us();
-            if message.body != sent.body {
+            let seq = u64::try_from(sent.request).unwrap_or_default();
+            let expected = Probe {
+                user: plan.index,
+                seq,
+                sent_us: sent.sent_us,
+            };
+            // A strict parse: equal probes mean equal bodies.
+            if Probe::parse(message.body.as_bytes(), &plan.tag) != Some(expected) {
                 outcome.errors.add("unexpected_reply", 1);
                 return true;
             }
@@ -280,7 +324,8 @@ fn handle(
             outcome.last_ack_us = now_us;
             outcome.acks.push(Ack {
                 id: message.id,
-                body: sent.body,
+                seq,
+                sent_us: sent.sent_us,
             });
             true
         }
@@ -357,7 +402,6 @@ mod tests {
             .map(|request| InFlight {
                 request,
                 sent_us: 0,
-                body: String::new(),
             })
             .collect();
         let mut errors = ErrorCounts::default();
