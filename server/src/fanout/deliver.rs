@@ -14,7 +14,8 @@ use bytes::{Bytes, BytesMut};
 use switchboard_protocol::codec::{EncodedMessage, encode_into};
 use switchboard_protocol::{Message, Name, Role, ServerFrame};
 
-use super::registry::Registry;
+use super::outbox::Outgoing;
+use super::registry::{Registry, push_to};
 use crate::error::RequestError;
 use crate::event::{Answer, Commit, ConnId, Event, Origin, Seq};
 
@@ -153,7 +154,12 @@ impl Registry {
             return;
         };
         let Some(held) = &mut peer.pending else {
-            self.push(conn, bytes, false);
+            push_to(
+                conn,
+                peer,
+                Outgoing::encoded(bytes, false),
+                &mut self.dropped,
+            );
             return;
         };
         held.bytes += bytes.len();

@@ -20,7 +20,7 @@ use super::credentials::AgentTokens;
 use super::deliver::encode;
 use super::outbox::{OutboxSender, Outgoing, PushError};
 use super::subscribe::Held;
-use crate::event::{ConnId, Origin};
+use crate::event::{ConnId, ConnMap, Origin};
 use crate::identity::Identity;
 
 /// One signed-in connection, as the router knows it.
@@ -44,7 +44,7 @@ pub(super) struct Peer {
 /// Its methods are spread over this folder by concern (module documentation).
 #[derive(Default)]
 pub struct Registry {
-    pub(super) peers: HashMap<ConnId, Peer>,
+    pub(super) peers: ConnMap<Peer>,
     /// Subscribed agent connections.
     pub(super) agent_conns: BTreeSet<ConnId>,
     /// Connections subscribing for the first time, their backlog being
@@ -192,16 +192,8 @@ impl Registry {
     }
 
     pub(super) fn push_outgoing(&mut self, conn: ConnId, out: Outgoing) {
-        let Some(peer) = self.peers.get(&conn) else {
-            return;
-        };
-        match peer.outbox.try_push(out) {
-            Ok(()) => {}
-            Err(PushError::Full) => {
-                tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
-                self.dropped.push(conn);
-            }
-            Err(PushError::Closed) => self.dropped.push(conn),
+        if let Some(peer) = self.peers.get(&conn) {
+            push_to(conn, peer, out, &mut self.dropped);
         }
     }
 
@@ -211,6 +203,20 @@ impl Registry {
         while let Some(conn) = self.dropped.pop() {
             self.remove(conn);
         }
+    }
+}
+
+/// Pushes into `peer`'s outbox; a full or closed one goes on `dropped`. A
+/// free function over the fields it needs, so a caller that has already
+/// looked the peer up does not look it up again.
+pub(super) fn push_to(conn: ConnId, peer: &Peer, out: Outgoing, dropped: &mut Vec<ConnId>) {
+    match peer.outbox.try_push(out) {
+        Ok(()) => {}
+        Err(PushError::Full) => {
+            tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
+            dropped.push(conn);
+        }
+        Err(PushError::Closed) => dropped.push(conn),
     }
 }
 
