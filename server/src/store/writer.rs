@@ -28,8 +28,9 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::commit_stats::CommitStats;
-use super::queries::HotStatements;
 use super::rules::{self, Clock, Written};
+use super::sqlite::tables::HotStatements;
+use super::sqlite::tx;
 use super::{Registration, SendRequest, StoreError, WriteJob};
 use super::{queries, schema};
 use crate::event::{Answer, Batch, Commit, CommitSink, Event, Refusal, Seq};
@@ -400,7 +401,7 @@ fn apply_in_savepoint(
     job: &WriteJob,
     poisoned: &mut bool,
 ) -> Outcome {
-    let outcome = queries::savepoint(conn)
+    let outcome = tx::savepoint(conn)
         .map_err(WriteError::from)
         .and_then(|()| {
             let applied = apply(conn, hot, clock, job);
@@ -422,12 +423,12 @@ fn keep_or_undo<T>(
     poisoned: &mut bool,
 ) -> Result<T, WriteError> {
     match outcome {
-        Ok(value) => queries::release_savepoint(conn)
+        Ok(value) => tx::release_savepoint(conn)
             .map(|()| value)
             .map_err(WriteError::from)
             .inspect_err(|_| *poisoned = true),
         Err(error) => {
-            if let Err(undo) = queries::rollback_savepoint(conn) {
+            if let Err(undo) = tx::rollback_savepoint(conn) {
                 tracing::error!(%undo, "rolling back a failed request failed");
                 *poisoned = true;
             }

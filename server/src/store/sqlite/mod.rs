@@ -1,0 +1,119 @@
+//! The SQLite backend: one file, opened by one writer and a few readers.
+//!
+//! What is SQLite's alone lives here: opening a file and refusing one this
+//! process may not write, the pragmas, [`Durability`] (`synchronous`), the
+//! layout and its migrations ([`schema`]), the SQL ([`queries`], one file per
+//! table), the writer's prepared per-message statements and the rules'
+//! [`Tables`](super::rules::Tables) over them ([`tables`]), and savepoints
+//! ([`tx`]). Nothing outside `store` sees a `rusqlite` type.
+
+pub mod queries;
+pub mod schema;
+pub mod tables;
+pub(super) mod tx;
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::OpenError;
+
+/// Refuses a database file this process may not write, with the reason.
+///
+/// SQLite would open it read-only (then every message fails, long after the
+/// server said it was listening) or fail with "unable to open database
+/// file" (on a read-only file system, where WAL cannot make its index).
+/// Asking the operating system first names the real cause: a read-only file
+/// system, an immutable file, or permissions. A file not there yet is
+/// created by SQLite next.
+fn check_writable(path: &Path) -> Result<(), OpenError> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(reason) => Err(OpenError::NotWritable {
+            path: path.to_owned(),
+            reason,
+        }),
+    }
+}
+
+/// A connection to `path` with the pragmas every connection needs.
+pub(super) fn connect(path: &Path) -> Result<Connection, OpenError> {
+    let conn = Connection::open(path).map_err(cannot_open(path))?;
+    schema::configure(&conn).map_err(cannot_open(path))?;
+    Ok(conn)
+}
+
+/// For `map_err`: an [`OpenError::Open`] naming `path`.
+pub(super) fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
+    move |reason| OpenError::Open {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// Opens a database file, checks it is ours and migrates it. Used by the
+/// server and by the `agent` commands.
+pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
+    open_with(path, schema::migrate)
+}
+
+/// [`open_database`] for the `agent` commands: creates a new database but
+/// refuses to upgrade an older one (see [`schema::check_or_create`]).
+pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
+    open_with(path, schema::check_or_create)
+}
+
+/// Opens a writable database file and brings its schema to where
+/// `settle_schema` wants it.
+fn open_with(
+    path: &Path,
+    settle_schema: fn(&mut Connection) -> Result<(), schema::SchemaError>,
+) -> Result<Connection, OpenError> {
+    check_writable(path)?;
+    let mut conn = connect(path)?;
+    settle_schema(&mut conn).map_err(|reason| OpenError::Schema {
+        path: path.to_owned(),
+        reason,
+    })?;
+    Ok(conn)
+}
+
+/// Lets go of the conversations of agents removed while no server ran.
+/// Nobody is connected yet, so there is no one to tell.
+pub(super) fn release_removed_agents_at_start(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let released = queries::release_removed_agents(&tx)?;
+    if !released.is_empty() {
+        queries::add_releases(&tx, released.len() as u64)?;
+    }
+    tx.commit()?;
+    if !released.is_empty() {
+        tracing::info!(
+            conversations = released.len(),
+            "released the conversations of agents removed while the server was down"
+        );
+    }
+    Ok(())
+}
+
+/// How durable a commit is before anyone is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the server, not of the machine.
+    Normal,
+}
+
+impl Durability {
+    /// Sets `synchronous` on the writer's connection.
+    pub(super) fn apply(self, conn: &Connection) -> rusqlite::Result<()> {
+        let synchronous = match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+    }
+}
