@@ -33,8 +33,21 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use sqlite::{Durability, open_database, open_database_without_upgrade, queries, schema};
-use sqlite::{cannot_open, connect, release_removed_agents_at_start};
+pub use sqlite::Durability;
+pub use sqlite::admin::Admin;
+use sqlite::queries;
+
+/// What `benches/storage.rs` needs to fill a database through the writer's
+/// own statements: SQLite's internals, for that bench alone (it turns the
+/// feature on through a dev-dependency on this crate).
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals {
+    pub use super::sqlite::open_database;
+    pub use super::sqlite::queries;
+    pub use super::sqlite::tables::HotStatements;
+}
+use sqlite::{cannot_open, connect, open_database, release_removed_agents_at_start};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -64,8 +77,10 @@ pub(crate) const RESUME_CAP: queries::ResumeCap = queries::ResumeCap {
 
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The backend failed; its own error, boxed so that the handle's API
+    /// names no backend's types.
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("the storage threads have stopped")]
     Stopped,
     /// The request's group could not be started or committed; the writer
@@ -75,19 +90,15 @@ pub enum StoreError {
 }
 
 // The underlying error is part of each message (`reason`), not a `source`:
-// `main` prints the whole chain, which would say it twice.
+// `main` prints the whole chain, which would say it twice. It is the
+// backend's error as text, so that no backend's types reach the handle.
 #[derive(Debug, Error)]
 pub enum OpenError {
     #[error("cannot open the database {path}: {reason}")]
-    Open {
-        path: PathBuf,
-        reason: rusqlite::Error,
-    },
+    Open { path: PathBuf, reason: String },
+    /// Not switchboard's, or a schema this build cannot use.
     #[error("{path}: {reason}")]
-    Schema {
-        path: PathBuf,
-        reason: schema::SchemaError,
-    },
+    Schema { path: PathBuf, reason: String },
     #[error(
         "cannot write to the database {path}: {reason}; switchboard stores every \
          message in it, so the file and its file system must be writable by this user"

@@ -8,7 +8,8 @@ use rusqlite::Connection;
 use switchboard_protocol::{Message, Name, Role, Token};
 use tokio::sync::mpsc;
 
-use super::{Backlog, RESUME_CAP, ReadJob, StoreError, queries};
+use super::sqlite::backend_error;
+use super::{Backlog, RESUME_CAP, ReadJob, queries};
 use crate::identity::Identity;
 use crate::token;
 
@@ -27,8 +28,7 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 token,
                 reply,
             } => {
-                let _ =
-                    reply.send(authenticate(&conn, role, &name, &token).map_err(StoreError::from));
+                let _ = reply.send(authenticate(&conn, role, &name, &token).map_err(backend_error));
             }
             ReadJob::Backlog {
                 identity,
@@ -37,7 +37,7 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 reply,
             } => {
                 let backlog = backlog(&mut conn, &identity, since, limit);
-                let _ = reply.send(backlog.map_err(StoreError::from));
+                let _ = reply.send(backlog.map_err(backend_error));
             }
             ReadJob::History {
                 user,
@@ -45,15 +45,14 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 limit,
                 reply,
             } => {
-                let _ = reply.send(history(&conn, &user, before, limit).map_err(StoreError::from));
+                let _ = reply.send(history(&conn, &user, before, limit).map_err(backend_error));
             }
             ReadJob::AgentCredentials { reply } => {
-                let _ = reply.send(queries::agent_credentials(&conn).map_err(StoreError::from));
+                let _ = reply.send(queries::agent_credentials(&conn).map_err(backend_error));
             }
             ReadJob::RemovedAgentsHold { reply } => {
-                let _ = reply.send(
-                    queries::removed_agents_hold_conversations(&conn).map_err(StoreError::from),
-                );
+                let _ = reply
+                    .send(queries::removed_agents_hold_conversations(&conn).map_err(backend_error));
             }
         }
     }

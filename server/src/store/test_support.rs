@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 use switchboard_protocol::{Body, Name, Priority, Timestamp};
 
-use super::{queries, schema};
+use super::sqlite::{queries, schema};
 
 /// A new in-memory database at the current schema.
 pub fn db() -> Connection {

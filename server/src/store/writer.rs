@@ -31,8 +31,8 @@ use super::commit_stats::CommitStats;
 use super::rules::{self, Clock, Written};
 use super::sqlite::tables::HotStatements;
 use super::sqlite::tx;
+use super::sqlite::{queries, schema};
 use super::{Registration, SendRequest, StoreError, WriteJob};
-use super::{queries, schema};
 use crate::event::{Answer, Batch, Commit, CommitSink, Event, Refusal, Seq};
 use crate::token;
 

@@ -7,16 +7,23 @@
 //! [`Tables`](super::rules::Tables) over them ([`tables`]), and savepoints
 //! ([`tx`]). Nothing outside `store` sees a `rusqlite` type.
 
+pub(super) mod admin;
 pub mod queries;
-pub mod schema;
-pub mod tables;
+pub(super) mod schema;
+pub(super) mod tables;
 pub(super) mod tx;
 
 use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::OpenError;
+use super::{OpenError, StoreError};
+
+/// A SQLite error as the store reports it: the handle's API names no
+/// `rusqlite` type, so another backend can stand behind it.
+pub(super) fn backend_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
 
 /// Refuses a database file this process may not write, with the reason.
 ///
@@ -48,19 +55,19 @@ pub(super) fn connect(path: &Path) -> Result<Connection, OpenError> {
 pub(super) fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
     move |reason| OpenError::Open {
         path: path.to_owned(),
-        reason,
+        reason: reason.to_string(),
     }
 }
 
-/// Opens a database file, checks it is ours and migrates it. Used by the
-/// server and by the `agent` commands.
+/// Opens a database file, checks it is ours and migrates it, for the
+/// server (and the storage bench).
 pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
     open_with(path, schema::migrate)
 }
 
 /// [`open_database`] for the `agent` commands: creates a new database but
 /// refuses to upgrade an older one (see [`schema::check_or_create`]).
-pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
+pub(super) fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
     open_with(path, schema::check_or_create)
 }
 
@@ -74,7 +81,7 @@ fn open_with(
     let mut conn = connect(path)?;
     settle_schema(&mut conn).map_err(|reason| OpenError::Schema {
         path: path.to_owned(),
-        reason,
+        reason: reason.to_string(),
     })?;
     Ok(conn)
 }

@@ -159,7 +159,7 @@ impl Tables for HotStatements<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::*;
+    use crate::store::sqlite::queries::*;
     use crate::store::test_support::{add_agent, db, name, user_message};
 
     use switchboard_protocol::{Priority, Role, Timestamp};

@@ -168,7 +168,7 @@ pub fn list_agents(conn: &Connection) -> Result<Vec<(Name, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::*;
+    use crate::store::sqlite::queries::*;
     use crate::store::test_support::{add_agent, add_user, body, db, name, user_message};
     use rusqlite::Connection;
     use switchboard_protocol::{Priority, Timestamp};

@@ -46,7 +46,7 @@ pub fn insert_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::*;
+    use crate::store::sqlite::queries::*;
     use crate::store::test_support::{add_agent, add_user, body, db, name};
 
     use switchboard_protocol::{Priority, Role, Timestamp};

@@ -290,7 +290,7 @@ fn collect_newest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::*;
+    use crate::store::sqlite::queries::*;
     use crate::store::test_support::{add_user, db, name, user_message};
     use rusqlite::params;
     use switchboard_protocol::{Message, Timestamp};

@@ -128,4 +128,3 @@ pub use keys::*;
 pub use messages::*;
 pub use users::*;
 pub use waiting::*;
-pub use super::tables::HotStatements;

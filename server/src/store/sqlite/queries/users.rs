@@ -80,7 +80,7 @@ pub fn assignments(conn: &Connection) -> Result<Vec<(Name, Name)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::*;
+    use crate::store::sqlite::queries::*;
     use crate::store::test_support::{add_agent, add_user, db, name};
 
     #[test]

@@ -67,7 +67,7 @@ pub fn waiting_queue(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queries::*;
+    use crate::store::sqlite::queries::*;
     use crate::store::test_support::{body, db, name};
 
     use switchboard_protocol::{Priority, Timestamp};
