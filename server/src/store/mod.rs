@@ -15,13 +15,15 @@
 //!   was read from, which is how it meets the live stream without a gap or
 //!   a repeat.
 //!
-//! What each write means (who takes a conversation, idempotent replays,
-//! the waiting queue, releases) is in [`rules`], written against a small
-//! [`rules::Tables`] trait rather than SQL. Everything SQLite's is in
-//! [`sqlite`]: opening the file, the SQL ([`queries`], one file per table),
-//! the writer's prepared statements that implement that trait, the layout and
-//! migrations ([`schema`]); the writer logs what its commits cost
-//! ([`commit_stats`]).
+//! What each write and read means (who takes a conversation, idempotent
+//! replays, the waiting queue, releases; who may sign in, what a backlog
+//! holds, "a removed agent holds nothing") is in [`rules`], written against
+//! the [`rules::Tables`] and [`rules::Reads`] traits rather than SQL; their
+//! docs are the contract, rules and concurrency, that a backend keeps.
+//! Everything SQLite's is in [`sqlite`]: opening the file, the SQL (one file
+//! per table), the writer's prepared statements behind `Tables`, the layout
+//! and migrations, the `agent` commands' [`Admin`]. The writer logs what its
+//! commits cost ([`commit_stats`]).
 
 mod commit_stats;
 mod reader;
@@ -70,7 +72,7 @@ const READERS: usize = 2;
 /// The most a `since` resume returns: 10,000 messages (PROTOCOL.md), and
 /// fewer if their bodies pass 8 MiB (docs/protocol.md, open point 5), so
 /// that one resume neither holds the writer for long nor fills memory.
-pub(crate) const RESUME_CAP: queries::ResumeCap = queries::ResumeCap {
+pub(crate) const RESUME_CAP: rules::ResumeCap = rules::ResumeCap {
     messages: 10_000,
     body_bytes: 8 << 20,
 };

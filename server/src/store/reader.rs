@@ -1,17 +1,17 @@
 //! Reader threads: sign-ins, `history` and `subscribe` backlogs, each on its
 //! own connection. In WAL mode they read the last commit without waiting for
-//! the writer, and the writer never waits for them.
+//! the writer, and the writer never waits for them. What each read means is
+//! in [`super::rules::read`]; a reader only picks the snapshot.
 
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use switchboard_protocol::{Message, Name, Role, Token};
 use tokio::sync::mpsc;
 
+use super::rules::read;
 use super::sqlite::backend_error;
-use super::{Backlog, RESUME_CAP, ReadJob, queries};
-use crate::identity::Identity;
-use crate::token;
+use super::sqlite::reads::Snapshot;
+use super::{RESUME_CAP, ReadJob, queries};
 
 pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
     loop {
@@ -28,7 +28,8 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 token,
                 reply,
             } => {
-                let _ = reply.send(authenticate(&conn, role, &name, &token).map_err(backend_error));
+                let signed_in = read::authenticate(&mut Snapshot(&conn), role, &name, &token);
+                let _ = reply.send(signed_in.map_err(backend_error));
             }
             ReadJob::Backlog {
                 identity,
@@ -36,7 +37,9 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 limit,
                 reply,
             } => {
-                let backlog = backlog(&mut conn, &identity, since, limit);
+                let backlog = in_snapshot(&mut conn, |reads| {
+                    read::backlog(reads, &identity, since, limit, RESUME_CAP)
+                });
                 let _ = reply.send(backlog.map_err(backend_error));
             }
             ReadJob::History {
@@ -45,7 +48,9 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 limit,
                 reply,
             } => {
-                let _ = reply.send(history(&conn, &user, before, limit).map_err(backend_error));
+                // Two reads, as before the rules moved: no transaction.
+                let page = read::history(&mut Snapshot(&conn), &user, before, limit);
+                let _ = reply.send(page.map_err(backend_error));
             }
             ReadJob::AgentCredentials { reply } => {
                 let _ = reply.send(queries::agent_credentials(&conn).map_err(backend_error));
@@ -58,87 +63,38 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
     }
 }
 
-fn authenticate(
-    conn: &Connection,
-    role: Role,
-    name: &Name,
-    token: &Token,
-) -> rusqlite::Result<bool> {
-    let stored = match role {
-        Role::User => queries::find_user(conn, name)?.map(|user| user.token_hash),
-        Role::Agent => queries::find_agent(conn, name)?.and_then(|agent| agent.token_hash),
-    };
-    Ok(stored.is_some_and(|hash| token::verify(token, &hash)))
-}
-
-fn history(
-    conn: &Connection,
-    user: &Name,
-    before: Option<u64>,
-    limit: u32,
-) -> rusqlite::Result<Option<Vec<Message>>> {
-    match queries::find_user(conn, user)? {
-        Some(row) => queries::conversation(conn, row.id, before, limit).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// A subscriber's backlog and the position of the snapshot it was read from.
-///
-/// One read transaction: the position, the messages and the held list all
-/// come from the same commit, whatever the writer commits meanwhile.
-fn backlog(
+/// One snapshot for every read of the job: a deferred read transaction,
+/// which SQLite starts at its first read (the backlog's position).
+fn in_snapshot<T>(
     conn: &mut Connection,
-    identity: &Identity,
-    since: Option<u64>,
-    limit: u32,
-) -> rusqlite::Result<Backlog> {
-    // Deferred: the snapshot starts at the first read, the position's.
+    read: impl FnOnce(&mut Snapshot<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
     let tx = conn.transaction()?;
-    let as_of = queries::position(&tx)?;
-    let (messages, truncated, held) = match identity.role {
-        Role::User => {
-            let Some(user) = queries::find_user(&tx, &identity.name)? else {
-                return Ok(Backlog {
-                    messages: Vec::new(),
-                    truncated: false,
-                    held: Vec::new(),
-                    as_of,
-                });
-            };
-            let (messages, truncated) = match since {
-                Some(since) => queries::messages_since(&tx, Some(user.id), since, RESUME_CAP)?,
-                None => (queries::conversation(&tx, user.id, None, limit)?, false),
-            };
-            let held = user
-                .assigned
-                .map(|(_, agent)| vec![(identity.name.clone(), agent)])
-                .unwrap_or_default();
-            (messages, truncated, held)
-        }
-        Role::Agent => {
-            let (messages, truncated) = match since {
-                Some(since) => queries::messages_since(&tx, None, since, RESUME_CAP)?,
-                None => (queries::waiting_queue(&tx, limit)?, false),
-            };
-            (messages, truncated, queries::assignments(&tx)?)
-        }
-    };
+    let value = read(&mut Snapshot(&tx))?;
     tx.finish()?;
-    Ok(Backlog {
-        messages,
-        truncated,
-        held,
-        as_of,
-    })
+    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::Seq;
+    use crate::identity::Identity;
+    use crate::store::Backlog;
     use crate::store::test_support::{db, name};
-    use switchboard_protocol::{Body, Priority, Timestamp};
+    use switchboard_protocol::{Body, Priority, Role, Timestamp};
+
+    /// A backlog as a reader reads it: the rule, in one snapshot.
+    fn backlog(
+        conn: &mut Connection,
+        identity: &Identity,
+        since: Option<u64>,
+        limit: u32,
+    ) -> rusqlite::Result<Backlog> {
+        in_snapshot(conn, |reads| {
+            read::backlog(reads, identity, since, limit, RESUME_CAP)
+        })
+    }
 
     fn agent() -> Identity {
         Identity {

@@ -4,11 +4,13 @@
 //! process may not write, the pragmas, [`Durability`] (`synchronous`), the
 //! layout and its migrations ([`schema`]), the SQL ([`queries`], one file per
 //! table), the writer's prepared per-message statements and the rules'
-//! [`Tables`](super::rules::Tables) over them ([`tables`]), and savepoints
-//! ([`tx`]). Nothing outside `store` sees a `rusqlite` type.
+//! [`Tables`](super::rules::Tables) over them ([`tables`]), the read rules'
+//! [`Reads`](super::rules::Reads) ([`reads`]), savepoints ([`tx`]) and the
+//! `agent` commands' [`admin::Admin`]. Nothing outside `store` sees a `rusqlite` type.
 
 pub(super) mod admin;
 pub mod queries;
+pub(super) mod reads;
 pub(super) mod schema;
 pub(super) mod tables;
 pub(super) mod tx;

@@ -8,6 +8,7 @@ use switchboard_protocol::{Message, Timestamp};
 
 use super::{Result, collect_messages, message_from_row, sql_id};
 use crate::event::Seq;
+use crate::store::rules::ResumeCap;
 #[cfg(test)]
 use crate::store::sqlite::tables::HotStatements;
 
@@ -218,16 +219,6 @@ const START_BEFORE: &str = "WITH RECURSIVE chain(id) AS (
         WHERE chain.id >= ?2 AND m.prev_id IS NOT NULL
      )
      SELECT max(id) FROM chain WHERE id < ?2";
-
-/// How much a `since` resume returns at most: a number of messages, and a
-/// total of body bytes. Without the second, 10,000 messages of 4,096
-/// four-byte characters made a 160 MB reply, read on the writer thread while
-/// every other client's sends waited, and held in memory until sent.
-#[derive(Debug, Clone, Copy)]
-pub struct ResumeCap {
-    pub messages: u32,
-    pub body_bytes: usize,
-}
 
 /// Messages after `since` (of one conversation, or of all), oldest first:
 /// the newest that fit `cap`, and whether some were left out.

@@ -8,7 +8,7 @@
 use rusqlite::{Connection, Row};
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
-pub use crate::store::rules::{AgentRow, UserRow};
+pub(in crate::store) use crate::store::rules::{AgentRow, UserRow};
 
 pub type Result<T> = rusqlite::Result<T>;
 
