@@ -26,6 +26,8 @@
 //! commits cost ([`commit_stats`]).
 
 mod commit_stats;
+#[cfg(test)]
+mod contract;
 mod reader;
 mod rules;
 mod sqlite;

@@ -9,6 +9,8 @@
 //! `agent` commands' [`admin::Admin`]. Nothing outside `store` sees a `rusqlite` type.
 
 pub(super) mod admin;
+#[cfg(test)]
+mod contract_tests;
 pub mod queries;
 pub(super) mod reads;
 pub(super) mod schema;

@@ -281,80 +281,10 @@ fn collect_newest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::queries::*;
-    use crate::store::test_support::{add_user, db, name, user_message};
-    use rusqlite::params;
-    use switchboard_protocol::{Message, Timestamp};
 
-    #[test]
-    fn conversation_pages_backwards_and_returns_oldest_first() {
-        let conn = db();
-        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
-        let bo = insert_user(&conn, &name("bo"), b"h", Timestamp::from_micros(0)).expect("user");
-        let ids: Vec<u64> = (1..=6)
-            .map(|i| {
-                let user = if i % 2 == 0 { bo } else { ana };
-                user_message(&conn, user, i, "x")
-            })
-            .collect();
-        let page: Vec<_> = conversation(&conn, ana, None, 2)
-            .expect("reads")
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(page, vec![ids[2], ids[4]]);
-        let older: Vec<_> = conversation(&conn, ana, Some(ids[2]), 10)
-            .expect("reads")
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(older, vec![ids[0]]);
-        // Any id pages, not only one of this conversation: bo's, or past the end.
-        let ids_of = |messages: Vec<Message>| messages.iter().map(|m| m.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids_of(conversation(&conn, ana, Some(ids[3]), 10).expect("reads")),
-            vec![ids[0], ids[2]]
-        );
-        assert_eq!(
-            ids_of(conversation(&conn, ana, Some(u64::MAX), 10).expect("reads")),
-            vec![ids[0], ids[2], ids[4]]
-        );
-        assert!(
-            conversation(&conn, ana, Some(ids[0]), 10)
-                .expect("reads")
-                .is_empty()
-        );
-        // One conversation's resume keeps its newest.
-        let cap = |messages| ResumeCap {
-            messages,
-            body_bytes: usize::MAX,
-        };
-        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], cap(1)).expect("reads");
-        assert!(truncated);
-        assert_eq!(ids_of(mine), vec![ids[4]]);
-        let (mine, truncated) = messages_since(&conn, Some(ana), ids[0], cap(5)).expect("reads");
-        assert!(!truncated);
-        assert_eq!(ids_of(mine), vec![ids[2], ids[4]]);
-        // And stops at the body bytes: two one-byte bodies fit in 2.
-        let (mine, truncated) = messages_since(
-            &conn,
-            Some(ana),
-            0,
-            ResumeCap {
-                messages: 10,
-                body_bytes: 2,
-            },
-        )
-        .expect("reads");
-        assert!(truncated);
-        assert_eq!(ids_of(mine), vec![ids[2], ids[4]]);
-        let (since, truncated) = messages_since(&conn, None, ids[1], cap(2)).expect("reads");
-        assert!(truncated);
-        assert_eq!(
-            since.iter().map(|m| m.id).collect::<Vec<_>>(),
-            vec![ids[4], ids[5]]
-        );
-    }
+    use crate::store::test_support::{add_user, db, user_message};
+    use rusqlite::params;
+    use switchboard_protocol::Message;
 
     /// The messages of `user` in `ids` (all of them, oldest first) that a
     /// page of `limit` before `before` must hold.

@@ -76,28 +76,3 @@ pub fn assignments(conn: &Connection) -> Result<Vec<(Name, Name)>> {
     let rows = statement.query_map([], |row| Ok((name_at(row, 0)?, name_at(row, 1)?)))?;
     rows.collect()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sqlite::queries::*;
-    use crate::store::test_support::{add_agent, add_user, db, name};
-
-    #[test]
-    fn held_conversations_are_listed_by_user_with_their_agent() {
-        let conn = db();
-        let alice = add_agent(&conn, "alice");
-        let bob = add_agent(&conn, "bob");
-        for (user, agent) in [("zoe", Some(alice)), ("ana", Some(bob)), ("max", None)] {
-            set_assignment(&conn, add_user(&conn, user), agent).expect("assigns");
-        }
-        assert_eq!(
-            assignments(&conn).expect("reads"),
-            [(name("ana"), name("bob")), (name("zoe"), name("alice"))]
-        );
-        assert_eq!(
-            list_agents(&conn).expect("reads"),
-            [(name("alice"), 1), (name("bob"), 1)]
-        );
-    }
-}

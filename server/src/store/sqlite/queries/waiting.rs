@@ -67,10 +67,8 @@ pub fn waiting_queue(conn: &Connection, limit: u32) -> Result<Vec<Message>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::queries::*;
-    use crate::store::test_support::{body, db, name};
 
-    use switchboard_protocol::{Priority, Timestamp};
+    use crate::store::test_support::db;
 
     /// Answering runs on the writer for every agent message: finding the
     /// waiting entries must go by key, whatever the queue holds.
@@ -93,40 +91,5 @@ mod tests {
                 .any(|step| step.starts_with("SEARCH waiting USING PRIMARY KEY")),
             "{plan:#?}"
         );
-    }
-
-    #[test]
-    fn waiting_queue_is_urgent_first_then_oldest() {
-        let conn = db();
-        let ana = insert_user(&conn, &name("ana"), b"h", Timestamp::from_micros(0)).expect("user");
-        let mut ts = 0;
-        let mut put = |priority| {
-            ts += 1;
-            let id = insert_message(
-                &conn,
-                Timestamp::from_micros(ts),
-                ana,
-                None,
-                &body("x"),
-                priority,
-            )
-            .expect("message");
-            add_waiting(&conn, id, ana, priority).expect("waiting");
-            id
-        };
-        let normal = put(Priority::Normal);
-        let urgent_old = put(Priority::Urgent);
-        let low = put(Priority::Low);
-        let urgent_new = put(Priority::Urgent);
-        let high = put(Priority::High);
-        let ids: Vec<_> = waiting_queue(&conn, 10)
-            .expect("reads")
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        assert_eq!(ids, vec![urgent_old, urgent_new, high, normal, low]);
-        assert_eq!(waiting_queue(&conn, 2).expect("reads").len(), 2);
-        clear_waiting(&conn, ana).expect("clears");
-        assert!(waiting_queue(&conn, 10).expect("reads").is_empty());
     }
 }
