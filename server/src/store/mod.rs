@@ -25,9 +25,12 @@
 //! and migrations, the `agent` commands' [`Admin`]. The writer logs what its
 //! commits cost ([`commit_stats`]).
 
+mod backend;
 mod commit_stats;
 #[cfg(test)]
 mod contract;
+mod outcome;
+mod position;
 mod reader;
 mod rules;
 mod sqlite;

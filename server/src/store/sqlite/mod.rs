@@ -9,6 +9,7 @@
 //! `agent` commands' [`admin::Admin`]. Nothing outside `store` sees a `rusqlite` type.
 
 pub(super) mod admin;
+pub(super) mod backend;
 #[cfg(test)]
 mod contract_tests;
 pub mod queries;
@@ -56,7 +57,7 @@ pub(super) fn connect(path: &Path) -> Result<Connection, OpenError> {
 }
 
 /// For `map_err`: an [`OpenError::Open`] naming `path`.
-pub(super) fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
+pub(super) fn cannot_open<E: std::fmt::Display>(path: &Path) -> impl FnOnce(E) -> OpenError + '_ {
     move |reason| OpenError::Open {
         path: path.to_owned(),
         reason: reason.to_string(),
