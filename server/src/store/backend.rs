@@ -1,10 +1,12 @@
-//! The seam under the writer: a [`Backend`] begins write transactions; a
-//! [`Transaction`] gives the write rules their [`Tables`] and does the rest
-//! of a group commit (savepoints, the release count, commit).
+//! The seams under the storage threads: for the writer, a [`Backend`]
+//! begins write transactions and a [`Transaction`] gives the write rules
+//! their [`Tables`] and does the rest of a group commit (savepoints, the
+//! release count, commit); for each reader, a [`ReadBackend`] gives the read
+//! rules their [`Reads`], in one snapshot when they need one.
 //!
 //! The writer's loop (group commit, the fast path without savepoints, the
-//! slow path with one per request, commit before anyone hears) is generic
-//! over it, so a second backend reuses it unchanged. Everything is static
+//! slow path with one per request, commit before anyone hears) and the
+//! readers' are generic over them, so a second backend reuses it unchanged. Everything is static
 //! dispatch: the SQLite writer runs the same code as before the seam.
 //!
 //! Contract, beside [`Tables`]'s: one transaction at a time per backend
@@ -16,7 +18,8 @@ use std::error::Error;
 
 use switchboard_protocol::{Name, Timestamp};
 
-use super::rules::Tables;
+use super::AgentCredential;
+use super::rules::{Reads, Tables};
 
 pub(super) trait Backend {
     type Error: Error + Send + Sync + 'static;
@@ -56,4 +59,30 @@ pub(super) trait Transaction {
     /// Undoes what was written since the savepoint.
     fn rollback_to_savepoint(&self) -> Result<(), Self::Error>;
     fn commit(self) -> Result<(), Self::Error>;
+}
+
+/// What a reader thread reads from: its own connection or client.
+///
+/// Contract: reads never lock and never wait for the writer; everything
+/// read inside one [`in_snapshot`](ReadBackend::in_snapshot) sees the same
+/// commit (see [`Reads`](super::rules::Reads)).
+pub(super) trait ReadBackend: Send + 'static {
+    type Error: Error + Send + Sync + 'static;
+    type Snapshot<'a>: Reads<Error = Self::Error>
+    where
+        Self: 'a;
+
+    /// Reads with no transaction around them, for a rule whose reads need
+    /// not agree with each other (a sign-in, a history page).
+    fn reads(&mut self) -> Self::Snapshot<'_>;
+    /// Runs `read` in one consistent snapshot (a backlog and its position).
+    fn in_snapshot<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self::Snapshot<'_>) -> Result<T, Self::Error>,
+    ) -> Result<T, Self::Error>;
+    /// Every agent's current token hash (`None` once removed).
+    fn agent_credentials(&mut self) -> Result<Vec<AgentCredential>, Self::Error>;
+    /// Whether a removed agent still marks a conversation, or a release is
+    /// left due: whether the writer has anything to release.
+    fn removed_agents_hold_conversations(&mut self) -> Result<bool, Self::Error>;
 }

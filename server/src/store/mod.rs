@@ -42,7 +42,6 @@ use std::path::{Path, PathBuf};
 
 pub use sqlite::Durability;
 pub use sqlite::admin::Admin;
-use sqlite::queries;
 
 /// What `benches/storage.rs` needs to fill a database through the writer's
 /// own statements: SQLite's internals, for that bench alone (it turns the
@@ -94,6 +93,13 @@ pub enum StoreError {
     /// logged why.
     #[error("the write was not committed")]
     NotCommitted,
+}
+
+impl StoreError {
+    /// A backend's own error, boxed (see [`StoreError::Backend`]).
+    fn backend<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
+        StoreError::Backend(Box::new(error))
+    }
 }
 
 // The underlying error is part of each message (`reason`), not a `source`:

@@ -1,19 +1,17 @@
 //! Reader threads: sign-ins, `history` and `subscribe` backlogs, each on its
-//! own connection. In WAL mode they read the last commit without waiting for
-//! the writer, and the writer never waits for them. What each read means is
-//! in [`super::rules::read`]; a reader only picks the snapshot.
+//! own connection to the backend ([`ReadBackend`]), so reads never wait for
+//! a commit nor hold one up. What each read means is in
+//! [`super::rules::read`]; a reader only picks the snapshot.
 
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
 use tokio::sync::mpsc;
 
+use super::backend::ReadBackend;
 use super::rules::read;
-use super::sqlite::backend_error;
-use super::sqlite::reads::Snapshot;
-use super::{RESUME_CAP, ReadJob, queries};
+use super::{RESUME_CAP, ReadJob, StoreError};
 
-pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
+pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
     loop {
         // One idle reader waits on the channel, the others on the lock.
         let job = {
@@ -28,8 +26,8 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 token,
                 reply,
             } => {
-                let signed_in = read::authenticate(&mut Snapshot(&conn), role, &name, &token);
-                let _ = reply.send(signed_in.map_err(backend_error));
+                let signed_in = read::authenticate(&mut backend.reads(), role, &name, &token);
+                let _ = reply.send(signed_in.map_err(StoreError::backend));
             }
             ReadJob::Backlog {
                 identity,
@@ -37,10 +35,9 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 limit,
                 reply,
             } => {
-                let backlog = in_snapshot(&mut conn, |reads| {
-                    read::backlog(reads, &identity, since, limit, RESUME_CAP)
-                });
-                let _ = reply.send(backlog.map_err(backend_error));
+                let backlog = backend
+                    .in_snapshot(|reads| read::backlog(reads, &identity, since, limit, RESUME_CAP));
+                let _ = reply.send(backlog.map_err(StoreError::backend));
             }
             ReadJob::History {
                 user,
@@ -49,28 +46,19 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 reply,
             } => {
                 // Two reads, as before the rules moved: no transaction.
-                let page = read::history(&mut Snapshot(&conn), &user, before, limit);
-                let _ = reply.send(page.map_err(backend_error));
+                let page = read::history(&mut backend.reads(), &user, before, limit);
+                let _ = reply.send(page.map_err(StoreError::backend));
             }
             ReadJob::AgentCredentials { reply } => {
-                let _ = reply.send(queries::agent_credentials(&conn).map_err(backend_error));
+                let _ = reply.send(backend.agent_credentials().map_err(StoreError::backend));
             }
             ReadJob::RemovedAgentsHold { reply } => {
-                let _ = reply
-                    .send(queries::removed_agents_hold_conversations(&conn).map_err(backend_error));
+                let _ = reply.send(
+                    backend
+                        .removed_agents_hold_conversations()
+                        .map_err(StoreError::backend),
+                );
             }
         }
     }
-}
-
-/// One snapshot for every read of the job: a deferred read transaction,
-/// which SQLite starts at its first read (the backlog's position).
-fn in_snapshot<T>(
-    conn: &mut Connection,
-    read: impl FnOnce(&mut Snapshot<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    let tx = conn.transaction()?;
-    let value = read(&mut Snapshot(&tx))?;
-    tx.finish()?;
-    Ok(value)
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use rusqlite::Connection;
 use switchboard_protocol::{Name, Timestamp, Token};
 
-use super::{backend_error, open_database_without_upgrade, queries};
+use super::{open_database_without_upgrade, queries};
 use crate::store::{OpenError, StoreError};
 use crate::token;
 
@@ -38,9 +38,9 @@ impl Admin {
         name: &Name,
         new_token: impl FnOnce() -> Result<Token, E>,
     ) -> Result<Option<Token>, E> {
-        let tx = self.conn.transaction().map_err(backend_error)?;
+        let tx = self.conn.transaction().map_err(StoreError::backend)?;
         let active = queries::find_agent(&tx, name)
-            .map_err(backend_error)?
+            .map_err(StoreError::backend)?
             .is_some_and(|agent| agent.token_hash.is_some());
         if active {
             return Ok(None);
@@ -48,30 +48,30 @@ impl Admin {
         let token = new_token()?;
         queries::upsert_agent(&tx, name, &token::hash(&token), Timestamp::now())
             .and_then(|()| tx.commit())
-            .map_err(backend_error)?;
+            .map_err(StoreError::backend)?;
         Ok(Some(token))
     }
 
     /// Gives an active agent `token` instead of its old one; false if there
     /// is no such active agent.
     pub fn rotate(&mut self, name: &Name, token: &Token) -> Result<bool, StoreError> {
-        queries::set_agent_token(&self.conn, name, &token::hash(token)).map_err(backend_error)
+        queries::set_agent_token(&self.conn, name, &token::hash(token)).map_err(StoreError::backend)
     }
 
     /// Removes an active agent's token; false if there is no such active
     /// agent. Its conversations count as unassigned from now on; a server
     /// announces their release (see [`queries::release_removed_agents`]).
     pub fn remove(&mut self, name: &Name) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction().map_err(backend_error)?;
-        if !queries::remove_agent(&tx, name).map_err(backend_error)? {
+        let tx = self.conn.transaction().map_err(StoreError::backend)?;
+        if !queries::remove_agent(&tx, name).map_err(StoreError::backend)? {
             return Ok(false);
         }
-        tx.commit().map_err(backend_error)?;
+        tx.commit().map_err(StoreError::backend)?;
         Ok(true)
     }
 
     /// Active agents and how many conversations each holds, by name.
     pub fn list(&mut self) -> Result<Vec<(Name, u64)>, StoreError> {
-        queries::list_agents(&self.conn).map_err(backend_error)
+        queries::list_agents(&self.conn).map_err(StoreError::backend)
     }
 }

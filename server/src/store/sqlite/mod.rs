@@ -22,13 +22,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{OpenError, StoreError};
-
-/// A SQLite error as the store reports it: the handle's API names no
-/// `rusqlite` type, so another backend can stand behind it.
-pub(super) fn backend_error(error: rusqlite::Error) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
+use super::OpenError;
 
 /// Refuses a database file this process may not write, with the reason.
 ///

@@ -1,11 +1,15 @@
 //! The read rules' [`Reads`] in SQLite: plain queries on a reader's
-//! connection, inside whatever read transaction the reader began.
+//! connection, and the reader's [`ReadBackend`]: in WAL mode a reader reads
+//! the last commit without waiting for the writer, and the writer never
+//! waits for it.
 
 use rusqlite::Connection;
 use switchboard_protocol::{Message, Name};
 
 use super::queries;
 use crate::event::Seq;
+use crate::store::AgentCredential;
+use crate::store::backend::ReadBackend;
 use crate::store::rules::{AgentRow, Reads, ResumeCap, UserRow};
 
 /// The reads of one snapshot: a reader's connection, in a read transaction
@@ -51,5 +55,34 @@ impl Reads for Snapshot<'_> {
 
     fn position(&mut self) -> Result<Seq, Self::Error> {
         queries::position(self.0)
+    }
+}
+
+impl ReadBackend for Connection {
+    type Error = rusqlite::Error;
+    type Snapshot<'a> = Snapshot<'a>;
+
+    fn reads(&mut self) -> Snapshot<'_> {
+        Snapshot(self)
+    }
+
+    /// A deferred read transaction, which SQLite starts at its first read
+    /// (a backlog's position).
+    fn in_snapshot<T>(
+        &mut self,
+        read: impl FnOnce(&mut Snapshot<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let tx = self.transaction()?;
+        let value = read(&mut Snapshot(&tx))?;
+        tx.finish()?;
+        Ok(value)
+    }
+
+    fn agent_credentials(&mut self) -> rusqlite::Result<Vec<AgentCredential>> {
+        queries::agent_credentials(self)
+    }
+
+    fn removed_agents_hold_conversations(&mut self) -> rusqlite::Result<bool> {
+        queries::removed_agents_hold_conversations(self)
     }
 }
