@@ -65,7 +65,7 @@ pub(super) trait Transaction {
 ///
 /// Contract: reads never lock and never wait for the writer; everything
 /// read inside one [`in_snapshot`](ReadBackend::in_snapshot) sees the same
-/// commit (see [`Reads`](super::rules::Reads)).
+/// commit (see [`Reads`]).
 pub(super) trait ReadBackend: Send + 'static {
     type Error: Error + Send + Sync + 'static;
     type Snapshot<'a>: Reads<Error = Self::Error>

@@ -17,13 +17,14 @@
 //!
 //! What each write and read means (who takes a conversation, idempotent
 //! replays, the waiting queue, releases; who may sign in, what a backlog
-//! holds, "a removed agent holds nothing") is in [`rules`], written against
-//! the [`rules::Tables`] and [`rules::Reads`] traits rather than SQL; their
-//! docs are the contract, rules and concurrency, that a backend keeps.
-//! Everything SQLite's is in [`sqlite`]: opening the file, the SQL (one file
-//! per table), the writer's prepared statements behind `Tables`, the layout
-//! and migrations, the `agent` commands' [`Admin`]. The writer logs what its
-//! commits cost ([`commit_stats`]).
+//! holds, "a removed agent holds nothing") is in `rules`, written against
+//! the `rules::Tables` and `rules::Reads` traits rather than SQL; their docs
+//! are the contract, rules and concurrency, that a backend keeps, and
+//! `contract/` tests it. The writer and readers run over `backend::Backend`
+//! and `backend::ReadBackend`. Everything SQLite's is in `sqlite/`: opening
+//! the file, the SQL (one file per table), the writer's prepared statements
+//! behind `Tables`, the layout and migrations, the `agent` commands'
+//! [`Admin`]. The writer logs what its commits cost (`commit_stats`).
 
 mod backend;
 mod commit_stats;

@@ -22,7 +22,7 @@
 //! Single-writer promises kept here (docs/architecture.md): ids and time
 //! stamps rise in commit order (SQLite's rowid and [`Clock`], on this one
 //! thread), an assignment is decided by one thread at a time, and each
-//! commit's [`Seq`] is above every earlier one.
+//! commit's [`Seq`](crate::event::Seq) is above every earlier one.
 
 use std::time::Instant;
 

@@ -1,5 +1,5 @@
 //! The rules of storage, whatever database keeps the data: what each write
-//! means ([`write`]: assignment, replays, the waiting queue, releases,
+//! means ([`write`](mod@write): assignment, replays, the waiting queue, releases,
 //! registrations, the clock) and what each read means ([`read`]: sign-in,
 //! history, backlogs).
 //!

@@ -60,7 +60,7 @@ impl Admin {
 
     /// Removes an active agent's token; false if there is no such active
     /// agent. Its conversations count as unassigned from now on; a server
-    /// announces their release (see [`queries::release_removed_agents`]).
+    /// announces their release (`queries::release_removed_agents`).
     pub fn remove(&mut self, name: &Name) -> Result<bool, StoreError> {
         let tx = self.conn.transaction().map_err(StoreError::backend)?;
         if !queries::remove_agent(&tx, name).map_err(StoreError::backend)? {

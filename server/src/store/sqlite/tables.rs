@@ -41,7 +41,7 @@ impl<'c> HotStatements<'c> {
         })
     }
 
-    /// [`find_user`].
+    /// [`find_user`](super::queries::find_user).
     pub fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>> {
         read_user(&mut self.find_user, name)
     }
