@@ -54,7 +54,7 @@ pub mod bench_internals {
     pub use super::sqlite::queries;
     pub use super::sqlite::tables::HotStatements;
 }
-use sqlite::{cannot_open, connect, open_database, release_removed_agents_at_start};
+use sqlite::{cannot_open, connect, open_database};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -244,7 +244,7 @@ impl Store {
         sink: impl CommitSink,
     ) -> Result<(Store, StoreThreads), OpenError> {
         let mut conn = open_database(path)?;
-        release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
+        writer::release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
         durability.apply(&conn).map_err(cannot_open(path))?;
         let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
         let (reads, read_jobs) = mpsc::channel(READ_QUEUE);

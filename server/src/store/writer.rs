@@ -143,6 +143,25 @@ impl<B: Backend> Writer<B> {
     }
 }
 
+/// Lets go of the conversations of agents removed while no server ran,
+/// before the writer starts. Nobody is connected yet, so there is no one to
+/// tell.
+pub(super) fn release_removed_agents_at_start<B: Backend>(backend: &mut B) -> Result<(), B::Error> {
+    let tx = backend.begin()?;
+    let released = tx.release_removed_agents()?;
+    if !released.is_empty() {
+        tx.add_releases(released.len() as u64)?;
+    }
+    tx.commit()?;
+    if !released.is_empty() {
+        tracing::info!(
+            conversations = released.len(),
+            "released the conversations of agents removed while the server was down"
+        );
+    }
+    Ok(())
+}
+
 /// Runs a group of requests in one transaction and commits it; returns
 /// each request's outcome, in order.
 fn run_group<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Vec<Outcome> {

@@ -85,24 +85,6 @@ fn open_with(
     Ok(conn)
 }
 
-/// Lets go of the conversations of agents removed while no server ran.
-/// Nobody is connected yet, so there is no one to tell.
-pub(super) fn release_removed_agents_at_start(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    let released = queries::release_removed_agents(&tx)?;
-    if !released.is_empty() {
-        queries::add_releases(&tx, released.len() as u64)?;
-    }
-    tx.commit()?;
-    if !released.is_empty() {
-        tracing::info!(
-            conversations = released.len(),
-            "released the conversations of agents removed while the server was down"
-        );
-    }
-    Ok(())
-}
-
 /// How durable a commit is before anyone is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
