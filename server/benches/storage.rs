@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use switchboard_protocol::{Body, Name, Priority, Timestamp};
-use switchboard_server::store::{open_database, queries};
+use switchboard_server::store::bench_internals::{HotStatements, open_database, queries};
 
 const USERS: u64 = 10_000;
 const TRANSACTION_ROWS: u64 = 1_000;
@@ -64,7 +64,7 @@ fn main() {
     while inserted < messages {
         let tx = conn.transaction().expect("begin");
         // As the writer does: the hot statements held for the whole group.
-        let mut hot = queries::HotStatements::new(&tx).expect("prepares");
+        let mut hot = HotStatements::new(&tx).expect("prepares");
         for _ in 0..TRANSACTION_ROWS.min(messages - inserted) {
             let user = user_ids[(inserted % USERS) as usize];
             let ts = Timestamp::from_micros(1_700_000_000_000_000 + inserted as i64);

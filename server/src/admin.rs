@@ -1,13 +1,15 @@
 //! `switchboard agent add|list|remove|rotate`: provisioning agents directly
-//! in the database file (the server need not be running; if it is, SQLite's
-//! locking keeps both consistent).
+//! in the database (the server need not be running; if it is, the store's
+//! locking keeps both consistent). This file holds what the commands mean
+//! and the errors a person sees; the reads and writes are the store's
+//! ([`Admin`]).
 
 use std::path::{Path, PathBuf};
 
-use switchboard_protocol::{Name, Timestamp, Token};
+use switchboard_protocol::{Name, Token};
 use thiserror::Error;
 
-use crate::store::{self, queries};
+use crate::store::{Admin, OpenError, StoreError};
 use crate::token;
 
 #[derive(Debug, Error)]
@@ -25,9 +27,10 @@ pub enum AdminError {
     )]
     NoDatabase(PathBuf),
     #[error(transparent)]
-    Open(#[from] store::OpenError),
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Open(#[from] OpenError),
+    /// Says "database: …", as before the store hid its backend.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("no randomness for a token: {0}")]
     Random(#[from] getrandom::Error),
 }
@@ -37,33 +40,29 @@ fn parse_name(name: &str) -> Result<Name, AdminError> {
 }
 
 /// Opens a database that must already exist.
-fn open_existing(db: &Path) -> Result<rusqlite::Connection, AdminError> {
+fn open_existing(db: &Path) -> Result<Admin, AdminError> {
     if !db.exists() {
         return Err(AdminError::NoDatabase(db.to_owned()));
     }
-    Ok(store::open_database_without_upgrade(db)?)
+    Ok(Admin::open(db)?)
 }
 
 /// Creates an agent (or brings back a removed one); returns its token.
 pub fn add_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
-    let mut conn = store::open_database_without_upgrade(db)?;
-    let tx = conn.transaction()?;
-    if queries::find_agent(&tx, &name)?.is_some_and(|agent| agent.token_hash.is_some()) {
-        return Err(AdminError::Exists(name));
-    }
-    let token = token::generate()?;
-    queries::upsert_agent(&tx, &name, &token::hash(&token), Timestamp::now())?;
-    tx.commit()?;
-    Ok(token)
+    let mut admin = Admin::open(db)?;
+    let new_token = || token::generate().map_err(AdminError::from);
+    admin
+        .add_agent(&name, new_token)?
+        .ok_or(AdminError::Exists(name))
 }
 
 /// Gives an agent a new token; the old one stops working at once.
 pub fn rotate_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
-    let conn = open_existing(db)?;
+    let mut admin = open_existing(db)?;
     let token = token::generate()?;
-    if queries::set_agent_token(&conn, &name, &token::hash(&token))? {
+    if admin.rotate(&name, &token)? {
         Ok(token)
     } else {
         Err(AdminError::NoSuchAgent(name))
@@ -77,19 +76,17 @@ pub fn rotate_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
 /// keep its name.
 pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
     let name = parse_name(name)?;
-    let mut conn = open_existing(db)?;
-    let tx = conn.transaction()?;
-    if !queries::remove_agent(&tx, &name)? {
+    let mut admin = open_existing(db)?;
+    if !admin.remove(&name)? {
         return Err(AdminError::NoSuchAgent(name));
     }
-    tx.commit()?;
     Ok(())
 }
 
 /// Active agents and how many conversations each holds.
 pub fn list_agents(db: &Path) -> Result<Vec<(Name, u64)>, AdminError> {
-    let conn = open_existing(db)?;
-    Ok(queries::list_agents(&conn)?)
+    let mut admin = open_existing(db)?;
+    Ok(admin.list()?)
 }
 
 #[cfg(test)]

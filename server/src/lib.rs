@@ -8,8 +8,10 @@
 //! - [`session`]: one connection: `hello`, then requests, then close.
 //! - [`cmd`]: one request per file (`hello`, `subscribe`, `send`, `release`,
 //!   `history`, `ping`): validate, then apply.
-//! - [`store`]: SQLite behind the [`store::Store`] handle: one writer thread
-//!   committing in groups, reader threads for sign-ins and history.
+//! - [`store`]: storage behind the [`store::Store`] handle: one writer thread
+//!   committing in groups, reader threads for sign-ins, history and backlogs;
+//!   the rules of reads and writes over small traits, SQLite in `store/sqlite/`
+//!   (no `rusqlite` type outside it); [`store::Admin`] for the `agent` commands.
 //! - [`fanout`]: who is online and who gets which frame, behind the
 //!   [`fanout::Router`] handle: the registry, the delivery rules, the
 //!   [`fanout::outbox`] (the bounded queue from the router to each session)

@@ -15,26 +15,49 @@
 //!   was read from, which is how it meets the live stream without a gap or
 //!   a repeat.
 //!
-//! What each write means (who takes a conversation, idempotent replays,
-//! the waiting queue, releases) is in [`rules`], written against a small
-//! [`rules::Tables`] trait rather than SQL. SQL lives in [`queries`], which
-//! implements that trait for the writer; the layout and migrations are in
-//! [`schema`]; the writer logs what its commits cost ([`commit_stats`]).
+//! What each write and read means (who takes a conversation, idempotent
+//! replays, the waiting queue, releases; who may sign in, what a backlog
+//! holds, "a removed agent holds nothing") is in `rules`, written against
+//! the `rules::Tables` and `rules::Reads` traits rather than SQL; their docs
+//! are the contract, rules and concurrency, that a backend keeps, and
+//! `contract/` tests it. The writer and readers run over `backend::Backend`
+//! and `backend::ReadBackend`. Everything SQLite's is in `sqlite/`: opening
+//! the file, the SQL (one file per table), the writer's prepared statements
+//! behind `Tables`, the layout and migrations, the `agent` commands'
+//! [`Admin`]. The writer logs what its commits cost (`commit_stats`).
 
+mod backend;
 mod commit_stats;
-pub mod queries;
+#[cfg(test)]
+mod contract;
+mod outcome;
+mod position;
 mod reader;
 mod rules;
-pub mod schema;
+mod sqlite;
 #[cfg(test)]
 mod test_support;
 mod writer;
 
 use std::path::{Path, PathBuf};
+
+pub use sqlite::Durability;
+pub use sqlite::admin::Admin;
+
+/// What `benches/storage.rs` needs to fill a database through the writer's
+/// own statements: SQLite's internals, for that bench alone (it turns the
+/// feature on through a dev-dependency on this crate).
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals {
+    pub use super::sqlite::open_database;
+    pub use super::sqlite::queries;
+    pub use super::sqlite::tables::HotStatements;
+}
+use sqlite::{cannot_open, connect, open_database};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
 use switchboard_protocol::{Body, Key, Message, Name, Priority, Role, Token};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -54,15 +77,17 @@ const READERS: usize = 2;
 /// The most a `since` resume returns: 10,000 messages (PROTOCOL.md), and
 /// fewer if their bodies pass 8 MiB (docs/protocol.md, open point 5), so
 /// that one resume neither holds the writer for long nor fills memory.
-pub(crate) const RESUME_CAP: queries::ResumeCap = queries::ResumeCap {
+pub(crate) const RESUME_CAP: rules::ResumeCap = rules::ResumeCap {
     messages: 10_000,
     body_bytes: 8 << 20,
 };
 
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The backend failed; its own error, boxed so that the handle's API
+    /// names no backend's types.
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("the storage threads have stopped")]
     Stopped,
     /// The request's group could not be started or committed; the writer
@@ -71,20 +96,23 @@ pub enum StoreError {
     NotCommitted,
 }
 
+impl StoreError {
+    /// A backend's own error, boxed (see [`StoreError::Backend`]).
+    fn backend<E: std::error::Error + Send + Sync + 'static>(error: E) -> StoreError {
+        StoreError::Backend(Box::new(error))
+    }
+}
+
 // The underlying error is part of each message (`reason`), not a `source`:
-// `main` prints the whole chain, which would say it twice.
+// `main` prints the whole chain, which would say it twice. It is the
+// backend's error as text, so that no backend's types reach the handle.
 #[derive(Debug, Error)]
 pub enum OpenError {
     #[error("cannot open the database {path}: {reason}")]
-    Open {
-        path: PathBuf,
-        reason: rusqlite::Error,
-    },
+    Open { path: PathBuf, reason: String },
+    /// Not switchboard's, or a schema this build cannot use.
     #[error("{path}: {reason}")]
-    Schema {
-        path: PathBuf,
-        reason: schema::SchemaError,
-    },
+    Schema { path: PathBuf, reason: String },
     #[error(
         "cannot write to the database {path}: {reason}; switchboard stores every \
          message in it, so the file and its file system must be writable by this user"
@@ -95,95 +123,6 @@ pub enum OpenError {
     },
     #[error("cannot start a storage thread: {0}")]
     Thread(std::io::Error),
-}
-
-/// Refuses a database file this process may not write, with the reason.
-///
-/// SQLite would open it read-only (then every message fails, long after the
-/// server said it was listening) or fail with "unable to open database
-/// file" (on a read-only file system, where WAL cannot make its index).
-/// Asking the operating system first names the real cause: a read-only file
-/// system, an immutable file, or permissions. A file not there yet is
-/// created by SQLite next.
-fn check_writable(path: &Path) -> Result<(), OpenError> {
-    match std::fs::OpenOptions::new().write(true).open(path) {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(reason) => Err(OpenError::NotWritable {
-            path: path.to_owned(),
-            reason,
-        }),
-    }
-}
-
-/// A connection to `path` with the pragmas every connection needs.
-fn connect(path: &Path) -> Result<Connection, OpenError> {
-    let conn = Connection::open(path).map_err(cannot_open(path))?;
-    schema::configure(&conn).map_err(cannot_open(path))?;
-    Ok(conn)
-}
-
-/// For `map_err`: an [`OpenError::Open`] naming `path`.
-fn cannot_open(path: &Path) -> impl FnOnce(rusqlite::Error) -> OpenError + '_ {
-    move |reason| OpenError::Open {
-        path: path.to_owned(),
-        reason,
-    }
-}
-
-/// Opens a database file, checks it is ours and migrates it. Used by the
-/// server and by the `agent` commands.
-pub fn open_database(path: &Path) -> Result<Connection, OpenError> {
-    open_with(path, schema::migrate)
-}
-
-/// [`open_database`] for the `agent` commands: creates a new database but
-/// refuses to upgrade an older one (see [`schema::check_or_create`]).
-pub fn open_database_without_upgrade(path: &Path) -> Result<Connection, OpenError> {
-    open_with(path, schema::check_or_create)
-}
-
-/// Opens a writable database file and brings its schema to where
-/// `settle_schema` wants it.
-fn open_with(
-    path: &Path,
-    settle_schema: fn(&mut Connection) -> Result<(), schema::SchemaError>,
-) -> Result<Connection, OpenError> {
-    check_writable(path)?;
-    let mut conn = connect(path)?;
-    settle_schema(&mut conn).map_err(|reason| OpenError::Schema {
-        path: path.to_owned(),
-        reason,
-    })?;
-    Ok(conn)
-}
-
-/// Lets go of the conversations of agents removed while no server ran.
-/// Nobody is connected yet, so there is no one to tell.
-fn release_removed_agents_at_start(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    let released = queries::release_removed_agents(&tx)?;
-    if !released.is_empty() {
-        queries::add_releases(&tx, released.len() as u64)?;
-    }
-    tx.commit()?;
-    if !released.is_empty() {
-        tracing::info!(
-            conversations = released.len(),
-            "released the conversations of agents removed while the server was down"
-        );
-    }
-    Ok(())
-}
-
-/// How durable a commit is before anyone is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `synchronous=FULL`: a commit survives power loss.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL`: survives a crash of the server, not of the machine.
-    Normal,
 }
 
 /// An agent and its current token hash (`None` once removed).
@@ -305,13 +244,8 @@ impl Store {
         sink: impl CommitSink,
     ) -> Result<(Store, StoreThreads), OpenError> {
         let mut conn = open_database(path)?;
-        release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
-        let synchronous = match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)
-            .map_err(cannot_open(path))?;
+        writer::release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
+        durability.apply(&conn).map_err(cannot_open(path))?;
         let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
         let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
         let writer = writer::Writer::new(conn, Box::new(sink)).map_err(cannot_open(path))?;

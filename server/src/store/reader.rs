@@ -1,18 +1,17 @@
 //! Reader threads: sign-ins, `history` and `subscribe` backlogs, each on its
-//! own connection. In WAL mode they read the last commit without waiting for
-//! the writer, and the writer never waits for them.
+//! own connection to the backend ([`ReadBackend`]), so reads never wait for
+//! a commit nor hold one up. What each read means is in
+//! [`super::rules::read`]; a reader only picks the snapshot.
 
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
-use switchboard_protocol::{Message, Name, Role, Token};
 use tokio::sync::mpsc;
 
-use super::{Backlog, RESUME_CAP, ReadJob, StoreError, queries};
-use crate::identity::Identity;
-use crate::token;
+use super::backend::ReadBackend;
+use super::rules::read;
+use super::{RESUME_CAP, ReadJob, StoreError};
 
-pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
+pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
     loop {
         // One idle reader waits on the channel, the others on the lock.
         let job = {
@@ -27,8 +26,8 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 token,
                 reply,
             } => {
-                let _ =
-                    reply.send(authenticate(&conn, role, &name, &token).map_err(StoreError::from));
+                let signed_in = read::authenticate(&mut backend.reads(), role, &name, &token);
+                let _ = reply.send(signed_in.map_err(StoreError::backend));
             }
             ReadJob::Backlog {
                 identity,
@@ -36,8 +35,9 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 limit,
                 reply,
             } => {
-                let backlog = backlog(&mut conn, &identity, since, limit);
-                let _ = reply.send(backlog.map_err(StoreError::from));
+                let backlog = backend
+                    .in_snapshot(|reads| read::backlog(reads, &identity, since, limit, RESUME_CAP));
+                let _ = reply.send(backlog.map_err(StoreError::backend));
             }
             ReadJob::History {
                 user,
@@ -45,128 +45,20 @@ pub(super) fn run(mut conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>
                 limit,
                 reply,
             } => {
-                let _ = reply.send(history(&conn, &user, before, limit).map_err(StoreError::from));
+                // Two reads, as before the rules moved: no transaction.
+                let page = read::history(&mut backend.reads(), &user, before, limit);
+                let _ = reply.send(page.map_err(StoreError::backend));
             }
             ReadJob::AgentCredentials { reply } => {
-                let _ = reply.send(queries::agent_credentials(&conn).map_err(StoreError::from));
+                let _ = reply.send(backend.agent_credentials().map_err(StoreError::backend));
             }
             ReadJob::RemovedAgentsHold { reply } => {
                 let _ = reply.send(
-                    queries::removed_agents_hold_conversations(&conn).map_err(StoreError::from),
+                    backend
+                        .removed_agents_hold_conversations()
+                        .map_err(StoreError::backend),
                 );
             }
         }
-    }
-}
-
-fn authenticate(
-    conn: &Connection,
-    role: Role,
-    name: &Name,
-    token: &Token,
-) -> rusqlite::Result<bool> {
-    let stored = match role {
-        Role::User => queries::find_user(conn, name)?.map(|user| user.token_hash),
-        Role::Agent => queries::find_agent(conn, name)?.and_then(|agent| agent.token_hash),
-    };
-    Ok(stored.is_some_and(|hash| token::verify(token, &hash)))
-}
-
-fn history(
-    conn: &Connection,
-    user: &Name,
-    before: Option<u64>,
-    limit: u32,
-) -> rusqlite::Result<Option<Vec<Message>>> {
-    match queries::find_user(conn, user)? {
-        Some(row) => queries::conversation(conn, row.id, before, limit).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// A subscriber's backlog and the position of the snapshot it was read from.
-///
-/// One read transaction: the position, the messages and the held list all
-/// come from the same commit, whatever the writer commits meanwhile.
-fn backlog(
-    conn: &mut Connection,
-    identity: &Identity,
-    since: Option<u64>,
-    limit: u32,
-) -> rusqlite::Result<Backlog> {
-    // Deferred: the snapshot starts at the first read, the position's.
-    let tx = conn.transaction()?;
-    let as_of = queries::position(&tx)?;
-    let (messages, truncated, held) = match identity.role {
-        Role::User => {
-            let Some(user) = queries::find_user(&tx, &identity.name)? else {
-                return Ok(Backlog {
-                    messages: Vec::new(),
-                    truncated: false,
-                    held: Vec::new(),
-                    as_of,
-                });
-            };
-            let (messages, truncated) = match since {
-                Some(since) => queries::messages_since(&tx, Some(user.id), since, RESUME_CAP)?,
-                None => (queries::conversation(&tx, user.id, None, limit)?, false),
-            };
-            let held = user
-                .assigned
-                .map(|(_, agent)| vec![(identity.name.clone(), agent)])
-                .unwrap_or_default();
-            (messages, truncated, held)
-        }
-        Role::Agent => {
-            let (messages, truncated) = match since {
-                Some(since) => queries::messages_since(&tx, None, since, RESUME_CAP)?,
-                None => (queries::waiting_queue(&tx, limit)?, false),
-            };
-            (messages, truncated, queries::assignments(&tx)?)
-        }
-    };
-    tx.finish()?;
-    Ok(Backlog {
-        messages,
-        truncated,
-        held,
-        as_of,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::Seq;
-    use crate::store::test_support::{db, name};
-    use switchboard_protocol::{Body, Priority, Timestamp};
-
-    fn agent() -> Identity {
-        Identity {
-            role: Role::Agent,
-            name: name("alice"),
-        }
-    }
-
-    /// A backlog says which commits its snapshot saw: the newest message id
-    /// plus the releases made, the position the writer gives each batch.
-    #[test]
-    fn a_backlog_comes_with_the_position_of_its_snapshot() {
-        let mut conn = db();
-        let start = Timestamp::from_micros(0);
-        let ann = queries::insert_user(&conn, &name("ann"), b"h", start).expect("user");
-        let empty = backlog(&mut conn, &agent(), None, 10).expect("reads");
-        assert_eq!(empty.as_of, Seq(0));
-        let body = Body::parse("waiting", 100).expect("valid");
-        let id = queries::insert_message(&conn, start, ann, None, &body, Priority::Normal)
-            .expect("message");
-        queries::add_waiting(&conn, id, ann, Priority::Normal).expect("waits");
-        let read = backlog(&mut conn, &agent(), None, 10).expect("reads");
-        assert_eq!(read.as_of, Seq(id));
-        assert_eq!(read.messages.len(), 1);
-        queries::add_releases(&conn, 2).expect("counts");
-        let read = backlog(&mut conn, &agent(), Some(0), 10).expect("reads");
-        assert_eq!(read.as_of, Seq(id + 2));
-        assert_eq!(read.messages.len(), 1, "since 0: everything");
     }
 }

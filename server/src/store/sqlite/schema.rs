@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn migration_2_links_existing_conversations_into_chains() {
-        use crate::store::queries;
+        use crate::store::sqlite::queries;
         use switchboard_protocol::{Body, Priority, Timestamp};
         let mut conn = Connection::open_in_memory().expect("opens");
         migrate_to(&mut conn, 1).expect("version 1");
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn migration_5_counts_and_marks_existing_conversations() {
-        use crate::store::queries;
+        use crate::store::sqlite::queries;
         use switchboard_protocol::{Body, Priority, Timestamp};
         let mut conn = Connection::open_in_memory().expect("opens");
         migrate_to(&mut conn, 4).expect("version 4");

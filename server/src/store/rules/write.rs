@@ -11,91 +11,23 @@
 
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token};
 
-use super::{Registration, SendRequest};
+use super::Tables;
 use crate::assignment::{self, Decision};
 use crate::event::{Answer, Event, Origin, Refusal};
+use crate::store::{Registration, SendRequest};
 use crate::token;
 
 /// What one write request produced: news for everyone concerned, or an
 /// answer for the requester alone.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Written {
+pub(in crate::store) enum Written {
     Event(Event),
     Answer(Answer),
 }
 
-/// A user as stored.
-#[derive(Debug, Clone)]
-pub struct UserRow {
-    pub id: i64,
-    pub token_hash: Vec<u8>,
-    /// The agent holding the conversation: its row id and name.
-    pub assigned: Option<(i64, Name)>,
-}
-
-/// An agent as stored. `token_hash` is `None` once the agent is removed.
-#[derive(Debug, Clone)]
-pub struct AgentRow {
-    pub id: i64,
-    pub name: Name,
-    pub token_hash: Option<Vec<u8>>,
-}
-
-/// The reads and writes the rules make, all inside one transaction.
-pub(super) trait Tables {
-    type Error;
-
-    /// A user's row id, when nothing else of the row is needed.
-    fn user_id(&mut self, name: &Name) -> Result<Option<i64>, Self::Error>;
-    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error>;
-    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
-    fn insert_user(
-        &mut self,
-        name: &Name,
-        token_hash: &[u8],
-        now: Timestamp,
-    ) -> Result<(), Self::Error>;
-    /// Who holds a user's conversation (`None`: nobody).
-    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<(), Self::Error>;
-    /// Everything the user wrote so far stops waiting.
-    fn clear_waiting(&mut self, user_id: i64) -> Result<(), Self::Error>;
-    /// The message a sender's idempotency key already stored, if any.
-    fn find_key(
-        &mut self,
-        role: Role,
-        sender_id: i64,
-        key: &str,
-    ) -> Result<Option<u64>, Self::Error>;
-    fn insert_key(
-        &mut self,
-        role: Role,
-        sender_id: i64,
-        key: &str,
-        message_id: u64,
-    ) -> Result<(), Self::Error>;
-    fn message_by_id(&mut self, id: u64) -> Result<Message, Self::Error>;
-    /// Stores a message at the end of its conversation (`agent_id` `None`:
-    /// the user wrote it); returns its id, larger than every id before it.
-    fn insert_message(
-        &mut self,
-        ts: Timestamp,
-        user_id: i64,
-        agent_id: Option<i64>,
-        body: &Body,
-        priority: Priority,
-    ) -> Result<u64, Self::Error>;
-    /// Puts a user's message in the agents' queue.
-    fn add_waiting(
-        &mut self,
-        message_id: u64,
-        user_id: i64,
-        priority: Priority,
-    ) -> Result<(), Self::Error>;
-}
-
 /// A first `hello`: the name, if free, is the user's from now on, with a
 /// token from `new_token` (only its hash is stored).
-pub(super) fn register_user<T: Tables, E: From<T::Error>>(
+pub(in crate::store) fn register_user<T: Tables, E: From<T::Error>>(
     tables: &mut T,
     clock: &mut Clock,
     name: &Name,
@@ -112,7 +44,7 @@ pub(super) fn register_user<T: Tables, E: From<T::Error>>(
 /// A `send`, from a user into their own conversation or from an agent to a
 /// user: stored, or refused with the reason, or (a key seen before)
 /// answered with the message that key already stored.
-pub(super) fn store_message<T: Tables>(
+pub(in crate::store) fn store_message<T: Tables>(
     tables: &mut T,
     clock: &mut Clock,
     request: &SendRequest,
@@ -212,7 +144,7 @@ pub(super) fn store_message<T: Tables>(
 
 /// An agent lets go of a conversation it holds; the user's messages stop
 /// waiting.
-pub(super) fn release<T: Tables>(
+pub(in crate::store) fn release<T: Tables>(
     tables: &mut T,
     origin: &Origin,
     agent: &Name,
@@ -266,17 +198,17 @@ fn message(
 }
 
 /// Time stamps that strictly increase, even if the system clock steps back.
-pub(super) struct Clock {
+pub(in crate::store) struct Clock {
     last: Timestamp,
 }
 
 impl Clock {
     /// A clock whose next time stamp comes after `last` (the newest stored).
-    pub(super) fn after(last: Timestamp) -> Self {
+    pub(in crate::store) fn after(last: Timestamp) -> Self {
         Self { last }
     }
 
-    pub(super) fn now(&mut self) -> Timestamp {
+    pub(in crate::store) fn now(&mut self) -> Timestamp {
         let now = Timestamp::now();
         self.last = if now > self.last {
             now

@@ -1,0 +1,88 @@
+//! The seams under the storage threads: for the writer, a [`Backend`]
+//! begins write transactions and a [`Transaction`] gives the write rules
+//! their [`Tables`] and does the rest of a group commit (savepoints, the
+//! release count, commit); for each reader, a [`ReadBackend`] gives the read
+//! rules their [`Reads`], in one snapshot when they need one.
+//!
+//! The writer's loop (group commit, the fast path without savepoints, the
+//! slow path with one per request, commit before anyone hears) and the
+//! readers' are generic over them, so a second backend reuses it unchanged. Everything is static
+//! dispatch: the SQLite writer runs the same code as before the seam.
+//!
+//! Contract, beside [`Tables`]'s: one transaction at a time per backend
+//! value; [`Backend::begin`] refuses to write a layout it does not know
+//! (SQLite: a schema upgraded by another process); a `Transaction` dropped
+//! without [`Transaction::commit`] rolls back everything in it.
+
+use std::error::Error;
+
+use switchboard_protocol::{Name, Timestamp};
+
+use super::AgentCredential;
+use super::rules::{Reads, Tables};
+
+pub(super) trait Backend {
+    type Error: Error + Send + Sync + 'static;
+    type Tx<'a>: Transaction<Error = Self::Error>
+    where
+        Self: 'a;
+
+    /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`).
+    fn begin(&mut self) -> Result<Self::Tx<'_>, Self::Error>;
+    /// The latest time stamp stored, so new ones keep increasing after a
+    /// restart even if the clock went back.
+    fn last_timestamp(&mut self) -> Result<Option<Timestamp>, Self::Error>;
+    /// The newest message id (0 with none) and the releases ever committed:
+    /// where the writer's positions (`Seq`) continue from.
+    fn position_parts(&mut self) -> Result<(u64, u64), Self::Error>;
+}
+
+pub(super) trait Transaction {
+    type Error: Error + Send + Sync + 'static;
+    /// What the rules' reads and writes fail with.
+    type TablesError: Error + Send + Sync + 'static;
+    /// The rules' reads and writes inside this transaction, taken once per
+    /// group (SQLite: the prepared per-message statements).
+    type Tables<'t>: Tables<Error = Self::TablesError>
+    where
+        Self: 't;
+
+    fn tables(&self) -> Result<Self::Tables<'_>, Self::Error>;
+    /// Lets go of every conversation a removed agent still marks, and of
+    /// releases left due; returns them as (user, agent) to announce.
+    fn release_removed_agents(&self) -> Result<Vec<(Name, Name)>, Self::Error>;
+    /// Counts releases in this transaction, so positions move with it.
+    fn add_releases(&self, released: u64) -> Result<(), Self::Error>;
+    fn savepoint(&self) -> Result<(), Self::Error>;
+    /// Keeps what was written since the savepoint.
+    fn release_savepoint(&self) -> Result<(), Self::Error>;
+    /// Undoes what was written since the savepoint.
+    fn rollback_to_savepoint(&self) -> Result<(), Self::Error>;
+    fn commit(self) -> Result<(), Self::Error>;
+}
+
+/// What a reader thread reads from: its own connection or client.
+///
+/// Contract: reads never lock and never wait for the writer; everything
+/// read inside one [`in_snapshot`](ReadBackend::in_snapshot) sees the same
+/// commit (see [`Reads`]).
+pub(super) trait ReadBackend: Send + 'static {
+    type Error: Error + Send + Sync + 'static;
+    type Snapshot<'a>: Reads<Error = Self::Error>
+    where
+        Self: 'a;
+
+    /// Reads with no transaction around them, for a rule whose reads need
+    /// not agree with each other (a sign-in, a history page).
+    fn reads(&mut self) -> Self::Snapshot<'_>;
+    /// Runs `read` in one consistent snapshot (a backlog and its position).
+    fn in_snapshot<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self::Snapshot<'_>) -> Result<T, Self::Error>,
+    ) -> Result<T, Self::Error>;
+    /// Every agent's current token hash (`None` once removed).
+    fn agent_credentials(&mut self) -> Result<Vec<AgentCredential>, Self::Error>;
+    /// Whether a removed agent still marks a conversation, or a release is
+    /// left due: whether the writer has anything to release.
+    fn removed_agents_hold_conversations(&mut self) -> Result<bool, Self::Error>;
+}

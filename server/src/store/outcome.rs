@@ -1,0 +1,52 @@
+//! What one request of the writer's group produced, before the commit
+//! decides whether it stands or becomes `internal`.
+
+use super::rules::Written;
+use super::{Registration, StoreError};
+use crate::event::{Answer, Event, Refusal};
+
+/// What one request of a group produced, before the commit decides its fate.
+pub(super) enum Outcome {
+    Written(Written),
+    /// Events nobody asked for (conversations of removed agents released).
+    Announce(Vec<Event>),
+    /// The answer to a `RegisterUser` job, whose reply channel stays with
+    /// the job.
+    Registered(Result<Registration, StoreError>),
+}
+
+impl Outcome {
+    /// The same request, had its group failed to commit.
+    pub(super) fn into_failure(self) -> Outcome {
+        match self {
+            Outcome::Written(Written::Event(
+                Event::Sent { origin, .. }
+                | Event::Released {
+                    origin: Some(origin),
+                    ..
+                },
+            ))
+            | Outcome::Written(Written::Answer(Answer::Replayed { origin, .. })) => {
+                Outcome::Written(Written::Answer(Answer::Refused {
+                    origin,
+                    refusal: Refusal::NotDone,
+                }))
+            }
+            Outcome::Announce(_) => Outcome::Announce(Vec::new()),
+            Outcome::Registered(Ok(Registration::Created { .. })) => {
+                Outcome::Registered(Err(StoreError::NotCommitted))
+            }
+            other => other,
+        }
+    }
+
+    /// How many releases committing this would count (schema 7).
+    pub(super) fn releases(&self) -> u64 {
+        let released = |event: &Event| matches!(event, Event::Released { .. });
+        match self {
+            Outcome::Written(Written::Event(event)) => u64::from(released(event)),
+            Outcome::Announce(events) => events.iter().filter(|e| released(e)).count() as u64,
+            _ => 0,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Where the writer's last commit sits in the stream of commits: the `Seq`
+//! it gives each batch, continued from what the backend stored.
+
+use super::backend::Backend;
+use crate::event::{Event, Seq};
+
+/// Where the last commit sits: the newest message id plus the releases made
+/// (schema 7). Their sum rises with every commit that has events, and a
+/// reader computes the same sum from its snapshot.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Position {
+    last_message_id: u64,
+    releases: u64,
+}
+
+impl Position {
+    pub(super) fn read<B: Backend>(backend: &mut B) -> Result<Self, B::Error> {
+        let (last_message_id, releases) = backend.position_parts()?;
+        Ok(Self {
+            last_message_id,
+            releases,
+        })
+    }
+
+    /// Moves past a committed batch of `events`.
+    pub(super) fn advance(&mut self, events: &[Event]) -> Seq {
+        for event in events {
+            match event {
+                Event::Sent { message, .. } => {
+                    self.last_message_id = self.last_message_id.max(message.id);
+                }
+                Event::Released { .. } => self.releases += 1,
+            }
+        }
+        Seq(self.last_message_id + self.releases)
+    }
+}

@@ -1,0 +1,64 @@
+//! [`Reads`]: what the read rules ([`super::read`]) ask of a backend, all
+//! from one consistent snapshot.
+
+use switchboard_protocol::{Message, Name};
+
+use super::{AgentRow, UserRow};
+use crate::event::Seq;
+
+/// How much a `since` resume returns at most: a number of messages, and a
+/// total of body bytes. Without the second, 10,000 messages of 4,096
+/// four-byte characters made a 160 MB reply, read on the writer thread while
+/// every other client's sends waited, and held in memory until sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeCap {
+    pub messages: u32,
+    pub body_bytes: usize,
+}
+
+/// Reads for answering, never for deciding: nothing here locks, and a
+/// reader never waits for the writer nor holds it up.
+///
+/// Concurrency contract: every read a rule makes for one request sees the
+/// same commit (SQLite: one WAL read transaction; PostgreSQL: `REPEATABLE
+/// READ`), and [`position`](Reads::position) is the `Seq` of the newest
+/// commit that snapshot sees, the same `Seq` the writer gave that commit's
+/// batch. That is how a backlog meets the live stream without a gap or a
+/// repeat. It relies on the writer's order (see [`super::Tables`]): ids
+/// rise in commit order, so "everything after id N" read at position P is
+/// everything committed up to P.
+pub(in crate::store) trait Reads {
+    type Error;
+
+    /// A user, with the holder of its conversation; as
+    /// [`Tables::find_user`](super::Tables::find_user), **a removed agent
+    /// holds nothing**.
+    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error>;
+    /// An agent; `token_hash` is `None` once it was removed.
+    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
+    /// The `limit` latest messages of one conversation older than `before`
+    /// (any id, of this conversation or not), oldest first.
+    fn conversation(
+        &mut self,
+        user_id: i64,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, Self::Error>;
+    /// Messages after `since` (of one conversation, or of all), oldest
+    /// first: the newest that fit `cap`, and whether some were left out.
+    fn messages_since(
+        &mut self,
+        user_id: Option<i64>,
+        since: u64,
+        cap: ResumeCap,
+    ) -> Result<(Vec<Message>, bool), Self::Error>;
+    /// User messages still waiting for an answer: most urgent first, then
+    /// oldest; at most `limit`.
+    fn waiting_queue(&mut self, limit: u32) -> Result<Vec<Message>, Self::Error>;
+    /// Every held conversation, (user, agent), by user name. **A removed
+    /// agent holds nothing**: its conversations are not listed, even
+    /// before the server releases them.
+    fn assignments(&mut self) -> Result<Vec<(Name, Name)>, Self::Error>;
+    /// Where this snapshot sits in the stream of commits (see above).
+    fn position(&mut self) -> Result<Seq, Self::Error>;
+}

@@ -1,0 +1,108 @@
+//! The seam between the rules and a backend: [`Tables`], what a write
+//! request reads and writes inside the writer's transaction, and the rows
+//! they pass.
+//!
+//! The contract is more than the signatures: each method's docs say which
+//! rule the backend keeps (a removed agent holds nothing) and what it must
+//! lock or order once several writers share a database (PostgreSQL). The
+//! SQLite backend keeps the concurrency half for free: one writer thread,
+//! one `BEGIN IMMEDIATE` transaction at a time. The contract tests
+//! (`store::contract`) check the rules half against every backend.
+
+use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub token_hash: Vec<u8>,
+    /// The agent holding the conversation: its row id and name. Never a
+    /// removed agent (see [`Tables::find_user`]).
+    pub assigned: Option<(i64, Name)>,
+}
+
+/// An agent as stored. `token_hash` is `None` once the agent is removed.
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub id: i64,
+    pub name: Name,
+    pub token_hash: Option<Vec<u8>>,
+}
+
+/// The reads and writes the rules make, all inside one transaction.
+///
+/// Concurrency contract, for a backend with more than one writer:
+/// - the reads here are *for deciding*: [`find_user`](Tables::find_user)
+///   must lock the user's row until commit (PostgreSQL: `FOR UPDATE`), so
+///   that two agents answering one user are decided one after the other
+///   (`assignment::decide`), and [`user_id`](Tables::user_id) followed by
+///   [`insert_user`](Tables::insert_user) must not let two registrations of
+///   one name both succeed (the second is `Registration::Taken`);
+/// - ids and time stamps strictly increase in commit order: a message
+///   committed later has a larger id and a later `ts` than every message
+///   committed before it, so `since` resumes and the position a snapshot
+///   reports (`Reads::position`) miss nothing. SQLite gets this from its
+///   rowid and the writer's `Clock` on one thread; several writers need a
+///   sequencer taken inside the transaction.
+pub(in crate::store) trait Tables {
+    type Error;
+
+    /// A user's row id, when nothing else of the row is needed.
+    fn user_id(&mut self, name: &Name) -> Result<Option<i64>, Self::Error>;
+    /// A user, with who holds the conversation.
+    ///
+    /// **A removed agent holds nothing**: a holder whose token was removed
+    /// is reported as no holder (`assigned: None`), even while the row
+    /// still names it, until the server releases it
+    /// (`release_removed_agents`). SQLite keeps this in `FIND_USER`.
+    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error>;
+    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
+    fn insert_user(
+        &mut self,
+        name: &Name,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<(), Self::Error>;
+    /// Who holds a user's conversation (`None`: nobody). Also drops a
+    /// release left due for that user (by an agent removed and added
+    /// again): everyone hears of this take or release instead, and the
+    /// stale one, announced later, would clear questions asked since.
+    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<(), Self::Error>;
+    /// Everything the user wrote so far stops waiting.
+    fn clear_waiting(&mut self, user_id: i64) -> Result<(), Self::Error>;
+    /// The message a sender's idempotency key already stored, if any. An
+    /// agent removed and added again has no keys.
+    fn find_key(
+        &mut self,
+        role: Role,
+        sender_id: i64,
+        key: &str,
+    ) -> Result<Option<u64>, Self::Error>;
+    fn insert_key(
+        &mut self,
+        role: Role,
+        sender_id: i64,
+        key: &str,
+        message_id: u64,
+    ) -> Result<(), Self::Error>;
+    fn message_by_id(&mut self, id: u64) -> Result<Message, Self::Error>;
+    /// Stores a message at the end of its conversation (`agent_id` `None`:
+    /// the user wrote it); returns its id, larger than every id committed
+    /// before it (see the ordering contract above).
+    fn insert_message(
+        &mut self,
+        ts: Timestamp,
+        user_id: i64,
+        agent_id: Option<i64>,
+        body: &Body,
+        priority: Priority,
+    ) -> Result<u64, Self::Error>;
+    /// Puts a user's message in the agents' queue: most urgent first, then
+    /// oldest ([`Reads::waiting_queue`](super::Reads::waiting_queue)).
+    fn add_waiting(
+        &mut self,
+        message_id: u64,
+        user_id: i64,
+        priority: Priority,
+    ) -> Result<(), Self::Error>;
+}

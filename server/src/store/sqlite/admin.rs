@@ -1,0 +1,77 @@
+//! The `agent` commands' operations (add, rotate, remove, list) on a SQLite
+//! file, each in its own transaction.
+//!
+//! The commands run in another process than the server, perhaps while it
+//! runs: SQLite's locking keeps both consistent, and the server learns of
+//! the change through its credential poll. What the commands mean (only
+//! `add` creates a database, which errors a person sees) stays in
+//! `crate::admin`; this file only reads and writes.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use switchboard_protocol::{Name, Timestamp, Token};
+
+use super::{open_database_without_upgrade, queries};
+use crate::store::{OpenError, StoreError};
+use crate::token;
+
+/// A database opened for the `agent` commands.
+pub struct Admin {
+    conn: Connection,
+}
+
+impl Admin {
+    /// Opens (creating if needed) the database at `path`; an older schema is
+    /// refused, not upgraded: upgrades are `switchboard serve`'s, since a
+    /// server of the previous version may still be writing to it.
+    pub fn open(path: &Path) -> Result<Admin, OpenError> {
+        open_database_without_upgrade(path).map(|conn| Admin { conn })
+    }
+
+    /// Creates an agent, or brings back a removed one (without the
+    /// conversations and idempotency keys it had), with a token from
+    /// `new_token`, asked for only once the name is known to be free.
+    /// `None`: an active agent already has that name.
+    pub fn add_agent<E: From<StoreError>>(
+        &mut self,
+        name: &Name,
+        new_token: impl FnOnce() -> Result<Token, E>,
+    ) -> Result<Option<Token>, E> {
+        let tx = self.conn.transaction().map_err(StoreError::backend)?;
+        let active = queries::find_agent(&tx, name)
+            .map_err(StoreError::backend)?
+            .is_some_and(|agent| agent.token_hash.is_some());
+        if active {
+            return Ok(None);
+        }
+        let token = new_token()?;
+        queries::upsert_agent(&tx, name, &token::hash(&token), Timestamp::now())
+            .and_then(|()| tx.commit())
+            .map_err(StoreError::backend)?;
+        Ok(Some(token))
+    }
+
+    /// Gives an active agent `token` instead of its old one; false if there
+    /// is no such active agent.
+    pub fn rotate(&mut self, name: &Name, token: &Token) -> Result<bool, StoreError> {
+        queries::set_agent_token(&self.conn, name, &token::hash(token)).map_err(StoreError::backend)
+    }
+
+    /// Removes an active agent's token; false if there is no such active
+    /// agent. Its conversations count as unassigned from now on; a server
+    /// announces their release (`queries::release_removed_agents`).
+    pub fn remove(&mut self, name: &Name) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction().map_err(StoreError::backend)?;
+        if !queries::remove_agent(&tx, name).map_err(StoreError::backend)? {
+            return Ok(false);
+        }
+        tx.commit().map_err(StoreError::backend)?;
+        Ok(true)
+    }
+
+    /// Active agents and how many conversations each holds, by name.
+    pub fn list(&mut self) -> Result<Vec<(Name, u64)>, StoreError> {
+        queries::list_agents(&self.conn).map_err(StoreError::backend)
+    }
+}

@@ -1,0 +1,130 @@
+//! Every SQL statement the server runs, as plain synchronous functions on a
+//! connection, one file per table or concern: the writer and reader threads
+//! call them, the `agent` commands call them too, and
+//! the tests run them against an in-memory database. This file holds what
+//! they share: reading a message row, priorities as integers, ids as SQL
+//! integers.
+
+use rusqlite::{Connection, Row};
+use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+
+pub(in crate::store) use crate::store::rules::{AgentRow, UserRow};
+
+pub type Result<T> = rusqlite::Result<T>;
+
+pub fn priority_to_sql(priority: Priority) -> i64 {
+    match priority {
+        Priority::Low => 0,
+        Priority::Normal => 1,
+        Priority::High => 2,
+        Priority::Urgent => 3,
+    }
+}
+
+fn priority_from_sql(value: i64) -> Priority {
+    match value {
+        0 => Priority::Low,
+        2 => Priority::High,
+        3 => Priority::Urgent,
+        _ => Priority::Normal,
+    }
+}
+
+fn conversion_error(
+    index: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+}
+
+fn name_at(row: &Row<'_>, index: usize) -> Result<Name> {
+    let text: String = row.get(index)?;
+    Name::parse(&text).map_err(|e| conversion_error(index, e))
+}
+
+/// The columns [`message_from_row`] reads, joined for names.
+///
+/// Names come from scalar subqueries, not joins: SQLite re-prepares a join
+/// whose WHERE compares a column with a bound parameter every time the value
+/// changes (constant propagation), which cost the writer a quarter of its
+/// time. A macro so that each query is one literal, nameable in tests.
+macro_rules! select_messages {
+    ($tail:literal) => {
+        select_messages!("", $tail)
+    };
+    ($head:expr, $tail:literal) => {
+        concat!(
+            $head,
+            "SELECT m.id, m.ts_us,
+                    (SELECT name FROM users WHERE id = m.user_id),
+                    (SELECT name FROM agents WHERE id = m.agent_id),
+                    m.body, m.priority
+             FROM ",
+            $tail
+        )
+    };
+}
+
+/// A conversation's chain, newest first, from message `?1` back to (not
+/// including) the first id at or below `?2`, at most `?3` messages. LIMIT
+/// inside the recursion stops the walk, not just its output.
+macro_rules! chain {
+    () => {
+        "WITH RECURSIVE chain(id) AS (
+            SELECT ?1 WHERE ?1 > ?2
+            UNION ALL
+            SELECT m.prev_id FROM chain JOIN messages m ON m.id = chain.id
+            WHERE m.prev_id > ?2
+            LIMIT ?3
+         ) "
+    };
+}
+
+fn message_from_row(row: &Row<'_>) -> Result<Message> {
+    let agent = match row.get::<_, Option<String>>(3)? {
+        Some(text) => Some(Name::parse(&text).map_err(|e| conversion_error(3, e))?),
+        None => None,
+    };
+    let body: String = row.get(4)?;
+    Ok(Message {
+        id: row.get::<_, i64>(0)? as u64,
+        ts: Timestamp::from_micros(row.get(1)?),
+        user: name_at(row, 2)?,
+        from: if agent.is_some() {
+            Role::Agent
+        } else {
+            Role::User
+        },
+        agent,
+        body: Body::parse(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
+        priority: priority_from_sql(row.get(5)?),
+    })
+}
+
+fn collect_messages(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Message>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(params, message_from_row)?;
+    rows.collect()
+}
+
+/// Ids are positive and below 2^63; anything larger means "no limit".
+fn sql_id(id: u64) -> i64 {
+    id.min(i64::MAX as u64) as i64
+}
+
+// Declared after the macros above, which they use.
+pub mod agents;
+pub mod keys;
+pub mod messages;
+pub mod users;
+pub mod waiting;
+
+pub use agents::*;
+pub use keys::*;
+pub use messages::*;
+pub use users::*;
+pub use waiting::*;

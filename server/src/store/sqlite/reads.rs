@@ -1,0 +1,88 @@
+//! The read rules' [`Reads`] in SQLite: plain queries on a reader's
+//! connection, and the reader's [`ReadBackend`]: in WAL mode a reader reads
+//! the last commit without waiting for the writer, and the writer never
+//! waits for it.
+
+use rusqlite::Connection;
+use switchboard_protocol::{Message, Name};
+
+use super::queries;
+use crate::event::Seq;
+use crate::store::AgentCredential;
+use crate::store::backend::ReadBackend;
+use crate::store::rules::{AgentRow, Reads, ResumeCap, UserRow};
+
+/// The reads of one snapshot: a reader's connection, in a read transaction
+/// when a rule makes more than one read.
+pub(in crate::store) struct Snapshot<'c>(pub &'c Connection);
+
+impl Reads for Snapshot<'_> {
+    type Error = rusqlite::Error;
+
+    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error> {
+        queries::find_user(self.0, name)
+    }
+
+    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error> {
+        queries::find_agent(self.0, name)
+    }
+
+    fn conversation(
+        &mut self,
+        user_id: i64,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, Self::Error> {
+        queries::conversation(self.0, user_id, before, limit)
+    }
+
+    fn messages_since(
+        &mut self,
+        user_id: Option<i64>,
+        since: u64,
+        cap: ResumeCap,
+    ) -> Result<(Vec<Message>, bool), Self::Error> {
+        queries::messages_since(self.0, user_id, since, cap)
+    }
+
+    fn waiting_queue(&mut self, limit: u32) -> Result<Vec<Message>, Self::Error> {
+        queries::waiting_queue(self.0, limit)
+    }
+
+    fn assignments(&mut self) -> Result<Vec<(Name, Name)>, Self::Error> {
+        queries::assignments(self.0)
+    }
+
+    fn position(&mut self) -> Result<Seq, Self::Error> {
+        queries::position(self.0)
+    }
+}
+
+impl ReadBackend for Connection {
+    type Error = rusqlite::Error;
+    type Snapshot<'a> = Snapshot<'a>;
+
+    fn reads(&mut self) -> Snapshot<'_> {
+        Snapshot(self)
+    }
+
+    /// A deferred read transaction, which SQLite starts at its first read
+    /// (a backlog's position).
+    fn in_snapshot<T>(
+        &mut self,
+        read: impl FnOnce(&mut Snapshot<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let tx = self.transaction()?;
+        let value = read(&mut Snapshot(&tx))?;
+        tx.finish()?;
+        Ok(value)
+    }
+
+    fn agent_credentials(&mut self) -> rusqlite::Result<Vec<AgentCredential>> {
+        queries::agent_credentials(self)
+    }
+
+    fn removed_agents_hold_conversations(&mut self) -> rusqlite::Result<bool> {
+        queries::removed_agents_hold_conversations(self)
+    }
+}
