@@ -94,7 +94,8 @@ impl<B: Backend> Writer<B> {
                     Err(_) => break,
                 }
             }
-            self.commit(std::mem::take(&mut group));
+            // Drained, not taken: the group's allocation serves every commit.
+            self.commit(&mut group);
             let now = Instant::now();
             if self.stats.due(now) {
                 self.report(now);
@@ -110,13 +111,13 @@ impl<B: Backend> Writer<B> {
         }
     }
 
-    fn commit(&mut self, jobs: Vec<WriteJob>) {
+    fn commit(&mut self, jobs: &mut Vec<WriteJob>) {
         let started = Instant::now();
-        let outcomes = run_group(&mut self.backend, &mut self.clock, &jobs);
+        let outcomes = run_group(&mut self.backend, &mut self.clock, jobs);
         self.stats.record(jobs.len(), started.elapsed());
         let mut events = Vec::with_capacity(outcomes.len());
         let mut answers = Vec::new();
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        for (job, outcome) in jobs.drain(..).zip(outcomes) {
             match (job, outcome) {
                 (WriteJob::RegisterUser { reply, .. }, Outcome::Registered(result)) => {
                     // The session may have gone; its answer has no one to go to.
@@ -480,12 +481,12 @@ mod tests {
         queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
         let sink = Kept::default();
         let mut writer = Writer::new(conn, Box::new(sink.clone())).expect("writer");
-        writer.commit(vec![
+        writer.commit(&mut vec![
             send(1, "ann", "one"),
             send(2, "nobody", "unknown"),
             send(3, "ann", "two"),
         ]);
-        writer.commit(vec![send(4, "ann", "three")]);
+        writer.commit(&mut vec![send(4, "ann", "three")]);
         let commits = sink.take();
         assert_eq!(commits.len(), 2);
         let first = commits[0].batch.as_ref().expect("events");
