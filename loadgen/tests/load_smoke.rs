@@ -80,6 +80,42 @@ impl Drop for Server {
     }
 }
 
+/// A throwaway server with its own database, and the arguments that point
+/// switchboard-load at it (where to connect, where to add agents).
+struct Target {
+    server: Server,
+    db: PathBuf,
+    switchboard: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    fn start() -> Target {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("load.db");
+        Target {
+            server: Server::start(&db),
+            db,
+            switchboard: switchboard_bin(),
+            _dir: dir,
+        }
+    }
+
+    /// switchboard-load against this server, with `args` after its address.
+    fn load(&self, args: &[&str]) -> Output {
+        let mut all = vec![
+            "--server",
+            &self.server.addr,
+            "--db",
+            self.db.to_str().expect("utf-8 path"),
+            "--switchboard",
+            self.switchboard.to_str().expect("utf-8 path"),
+        ];
+        all.extend_from_slice(args);
+        load(&all)
+    }
+}
+
 fn load(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchboard-load"))
         .args(args)
@@ -111,18 +147,9 @@ fn assert_every_check_passed(report: &Value) {
 
 #[test]
 fn a_closed_loop_run_checks_out() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("load.db");
-    let switchboard = switchboard_bin();
-    let server = Server::start(&db);
-    let pid = server.child.id().to_string();
-    let output = load(&[
-        "--server",
-        &server.addr,
-        "--db",
-        db.to_str().expect("utf-8 path"),
-        "--switchboard",
-        switchboard.to_str().expect("utf-8 path"),
+    let target = Target::start();
+    let pid = target.server.child.id().to_string();
+    let output = target.load(&[
         "--users",
         "10",
         "--agents",
@@ -150,17 +177,8 @@ fn a_closed_loop_run_checks_out() {
 
 #[test]
 fn an_open_loop_run_checks_out() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("load.db");
-    let switchboard = switchboard_bin();
-    let server = Server::start(&db);
-    let output = load(&[
-        "--server",
-        &server.addr,
-        "--db",
-        db.to_str().expect("utf-8 path"),
-        "--switchboard",
-        switchboard.to_str().expect("utf-8 path"),
+    let target = Target::start();
+    let output = target.load(&[
         "--users",
         "20",
         "--agents",
@@ -183,17 +201,8 @@ fn an_open_loop_run_checks_out() {
 
 #[test]
 fn a_run_without_agents_still_checks_what_is_stored() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("load.db");
-    let switchboard = switchboard_bin();
-    let server = Server::start(&db);
-    let output = load(&[
-        "--server",
-        &server.addr,
-        "--db",
-        db.to_str().expect("utf-8 path"),
-        "--switchboard",
-        switchboard.to_str().expect("utf-8 path"),
+    let target = Target::start();
+    let output = target.load(&[
         "--users",
         "3",
         "--agents",
