@@ -152,6 +152,21 @@ impl Commit {
     }
 }
 
+/// A subscriber's backlog, read from one snapshot, and where that snapshot
+/// sits in the stream of commits: fan-out delivers live events of later
+/// batches only (`as_of`), so backlog and live neither overlap nor leave a
+/// gap. Storage reads it; fan-out writes it out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backlog {
+    pub messages: Vec<Message>,
+    /// A `since` resume stopped at the resume cap (docs/protocol.md, open
+    /// point 5).
+    pub truncated: bool,
+    /// Held conversations the subscriber may see: (user, agent).
+    pub held: Vec<(Name, Name)>,
+    pub as_of: Seq,
+}
+
 /// Where a writer hands each commit, after it is durable and in commit
 /// order. Called on the writer's own thread: it may block, which slows the
 /// writer down (back-pressure), and must never lose a commit.

@@ -16,7 +16,10 @@
 //!   [`fanout::Router`] handle: the registry, the delivery rules, the
 //!   [`fanout::outbox`] (the bounded queue from the router to each session)
 //!   and [`fanout::credentials`] (closes connections whose agent token was
-//!   rotated or removed by the `agent` commands).
+//!   rotated or removed by the `agent` commands); [`credentials`] is the
+//!   watcher that re-reads the tokens and tells the router.
+//! - [`node`]: wires storage to fan-out (they share only [`event`]) and
+//!   supervises them. docs/architecture.md is the whole map.
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
@@ -27,6 +30,7 @@ pub mod admin;
 pub mod assignment;
 pub mod cmd;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod event;
 pub mod fanout;

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::credentials;
 use crate::fanout::Router;
-use crate::fanout::credentials;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
 use crate::store::{Durability, OpenError, Store, StoreThreads};

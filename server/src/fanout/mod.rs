@@ -14,7 +14,7 @@
 //! - `subscribe.rs`: a `subscribe` in progress: live events held back with
 //!   their `Seq` until its backlog arrives.
 //! - [`outbox`]: the bounded queue from the router to each session.
-//! - [`credentials`]: the watcher that re-reads agent tokens, and the rule
+//! - [`credentials`]: the rule
 //!   that closes the connections whose token was rotated or removed.
 //!
 //! The promises fan-out keeps, and where:

@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::credentials::AgentTokens;
 use super::outbox::OutboxSender;
 use super::registry::Registry;
+use crate::event::Backlog;
 use crate::event::{Commit, CommitSink, ConnId, Origin};
 use crate::identity::Identity;
-use crate::store::Backlog;
 
 /// Commands waiting for the router task. The writer blocks when it is full,
 /// which is back-pressure, not loss.

@@ -15,9 +15,9 @@ use super::deliver::encode;
 use super::outbox::{Outgoing, Payload};
 use super::registry::Registry;
 use crate::error::RequestError;
+use crate::event::Backlog;
 use crate::event::{ConnId, Origin, Seq};
 use crate::identity::Identity;
-use crate::store::Backlog;
 
 /// Live events held back while a connection's backlog is read.
 #[derive(Default)]

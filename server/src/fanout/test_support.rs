@@ -7,9 +7,9 @@ use switchboard_protocol::{
 
 use super::outbox::{OutboxReceiver, outbox};
 use super::registry::Registry;
+use crate::event::Backlog;
 use crate::event::{Batch, Commit, ConnId, Event, NodeId, Origin, Seq};
 use crate::identity::Identity;
-use crate::store::Backlog;
 
 /// A commit of one event, at `seq`.
 pub(super) fn commit_at(seq: u64, event: Event) -> Commit {

@@ -11,7 +11,7 @@
 //! - a few **readers** ([`reader`]) answer sign-ins, `history` and
 //!   `subscribe` backlogs from their own connections, so reads never wait
 //!   for a commit, never hold up a commit, and never block the async
-//!   runtime. A backlog comes with the position ([`Seq`]) of the snapshot it
+//!   runtime. A backlog comes with the position ([`crate::event::Seq`]) of the snapshot it
 //!   was read from, which is how it meets the live stream without a gap or
 //!   a repeat.
 //!
@@ -63,7 +63,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{CommitSink, Origin, Seq};
+pub use crate::event::Backlog;
+use crate::event::{CommitSink, Origin};
 use crate::identity::Identity;
 
 /// Write requests waiting for the writer. Senders wait when it is full,
@@ -147,19 +148,6 @@ pub struct SendRequest {
     pub body: Body,
     pub priority: Priority,
     pub key: Option<Key>,
-}
-
-/// A subscriber's backlog, read from one snapshot, and where that snapshot
-/// sits in the stream of commits: the router delivers live events of later
-/// batches only (`as_of`), so backlog and live neither overlap nor leave a gap.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Backlog {
-    pub messages: Vec<Message>,
-    /// A `since` resume stopped at [`RESUME_CAP`].
-    pub truncated: bool,
-    /// Held conversations the subscriber may see: (user, agent).
-    pub held: Vec<(Name, Name)>,
-    pub as_of: Seq,
 }
 
 enum WriteJob {
