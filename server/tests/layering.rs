@@ -35,7 +35,10 @@ fn mentions(dir: &str, needle: &str, except: Option<&str>) -> Vec<String> {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("readable source");
-        let shipped = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+        let shipped = text
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or_default();
         for (number, line) in shipped.lines().enumerate() {
             if line.contains(needle) {
                 found.push(format!("{}:{}: {line}", file.display(), number + 1));

@@ -146,13 +146,17 @@ impl Registry {
         }
     }
 
-    /// An event now, or held back while the connection's backlog is read. A
-    /// connection holding back more than its outbox could take is as slow
-    /// as one whose outbox is full.
+    /// An event now, or held back while the connection's backlog is read,
+    /// or not at all if its backlog already had it. A connection holding
+    /// back more than its outbox could take is as slow as one whose outbox
+    /// is full.
     fn deliver(&mut self, seq: Seq, conn: ConnId, bytes: Bytes) {
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
+        if seq <= peer.joined_at {
+            return;
+        }
         let Some(held) = &mut peer.pending else {
             push_to(
                 conn,

@@ -26,7 +26,9 @@
 //!   (docs/protocol.md, point 16) (`deliver.rs`).
 //! - `assigned` before the message it came with (`deliver.rs`).
 //! - Backlog meets live at the snapshot's `Seq`: nothing twice, nothing
-//!   missed (`subscribe.rs`).
+//!   missed (`subscribe.rs`), even for a commit that reaches the router after
+//!   the backlog that holds it (`deliver.rs` skips batches at or below the
+//!   connection's `joined_at`).
 //! - A full outbox cuts off only that connection; the router never waits on
 //!   one (`registry.rs`, [`outbox`]).
 //! - A revoked agent hears why, even with a full outbox ([`credentials`]).

@@ -20,7 +20,7 @@ use super::credentials::AgentTokens;
 use super::deliver::encode;
 use super::outbox::{OutboxSender, Outgoing, PushError};
 use super::subscribe::Held;
-use crate::event::{ConnId, ConnMap, Origin};
+use crate::event::{ConnId, ConnMap, Origin, Seq};
 use crate::identity::Identity;
 
 /// One signed-in connection, as the router knows it.
@@ -35,6 +35,11 @@ pub(super) struct Peer {
     /// While its backlog is read: the live events held back, each with its
     /// batch's position (see `subscribe.rs`).
     pub(super) pending: Option<Held>,
+    /// The position of its last backlog's snapshot: events of batches at or
+    /// below it are in that backlog, so they are not delivered again, even
+    /// when one reaches the router after the backlog did (the writer hands
+    /// a commit over just after it is visible to readers).
+    pub(super) joined_at: Seq,
     /// The agent count this connection was last told (`welcome`, then
     /// `agents` events), so a user who subscribes after it changed hears of it.
     pub(super) agents_told: u32,
@@ -75,6 +80,7 @@ impl Registry {
             outbox,
             subscribed: false,
             pending: None,
+            joined_at: Seq::default(),
             registered: Instant::now(),
             agents_told: self.agents_online_count(),
         };

@@ -63,6 +63,9 @@ impl Registry {
             self.settle();
             return;
         };
+        // Its backlog has every event up to its snapshot: any of those still
+        // on their way to the router are not sent again.
+        peer.joined_at = peer.joined_at.max(backlog.as_of);
         // Backlog, state, then `subscribed`, as one item of the outbox: it
         // cannot be split by live events, nor overflow the outbox by its
         // length. The session encodes the backlog itself (`Payload::Backlog`).
@@ -262,5 +265,29 @@ mod tests {
             registry.committed(user_message_at(seq, 9));
         }
         assert!(!registry.peers.contains_key(&1));
+    }
+
+    /// The writer hands a commit to the router just after readers can see
+    /// it, so a backlog can overtake the commit it already holds: that
+    /// commit's events then reach the router after the backlog, and are not
+    /// sent again. Later commits are.
+    #[test]
+    fn a_commit_the_backlog_already_had_is_not_sent_again_when_it_arrives_late() {
+        let mut registry = Registry::default();
+        let _ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let mut alice = alice_connected(&mut registry, 1);
+        registry.subscribing(alice.id);
+        registry.subscribed(
+            origin(alice.id, None),
+            alice_identity(),
+            backlog_at(5, vec![message(5, "ana", None)]),
+        );
+        registry.committed(user_message_at(5, 9));
+        registry.committed(user_message_at(6, 9));
+        assert_eq!(
+            message_ids(&alice.frames()),
+            [5, 6],
+            "5 once, from the backlog"
+        );
     }
 }
