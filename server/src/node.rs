@@ -2,7 +2,8 @@
 //! watcher together, and supervises them.
 //!
 //! Storage and fan-out do not know each other ([`crate::event`] is all they
-//! share): here the router is made the store's [`crate::event::CommitSink`].
+//! share): here they are joined by a bus, [`crate::fanout::bus::LocalBus`]:
+//! the store publishes each commit on it, and the router applies its feed.
 //! [`crate::run`] and [`crate::testing`] both start a node this way, so the
 //! two cannot drift apart.
 //!
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::credentials;
 use crate::fanout::Router;
+use crate::fanout::bus::LocalBus;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
 use crate::store::{Durability, OpenError, Store, StoreThreads};
@@ -63,8 +65,9 @@ impl Node {
         config: Config,
         rules: PriorityRules,
     ) -> Result<Node, OpenError> {
-        let (router, router_task) = Router::spawn();
-        let (store, store_threads) = Store::open(db, durability, router.clone())?;
+        let (bus, feed) = LocalBus::new();
+        let (router, router_task) = Router::spawn(feed);
+        let (store, store_threads) = Store::open(db, durability, bus)?;
         let stopping = CancellationToken::new();
         let failure = Failure::default();
         tokio::spawn(supervise(

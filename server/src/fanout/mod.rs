@@ -1,12 +1,14 @@
 //! Fan-out: who is online, and which connection gets which frame.
 //!
 //! One task, the [`Router`], owns the [`Registry`] and applies each commit
-//! storage hands it; each frame, encoded once, goes into the bounded
+//! the bus feeds it; each frame, encoded once, goes into the bounded
 //! outboxes of the connections that may see it. The files:
 //!
-//! - [`router`]: the [`Router`] handle, its task loop, the `StopGuard` that
-//!   marks it stopped however it ends, and its [`crate::event::CommitSink`]
-//!   impl (the writer's way in).
+//! - [`router`]: the [`Router`] handle, its task loop (commands, and the
+//!   bus's feed of commits) and the `StopGuard` that marks it stopped however
+//!   it ends.
+//! - [`bus`]: how each commit reaches the routers (one node: [`bus::LocalBus`],
+//!   a bounded queue from the writer's thread to the router's feed).
 //! - [`registry`]: membership: peers, subscriptions, presence and the agent
 //!   count, and pushing into a connection's outbox.
 //! - `deliver.rs`: what a commit means for whom (`message`, `sent`,
@@ -33,9 +35,11 @@
 //!   one (`registry.rs`, [`outbox`]).
 //! - A revoked agent hears why, even with a full outbox ([`credentials`]).
 //!
-//! "One task applies commits in order" is what keeps the first four on one
-//! node; a cluster would need a feed of batches ordered by `Seq` instead.
+//! "One task applies the commits of its feed in order" is what keeps the
+//! first four; on one node the feed is the local bus, and a cluster's bus must
+//! feed batches ordered by `Seq` with no gap.
 
+pub mod bus;
 pub mod credentials;
 mod deliver;
 pub mod outbox;

@@ -1,8 +1,8 @@
 //! The router: one task that owns the [`Registry`], and the cloneable
 //! [`Router`] handle sessions, the writer and the credentials watcher hold.
 //!
-//! Storage hands it each commit in commit order (it is the node's
-//! [`CommitSink`]); the task applies commands one at a time, so the
+//! It applies each commit of its [`Feed`] (the bus's, `bus.rs`) in commit
+//! order, and the commands of sessions and the watcher, one at a time, so the
 //! registry needs no lock and its rules (`registry.rs`, `deliver.rs`,
 //! `subscribe.rs`, `credentials.rs`) need no runtime. It never waits on a
 //! connection: a full outbox cuts that connection off. Supervision: the
@@ -16,15 +16,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use tokio_util::sync::CancellationToken;
 
+use super::bus::Feed;
 use super::credentials::AgentTokens;
 use super::outbox::OutboxSender;
 use super::registry::Registry;
 use crate::event::Backlog;
-use crate::event::{Commit, CommitSink, ConnId, Origin};
+use crate::event::{ConnId, Origin};
 use crate::identity::Identity;
 
-/// Commands waiting for the router task. The writer blocks when it is full,
-/// which is back-pressure, not loss.
+/// Commands waiting for the router task; senders wait when it is full.
 const COMMAND_QUEUE: usize = 16_384;
 
 enum Command {
@@ -35,9 +35,6 @@ enum Command {
         outbox: OutboxSender,
         reply: oneshot::Sender<u32>,
     },
-    /// One commit's results, in commit order: routed in one go, so each
-    /// recipient's frames from a group are queued before its session wakes.
-    Committed(Commit),
     /// A connection is about to read its backlog: hold its live events.
     Subscribing {
         conn: ConnId,
@@ -78,9 +75,10 @@ impl Drop for StopGuard {
 }
 
 impl Router {
-    /// Starts the router task; it stops when every handle is gone. The
-    /// handle to the task is for supervision: it ends early only by a panic.
-    pub fn spawn() -> (Router, tokio::task::JoinHandle<()>) {
+    /// Starts the router task on `feed`; it stops when every handle is
+    /// gone. The handle to the task is for supervision: it ends early only
+    /// by a panic.
+    pub fn spawn(mut feed: Feed) -> (Router, tokio::task::JoinHandle<()>) {
         let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
@@ -94,7 +92,6 @@ impl Router {
                         Some(Command::Connect { conn, identity, credential, outbox, reply }) => {
                             let _ = reply.send(registry.connect(conn, identity, credential, outbox));
                         }
-                        Some(Command::Committed(commit)) => registry.committed(commit),
                         Some(Command::Subscribing { conn, reply }) => {
                             registry.subscribing(conn);
                             let _ = reply.send(());
@@ -107,6 +104,9 @@ impl Router {
                         Some(Command::Crash) => panic!("crash requested by a test"),
                         None => break,
                     },
+                    // One commit routed in one go, so each recipient's
+                    // frames from a group are queued before its session wakes.
+                    Some(commit) = feed.next() => registry.committed(commit),
                     Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
                 }
             }
@@ -199,20 +199,6 @@ impl Router {
     }
 }
 
-/// The writer's thread hands each commit here, blocking when the router
-/// lags (back-pressure, not loss).
-impl CommitSink for Router {
-    fn committed(&self, commit: Commit) {
-        if self
-            .commands
-            .blocking_send(Command::Committed(commit))
-            .is_err()
-        {
-            tracing::warn!("router stopped; a committed result was not delivered");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,7 +211,8 @@ mod tests {
     /// reports the panic to the supervisor.
     #[tokio::test]
     async fn a_router_that_dies_says_so_before_its_outboxes_close() {
-        let (router, task) = Router::spawn();
+        let (_bus, feed) = super::super::bus::LocalBus::new();
+        let (router, task) = Router::spawn(feed);
         let (tx, mut rx) = outbox(4, usize::MAX);
         router
             .connect(1, alice_identity(), b"t".to_vec(), tx)
