@@ -16,7 +16,7 @@
 
 use std::error::Error;
 
-use switchboard_protocol::{Name, Timestamp};
+use switchboard_protocol::Timestamp;
 
 use super::AgentCredential;
 use super::rules::{Reads, Tables};
@@ -38,7 +38,7 @@ pub(super) trait Backend {
 }
 
 pub(super) trait Transaction {
-    type Error: Error + Send + Sync + 'static;
+    type Error: Error + Send + Sync + 'static + From<Self::TablesError>;
     /// What the rules' reads and writes fail with.
     type TablesError: Error + Send + Sync + 'static;
     /// The rules' reads and writes inside this transaction, taken once per
@@ -48,9 +48,6 @@ pub(super) trait Transaction {
         Self: 't;
 
     fn tables(&self) -> Result<Self::Tables<'_>, Self::Error>;
-    /// Lets go of every conversation a removed agent still marks, and of
-    /// releases left due; returns them as (user, agent) to announce.
-    fn release_removed_agents(&self) -> Result<Vec<(Name, Name)>, Self::Error>;
     /// Counts releases in this transaction, so positions move with it.
     fn add_releases(&self, released: u64) -> Result<(), Self::Error>;
     fn savepoint(&self) -> Result<(), Self::Error>;

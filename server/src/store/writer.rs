@@ -26,7 +26,7 @@
 
 use std::time::Instant;
 
-use switchboard_protocol::Timestamp;
+use switchboard_protocol::{Name, Timestamp};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
@@ -34,7 +34,7 @@ use super::backend::{Backend, Transaction};
 use super::commit_stats::CommitStats;
 use super::outcome::Outcome;
 use super::position::Position;
-use super::rules::{self, Clock, Written};
+use super::rules::{self, Clock, Tables, Written};
 use super::{SendRequest, StoreError, WriteJob};
 use crate::event::{Answer, Batch, Commit, CommitSink, Event, Refusal};
 use crate::token;
@@ -144,12 +144,18 @@ impl<B: Backend> Writer<B> {
     }
 }
 
+/// [`rules::release_removed_agents`] in `tx`.
+fn released_in<T: Transaction>(tx: &T) -> Result<Vec<(Name, Name)>, T::Error> {
+    let mut tables = tx.tables()?;
+    Ok(rules::release_removed_agents(&mut tables)?)
+}
+
 /// Lets go of the conversations of agents removed while no server ran,
 /// before the writer starts. Nobody is connected yet, so there is no one to
 /// tell.
 pub(super) fn release_removed_agents_at_start<B: Backend>(backend: &mut B) -> Result<(), B::Error> {
     let tx = backend.begin()?;
-    let released = tx.release_removed_agents()?;
+    let released = released_in(&tx)?;
     if !released.is_empty() {
         tx.add_releases(released.len() as u64)?;
     }
@@ -187,7 +193,7 @@ fn commit_together<B: Backend>(
         };
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            match apply(&tx, &mut hot, clock, job) {
+            match apply(&mut hot, clock, job) {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(error) => {
                     tracing::warn!(%error, "a request failed; running its group again request by request");
@@ -308,12 +314,10 @@ impl<E: std::error::Error + Send + Sync + 'static> Registering<E> {
 }
 
 /// Runs one request; an error means its writes may be half done.
-fn apply<T: Transaction>(
-    tx: &T,
-    hot: &mut T::Tables<'_>,
-    clock: &mut Clock,
-    job: &WriteJob,
-) -> Result<Outcome, WriteError> {
+fn apply<H: Tables>(hot: &mut H, clock: &mut Clock, job: &WriteJob) -> Result<Outcome, WriteError>
+where
+    H::Error: std::error::Error + Send + Sync + 'static,
+{
     Ok(match job {
         WriteJob::RegisterUser { name, .. } => {
             let new_token = || {
@@ -332,7 +336,7 @@ fn apply<T: Transaction>(
             user,
         } => Outcome::Written(rules::release(hot, origin, agent, user).map_err(backend_failed)?),
         WriteJob::ReleaseRemovedAgents => {
-            let released = tx.release_removed_agents().map_err(backend_failed)?;
+            let released = rules::release_removed_agents(hot).map_err(backend_failed)?;
             if !released.is_empty() {
                 tracing::info!(
                     conversations = released.len(),
@@ -363,7 +367,7 @@ fn apply_in_savepoint<T: Transaction>(
     poisoned: &mut bool,
 ) -> Outcome {
     let outcome = tx.savepoint().map_err(backend_failed).and_then(|()| {
-        let applied = apply(tx, hot, clock, job);
+        let applied = apply(hot, clock, job);
         keep_or_undo(tx, applied, poisoned)
     });
     outcome.unwrap_or_else(|error| {

@@ -17,4 +17,6 @@ mod write;
 
 pub(in crate::store) use reads::{Reads, ResumeCap};
 pub(in crate::store) use tables::{AgentRow, Tables, UserRow};
-pub(super) use write::{Clock, Written, register_user, release, store_message};
+pub(super) use write::{
+    Clock, Written, register_user, release, release_removed_agents, store_message,
+};

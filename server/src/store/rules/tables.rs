@@ -105,4 +105,12 @@ pub(in crate::store) trait Tables {
         user_id: i64,
         priority: Priority,
     ) -> Result<(), Self::Error>;
+    /// Conversations whose row still names an agent that was removed (its
+    /// token gone), as (user id, user, agent), by user name. Rare: read by
+    /// the credential poll's release, not on a message's path.
+    fn held_by_removed_agents(&mut self) -> Result<Vec<(i64, Name, Name)>, Self::Error>;
+    /// Takes every release left due by an agent removed and added again
+    /// off the list, as (user id, user, agent, whether the user is held by
+    /// anyone now), by user name.
+    fn take_releases_due(&mut self) -> Result<Vec<(i64, Name, Name, bool)>, Self::Error>;
 }

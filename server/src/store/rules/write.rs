@@ -197,6 +197,34 @@ fn message(
     }
 }
 
+/// Lets go of every conversation a removed agent still marks, as if the
+/// agent had released it: the user's waiting messages stop waiting too
+/// (what `released` means to every client). Also the releases left due by
+/// an agent added again before a server got here: each is announced the same
+/// way, unless the user was taken since (everyone then heard `assigned`
+/// instead). Returns them as (user, agent), to announce.
+pub(in crate::store) fn release_removed_agents<T: Tables>(
+    tables: &mut T,
+) -> Result<Vec<(Name, Name)>, T::Error> {
+    // Read before anything below changes an assignment: a user freed just
+    // now, from another removed agent, was not free when it came due.
+    let due = tables.take_releases_due()?;
+    let held = tables.held_by_removed_agents()?;
+    let mut released = Vec::with_capacity(held.len() + due.len());
+    for (user_id, user, agent) in held {
+        tables.set_assignment(user_id, None)?;
+        tables.clear_waiting(user_id)?;
+        released.push((user, agent));
+    }
+    for (user_id, user, agent, taken) in due {
+        if !taken {
+            tables.clear_waiting(user_id)?;
+            released.push((user, agent));
+        }
+    }
+    Ok(released)
+}
+
 /// Time stamps that strictly increase, even if the system clock steps back.
 pub(in crate::store) struct Clock {
     last: Timestamp,

@@ -2,7 +2,7 @@
 //! its `BEGIN IMMEDIATE` transactions.
 
 use rusqlite::{Connection, TransactionBehavior};
-use switchboard_protocol::{Name, Timestamp};
+use switchboard_protocol::Timestamp;
 use thiserror::Error;
 
 use super::tables::HotStatements;
@@ -64,10 +64,6 @@ impl Transaction for rusqlite::Transaction<'_> {
 
     fn tables(&self) -> Result<HotStatements<'_>, SqliteError> {
         Ok(HotStatements::new(self)?)
-    }
-
-    fn release_removed_agents(&self) -> Result<Vec<(Name, Name)>, SqliteError> {
-        Ok(queries::release_removed_agents(self)?)
     }
 
     fn add_releases(&self, released: u64) -> Result<(), SqliteError> {

@@ -43,7 +43,8 @@ impl Subject for Sqlite {
     }
 
     fn release_removed_agents(&self) -> rusqlite::Result<Vec<(Name, Name)>> {
-        queries::release_removed_agents(&self.0)
+        let mut tables = super::tables::HotStatements::new(&self.0)?;
+        crate::store::rules::release_removed_agents(&mut tables)
     }
 
     fn add_releases(&self, released: u64) -> rusqlite::Result<()> {

@@ -9,8 +9,8 @@ use super::queries::messages::{
 use super::queries::users::{FIND_USER, USER_ID, read_user};
 use super::queries::waiting::ADD_WAITING;
 use super::queries::{
-    AgentRow, Result, UserRow, clear_waiting, find_agent, find_key, insert_key, insert_user,
-    message_by_id, priority_to_sql, set_assignment,
+    AgentRow, Result, UserRow, clear_waiting, find_agent, find_key, held_by_removed_agents,
+    insert_key, insert_user, message_by_id, priority_to_sql, set_assignment, take_releases_due,
 };
 use crate::store::rules::Tables;
 
@@ -153,6 +153,14 @@ impl Tables for HotStatements<'_> {
 
     fn add_waiting(&mut self, message_id: u64, user_id: i64, priority: Priority) -> Result<()> {
         HotStatements::add_waiting(self, message_id, user_id, priority)
+    }
+
+    fn held_by_removed_agents(&mut self) -> Result<Vec<(i64, Name, Name)>> {
+        held_by_removed_agents(self.conn)
+    }
+
+    fn take_releases_due(&mut self) -> Result<Vec<(i64, Name, Name, bool)>> {
+        take_releases_due(self.conn)
     }
 }
 

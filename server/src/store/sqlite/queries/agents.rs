@@ -5,8 +5,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_protocol::{Name, Role, Timestamp};
 
 use super::keys::role_to_sql;
-use super::users::set_assignment;
-use super::waiting::clear_waiting;
 use super::{AgentRow, Result, name_at};
 use crate::store::AgentCredential;
 
@@ -97,43 +95,35 @@ pub fn removed_agents_hold_conversations(conn: &Connection) -> Result<bool> {
     .query_row([], |row| row.get(0))
 }
 
-/// Lets go of every conversation still marked with a removed agent, as if
-/// the agent had released it: the user's waiting messages stop waiting too
-/// (what `released` means to every client). Returns them as (user, agent).
-///
-/// Also the releases left due by an agent added again before a server got
-/// here (`upsert_agent`): each is announced the same way, unless the user
-/// was taken since (everyone then heard `assigned` instead).
-pub fn release_removed_agents(conn: &Connection) -> Result<Vec<(Name, Name)>> {
-    // Read before anything below changes an assignment: a user freed just
-    // now, from another removed agent, was not free when it came due.
-    let due = conversations_at(
-        conn,
-        "SELECT u.id, u.name, a.name
-         FROM releases_due r JOIN users u ON u.id = r.user_id JOIN agents a ON a.id = r.agent_id
-         WHERE u.assigned_agent_id IS NULL
-         ORDER BY u.name",
-    )?;
-    conn.prepare_cached("DELETE FROM releases_due")?
-        .execute([])?;
-    let held = conversations_at(
+/// Conversations still marked with a removed agent: (user id, user,
+/// agent), by user name (`Tables::held_by_removed_agents`).
+pub fn held_by_removed_agents(conn: &Connection) -> Result<Vec<(i64, Name, Name)>> {
+    conversations_at(
         conn,
         "SELECT u.id, u.name, a.name
          FROM agents a CROSS JOIN users u ON u.assigned_agent_id = a.id
          WHERE a.token_hash IS NULL
          ORDER BY u.name",
-    )?;
-    let mut released = Vec::with_capacity(held.len() + due.len());
-    for (user_id, user, agent) in held {
-        set_assignment(conn, user_id, None)?;
-        clear_waiting(conn, user_id)?;
-        released.push((user, agent));
-    }
-    for (user_id, user, agent) in due {
-        clear_waiting(conn, user_id)?;
-        released.push((user, agent));
-    }
-    Ok(released)
+    )
+}
+
+/// Takes the releases left due off the list (`upsert_agent`): (user id,
+/// user, agent, whether the user's row names a holder now), by user name.
+pub fn take_releases_due(conn: &Connection) -> Result<Vec<(i64, Name, Name, bool)>> {
+    let due = {
+        let mut statement = conn.prepare_cached(
+            "SELECT u.id, u.name, a.name, u.assigned_agent_id IS NOT NULL
+             FROM releases_due r JOIN users u ON u.id = r.user_id JOIN agents a ON a.id = r.agent_id
+             ORDER BY u.name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?, row.get(3)?))
+        })?;
+        rows.collect::<Result<Vec<_>>>()?
+    };
+    conn.prepare_cached("DELETE FROM releases_due")?
+        .execute([])?;
+    Ok(due)
 }
 
 /// Conversations as `sql` selects them: (user id, user, agent).
