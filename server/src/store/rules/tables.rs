@@ -29,6 +29,17 @@ pub struct AgentRow {
     pub token_hash: Option<Vec<u8>>,
 }
 
+/// A release left due by an agent removed and added again before a server
+/// announced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseDue {
+    pub user_id: i64,
+    pub user: Name,
+    pub agent: Name,
+    /// The user's row names a holder now: taken since.
+    pub taken: bool,
+}
+
 /// The reads and writes the rules make, all inside one transaction.
 ///
 /// Concurrency contract, for a backend with more than one writer:
@@ -110,7 +121,6 @@ pub(in crate::store) trait Tables {
     /// the credential poll's release, not on a message's path.
     fn held_by_removed_agents(&mut self) -> Result<Vec<(i64, Name, Name)>, Self::Error>;
     /// Takes every release left due by an agent removed and added again
-    /// off the list, as (user id, user, agent, whether the user is held by
-    /// anyone now), by user name.
-    fn take_releases_due(&mut self) -> Result<Vec<(i64, Name, Name, bool)>, Self::Error>;
+    /// off the list, by user name.
+    fn take_releases_due(&mut self) -> Result<Vec<ReleaseDue>, Self::Error>;
 }

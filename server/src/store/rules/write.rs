@@ -216,10 +216,10 @@ pub(in crate::store) fn release_removed_agents<T: Tables>(
         tables.clear_waiting(user_id)?;
         released.push((user, agent));
     }
-    for (user_id, user, agent, taken) in due {
-        if !taken {
-            tables.clear_waiting(user_id)?;
-            released.push((user, agent));
+    for due in due {
+        if !due.taken {
+            tables.clear_waiting(due.user_id)?;
+            released.push((due.user, due.agent));
         }
     }
     Ok(released)

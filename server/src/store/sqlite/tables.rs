@@ -12,7 +12,7 @@ use super::queries::{
     AgentRow, Result, UserRow, clear_waiting, find_agent, find_key, held_by_removed_agents,
     insert_key, insert_user, message_by_id, priority_to_sql, set_assignment, take_releases_due,
 };
-use crate::store::rules::Tables;
+use crate::store::rules::{ReleaseDue, Tables};
 
 /// The statements the writer runs for every message, taken out of the
 /// statement cache once per group instead of at every use: a lookup hashes
@@ -159,7 +159,7 @@ impl Tables for HotStatements<'_> {
         held_by_removed_agents(self.conn)
     }
 
-    fn take_releases_due(&mut self) -> Result<Vec<(i64, Name, Name, bool)>> {
+    fn take_releases_due(&mut self) -> Result<Vec<ReleaseDue>> {
         take_releases_due(self.conn)
     }
 }

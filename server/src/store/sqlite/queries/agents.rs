@@ -7,6 +7,7 @@ use switchboard_protocol::{Name, Role, Timestamp};
 use super::keys::role_to_sql;
 use super::{AgentRow, Result, name_at};
 use crate::store::AgentCredential;
+use crate::store::rules::ReleaseDue;
 
 pub(crate) const FIND_AGENT: &str = "SELECT id, name, token_hash FROM agents WHERE name = ?1";
 
@@ -107,9 +108,8 @@ pub fn held_by_removed_agents(conn: &Connection) -> Result<Vec<(i64, Name, Name)
     )
 }
 
-/// Takes the releases left due off the list (`upsert_agent`): (user id,
-/// user, agent, whether the user's row names a holder now), by user name.
-pub fn take_releases_due(conn: &Connection) -> Result<Vec<(i64, Name, Name, bool)>> {
+/// Takes the releases left due off the list (`upsert_agent`), by user name.
+pub fn take_releases_due(conn: &Connection) -> Result<Vec<ReleaseDue>> {
     let due = {
         let mut statement = conn.prepare_cached(
             "SELECT u.id, u.name, a.name, u.assigned_agent_id IS NOT NULL
@@ -117,7 +117,12 @@ pub fn take_releases_due(conn: &Connection) -> Result<Vec<(i64, Name, Name, bool
              ORDER BY u.name",
         )?;
         let rows = statement.query_map([], |row| {
-            Ok((row.get(0)?, name_at(row, 1)?, name_at(row, 2)?, row.get(3)?))
+            Ok(ReleaseDue {
+                user_id: row.get(0)?,
+                user: name_at(row, 1)?,
+                agent: name_at(row, 2)?,
+                taken: row.get(3)?,
+            })
         })?;
         rows.collect::<Result<Vec<_>>>()?
     };
