@@ -35,6 +35,7 @@ mod position;
 mod reader;
 mod rules;
 mod sqlite;
+mod startup;
 #[cfg(test)]
 mod test_support;
 mod writer;
@@ -232,7 +233,7 @@ impl Store {
         sink: impl CommitSink,
     ) -> Result<(Store, StoreThreads), OpenError> {
         let mut conn = open_database(path)?;
-        writer::release_removed_agents_at_start(&mut conn).map_err(cannot_open(path))?;
+        startup::release_removed_agents(&mut conn).map_err(cannot_open(path))?;
         durability.apply(&conn).map_err(cannot_open(path))?;
         let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
         let (reads, read_jobs) = mpsc::channel(READ_QUEUE);

@@ -26,7 +26,7 @@
 
 use std::time::Instant;
 
-use switchboard_protocol::{Name, Timestamp};
+use switchboard_protocol::Timestamp;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
@@ -142,31 +142,6 @@ impl<B: Backend> Writer<B> {
             self.sink.committed(commit);
         }
     }
-}
-
-/// [`rules::release_removed_agents`] in `tx`.
-fn released_in<T: Transaction>(tx: &T) -> Result<Vec<(Name, Name)>, T::Error> {
-    let mut tables = tx.tables()?;
-    Ok(rules::release_removed_agents(&mut tables)?)
-}
-
-/// Lets go of the conversations of agents removed while no server ran,
-/// before the writer starts. Nobody is connected yet, so there is no one to
-/// tell.
-pub(super) fn release_removed_agents_at_start<B: Backend>(backend: &mut B) -> Result<(), B::Error> {
-    let tx = backend.begin()?;
-    let released = released_in(&tx)?;
-    if !released.is_empty() {
-        tx.add_releases(released.len() as u64)?;
-    }
-    tx.commit()?;
-    if !released.is_empty() {
-        tracing::info!(
-            conversations = released.len(),
-            "released the conversations of agents removed while the server was down"
-        );
-    }
-    Ok(())
 }
 
 /// Runs a group of requests in one transaction and commits it; returns
