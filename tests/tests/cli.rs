@@ -396,3 +396,42 @@ async fn an_agent_removed_while_the_server_is_down_holds_nothing_afterwards() {
     assert_eq!(ana.recv().await, json!({"type":"agents","online":1}));
     assert_eq!(ana.recv().await, assigned("ana", "bob"));
 }
+
+/// Two servers on one SQLite file would each deliver only their own
+/// commits (issue 15, finding 4): the second refuses to start, says why and
+/// what to do, and the first goes on serving.
+#[tokio::test]
+async fn a_second_server_on_the_same_database_refuses_to_start() {
+    let server = TestServer::start();
+    let mut second = Command::new(switchboard_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(server.db())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a second server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait for it") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server on the same database kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("piped"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another switchboard is serving"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(".lock"), "{stderr}");
+    // The first one is untouched.
+    let mut ana = server.connect().await;
+    ana.hello_new_user("ana").await;
+}

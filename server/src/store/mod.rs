@@ -44,6 +44,7 @@ use std::path::{Path, PathBuf};
 
 pub use sqlite::Durability;
 pub use sqlite::admin::Admin;
+use sqlite::server_lock::ServerLock;
 
 /// What `benches/storage.rs` needs to fill a database through the writer's
 /// own statements: SQLite's internals, for that bench alone (it turns the
@@ -125,6 +126,18 @@ pub enum OpenError {
     },
     #[error("cannot start a storage thread: {0}")]
     Thread(std::io::Error),
+    /// Another server is serving this file (see `sqlite::server_lock`).
+    #[error(
+        "another switchboard is serving {db} (it holds {lock}); stop it first, or \
+         give this server a database of its own with --db: two servers on one \
+         SQLite file would each deliver only their own messages"
+    )]
+    InUse { db: PathBuf, lock: PathBuf },
+    #[error("cannot lock {path}: {reason}")]
+    Lock {
+        path: PathBuf,
+        reason: std::io::Error,
+    },
 }
 
 /// An agent and its current token hash (`None` once removed).
@@ -206,6 +219,9 @@ pub struct StoreThreads {
     threads: Vec<JoinHandle<()>>,
     /// Cancelled when the writer thread ends, however it ends.
     writer_stopped: CancellationToken,
+    /// This server's hold on its database file, let go once the threads
+    /// are gone (see `sqlite::server_lock`).
+    _lock: ServerLock,
 }
 
 impl StoreThreads {
@@ -232,6 +248,10 @@ impl Store {
         durability: Durability,
         sink: impl CommitSink,
     ) -> Result<(Store, StoreThreads), OpenError> {
+        // A file this user may not write is refused with that reason first:
+        // its lock file could not be made either.
+        sqlite::check_writable(path)?;
+        let lock = ServerLock::take(path)?;
         let mut conn = open_database(path)?;
         startup::release_removed_agents(&mut conn).map_err(cannot_open(path))?;
         durability.apply(&conn).map_err(cannot_open(path))?;
@@ -263,6 +283,7 @@ impl Store {
         let threads = StoreThreads {
             threads,
             writer_stopped,
+            _lock: lock,
         };
         Ok((Store { writes, reads }, threads))
     }

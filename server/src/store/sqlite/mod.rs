@@ -15,6 +15,7 @@ mod contract_tests;
 pub mod queries;
 pub(super) mod reads;
 pub(super) mod schema;
+pub mod server_lock;
 pub(super) mod tables;
 pub(super) mod tx;
 
@@ -32,7 +33,7 @@ use super::OpenError;
 /// Asking the operating system first names the real cause: a read-only file
 /// system, an immutable file, or permissions. A file not there yet is
 /// created by SQLite next.
-fn check_writable(path: &Path) -> Result<(), OpenError> {
+pub(crate) fn check_writable(path: &Path) -> Result<(), OpenError> {
     match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(_) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
