@@ -27,10 +27,10 @@ use crate::error::LoadError;
         open loop (--rate): --rate messages/s in total for --duration seconds, on a fixed schedule; \
         latency counts from the scheduled send time, so a slow server cannot hide its backlog.\n\n\
         Agents are provisioned by running `switchboard agent add` on --db, or given with \
-        --agent-tokens. Start the server with `--rate 0`, or its per-connection send limit will \
-        answer `rate_limited`.\n\n\
+        --agent-tokens. Start the server with `--no-send-limits`, or its send limits (per \
+        connection, per user, per address) will answer `rate_limited`.\n\n\
         Example:\n  \
-        switchboard serve --listen 127.0.0.1:7979 --db /tmp/x.db --rate 0 &\n  \
+        switchboard serve --listen 127.0.0.1:7979 --db /tmp/x.db --no-send-limits &\n  \
         switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --switchboard target/release/switchboard \\\n      \
         --users 50 --agents 4 --window 1 --messages 200\n  \
         switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --users 1000 --rate 10000 --duration 5 --json"

@@ -44,7 +44,13 @@ struct Server {
 impl Server {
     fn start(db: &Path) -> Server {
         let mut child = Command::new(switchboard_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--rate", "0", "--db"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-send-limits",
+                "--db",
+            ])
             .arg(db)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::inflow::Allowance;
+
 /// Each limit's default, in one place: `switchboard serve`'s flags and
 /// [`Config::default`] (what tests and embedders start from) both read them.
 pub mod defaults {
@@ -17,6 +19,22 @@ pub mod defaults {
     /// `send`s a second per connection: far above what a person types.
     pub const SEND_RATE: f64 = 10.0;
     pub const SEND_BURST: u32 = 30;
+    /// `send`s a second one user may make across all its connections: the
+    /// same as one connection's, so more connections buy nothing.
+    pub const USER_SEND_RATE: f64 = SEND_RATE;
+    pub const USER_SEND_BURST: u32 = SEND_BURST;
+    /// Body bytes a second one user may send across its connections, with
+    /// a burst of [`crate::inflow::BYTES_BURST_SECONDS`] seconds' worth: a
+    /// few of the longest messages at once; a person types a few bytes a
+    /// second. Sized from what one agent connection can take (open point
+    /// 30 in docs/protocol.md).
+    pub const USER_BYTES_PER_SECOND: u32 = 64 << 10;
+    /// What one client address may send, all its users together: room for
+    /// an office or a household of customers behind one NAT, still far
+    /// below what one agent connection reads.
+    pub const ADDRESS_SEND_RATE: f64 = 50.0;
+    pub const ADDRESS_SEND_BURST: u32 = 150;
+    pub const ADDRESS_BYTES_PER_SECOND: u32 = 256 << 10;
     /// New user names one address may register a minute: a family or a
     /// shop's customers sign up far slower; a script filling the database
     /// far faster.
@@ -46,6 +64,11 @@ pub struct Config {
     pub send_rate: f64,
     /// `send` requests a connection may make at once.
     pub send_burst: u32,
+    /// What one user may send across all its connections (agents are not
+    /// counted); see [`crate::inflow`].
+    pub per_user: Allowance,
+    /// What one client address may send, all its users together.
+    pub per_address: Allowance,
     /// New user names one client address may register a minute, in a burst
     /// of as many (0: no limit).
     pub signups_per_minute: u32,
@@ -66,10 +89,33 @@ impl Default for Config {
             max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS as usize,
             send_rate: defaults::SEND_RATE,
             send_burst: defaults::SEND_BURST,
+            per_user: Allowance {
+                messages_per_second: defaults::USER_SEND_RATE,
+                message_burst: defaults::USER_SEND_BURST,
+                bytes_per_second: defaults::USER_BYTES_PER_SECOND,
+            },
+            per_address: Allowance {
+                messages_per_second: defaults::ADDRESS_SEND_RATE,
+                message_burst: defaults::ADDRESS_SEND_BURST,
+                bytes_per_second: defaults::ADDRESS_BYTES_PER_SECOND,
+            },
             signups_per_minute: defaults::SIGNUPS_PER_MINUTE,
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,
             outbox_bytes: defaults::OUTBOX_BYTES as usize,
+        }
+    }
+}
+
+impl Config {
+    /// The same limits with every send limit off (per connection, per user,
+    /// per address): `serve --no-send-limits`, for load tests.
+    pub fn without_send_limits(self) -> Self {
+        Self {
+            send_rate: 0.0,
+            per_user: Allowance::OFF,
+            per_address: Allowance::OFF,
+            ..self
         }
     }
 }

@@ -45,6 +45,16 @@ pub enum RequestError {
     Revoked,
     #[error("too many messages: slow down")]
     RateLimited,
+    /// Over the user's allowance, counted across all its connections.
+    #[error(
+        "too many messages from your account (all its connections together): wait a few seconds, then send again"
+    )]
+    UserInflowLimited,
+    /// Over the client address's allowance, all its users together.
+    #[error(
+        "too many messages from your network address (all its users together): wait a few seconds, then send again"
+    )]
+    AddressInflowLimited,
     #[error("too many new names from your address; try again in a minute")]
     SignupsLimited,
     #[error("you are not reading your events fast enough; closing")]
@@ -101,7 +111,10 @@ impl RequestError {
             RequestError::UnknownUser(_) | RequestError::UserRequired(_) => ErrorCode::UnknownUser,
             RequestError::AssignedToOther { .. } => ErrorCode::AssignedToOther,
             RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
-            RequestError::RateLimited | RequestError::SignupsLimited => ErrorCode::RateLimited,
+            RequestError::RateLimited
+            | RequestError::UserInflowLimited
+            | RequestError::AddressInflowLimited
+            | RequestError::SignupsLimited => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
             RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,

@@ -21,6 +21,8 @@
 //! - [`node`]: wires storage to fan-out (they share only [`event`]) and
 //!   supervises them. docs/architecture.md is the whole map.
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
+//! - [`inflow`], [`signups`], [`per_address`]: what untrusted clients may
+//!   send, register and hold, counted across their connections.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
@@ -35,6 +37,7 @@ pub mod error;
 pub mod event;
 pub mod fanout;
 pub mod identity;
+pub mod inflow;
 pub mod node;
 pub mod open_files;
 pub mod per_address;

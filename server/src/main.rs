@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_server::config::defaults;
+use switchboard_server::inflow::Allowance;
 use switchboard_server::priority::PriorityRules;
 use switchboard_server::store::Durability;
 use switchboard_server::{Config, ServeOptions, admin};
@@ -84,6 +85,34 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_BURST", default_value_t = defaults::SEND_BURST,
           value_parser = clap::value_parser!(u32).range(1..))]
     burst: u32,
+    /// Messages a second one user may send, all its connections together
+    /// (0: no limit); past it, `send` gets `rate_limited`. Agents are not counted.
+    #[arg(long, env = "SWITCHBOARD_USER_RATE", default_value_t = defaults::USER_SEND_RATE)]
+    user_rate: f64,
+    /// Messages one user may send in a burst, all its connections together.
+    #[arg(long, env = "SWITCHBOARD_USER_BURST", default_value_t = defaults::USER_SEND_BURST,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    user_burst: u32,
+    /// Message body bytes a second one user may send, all its connections
+    /// together, in a burst of 4 seconds' worth (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_USER_BYTES", default_value_t = defaults::USER_BYTES_PER_SECOND)]
+    user_bytes: u32,
+    /// Messages a second one client address may send, all its users together
+    /// (0: no limit); past it, `send` gets `rate_limited`. Agents are not counted.
+    #[arg(long, env = "SWITCHBOARD_ADDRESS_RATE", default_value_t = defaults::ADDRESS_SEND_RATE)]
+    address_rate: f64,
+    /// Messages one client address may send in a burst, all its users together.
+    #[arg(long, env = "SWITCHBOARD_ADDRESS_BURST", default_value_t = defaults::ADDRESS_SEND_BURST,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    address_burst: u32,
+    /// Message body bytes a second one client address may send, all its users
+    /// together, in a burst of 4 seconds' worth (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_ADDRESS_BYTES", default_value_t = defaults::ADDRESS_BYTES_PER_SECOND)]
+    address_bytes: u32,
+    /// Turns every send limit off (per connection, per user, per address),
+    /// whatever the flags above say: for load tests, never for customers.
+    #[arg(long, env = "SWITCHBOARD_NO_SEND_LIMITS")]
+    no_send_limits: bool,
     /// New user names one client address may register a minute, in a burst
     /// of as many (0: no limit); past it, a new name's `hello` gets `rate_limited`.
     #[arg(long, env = "SWITCHBOARD_SIGNUPS_PER_MINUTE", default_value_t = defaults::SIGNUPS_PER_MINUTE)]
@@ -199,10 +228,38 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("priority rules {}", path.display()))?,
         None => PriorityRules::default(),
     };
-    if !(args.rate.is_finite() && args.rate >= 0.0) {
-        anyhow::bail!("--rate must be a number of messages per second, 0 or more");
+    for (flag, rate) in [
+        ("--rate", args.rate),
+        ("--user-rate", args.user_rate),
+        ("--address-rate", args.address_rate),
+    ] {
+        if !(rate.is_finite() && rate >= 0.0) {
+            anyhow::bail!("{flag} must be a number of messages per second, 0 or more");
+        }
     }
     let max_connections = fit_open_files(u64::from(args.max_connections));
+    let config = Config {
+        max_line_bytes: args.max_line as usize,
+        max_body_chars: args.max_body as usize,
+        max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        max_connections_per_address: args.max_connections_per_address as usize,
+        send_rate: args.rate,
+        send_burst: args.burst,
+        per_user: Allowance {
+            messages_per_second: args.user_rate,
+            message_burst: args.user_burst,
+            bytes_per_second: args.user_bytes,
+        },
+        per_address: Allowance {
+            messages_per_second: args.address_rate,
+            message_burst: args.address_burst,
+            bytes_per_second: args.address_bytes,
+        },
+        signups_per_minute: args.signups_per_minute,
+        hello_timeout: Duration::from_secs(args.hello_timeout),
+        outbox_frames: args.outbox_frames as usize,
+        outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
+    };
     let options = ServeOptions {
         listen: args.listen,
         db: args.db.db,
@@ -210,17 +267,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             DurabilityArg::Full => Durability::Full,
             DurabilityArg::Normal => Durability::Normal,
         },
-        config: Config {
-            max_line_bytes: args.max_line as usize,
-            max_body_chars: args.max_body as usize,
-            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
-            max_connections_per_address: args.max_connections_per_address as usize,
-            send_rate: args.rate,
-            send_burst: args.burst,
-            signups_per_minute: args.signups_per_minute,
-            hello_timeout: Duration::from_secs(args.hello_timeout),
-            outbox_frames: args.outbox_frames as usize,
-            outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
+        config: if args.no_send_limits {
+            config.without_send_limits()
+        } else {
+            config
         },
         rules,
         tls: args.tls_cert.zip(args.tls_key),

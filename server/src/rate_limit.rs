@@ -1,6 +1,7 @@
 //! A token bucket: `rate` a second on average, `burst` at once. One per
 //! connection limits `send` (the defaults are far above what a person
-//! types); one per address limits new user names ([`crate::signups`]).
+//! types); one per address limits new user names ([`crate::signups`]);
+//! [`crate::inflow`] counts what users send across their connections.
 
 use std::time::Instant;
 
@@ -35,18 +36,39 @@ impl TokenBucket {
     }
 
     pub fn try_take_at(&mut self, now: Instant) -> bool {
-        if self.rate <= 0.0 {
-            return true;
-        }
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.has_room_at(1.0, now) {
+            self.take_at(1.0, now);
             true
         } else {
             false
         }
+    }
+
+    /// Whether `cost` tokens can be taken at `now`. A cost above the burst
+    /// counts as the whole burst, so anything can pass once the bucket is
+    /// full. Split from [`TokenBucket::take_at`] so that a caller checking
+    /// several buckets takes from none unless all have room.
+    pub fn has_room_at(&mut self, cost: f64, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        self.refill(now);
+        self.tokens >= cost.min(self.capacity)
+    }
+
+    /// Takes `cost` tokens (at most the burst) at `now`, room or not.
+    pub fn take_at(&mut self, cost: f64, now: Instant) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        self.refill(now);
+        self.tokens = (self.tokens - cost.min(self.capacity)).max(0.0);
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.refilled = now;
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::fanout::Router;
+use crate::inflow::InflowLimits;
 use crate::priority::PriorityRules;
 use crate::signups::SignupLimiter;
 use crate::store::Store;
@@ -15,6 +16,8 @@ pub struct Services {
     pub rules: PriorityRules,
     /// New user names per client address.
     pub signups: SignupLimiter,
+    /// What users send, by user and by address.
+    pub inflow: InflowLimits,
 }
 
 impl Services {
@@ -23,6 +26,7 @@ impl Services {
             store,
             router,
             signups: SignupLimiter::new(config.signups_per_minute),
+            inflow: InflowLimits::new(config.per_user, config.per_address),
             config,
             rules,
         }

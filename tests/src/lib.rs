@@ -32,6 +32,7 @@
 //! - [`assert`](mod@assert): [`assert_message`] and friends, the shape every error and
 //!   stored message must have.
 //! - [`messages`]: ids, bodies and messages picked out of frames.
+//! - [`flags`]: `serve` flags tests share ([`flags::NO_SEND_LIMITS`]).
 //! - [`bins`]: where the built `switchboard` and `switchboard-tui` binaries are.
 //! - [`tls`]: a self-signed certificate made on the spot.
 //!
@@ -45,6 +46,7 @@ pub mod assert;
 pub mod bins;
 pub mod client;
 pub mod deployment;
+pub mod flags;
 pub mod frames;
 pub mod messages;
 pub mod process;
@@ -58,6 +60,7 @@ pub mod prelude {
     pub use crate::bins::{switchboard_bin, tui_bin};
     pub use crate::client::{RECV_TIMEOUT, TestClient};
     pub use crate::deployment::Deployment;
+    pub use crate::flags::NO_SEND_LIMITS;
     pub use crate::frames::{assigned, greeting, presence, released};
     pub use crate::messages::{bodies, id_of, ids, messages_in, numbered};
     pub use crate::process::PROCESS_TIMEOUT;

@@ -80,7 +80,7 @@ async fn send_to_a_user_held_by_another_agent_is_refused_and_not_stored() {
 
 #[tokio::test]
 async fn two_agents_racing_for_a_user_have_exactly_one_winner() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let alice_token = server.add_agent("alice");
     let bob_token = server.add_agent("bob");
     let carol_token = server.add_agent("carol");

@@ -56,7 +56,7 @@ async fn offline_user_gets_the_backlog_oldest_first_then_who_holds_them() {
 
 #[tokio::test]
 async fn user_backlog_takes_the_latest_up_to_limit() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, token) = unsubscribed_user(&server, "ana").await;
     let sent = ana.send_messages(&numbered("m", 105)).await;
 
@@ -258,7 +258,7 @@ async fn agent_resume_with_since_gets_every_conversation_in_commit_order() {
 
 #[tokio::test]
 async fn nothing_is_lost_or_duplicated_between_backlog_and_live_stream() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let token = server.add_agent("alice");
     let (mut ben, ben_token) = unsubscribed_user(&server, "ben").await;
     let count = 300;
@@ -314,7 +314,7 @@ async fn nothing_is_lost_or_duplicated_between_backlog_and_live_stream() {
 /// Over 10,000 messages: the resume cap, and the clamped `limit`s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_over_10000_messages_is_truncated_to_the_newest() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let token = server.add_agent("alice");
     // One long conversation (for the per-conversation clamps) and ten others,
     // written by concurrent connections so the server can batch commits.
@@ -402,7 +402,7 @@ async fn agent_sends(client: &mut TestClient, user: &str, count: usize) -> Vec<V
 /// users, keeping the oldest instead, or saying `false` fails here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_resume_over_10000_messages_is_truncated_to_the_newest() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let token = server.add_agent("alice");
     let (mut ana, ana_token) = unsubscribed_user(&server, "ana").await;
     let since = id_of(&ana.send_message("seen").await);
@@ -522,7 +522,7 @@ async fn agent_resume_with_since_is_followed_by_presence_and_assignments() {
 /// the writer thread while every other client's sends waited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_stops_at_8_mib_of_bodies() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, token) = unsubscribed_user(&server, "ana").await;
     let body = "x".repeat(4_000);
     let mut sent = Vec::new();

@@ -117,7 +117,7 @@ async fn kill_9_many_times_under_load() {
 }
 
 async fn crash_repeatedly(crashes: usize) {
-    let mut server = TestServer::start_with(&["--rate", "0"]);
+    let mut server = TestServer::start_with(NO_SEND_LIMITS);
     let tokens = [server.add_agent("alice"), server.add_agent("bob")];
     let mut customers = Vec::new();
     for i in 0..CUSTOMERS {

@@ -53,7 +53,7 @@ async fn agent_commands_succeed_while_the_server_commits_flat_out() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();

@@ -249,7 +249,7 @@ async fn line_over_the_default_limit_is_line_too_long_and_the_connection_stays()
 /// overtakes the `sent` of an earlier, still-committing `send`.
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_request_order() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let mut client = identified(&server).await;
     let mut batch = String::new();
     let mut expected = Vec::new();

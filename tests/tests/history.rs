@@ -75,7 +75,7 @@ async fn history_takes_the_latest_limit_below_before() {
 
 #[tokio::test]
 async fn history_default_limit_is_50() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     let sent = ana.send_messages(&numbered("m", 55)).await;
 

@@ -70,7 +70,7 @@ async fn default_rate_allows_a_burst_of_30_then_limits() {
 
 #[tokio::test]
 async fn rate_zero_disables_the_limit() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     let sent = ana.send_messages(&numbered("m", 200)).await;
     assert_eq!(sent.len(), 200);
@@ -233,7 +233,7 @@ fn messages_to_overflow() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_disconnected_while_other_agents_get_everything() {
-    slow_consumer_is_cut_off(&["--outbox-frames", "8", "--rate", "0"]).await;
+    slow_consumer_is_cut_off(&[NO_SEND_LIMITS, &["--outbox-frames", "8"]].concat()).await;
 }
 
 /// The outbox is bounded in bytes too: with room for 100,000 frames but only
@@ -241,15 +241,8 @@ async fn slow_consumer_is_disconnected_while_other_agents_get_everything() {
 /// four 4,000-character messages in flight, about 16 KiB) is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_is_bounded_in_bytes_as_well_as_frames() {
-    slow_consumer_is_cut_off(&[
-        "--outbox-frames",
-        "100000",
-        "--outbox-bytes",
-        "65536",
-        "--rate",
-        "0",
-    ])
-    .await;
+    let outbox = ["--outbox-frames", "100000", "--outbox-bytes", "65536"];
+    slow_consumer_is_cut_off(&[NO_SEND_LIMITS, &outbox].concat()).await;
 }
 
 /// A backlog larger than the outbox's byte bound, with live messages routed
@@ -260,7 +253,7 @@ async fn the_outbox_is_bounded_in_bytes_as_well_as_frames() {
 /// server's to choose, so `outbox.rs` also tests the rule deterministically.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_consumer() {
-    let server = TestServer::start_with(&["--outbox-bytes", "262144", "--rate", "0"]);
+    let server = TestServer::start_with(&[NO_SEND_LIMITS, &["--outbox-bytes", "262144"]].concat());
     let token = server.add_agent("alice");
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     // 100 waiting messages of 4,000 characters: a 400 KB backlog.
@@ -358,14 +351,8 @@ async fn max_connections_is_fitted_to_the_open_file_limit() {
 /// every message eventually read and no close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_takes_nothing_for_10_s_is_closed() {
-    let server = TestServer::start_with(&[
-        "--outbox-frames",
-        "100000",
-        "--outbox-bytes",
-        "67108864",
-        "--rate",
-        "0",
-    ]);
+    let outbox = ["--outbox-frames", "100000", "--outbox-bytes", "67108864"];
+    let server = TestServer::start_with(&[NO_SEND_LIMITS, &outbox].concat());
     let token = server.add_agent("frozen");
     let mut frozen = agent_with_a_small_receive_buffer(&server, "frozen", &token).await;
 
@@ -460,7 +447,7 @@ async fn slow_consumer_is_cut_off(server_args: &[&str]) {
 /// the 10 s a stuck write may wait, so the error frame is not given up on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_gets_its_held_messages_then_the_error_then_the_end() {
-    let server = TestServer::start_with(&["--outbox-frames", "8", "--rate", "0"]);
+    let server = TestServer::start_with(&[NO_SEND_LIMITS, &["--outbox-frames", "8"]].concat());
     let stuck_token = server.add_agent("stuck");
     let (mut ana, _) = user(&server, "ana").await;
 

@@ -67,7 +67,7 @@ async fn restart_keeps_users_agents_messages_assignments_and_keys() {
 
 #[tokio::test]
 async fn kill_9_right_after_the_acknowledgements_loses_nothing_acknowledged() {
-    let mut server = TestServer::start_with(&["--rate", "0"]);
+    let mut server = TestServer::start_with(NO_SEND_LIMITS);
     let alice_token = server.add_agent("alice");
     let bob_token = server.add_agent("bob");
     let (mut ana, ana_token) = unsubscribed_user(&server, "ana").await;

@@ -124,7 +124,7 @@ async fn ping_is_answered_at_every_stage_after_hello() {
 /// while, so this fails if the server answers the sender before fanning out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_is_a_barrier_even_with_many_connections() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let token = server.add_agent("alice");
     let mut watchers = Vec::new();
     for _ in 0..400 {

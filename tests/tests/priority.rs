@@ -18,7 +18,7 @@ async fn assert_priorities(server: &TestServer, cases: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn default_rules_match_whole_words_case_insensitively() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     assert_priorities(
         &server,
         &[
@@ -72,8 +72,8 @@ async fn a_rules_file_replaces_the_default_rules() {
     let rules = dir.path().join("rules.json");
     let json = json!({"urgent":["fire"],"high":["late"],"low":["thanks"]});
     std::fs::write(&rules, json.to_string()).unwrap();
-    let server =
-        TestServer::start_with(&["--priority-rules", rules.to_str().unwrap(), "--rate", "0"]);
+    let rules_flag = ["--priority-rules", rules.to_str().unwrap()];
+    let server = TestServer::start_with(&[NO_SEND_LIMITS, &rules_flag].concat());
     assert_priorities(
         &server,
         &[

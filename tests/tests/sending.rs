@@ -247,7 +247,7 @@ async fn bodies_are_trimmed_and_may_hold_newlines_and_tabs() {
 
 #[tokio::test]
 async fn ids_and_timestamps_strictly_increase_in_commit_order() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let alice_token = server.add_agent("alice");
     let mut alice = agent(&server, "alice", &alice_token).await;
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;

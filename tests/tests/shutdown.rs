@@ -47,7 +47,7 @@ async fn sigint_shuts_down_gracefully_too() {
 
 #[tokio::test]
 async fn sends_in_flight_at_sigterm_are_answered_before_bye_and_committed() {
-    let mut server = TestServer::start_with(&["--rate", "0"]);
+    let mut server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, token) = unsubscribed_user(&server, "ana").await;
     let sends: Vec<Value> = (0..100)
         .map(|i| json!({"type":"send","id":i,"body":format!("m{i}")}))
@@ -112,7 +112,7 @@ async fn bye_gets_owed_replies_then_the_close() {
 /// once a minute and when the server stops.
 #[tokio::test]
 async fn on_shutdown_the_server_logs_what_its_group_commits_cost() {
-    let mut server = TestServer::start_with(&["--rate", "0"]);
+    let mut server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     let sends: Vec<Value> = (0..50)
         .map(|i| json!({"type":"send","id":i,"body":format!("m{i}")}))

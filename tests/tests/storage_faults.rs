@@ -82,7 +82,7 @@ async fn a_full_disk_answers_internal_keeps_reads_and_recovers() {
     };
     let db = db_on(&disk);
     let server = TestServer::start_with_env(
-        &["--rate", "0"],
+        NO_SEND_LIMITS,
         &[("SWITCHBOARD_DB", db.to_str().expect("utf-8 path"))],
     );
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
@@ -129,7 +129,7 @@ async fn a_full_disk_answers_internal_keeps_reads_and_recovers() {
 
 #[tokio::test]
 async fn a_locked_database_answers_internal_then_recovers() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     let before = ana.send_message("before the lock").await;
 

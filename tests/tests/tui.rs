@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use switchboard_tests::{TestServer, tui_bin, write_self_signed_certificate};
+use switchboard_tests::{NO_SEND_LIMITS, TestServer, tui_bin, write_self_signed_certificate};
 
 /// How long a screen may take to show what the test waits for.
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -148,7 +148,7 @@ fn a_customer_and_an_agent_talk_through_the_terminal_client() {
     if !tmux_available() {
         return;
     }
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let token = server.add_agent("alice");
     let home = tempfile::tempdir().expect("temporary directory");
     let config = home.path().join("config");
@@ -235,7 +235,7 @@ fn clients_reconnect_and_nothing_is_lost_or_doubled() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let mut server =
-        TestServer::start_with_env(&["--rate", "0"], &[("SWITCHBOARD_LISTEN", listen.as_str())]);
+        TestServer::start_with_env(NO_SEND_LIMITS, &[("SWITCHBOARD_LISTEN", listen.as_str())]);
     let token = server.add_agent("alice");
     let home = tempfile::tempdir().expect("temporary directory");
     let config = home.path().join("config");
@@ -380,7 +380,7 @@ fn the_mouse_wheel_scrolls_the_conversation() {
     if !tmux_available() {
         return;
     }
-    let server = TestServer::start_with(&["--rate", "0"]);
+    let server = TestServer::start_with(NO_SEND_LIMITS);
     let home = tempfile::tempdir().expect("temporary directory");
     let tmux = Tmux::new(home.path());
     tmux.start(

@@ -16,12 +16,15 @@ pub mod release;
 pub mod send_message;
 pub mod subscribe;
 
-use switchboard_protocol::{ClientFrame, Name, RequestId, ServerFrame};
+use std::net::IpAddr;
+
+use switchboard_protocol::{ClientFrame, Name, RequestId, Role, ServerFrame};
 
 use crate::error::RequestError;
 
 use crate::event::{ConnId, NodeId, Origin};
 use crate::identity::Identity;
+use crate::inflow::Exceeded;
 use crate::rate_limit::TokenBucket;
 use crate::services::Services;
 
@@ -64,6 +67,9 @@ impl Caller<'_> {
 pub struct PerConnection {
     /// `send`s allowed now (docs/protocol.md, the send rate).
     pub sends: TokenBucket,
+    /// The client's address, by which users' sends are also counted
+    /// (`None`: an in-memory session).
+    pub peer: Option<IpAddr>,
 }
 
 /// A signed-in connection's request, validated.
@@ -98,9 +104,17 @@ impl Command {
                 if !connection.sends.try_take() {
                     return Err(RequestError::RateLimited);
                 }
-                Command::Send(send_message::SendMessage::parse(
-                    identity, to, &body, key, services,
-                )?)
+                let send = send_message::SendMessage::parse(identity, to, &body, key, services)?;
+                if identity.role == Role::User {
+                    services
+                        .inflow
+                        .try_send(&identity.name, connection.peer, body.len())
+                        .map_err(|exceeded| match exceeded {
+                            Exceeded::User => RequestError::UserInflowLimited,
+                            Exceeded::Address => RequestError::AddressInflowLimited,
+                        })?;
+                }
+                Command::Send(send)
             }
             ClientFrame::Release { user, .. } => {
                 Command::Release(release::Release::parse(identity, &user)?)

@@ -88,9 +88,6 @@ impl Drop for Registered {
 /// the fuzz target and tests.
 pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     conn: ConnId,
-    /// The client's address, if it has one (new names are limited per
-    /// address).
-    peer: Option<IpAddr>,
     services: SharedServices,
     reader: FramedRead<R, ServerCodec>,
     writer: BatchedWriter<W>,
@@ -119,7 +116,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let config = &services.config;
         Self {
             conn,
-            peer: None,
             reader: FramedRead::with_capacity(
                 read,
                 ServerCodec::new(config.max_line_bytes),
@@ -133,14 +129,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             dismissed: false,
             per_connection: PerConnection {
                 sends: TokenBucket::new(config.send_rate, config.send_burst),
+                peer: None,
             },
             services,
         }
     }
 
     /// The client's address (a TLS session's, known before its handshake).
+    /// Its new names and its users' messages are counted by address.
     pub fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
-        self.peer = peer;
+        self.per_connection.peer = peer;
         self
     }
 

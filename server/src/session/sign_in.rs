@@ -31,7 +31,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(None);
         };
         let signed_in = match Hello::parse(role, &name, token) {
-            Ok(hello) => hello.apply(&self.services, self.peer).await,
+            Ok(hello) => hello.apply(&self.services, self.per_connection.peer).await,
             Err(error) => Err(error),
         };
         let error = match signed_in {
