@@ -111,7 +111,7 @@ start_server() {
     # Every load connection comes from 127.0.0.1 and each user sends flat
     # out: no per-address caps, no per-user or per-address send counts (set
     # by variable, which an older build ignores).
-    SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 SWITCHBOARD_SIGNUPS_PER_MINUTE=0 \
+    SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 SWITCHBOARD_SIGNUPS_PER_MINUTE=0 SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL=0 \
     SWITCHBOARD_NO_SEND_LIMITS=true \
     SWITCHBOARD_LOG=warn,switchboard_server=info "$SWITCHBOARD" serve --listen 127.0.0.1:0 --db "$SERVER_DB" \
         --rate 0 --durability "$DURABILITY" --max-connections "$MAX_CONNECTIONS" 2>"$dir/server.log" &
@@ -279,5 +279,5 @@ if [[ -s $NOTES ]]; then
     cat "$NOTES"
     echo
 fi
-echo "commands (DB, PID: the throwaway server's; every server: switchboard serve --listen 127.0.0.1:0 --rate 0 --durability $DURABILITY --max-connections $MAX_CONNECTIONS --max-connections-per-address 0 --signups-per-minute 0 --no-send-limits):"
+echo "commands (DB, PID: the throwaway server's; every server: switchboard serve --listen 127.0.0.1:0 --rate 0 --durability $DURABILITY --max-connections $MAX_CONNECTIONS --max-connections-per-address 0 --signups-per-minute 0 --signups-per-minute-total 0 --no-send-limits):"
 sed 's/^/  /' "$COMMANDS"

@@ -39,7 +39,14 @@ pub mod defaults {
     /// shop's customers sign up far slower; a script filling the database
     /// far faster.
     pub const SIGNUPS_PER_MINUTE: u32 = 60;
+    /// New user names the whole server registers a minute: sign-ups
+    /// multiply with addresses (40 addresses registered 2,400 names in
+    /// 1.3 s); ten a second is a busy help desk's campaign day.
+    pub const SIGNUPS_PER_MINUTE_TOTAL: u32 = 600;
     pub const HELLO_TIMEOUT_SECS: u64 = 60;
+    /// Five minutes: far longer than a person takes to type a first
+    /// message, far shorter than a squatter would like to hold a slot.
+    pub const IDLE_TIMEOUT_SECS: u64 = 300;
     pub const OUTBOX_FRAMES: u32 = 8_192;
     pub const OUTBOX_BYTES: u64 = 4 << 20;
 
@@ -72,8 +79,14 @@ pub struct Config {
     /// New user names one client address may register a minute, in a burst
     /// of as many (0: no limit).
     pub signups_per_minute: u32,
+    /// New user names the whole server registers a minute, in a burst of
+    /// as many (0: no limit).
+    pub signups_per_minute_total: u32,
     /// How long a connection may stay anonymous.
     pub hello_timeout: Duration,
+    /// How long a signed-in connection that has not subscribed may go
+    /// without a `send` or `release` (zero: no limit).
+    pub idle_timeout: Duration,
     /// Frames a connection may have queued before it counts as a slow consumer.
     pub outbox_frames: usize,
     /// Bytes a connection may have queued before it counts as a slow consumer.
@@ -100,7 +113,9 @@ impl Default for Config {
                 bytes_per_second: defaults::ADDRESS_BYTES_PER_SECOND,
             },
             signups_per_minute: defaults::SIGNUPS_PER_MINUTE,
+            signups_per_minute_total: defaults::SIGNUPS_PER_MINUTE_TOTAL,
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(defaults::IDLE_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,
             outbox_bytes: defaults::OUTBOX_BYTES as usize,
         }

@@ -6,6 +6,7 @@ use switchboard_protocol::{
 use thiserror::Error;
 
 use crate::event::Refusal;
+use crate::signups::SignupRefused;
 use crate::store::StoreError;
 
 /// The longest piece of client input quoted back in an error message.
@@ -57,6 +58,8 @@ pub enum RequestError {
     AddressInflowLimited,
     #[error("too many new names from your address; try again in a minute")]
     SignupsLimited,
+    #[error("too many new names are being registered right now; try again in a minute")]
+    ServerSignupsLimited,
     #[error("you are not reading your events fast enough; closing")]
     SlowConsumer,
     #[error("the server is at its connection limit; try again later")]
@@ -73,6 +76,15 @@ impl From<StoreError> for RequestError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "storage failed");
         RequestError::Internal
+    }
+}
+
+impl From<SignupRefused> for RequestError {
+    fn from(refused: SignupRefused) -> Self {
+        match refused {
+            SignupRefused::Address => RequestError::SignupsLimited,
+            SignupRefused::Server => RequestError::ServerSignupsLimited,
+        }
     }
 }
 
@@ -114,7 +126,8 @@ impl RequestError {
             RequestError::RateLimited
             | RequestError::UserInflowLimited
             | RequestError::AddressInflowLimited
-            | RequestError::SignupsLimited => ErrorCode::RateLimited,
+            | RequestError::SignupsLimited
+            | RequestError::ServerSignupsLimited => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
             RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,

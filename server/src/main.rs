@@ -117,10 +117,20 @@ struct ServeArgs {
     /// of as many (0: no limit); past it, a new name's `hello` gets `rate_limited`.
     #[arg(long, env = "SWITCHBOARD_SIGNUPS_PER_MINUTE", default_value_t = defaults::SIGNUPS_PER_MINUTE)]
     signups_per_minute: u32,
+    /// New user names the whole server registers a minute, all addresses
+    /// together, in a burst of as many (0: no limit); past it, a new name's
+    /// `hello` gets `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL",
+          default_value_t = defaults::SIGNUPS_PER_MINUTE_TOTAL)]
+    signups_per_minute_total: u32,
     /// Seconds a connection may stay without a successful hello.
     #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = defaults::HELLO_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     hello_timeout: u64,
+    /// Seconds a signed-in connection that has not subscribed may go without
+    /// a `send` or `release` before it is closed (0: no limit).
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", default_value_t = defaults::IDLE_TIMEOUT_SECS)]
+    idle_timeout: u64,
     /// Frames queued for one connection before it is cut off as `slow_consumer`.
     #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = defaults::OUTBOX_FRAMES,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -256,7 +266,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bytes_per_second: args.address_bytes,
         },
         signups_per_minute: args.signups_per_minute,
+        signups_per_minute_total: args.signups_per_minute_total,
         hello_timeout: Duration::from_secs(args.hello_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
         outbox_frames: args.outbox_frames as usize,
         outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
     };

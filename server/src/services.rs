@@ -25,7 +25,7 @@ impl Services {
         Self {
             store,
             router,
-            signups: SignupLimiter::new(config.signups_per_minute),
+            signups: SignupLimiter::new(config.signups_per_minute, config.signups_per_minute_total),
             inflow: InflowLimits::new(config.per_user, config.per_address),
             config,
             rules,

@@ -46,6 +46,11 @@ fn serve_help_lists_every_flag_with_its_environment_variable() {
         ("--address-bytes", "SWITCHBOARD_ADDRESS_BYTES"),
         ("--no-send-limits", "SWITCHBOARD_NO_SEND_LIMITS"),
         ("--hello-timeout", "SWITCHBOARD_HELLO_TIMEOUT"),
+        ("--idle-timeout", "SWITCHBOARD_IDLE_TIMEOUT"),
+        (
+            "--signups-per-minute-total",
+            "SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL",
+        ),
         ("--outbox-frames", "SWITCHBOARD_OUTBOX_FRAMES"),
         ("--outbox-bytes", "SWITCHBOARD_OUTBOX_BYTES"),
         ("--durability", "SWITCHBOARD_DURABILITY"),

@@ -49,10 +49,14 @@ impl Hello {
             role: self.role,
             name: self.name.clone(),
         };
+        // A new name, from an address: counted (a refusal costs nothing).
+        if self.role == Role::User
+            && self.token.is_none()
+            && let Some(peer) = peer
+        {
+            services.signups.try_take(peer)?;
+        }
         match (self.role, self.token) {
-            (Role::User, None) if peer.is_some_and(|peer| !services.signups.try_take(peer)) => {
-                Err(RequestError::SignupsLimited)
-            }
             (Role::User, None) => match services.store.register_user(self.name).await? {
                 Registration::Created { token } => Ok(SignedIn {
                     identity,

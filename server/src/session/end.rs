@@ -1,8 +1,8 @@
 //! How a session ends, and what it still writes before it closes.
 //!
 //! A session ends on `bye`, end of input, a broken socket, a full outbox
-//! (`slow_consumer`), a missing `hello`, three failed `hello`s, or server
-//! shutdown. A client that is owed replies gets them first, where it can
+//! (`slow_consumer`), a missing `hello`, three failed `hello`s, a signed-in
+//! connection left idle ([`super::idle`]), or server shutdown. A client that is owed replies gets them first, where it can
 //! still read; a client cut off hears why.
 
 use std::io;
@@ -27,6 +27,8 @@ pub(super) enum End {
     /// The router sent this connection its last frame (its token was revoked).
     Dismissed,
     HelloTimeout,
+    /// Signed in, not subscribed, and nothing sent for `--idle-timeout`.
+    Idle,
     TooManyHellos,
     /// The socket failed; nothing more can be written.
     Broken,
@@ -62,6 +64,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let seconds = self.services.config.hello_timeout.as_secs();
                 self.write_error(None, &RequestError::HelloTimeout(seconds))
                     .await
+            }
+            End::Idle => {
+                let seconds = self.idle.timeout().map_or(0, |timeout| timeout.as_secs());
+                let bye = ServerFrame::Bye {
+                    reason: Some(format!(
+                        "idle for {seconds} s without subscribing or sending; connect again when you need to"
+                    )),
+                };
+                match self.pay_what_is_owed().await {
+                    Ok(()) => self.write_frame(&bye).await,
+                    Err(error) => Err(error),
+                }
             }
             End::TooManyHellos | End::Dismissed => Ok(()),
             // Nothing more may be written: part of a frame may be out already.

@@ -24,6 +24,7 @@
 
 mod batched_writer;
 mod end;
+mod idle;
 mod replies;
 mod sign_in;
 
@@ -52,6 +53,7 @@ use crate::rate_limit::TokenBucket;
 use crate::services::SharedServices;
 use batched_writer::BatchedWriter;
 use end::End;
+use idle::IdleClock;
 use replies::Replies;
 
 /// How long a closing session may spend sending what it still owes.
@@ -99,6 +101,8 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     /// The router's last frame for this connection has been written.
     dismissed: bool,
     per_connection: PerConnection,
+    /// When a signed-in connection that does nothing is closed.
+    idle: IdleClock,
 }
 
 impl Session {
@@ -127,6 +131,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             registered: None,
             replies: Replies::default(),
             dismissed: false,
+            idle: IdleClock::new(config.idle_timeout),
             per_connection: PerConnection {
                 sends: TokenBucket::new(config.send_rate, config.send_burst),
                 peer: None,
@@ -171,6 +176,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             tokio::select! {
                 () = &mut shutting_down => return End::Shutdown,
                 () = sleep_until(hello_deadline), if anonymous => return End::HelloTimeout,
+                () = sleep_until_some(self.idle.deadline()), if !anonymous => return End::Idle,
                 queued = next_outgoing(&mut self.outbox) => match queued {
                     Some(out) => {
                         if self.write_outgoing(out).await.is_err() {
@@ -226,6 +232,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut one_at_a_time = false;
         let result = match command {
             Ok(command) => {
+                self.idle.saw(&command, Instant::now());
                 one_at_a_time = command.one_at_a_time();
                 if command.reads_own_writes() {
                     self.pay_what_is_owed().await?;
@@ -375,6 +382,14 @@ fn encode(frame: &ServerFrame) -> io::Result<Bytes> {
     let mut buf = BytesMut::with_capacity(256);
     encode_into(frame, &mut buf)?;
     Ok(buf.freeze())
+}
+
+/// Sleeps until `deadline`; for ever if there is none.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next queued frame; never resolves before sign-in. `None` means the

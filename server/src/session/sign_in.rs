@@ -94,6 +94,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             agents_online: (identity.role == Role::User).then_some(agents_online),
         };
         self.state = State::SignedIn(identity);
+        self.idle.start(tokio::time::Instant::now());
         self.write_frame(&welcome).await?;
         Ok(Ok(()))
     }
