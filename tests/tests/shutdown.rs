@@ -149,6 +149,15 @@ async fn on_shutdown_the_server_logs_what_its_group_commits_cost() {
         field("commit_max_ms"),
     );
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{line}");
+
+    // The last line says what is true (issue 15, finding 10): it used to
+    // claim every queued write was committed, even after writes had failed.
+    let stopped = server.log_line("stopped;");
+    assert!(
+        stopped.contains("every session drained")
+            && stopped.contains("every acknowledged write is committed"),
+        "{stopped}"
+    );
 }
 
 /// Issue 15, finding 10: one client that stops reading used to hold the
