@@ -209,6 +209,7 @@ async fn a_client_that_never_reads_cannot_hold_up_shutdown() {
     let asked = Instant::now();
     let status = server.terminate();
     let took = asked.elapsed();
+    eprintln!("exited {:.2} s after SIGTERM", took.as_secs_f64());
     assert!(status.success(), "exit status after SIGTERM: {status}");
     assert!(
         took < EXIT_WITHIN,
