@@ -136,7 +136,9 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     };
 
     // Sign in while still on the normal screen, so that errors read plainly.
-    let (conn, welcome) = match net::connect(&endpoint, &identity).await {
+    // A swamped server can leave a connection silent: say so while trying again.
+    let retrying = |retrying: &net::Retrying<'_>| eprintln!("switchboard-tui: {retrying}");
+    let (conn, welcome) = match net::connect_retrying(&endpoint, &identity, retrying).await {
         Ok(ok) => ok,
         Err(e @ ConnectError::Refused { .. }) if token_file.is_some() => {
             let path = token_file

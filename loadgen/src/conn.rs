@@ -1,19 +1,26 @@
 //! One connection to the server, greeted, identified and subscribed.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use switchboard_protocol::Role;
 use switchboard_protocol::{
-    ClientFrame, ErrorCode, ServerFrame, Token, codec::DEFAULT_MAX_LINE_BYTES,
+    Backoff, ClientFrame, ErrorCode, GREETING_TIMEOUT, Role, ServerFrame, Token,
+    codec::DEFAULT_MAX_LINE_BYTES,
 };
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::timeout;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::codec::LoadCodec;
 use crate::error::LoadError;
 use crate::wire::Incoming;
+
+/// Waits between attempts at a greeting: 0.2 s doubling to 3 s, five
+/// retries; with the greeting timeouts, about 40 s before the run gives up.
+const GREETING_RETRY: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(3)).with_retries(5);
 
 pub type Reader = FramedRead<OwnedReadHalf, LoadCodec>;
 pub type Writer = FramedWrite<OwnedWriteHalf, LoadCodec>;
@@ -70,38 +77,11 @@ impl Conn {
         max_line_bytes: usize,
     ) -> Result<Conn, LoadError> {
         let what = format!("{} {}", who.role, who.name);
-        let stream = TcpStream::connect(server)
-            .await
-            .map_err(|source| LoadError::Connect {
-                what: what.clone(),
-                source,
-            })?;
-        // Requests are small and latency is what we measure.
-        stream
-            .set_nodelay(true)
-            .map_err(|source| LoadError::Connect {
-                what: what.clone(),
-                source,
-            })?;
-        let (read, write) = stream.into_split();
-        let mut conn = Conn {
-            reader: FramedRead::new(read, LoadCodec::new(max_line_bytes)),
-            writer: FramedWrite::new(write, LoadCodec::new(max_line_bytes)),
-        };
+        let mut conn = Conn::greeted(server, &what, max_line_bytes).await?;
         let handshake = |reason: String| LoadError::Handshake {
             what: what.clone(),
             reason,
         };
-        match conn.next_frame().await.map_err(handshake)? {
-            Incoming::Other(ServerFrame::Greeting { .. }) => {}
-            Incoming::Other(ServerFrame::Error { code, message, .. }) => {
-                return Err(handshake(format!(
-                    "refused: {code}: {message}{}",
-                    per_address_hint(code)
-                )));
-            }
-            other => return Err(handshake(format!("expected a greeting, got {other:?}"))),
-        }
         conn.send(ClientFrame::Hello {
             id: None,
             role: who.role,
@@ -121,6 +101,66 @@ impl Conn {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Connects and reads the greeting, giving up on a connection that
+    /// stays silent for [`GREETING_TIMEOUT`] and trying again after a
+    /// jittered wait ([`GREETING_RETRY`]): a run opens connections by the
+    /// thousand, and a handshake lost to a full listen queue is silent.
+    async fn greeted(
+        server: SocketAddr,
+        what: &str,
+        max_line_bytes: usize,
+    ) -> Result<Conn, LoadError> {
+        let mut backoff = GREETING_RETRY;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = Conn::connect_and_greet(server, what, max_line_bytes);
+            if let Ok(greeted) = timeout(GREETING_TIMEOUT, attempt).await {
+                return greeted;
+            }
+            match backoff.next_wait(random()) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => {
+                    return Err(LoadError::NoGreeting {
+                        what: what.to_owned(),
+                        attempts,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn connect_and_greet(
+        server: SocketAddr,
+        what: &str,
+        max_line_bytes: usize,
+    ) -> Result<Conn, LoadError> {
+        let connect_failed = |source| LoadError::Connect {
+            what: what.to_owned(),
+            source,
+        };
+        let stream = TcpStream::connect(server).await.map_err(connect_failed)?;
+        // Requests are small and latency is what we measure.
+        stream.set_nodelay(true).map_err(connect_failed)?;
+        let (read, write) = stream.into_split();
+        let mut conn = Conn {
+            reader: FramedRead::new(read, LoadCodec::new(max_line_bytes)),
+            writer: FramedWrite::new(write, LoadCodec::new(max_line_bytes)),
+        };
+        let handshake = |reason: String| LoadError::Handshake {
+            what: what.to_owned(),
+            reason,
+        };
+        match conn.next_frame().await.map_err(handshake)? {
+            Incoming::Other(ServerFrame::Greeting { .. }) => Ok(conn),
+            Incoming::Other(ServerFrame::Error { code, message, .. }) => Err(handshake(format!(
+                "refused: {code}: {message}{}",
+                per_address_hint(code)
+            ))),
+            other => Err(handshake(format!("expected a greeting, got {other:?}"))),
         }
     }
 
@@ -155,6 +195,16 @@ pub async fn next_frame(reader: &mut Reader) -> Result<Incoming, String> {
     }
 }
 
+/// Any number: it only spreads the retry waits (the clock if the system
+/// has no randomness to give).
+fn random() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos().into())
+    })
+}
+
 /// Every load connection comes from one address, which the server limits by
 /// default: say how to lift that when it is what stopped the run.
 fn per_address_hint(code: ErrorCode) -> &'static str {
@@ -164,5 +214,38 @@ fn per_address_hint(code: ErrorCode) -> &'static str {
              --signups-per-minute 0 --max-connections-per-address 0)"
         }
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener nobody accepts on: the kernel completes connections, and
+    /// no greeting ever comes, as after a handshake lost to a full queue.
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_never_greets_is_retried_then_reported() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let server = listener.local_addr().expect("has an address");
+        let started = tokio::time::Instant::now();
+        let result = Conn::greeted(server, "user ana", DEFAULT_MAX_LINE_BYTES).await;
+        let Err(error @ LoadError::NoGreeting { attempts: 6, .. }) = result else {
+            panic!("expected NoGreeting after 6 attempts");
+        };
+        let waited = started.elapsed();
+        let longest = GREETING_TIMEOUT * 6
+            + GREETING_RETRY
+                .longest_total()
+                .expect("the retries are bounded");
+        assert!(
+            waited >= GREETING_TIMEOUT * 6 && waited <= longest,
+            "{waited:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.starts_with("user ana: no greeting from the server in 6 attempts of 5 s each"),
+            "{text}"
+        );
+        assert!(text.contains("--listen-backlog"), "{text}");
     }
 }

@@ -17,6 +17,13 @@ pub enum LoadError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "{what}: no greeting from the server in {attempts} attempts of {} s each: its listen \
+         queue is full or it is overloaded (raise the server's --listen-backlog and \
+         net.core.somaxconn, or open fewer connections at once)",
+        switchboard_protocol::GREETING_TIMEOUT.as_secs()
+    )]
+    NoGreeting { what: String, attempts: u32 },
     #[error("{what}: {reason}")]
     Handshake { what: String, reason: String },
     #[error("setting up took longer than --timeout")]

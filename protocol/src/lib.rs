@@ -12,13 +12,17 @@
 //! - [`frame`]: one enum variant per request and per event.
 //! - [`error`]: the protocol's error codes, and what a bad line is.
 //! - [`codec`]: newline framing with a maximum line length.
+//! - [`backoff`]: how clients wait between connection attempts, and how
+//!   long for the greeting (a rule all clients share; no I/O either).
 
+pub mod backoff;
 pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod message;
 pub mod timestamp;
 
+pub use backoff::{Backoff, GREETING_TIMEOUT};
 pub use codec::{ClientCodec, FrameCodec, FromLine, ServerCodec};
 pub use error::{ErrorCode, FrameError};
 pub use frame::{ClientFrame, ServerFrame};

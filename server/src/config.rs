@@ -49,6 +49,14 @@ pub mod defaults {
     pub const IDLE_TIMEOUT_SECS: u64 = 300;
     pub const OUTBOX_FRAMES: u32 = 8_192;
     pub const OUTBOX_BYTES: u64 = 4 << 20;
+    /// Connections the kernel may hold completed for the accept loop; 0
+    /// asks for the system's maximum (`net.core.somaxconn` on Linux), which
+    /// a burst of thousands of connects needs (issue 15, finding 9).
+    pub const LISTEN_BACKLOG: u32 = 0;
+    /// Seconds sessions get, after SIGTERM, to send what they owe and `bye`:
+    /// plenty for a client that reads; a peer that does not read is dropped
+    /// after it, so it cannot hold the process (issue 15, finding 10).
+    pub const SHUTDOWN_GRACE_SECS: u64 = 2;
 
     // The codec's own default must be the same line limit.
     const _: () =
@@ -91,6 +99,10 @@ pub struct Config {
     pub outbox_frames: usize,
     /// Bytes a connection may have queued before it counts as a slow consumer.
     pub outbox_bytes: usize,
+    /// The listen backlog asked of the kernel (0: the system's maximum).
+    pub listen_backlog: u32,
+    /// How long a shutdown waits for sessions before dropping those left.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -118,6 +130,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(defaults::IDLE_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,
             outbox_bytes: defaults::OUTBOX_BYTES as usize,
+            listen_backlog: defaults::LISTEN_BACKLOG,
+            shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
         }
     }
 }

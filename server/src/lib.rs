@@ -3,8 +3,9 @@
 //! Bytes become frames in `switchboard_protocol`; here they become commands
 //! and are carried out:
 //!
-//! - [`server`]: the accept loop, the connection cap, graceful shutdown;
-//!   [`open_files`]: the cap fitted to the open-file limit.
+//! - [`server`]: the accept loop, the connection cap, graceful shutdown
+//!   with a bounded drain; [`listener`]: the listening socket and its
+//!   backlog; [`open_files`]: the cap fitted to the open-file limit.
 //! - [`session`]: one connection: `hello`, then requests, then close.
 //! - [`cmd`]: one request per file (`hello`, `subscribe`, `send`, `release`,
 //!   `history`, `ping`): validate, then apply.
@@ -38,6 +39,7 @@ pub mod event;
 pub mod fanout;
 pub mod identity;
 pub mod inflow;
+pub mod listener;
 pub mod node;
 pub mod open_files;
 pub mod per_address;
@@ -58,11 +60,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::net::TcpListener;
 
 pub use config::Config;
 use node::Node;
 use priority::PriorityRules;
+use server::Drain;
 use store::{Durability, OpenError};
 
 /// How long sessions get to say `bye` once the node is failing: enough for
@@ -97,9 +99,9 @@ pub enum ServeError {
 }
 
 /// Opens the database, listens, serves until `shutdown`, then stops
-/// cleanly: every queued write is committed before this returns. If the
-/// router or the writer dies meanwhile, it stops at once with
-/// [`ServeError::Failed`].
+/// cleanly: sessions drain (within the shutdown grace) and the writer
+/// finishes its queue before this returns. If the router or the writer dies
+/// meanwhile, it stops at once with [`ServeError::Failed`].
 pub async fn run(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
@@ -108,25 +110,25 @@ pub async fn run(
         Some((cert, key)) => Some(tls::acceptor(cert, key)?),
         None => None,
     };
+    let backlog = listener::backlog_for(options.config.listen_backlog);
     let node = Node::start(
         &options.db,
         options.durability,
         options.config,
         options.rules,
     )?;
-    let listener =
-        TcpListener::bind(&options.listen)
-            .await
-            .map_err(|source| ServeError::Listen {
-                address: options.listen.clone(),
-                source,
-            })?;
+    let listener = listener::bind(&options.listen, backlog)
+        .await
+        .map_err(|source| ServeError::Listen {
+            address: options.listen.clone(),
+            source,
+        })?;
     let address = listener.local_addr().map_err(|source| ServeError::Listen {
         address: options.listen.clone(),
         source,
     })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
-    tracing::info!(db = %options.db.display(), transport, "listening on {address}");
+    tracing::info!(db = %options.db.display(), transport, backlog, "listening on {address}");
     let stop_serving = async {
         tokio::select! {
             () = shutdown => {}
@@ -134,8 +136,8 @@ pub async fn run(
         }
     };
     let serving = server::serve(listener, node.services(), tls, stop_serving);
-    let finished = tokio::select! {
-        finished = serving => finished,
+    let drain = tokio::select! {
+        drain = serving => drain,
         reason = async {
             let reason = node.failed().await;
             tokio::time::sleep(FAILURE_GRACE).await;
@@ -146,10 +148,32 @@ pub async fn run(
         return Err(ServeError::Failed(reason));
     }
     // The writer stops once the last Store handle is gone and its queue is
-    // empty; waiting for it is waiting for the last commit.
-    node.stop(finished).await;
-    if finished {
-        tracing::info!("stopped; every queued write is committed");
-    }
+    // empty; waiting for it is waiting for the last commit. A session that
+    // did not end may hold a handle: then the writer is not waited for.
+    let sessions_ended = !matches!(drain, Drain::Stuck(_));
+    node.stop(sessions_ended).await;
+    log_stopped(drain);
     Ok(())
+}
+
+/// The last line of a clean stop, saying only what is true. The writer has
+/// gone through its queue, but some writes in it may have failed (a full
+/// or read-only disk: they were answered `internal` and logged), so the
+/// promise is about acknowledged writes: a `sent` is written only after
+/// its commit.
+fn log_stopped(drain: Drain) {
+    const COMMITTED: &str = "the storage writer finished its queue: every acknowledged write is \
+                             committed (writes that failed were answered `internal`, see above)";
+    match drain {
+        Drain::Complete => tracing::info!("stopped; every session drained; {COMMITTED}"),
+        Drain::Dropped(sessions) => tracing::info!(
+            sessions,
+            "stopped; sessions that were not reading were dropped after the grace; {COMMITTED}"
+        ),
+        Drain::Stuck(sessions) => tracing::warn!(
+            sessions,
+            "stopped without waiting for storage: sessions did not end; writes not yet \
+             acknowledged may not be committed"
+        ),
+    }
 }

@@ -140,6 +140,15 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_OUTBOX_BYTES", default_value_t = defaults::OUTBOX_BYTES,
           value_parser = clap::value_parser!(u64).range(1024..))]
     outbox_bytes: u64,
+    /// Connections the kernel may hold completed, waiting for the server to
+    /// accept them (0: the system's maximum, net.core.somaxconn on Linux).
+    /// When a burst overflows it, clients wait for a greeting that never comes.
+    #[arg(long, env = "SWITCHBOARD_LISTEN_BACKLOG", default_value_t = defaults::LISTEN_BACKLOG)]
+    listen_backlog: u32,
+    /// Seconds sessions get after SIGTERM/SIGINT to send what they owe and
+    /// `bye`; connections still busy then (a peer that does not read) are dropped.
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE_SECS)]
+    shutdown_grace: u64,
     /// Serve TLS with this PEM certificate chain (with --tls-key). Plaintext otherwise.
     #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -271,6 +280,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         outbox_frames: args.outbox_frames as usize,
         outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
+        listen_backlog: args.listen_backlog,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
     let options = ServeOptions {
         listen: args.listen,

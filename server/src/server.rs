@@ -1,5 +1,8 @@
 //! The accept loop: a connection cap (for the server and for each client
-//! address), one task per connection, and a graceful stop.
+//! address), one task per connection, and a graceful stop whose drain is
+//! bounded: sessions get `--shutdown-grace` to send what they owe and
+//! `bye`, then those still busy (a peer that does not read) are dropped, so
+//! one stuck client cannot hold the process (issue 15, finding 10).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -32,23 +35,40 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_REFUSALS: usize = 64;
 /// How long a client may take to complete a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long sessions get to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// After the grace, how long dropping the sessions left may take: each
+/// ends at its next await, so this is only a bound against a bug.
+const DROP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How the sessions ended after the shutdown signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every session sent what it owed and `bye` within the grace.
+    Complete,
+    /// This many sessions were still busy when the grace ran out (their
+    /// peers were not reading) and were dropped: their sockets are closed.
+    Dropped(usize),
+    /// This many sessions did not end even when dropped (a bug): they may
+    /// still hold the store, so the caller must not wait for its writer.
+    Stuck(usize),
+}
 
 /// Serves connections until `shutdown` resolves, then stops accepting, lets
 /// every session send what it owes and a `bye`, and returns once they are
-/// done (or the grace period is over: then `false`).
+/// done, or once the grace is over and the sessions left are dropped.
 pub async fn serve(
     listener: TcpListener,
     services: SharedServices,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
-) -> bool {
+) -> Drain {
+    let grace = services.config.shutdown_grace;
     let slots = Arc::new(Semaphore::new(services.config.max_connections));
     let address_slots = AddressSlots::new(services.config.max_connections_per_address);
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let sessions = TaskTracker::new();
     let stop = CancellationToken::new();
+    // Cancelled when the grace is over: the sessions still running end.
+    let drop_now = CancellationToken::new();
     let mut next_conn: ConnId = 0;
     tokio::pin!(shutdown);
     loop {
@@ -69,24 +89,28 @@ pub async fn serve(
         match admit(&slots, &address_slots, peer.ip()) {
             Ok(slot) => {
                 let (conn, services, stop) = (next_conn, Arc::clone(&services), stop.clone());
+                let drop_now = drop_now.clone();
                 match tls.clone() {
                     None => {
                         sessions.spawn(async move {
-                            Session::new(conn, stream, peer.ip(), services)
-                                .run(stop)
-                                .await;
+                            let session = Session::new(conn, stream, peer.ip(), services);
+                            drop_now.run_until_cancelled(session.run(stop)).await;
                             drop(slot);
                         });
                     }
                     Some(acceptor) => {
                         sessions.spawn(async move {
-                            if let Some(stream) = handshake(&acceptor, stream).await {
-                                let (read, write) = tokio::io::split(stream);
-                                Session::over(conn, read, write, services)
-                                    .with_peer(Some(peer.ip()))
-                                    .run(stop)
-                                    .await;
-                            }
+                            drop_now
+                                .run_until_cancelled(async {
+                                    if let Some(stream) = handshake(&acceptor, stream).await {
+                                        let (read, write) = tokio::io::split(stream);
+                                        Session::over(conn, read, write, services)
+                                            .with_peer(Some(peer.ip()))
+                                            .run(stop)
+                                            .await;
+                                    }
+                                })
+                                .await;
                             drop(slot);
                         });
                     }
@@ -111,17 +135,37 @@ pub async fn serve(
             }
         }
     }
-    tracing::info!("shutting down: no new connections; finishing sessions");
+    tracing::info!(
+        grace_s = grace.as_secs_f64(),
+        "shutting down: no new connections; finishing sessions"
+    );
     drop(listener);
     stop.cancel();
     sessions.close();
-    let finished = tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
-        .await
-        .is_ok();
-    if !finished {
-        tracing::warn!("some sessions did not finish within the grace period");
+    drain(&sessions, grace, &drop_now).await
+}
+
+/// Waits up to `grace` for the sessions to finish, then drops those left.
+async fn drain(sessions: &TaskTracker, grace: Duration, drop_now: &CancellationToken) -> Drain {
+    if tokio::time::timeout(grace, sessions.wait()).await.is_ok() {
+        return Drain::Complete;
     }
-    finished
+    let left = sessions.len();
+    tracing::warn!(
+        sessions = left,
+        grace_s = grace.as_secs_f64(),
+        "sessions still busy after the shutdown grace (peers not reading what they are owed): \
+         dropping them"
+    );
+    drop_now.cancel();
+    if tokio::time::timeout(DROP_TIMEOUT, sessions.wait())
+        .await
+        .is_ok()
+    {
+        Drain::Dropped(left)
+    } else {
+        Drain::Stuck(sessions.len())
+    }
 }
 
 /// A place for a new connection from `address`: one of the server's slots

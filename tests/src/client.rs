@@ -2,7 +2,8 @@
 //! frames with a timeout, so a missing frame fails the test instead of hanging
 //! it. This is the transport only (bytes, lines, ids, replies, the close);
 //! the protocol's requests (`hello`, `subscribe`, `send`, …) are in
-//! [`crate::session`].
+//! [`crate::session`], and connecting with the greeting awaited and retried
+//! ([`TestClient::connect`]) in [`crate::greeted`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::assert::assert_error;
-use crate::frames::greeting;
 
 /// How long a client waits for a frame before the test fails. Generous: only a
 /// broken server ever reaches it.
@@ -31,14 +31,6 @@ pub struct TestClient {
 }
 
 impl TestClient {
-    /// Connects and checks that the server speaks first with the exact greeting.
-    pub async fn connect(addr: SocketAddr) -> TestClient {
-        let mut client = TestClient::connect_raw(addr).await;
-        let first = client.recv().await;
-        assert_eq!(first, greeting(), "the first frame must be the greeting");
-        client
-    }
-
     /// Connects without reading anything (for tests about the greeting or
     /// about a server that refuses the connection).
     pub async fn connect_raw(addr: SocketAddr) -> TestClient {

@@ -24,6 +24,9 @@
 //! - [`client`]: [`TestClient`], one TCP connection that sends JSON lines and
 //!   receives frames with a timeout, so a missing frame fails the test instead
 //!   of hanging it.
+//! - [`greeted`]: [`TestClient::connect`], which waits for the greeting a
+//!   bounded time and retries with jittered backoff, as every client must
+//!   (a burst of connects can lose handshakes in silence).
 //! - [`session`]: the protocol's requests as one call each, and [`user`] /
 //!   [`agent`]: a connection that is already greeted, identified and
 //!   subscribed, for tests that are about something else.
@@ -48,6 +51,7 @@ pub mod client;
 pub mod deployment;
 pub mod flags;
 pub mod frames;
+pub mod greeted;
 pub mod messages;
 pub mod process;
 pub mod server;
@@ -62,6 +66,7 @@ pub mod prelude {
     pub use crate::deployment::Deployment;
     pub use crate::flags::NO_SEND_LIMITS;
     pub use crate::frames::{assigned, greeting, presence, released};
+    pub use crate::greeted::{CONNECT_ATTEMPTS, GREETING_TIMEOUT, NoGreeting};
     pub use crate::messages::{bodies, id_of, ids, messages_in, numbered};
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;

@@ -1,6 +1,8 @@
 //! Ending sessions: the client's `bye` (PROTOCOL.md "Lifecycle" 4) and the
 //! server's graceful shutdown on SIGTERM/SIGINT (interpretation 15).
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 use switchboard_tests::*;
 
@@ -147,4 +149,79 @@ async fn on_shutdown_the_server_logs_what_its_group_commits_cost() {
         field("commit_max_ms"),
     );
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{line}");
+
+    // The last line says what is true (issue 15, finding 10): it used to
+    // claim every queued write was committed, even after writes had failed.
+    let stopped = server.log_line("stopped;");
+    assert!(
+        stopped.contains("every session drained")
+            && stopped.contains("every acknowledged write is committed"),
+        "{stopped}"
+    );
+}
+
+/// Issue 15, finding 10: one client that stops reading used to hold the
+/// process for about ten seconds after SIGTERM (its session sat in a write
+/// until the no-progress timeout, and the drain waited up to 10 s). Now the
+/// drain is bounded by `--shutdown-grace` (2 s by default): the client that
+/// reads still gets its `bye`, the stuck one is dropped, and the server is
+/// gone well within 5 s.
+#[tokio::test]
+async fn a_client_that_never_reads_cannot_hold_up_shutdown() {
+    /// Far under the old ~10 s; wide over the 2 s grace on a busy machine.
+    const EXIT_WITHIN: Duration = Duration::from_secs(5);
+    /// Two replies of this many messages of 4,000 characters (about 8 MB)
+    /// are far more than the kernel buffers between the server and a
+    /// client reading nothing.
+    const MESSAGES: usize = 1_000;
+    let mut server = TestServer::start_with(NO_SEND_LIMITS);
+    let (mut ana, token) = unsubscribed_user(&server, "ana").await;
+    let body = "x".repeat(4_000);
+    for chunk in (0..MESSAGES).collect::<Vec<_>>().chunks(100) {
+        let sends: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"type":"send","id":i,"body":body}))
+            .collect();
+        for reply in ana.pipeline(&sends).await {
+            assert_eq!(reply["type"], "sent", "{reply}");
+        }
+    }
+    let (mut reader, _) = user(&server, "bo").await;
+
+    // A connection with a small receive buffer asks for its whole
+    // conversation twice, then reads nothing more.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4_096).expect("a small buffer");
+    let stream = socket.connect(server.addr()).await.expect("connects");
+    let mut stuck = TestClient::from_stream(stream).labelled("stuck");
+    assert_eq!(stuck.recv().await, greeting());
+    stuck.hello_user("ana", &token).await;
+    stuck
+        .send_many(&[
+            json!({"type":"subscribe","id":"s","since":0}),
+            json!({"type":"history","id":"h","limit":MESSAGES}),
+        ])
+        .await;
+    // Its first backlog message shows the server is writing to it.
+    assert_eq!(stuck.recv_message().await["body"], body);
+    reader.barrier().await;
+
+    let asked = Instant::now();
+    let status = server.terminate();
+    let took = asked.elapsed();
+    eprintln!("exited {:.2} s after SIGTERM", took.as_secs_f64());
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        took < EXIT_WITHIN,
+        "the server took {took:?} to exit after SIGTERM (at most {EXIT_WITHIN:?})"
+    );
+    assert_eq!(reader.recv().await, bye_frame());
+    reader.expect_closed().await;
+    assert!(
+        server
+            .log_line("stopped;")
+            .contains("sessions that were not reading were dropped"),
+        "{}",
+        server.recent_log()
+    );
 }

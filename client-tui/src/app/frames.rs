@@ -63,6 +63,9 @@ pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) 
             }
         }
         NetEvent::Disconnected { attempt, reason } => {
+            // Why, and when the next try comes: a silent server (no greeting)
+            // must not look like a frozen screen. `Connected` clears it.
+            app.notify(format!("connection lost: {reason}"), true);
             app.connection = Connection::Reconnecting { attempt, reason };
         }
         NetEvent::Fatal(reason) => {

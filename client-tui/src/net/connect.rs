@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use switchboard_protocol::{ClientCodec, ClientFrame, ErrorCode, Name, Role, ServerFrame, Token};
+use switchboard_protocol::{
+    ClientCodec, ClientFrame, ErrorCode, GREETING_TIMEOUT, Name, Role, ServerFrame, Token,
+};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -15,8 +17,11 @@ use tokio_util::codec::Framed;
 use super::Endpoint;
 use super::endpoint::{timeout_hint, tls_hint};
 
-/// How long connecting and signing in may take before we call the server unreachable.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting and signing in may take before the attempt is given
+/// up: the protocol's [`GREETING_TIMEOUT`], which also covers `hello`. A
+/// server that is up greets within milliseconds; a handshake lost to a
+/// full listen queue never does (see `retry`).
+pub const CONNECT_TIMEOUT: Duration = GREETING_TIMEOUT;
 
 /// The longest line this client reads from the server, in bytes.
 ///
@@ -94,6 +99,16 @@ pub enum ConnectError {
     Tls { addr: String, error: std::io::Error },
     #[error("cannot use the CA certificates in {path}: {reason}")]
     Ca { path: PathBuf, reason: String },
+    /// The first sign-in failed this often in ways a moment could change
+    /// (see `retry::connect_retrying`).
+    #[error(
+        "{last} (gave up after {attempts} attempts: the server is overloaded or not accepting \
+         connections; try again in a minute, and tell its operator if it goes on)"
+    )]
+    GaveUp {
+        attempts: u32,
+        last: Box<ConnectError>,
+    },
 }
 
 impl ConnectError {

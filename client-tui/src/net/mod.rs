@@ -10,8 +10,10 @@
 //!
 //! - `endpoint`: where the server is, TLS roots, hints for TLS mistakes.
 //! - `connect`: one connection and sign-in, and why it failed.
+//! - `retry`: the jittered backoff between attempts, and the first
+//!   sign-in's few tries when the server stays silent.
 //! - here: the task itself (`run`), one connection's `session` and its
-//!   heartbeat, and the backoff between attempts.
+//!   heartbeat.
 
 use std::time::Duration;
 
@@ -24,18 +26,14 @@ use crate::app::{Msg, NetEvent};
 
 mod connect;
 mod endpoint;
+mod retry;
 
 pub use connect::{
     CONNECT_TIMEOUT, ConnectError, Identity, Link, MAX_SERVER_LINE_BYTES, Transport, Welcome,
     connect,
 };
 pub use endpoint::Endpoint;
-
-/// First wait before reconnecting; doubled on each failure.
-pub const BACKOFF_START: Duration = Duration::from_millis(250);
-
-/// The longest wait between reconnection attempts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(8);
+pub use retry::{BACKOFF_MAX, BACKOFF_START, FIRST_SIGN_IN_ATTEMPTS, Retrying, connect_retrying};
 
 /// When to check that a quiet connection is still alive, and how long to
 /// wait for the answer.
@@ -86,14 +84,19 @@ pub async fn run(
         let Some(mut reason) = session(&mut conn, &mut outgoing, &events, heartbeat).await else {
             return;
         };
-        let mut backoff = BACKOFF_START;
+        let mut backoff = retry::reconnect_backoff();
         let mut attempt = 1;
         (conn, welcome) = loop {
-            let lost = NetEvent::Disconnected { attempt, reason };
+            let wait = backoff.next_wait(retry::random()).unwrap_or(BACKOFF_MAX);
+            let reason_and_wait = format!("{reason}; next try in {:.1} s", wait.as_secs_f64());
+            let lost = NetEvent::Disconnected {
+                attempt,
+                reason: reason_and_wait,
+            };
             if events.send(Msg::Net(lost)).await.is_err() {
                 return;
             }
-            if !discard_for(backoff, &mut outgoing).await {
+            if !discard_for(wait, &mut outgoing).await {
                 return;
             }
             match connect(&endpoint, &identity).await {
@@ -104,7 +107,6 @@ pub async fn run(
                 }
                 Err(e) => reason = e.to_string(),
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
             attempt += 1;
         };
         // Frames queued for the lost connection are stale; the app resends

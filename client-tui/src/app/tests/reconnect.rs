@@ -19,6 +19,8 @@ fn reconnect_resumes_since_last_id_and_dedups() {
         app.connection,
         Connection::Reconnecting { attempt: 1, .. }
     ));
+    let notice = app.notice.as_ref().expect("the reason is shown");
+    assert_eq!(notice.text, "connection lost: reset");
     let effects = update(
         &mut app,
         Msg::Net(NetEvent::Connected {
@@ -29,6 +31,7 @@ fn reconnect_resumes_since_last_id_and_dedups() {
         sends(&effects)[..],
         [ClientFrame::Subscribe { since: Some(2), .. }]
     ));
+    assert!(app.notice.is_none(), "back online: the reason is gone");
     // The server replays from 3, but a duplicate must not show twice.
     message(&mut app, agent_msg(2, "ana", "bob", "two"));
     message(&mut app, agent_msg(3, "ana", "bob", "three"));
