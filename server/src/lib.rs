@@ -20,12 +20,15 @@
 //!   watcher that re-reads the tokens and tells the router.
 //! - [`node`]: wires storage to fan-out (they share only [`event`]) and
 //!   supervises them. docs/architecture.md is the whole map.
-//! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
+//! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules;
+//!   [`address_rate`]: a token bucket per client address (new names, new
+//!   connections).
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
 //!   in-memory pipe, for the fuzz target and property tests.
 
+pub mod address_rate;
 pub mod admin;
 pub mod assignment;
 pub mod cmd;
