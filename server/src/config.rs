@@ -21,6 +21,18 @@ pub mod defaults {
     /// shop's customers sign up far slower; a script filling the database
     /// far faster.
     pub const SIGNUPS_PER_MINUTE: u32 = 60;
+    /// New connections one address may open a second, on average, and at
+    /// once. An office behind one NAT opens a connection per person when
+    /// people start work, minutes apart; the burst lets a whole office of
+    /// 100 reconnect at once after a network blip (and the clients retry
+    /// with backoff past it). A script flapping connections for presence
+    /// floods, or for `hello` work, is held to 20 a second.
+    pub const CONNECTIONS_PER_SECOND_PER_ADDRESS: u32 = 20;
+    pub const CONNECTION_BURST_PER_ADDRESS: u32 = 100;
+    /// How long a user's last connection may be gone before agents hear
+    /// `online: false`: a reconnect within it (a flaky network, a reload)
+    /// makes no offline/online pair.
+    pub const PRESENCE_GRACE_MS: u64 = 2_000;
     pub const HELLO_TIMEOUT_SECS: u64 = 60;
     pub const OUTBOX_FRAMES: u32 = 8_192;
     pub const OUTBOX_BYTES: u64 = 4 << 20;
@@ -49,6 +61,14 @@ pub struct Config {
     /// New user names one client address may register a minute, in a burst
     /// of as many (0: no limit).
     pub signups_per_minute: u32,
+    /// New connections one client address may open a second (0: no limit);
+    /// past it, a connection gets `server_busy`.
+    pub connections_per_second_per_address: u32,
+    /// New connections one client address may open at once.
+    pub connection_burst_per_address: u32,
+    /// How long after a user's last connection closes agents hear it
+    /// offline, unless it is back by then (zero: at once).
+    pub presence_grace: Duration,
     /// How long a connection may stay anonymous.
     pub hello_timeout: Duration,
     /// Frames a connection may have queued before it counts as a slow consumer.
@@ -67,6 +87,9 @@ impl Default for Config {
             send_rate: defaults::SEND_RATE,
             send_burst: defaults::SEND_BURST,
             signups_per_minute: defaults::SIGNUPS_PER_MINUTE,
+            connections_per_second_per_address: defaults::CONNECTIONS_PER_SECOND_PER_ADDRESS,
+            connection_burst_per_address: defaults::CONNECTION_BURST_PER_ADDRESS,
+            presence_grace: Duration::from_millis(defaults::PRESENCE_GRACE_MS),
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,
             outbox_bytes: defaults::OUTBOX_BYTES as usize,

@@ -53,6 +53,8 @@ pub enum RequestError {
     ServerBusy,
     #[error("too many connections from your address; close one and try again")]
     AddressBusy,
+    #[error("too many new connections from your address; retry in a second")]
+    ConnectionsLimited,
     /// The details go to the log, not to the client.
     #[error("the server failed; nothing was stored")]
     Internal,
@@ -103,7 +105,9 @@ impl RequestError {
             RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
             RequestError::RateLimited | RequestError::SignupsLimited => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
-            RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
+            RequestError::ServerBusy
+            | RequestError::AddressBusy
+            | RequestError::ConnectionsLimited => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,
         }
     }

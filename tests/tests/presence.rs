@@ -124,7 +124,10 @@ async fn ping_is_answered_at_every_stage_after_hello() {
 /// while, so this fails if the server answers the sender before fanning out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_is_a_barrier_even_with_many_connections() {
-    let server = TestServer::start_with(&["--rate", "0"]);
+    // 400 connections from one address at once: past the default burst of
+    // new connections an address may open (`abuse_presence.rs`).
+    let server =
+        TestServer::start_with(&["--rate", "0", "--connections-per-second-per-address", "0"]);
     let token = server.add_agent("alice");
     let mut watchers = Vec::new();
     for _ in 0..400 {
