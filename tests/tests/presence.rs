@@ -23,6 +23,8 @@ async fn agents_see_a_user_come_online_once_and_go_offline_with_the_last_connect
     // Closing one of two subscribed connections: still online. Closing the
     // last: offline. (Had the first close announced `false`, it would be the
     // first presence frame alice sees.)
+    // The `false` comes after the grace (`--presence-grace-ms`, 2 s by
+    // default, point 30): no barrier covers it, `recv` waits for it.
     ana_phone.bye().await;
     ana.bye().await;
     assert_eq!(alice.recv().await, presence("ana", false));
