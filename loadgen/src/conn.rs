@@ -211,7 +211,8 @@ fn per_address_hint(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::RateLimited | ErrorCode::ServerBusy => {
             " (a load test comes from one address: start the server with \
-             --signups-per-minute 0 --max-connections-per-address 0)"
+             --signups-per-minute 0 --max-connections-per-address 0 \
+             --connections-per-second-per-address 0)"
         }
         _ => "",
     }

@@ -43,6 +43,18 @@ pub mod defaults {
     /// multiply with addresses (40 addresses registered 2,400 names in
     /// 1.3 s); ten a second is a busy help desk's campaign day.
     pub const SIGNUPS_PER_MINUTE_TOTAL: u32 = 600;
+    /// New connections one address may open a second, on average, and at
+    /// once. An office behind one NAT opens a connection per person when
+    /// people start work, minutes apart; the burst lets a whole office of
+    /// 100 reconnect at once after a network blip (and the clients retry
+    /// with backoff past it). A script flapping connections for presence
+    /// floods, or for `hello` work, is held to 20 a second.
+    pub const CONNECTIONS_PER_SECOND_PER_ADDRESS: u32 = 20;
+    pub const CONNECTION_BURST_PER_ADDRESS: u32 = 100;
+    /// How long a user's last connection may be gone before agents hear
+    /// `online: false`: a reconnect within it (a flaky network, a reload)
+    /// makes no offline/online pair.
+    pub const PRESENCE_GRACE_MS: u64 = 2_000;
     pub const HELLO_TIMEOUT_SECS: u64 = 60;
     /// Five minutes: far longer than a person takes to type a first
     /// message, far shorter than a squatter would like to hold a slot.
@@ -90,6 +102,14 @@ pub struct Config {
     /// New user names the whole server registers a minute, in a burst of
     /// as many (0: no limit).
     pub signups_per_minute_total: u32,
+    /// New connections one client address may open a second (0: no limit);
+    /// past it, a connection gets `server_busy`.
+    pub connections_per_second_per_address: u32,
+    /// New connections one client address may open at once.
+    pub connection_burst_per_address: u32,
+    /// How long after a user's last connection closes agents hear it
+    /// offline, unless it is back by then (zero: at once).
+    pub presence_grace: Duration,
     /// How long a connection may stay anonymous.
     pub hello_timeout: Duration,
     /// How long a signed-in connection that has not subscribed may go
@@ -126,6 +146,9 @@ impl Default for Config {
             },
             signups_per_minute: defaults::SIGNUPS_PER_MINUTE,
             signups_per_minute_total: defaults::SIGNUPS_PER_MINUTE_TOTAL,
+            connections_per_second_per_address: defaults::CONNECTIONS_PER_SECOND_PER_ADDRESS,
+            connection_burst_per_address: defaults::CONNECTION_BURST_PER_ADDRESS,
+            presence_grace: Duration::from_millis(defaults::PRESENCE_GRACE_MS),
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
             idle_timeout: Duration::from_secs(defaults::IDLE_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,

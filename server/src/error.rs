@@ -66,6 +66,8 @@ pub enum RequestError {
     ServerBusy,
     #[error("too many connections from your address; close one and try again")]
     AddressBusy,
+    #[error("too many new connections from your address; retry in a second")]
+    ConnectionsLimited,
     /// The details go to the log, not to the client.
     #[error("the server failed; nothing was stored")]
     Internal,
@@ -129,7 +131,9 @@ impl RequestError {
             | RequestError::SignupsLimited
             | RequestError::ServerSignupsLimited => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
-            RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
+            RequestError::ServerBusy
+            | RequestError::AddressBusy
+            | RequestError::ConnectionsLimited => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,
         }
     }

@@ -24,11 +24,14 @@
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
 //! - [`inflow`], [`signups`], [`per_address`]: what untrusted clients may
 //!   send, register and hold, counted across their connections.
+//! - [`address_rate`]: a token bucket per client address (new names, new
+//!   connections).
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
 //!   in-memory pipe, for the fuzz target and property tests.
 
+pub mod address_rate;
 pub mod admin;
 pub mod assignment;
 pub mod cmd;

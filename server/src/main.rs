@@ -123,6 +123,20 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL",
           default_value_t = defaults::SIGNUPS_PER_MINUTE_TOTAL)]
     signups_per_minute_total: u32,
+    /// New connections one client address may open a second (0: no limit);
+    /// past it (and its burst), a connection gets `server_busy`.
+    #[arg(long, env = "SWITCHBOARD_CONNECTIONS_PER_SECOND_PER_ADDRESS",
+          default_value_t = defaults::CONNECTIONS_PER_SECOND_PER_ADDRESS)]
+    connections_per_second_per_address: u32,
+    /// New connections one client address may open at once.
+    #[arg(long, env = "SWITCHBOARD_CONNECTION_BURST_PER_ADDRESS",
+          default_value_t = defaults::CONNECTION_BURST_PER_ADDRESS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    connection_burst_per_address: u32,
+    /// Milliseconds a user's last connection may be gone before agents hear
+    /// it offline; back within it, agents hear nothing (0: at once).
+    #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_MS", default_value_t = defaults::PRESENCE_GRACE_MS)]
+    presence_grace_ms: u64,
     /// Seconds a connection may stay without a successful hello.
     #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = defaults::HELLO_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -276,6 +290,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         signups_per_minute: args.signups_per_minute,
         signups_per_minute_total: args.signups_per_minute_total,
+        connections_per_second_per_address: args.connections_per_second_per_address,
+        connection_burst_per_address: args.connection_burst_per_address,
+        presence_grace: Duration::from_millis(args.presence_grace_ms),
         hello_timeout: Duration::from_secs(args.hello_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
         outbox_frames: args.outbox_frames as usize,

@@ -66,7 +66,7 @@ impl Node {
         rules: PriorityRules,
     ) -> Result<Node, OpenError> {
         let (bus, feed) = LocalBus::new();
-        let (router, router_task) = Router::spawn(feed);
+        let (router, router_task) = Router::spawn(feed, config.presence_grace);
         let (store, store_threads) = Store::open(db, durability, bus)?;
         let stopping = CancellationToken::new();
         let failure = Failure::default();

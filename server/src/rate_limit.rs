@@ -1,9 +1,13 @@
 //! A token bucket: `rate` a second on average, `burst` at once. One per
 //! connection limits `send` (the defaults are far above what a person
-//! types); one per address limits new user names ([`crate::signups`]);
-//! [`crate::inflow`] counts what users send across their connections.
+//! types); one per address limits new user names and new connections
+//! ([`crate::address_rate`]); one per user spaces presence announcements
+//! (`fanout/presence.rs`); [`crate::inflow`] counts what users send across
+//! their connections.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+const MICROS_PER_SECOND: f64 = 1_000_000.0;
 
 #[derive(Debug)]
 pub struct TokenBucket {
@@ -73,6 +77,23 @@ impl TokenBucket {
 }
 
 impl TokenBucket {
+    /// How long from `now` until a token is there to take (zero: now),
+    /// rounded up to the microsecond so that a token is there by then.
+    pub fn wait_at(&self, now: Instant) -> Duration {
+        if self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        let tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        if tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            let micros = ((1.0 - tokens) / self.rate * MICROS_PER_SECOND).ceil();
+            // Saturates for absurdly slow rates: never sooner than true.
+            Duration::from_micros(micros as u64)
+        }
+    }
+
     /// Whether the bucket would be full at `now`: as good as a new one.
     pub fn is_full_at(&self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
@@ -83,7 +104,6 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn allows_a_burst_then_the_rate() {
@@ -98,6 +118,19 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert!((0..3).all(|_| bucket.try_take_at(later)));
         assert!(!bucket.try_take_at(later));
+    }
+
+    #[test]
+    fn says_how_long_until_the_next_token() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new_at(2.0, 1, start);
+        assert_eq!(bucket.wait_at(start), Duration::ZERO);
+        assert!(bucket.try_take_at(start));
+        assert_eq!(bucket.wait_at(start), Duration::from_millis(500));
+        let later = start + Duration::from_millis(200);
+        let wait = bucket.wait_at(later);
+        assert!(wait > Duration::from_millis(299) && wait <= Duration::from_millis(301));
+        assert!(bucket.try_take_at(later + wait));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The accept loop: a connection cap (for the server and for each client
-//! address), one task per connection, and a graceful stop whose drain is
-//! bounded: sessions get `--shutdown-grace` to send what they owe and
-//! `bye`, then those still busy (a peer that does not read) are dropped, so
-//! one stuck client cannot hold the process (issue 15, finding 10).
+//! address), a rate of new connections per address, one task per
+//! connection, and a graceful stop whose drain is bounded: sessions get
+//! `--shutdown-grace` to send what they owe and `bye`, then those still busy
+//! (a peer that does not read) are dropped, so one stuck client cannot hold
+//! the process (issue 15, finding 10).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -19,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::address_rate::AddressRate;
 use crate::error::RequestError;
 use crate::event::ConnId;
 use crate::per_address::{AddressSlot, AddressSlots};
@@ -64,6 +66,10 @@ pub async fn serve(
     let grace = services.config.shutdown_grace;
     let slots = Arc::new(Semaphore::new(services.config.max_connections));
     let address_slots = AddressSlots::new(services.config.max_connections_per_address);
+    let new_connections = AddressRate::new(
+        f64::from(services.config.connections_per_second_per_address),
+        services.config.connection_burst_per_address,
+    );
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let sessions = TaskTracker::new();
     let stop = CancellationToken::new();
@@ -86,7 +92,7 @@ pub async fn serve(
         // Chat frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         next_conn += 1;
-        match admit(&slots, &address_slots, peer.ip()) {
+        match admit(&slots, &address_slots, &new_connections, peer.ip()) {
             Ok(slot) => {
                 let (conn, services, stop) = (next_conn, Arc::clone(&services), stop.clone());
                 let drop_now = drop_now.clone();
@@ -169,12 +175,20 @@ async fn drain(sessions: &TaskTracker, grace: Duration, drop_now: &CancellationT
 }
 
 /// A place for a new connection from `address`: one of the server's slots
-/// and one of its address's, held until the session ends; or why not.
+/// and one of its address's, held until the session ends; or why not. The
+/// address's rate of new connections is checked first: a host flapping
+/// connections (each one a `hello` to check, a backlog to read, presence to
+/// announce) is refused before it costs a slot.
 fn admit(
     slots: &Arc<Semaphore>,
     address_slots: &AddressSlots,
+    new_connections: &AddressRate,
     address: IpAddr,
 ) -> Result<(OwnedSemaphorePermit, AddressSlot), RequestError> {
+    if !new_connections.try_take(address) {
+        tracing::debug!(%address, "new connections per address over their rate: refusing a connection");
+        return Err(RequestError::ConnectionsLimited);
+    }
     let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
         tracing::warn!("connection limit reached: refusing a connection");
         return Err(RequestError::ServerBusy);

@@ -1,27 +1,25 @@
-//! New user names per client address: a token bucket each.
+//! New user names: per client address ([`AddressRate`]) and for the whole
+//! server.
 //!
 //! A user's first `hello` registers a name, and that costs the server a
 //! write and a row for ever. Without a limit, one host could loop
 //! connect → `hello` → close and fill the database with names (a probe made
 //! 4,000 in 0.7 s). Each address may register `--signups-per-minute` names a
 //! minute, in a burst of as many; signing in with a token is never limited.
-//! An address is a client as [`client`] counts it (an IPv6 host by its /64).
 //!
 //! Sign-ups also multiply with addresses (40 addresses registered 2,400
-//! names in 1.3 s), so the whole server also registers at most
+//! names in 1.3 s), so the whole server registers at most
 //! `--signups-per-minute-total` names a minute, in a burst of as many.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::per_address::client;
+use crate::address_rate::AddressRate;
 use crate::rate_limit::TokenBucket;
 
-/// Addresses remembered before those that could register a full burst again
-/// (and so need no bucket) are forgotten.
-const FORGET_ABOVE: usize = 4_096;
+/// Seconds in a minute, for turning a rate a minute into one a second.
+const SECONDS_PER_MINUTE: f64 = 60.0;
 
 /// Why a new name may not be registered now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,77 +32,42 @@ pub enum SignupRefused {
 
 #[derive(Debug)]
 pub struct SignupLimiter {
-    /// Names an address may register a minute; 0: no limit.
-    per_minute: u32,
-    buckets: Mutex<Buckets>,
-}
-
-#[derive(Debug)]
-struct Buckets {
-    by_address: HashMap<IpAddr, TokenBucket>,
+    by_address: AddressRate,
     /// Every address together (rate 0: no limit).
-    total: TokenBucket,
+    total: Mutex<TokenBucket>,
 }
 
 impl SignupLimiter {
     /// `per_minute` names per address, `total_per_minute` for the whole
-    /// server (0: no limit).
+    /// server, each in a burst of as many (0: no limit).
     pub fn new(per_minute: u32, total_per_minute: u32) -> Self {
         Self {
-            per_minute,
-            buckets: Mutex::new(Buckets {
-                by_address: HashMap::new(),
-                total: per_minute_bucket(total_per_minute, Instant::now()),
-            }),
+            by_address: AddressRate::new(f64::from(per_minute) / SECONDS_PER_MINUTE, per_minute),
+            total: Mutex::new(TokenBucket::new(
+                f64::from(total_per_minute) / SECONDS_PER_MINUTE,
+                total_per_minute,
+            )),
         }
     }
 
-    /// Whether `address` may register one more name now, or why not.
+    /// Whether `address` may register one more name now, or why not. A
+    /// refusal costs neither count anything.
     pub fn try_take(&self, address: IpAddr) -> Result<(), SignupRefused> {
         self.try_take_at(address, Instant::now())
     }
 
     fn try_take_at(&self, address: IpAddr, now: Instant) -> Result<(), SignupRefused> {
-        let address = client(address);
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let Buckets { by_address, total } = &mut *buckets;
-        let mut own = None;
-        if self.per_minute > 0 {
-            if by_address.len() >= FORGET_ABOVE {
-                by_address.retain(|_, bucket| !bucket.is_full_at(now));
-            }
-            let per_minute = self.per_minute;
-            let bucket = by_address
-                .entry(address)
-                .or_insert_with(|| per_minute_bucket(per_minute, now));
-            if !bucket.has_room_at(1.0, now) {
-                return Err(SignupRefused::Address);
-            }
-            own = Some(bucket);
-        }
+        // Held across both, so the server's count is checked and taken as one.
+        let mut total = self.total.lock().unwrap_or_else(PoisonError::into_inner);
         if !total.has_room_at(1.0, now) {
             return Err(SignupRefused::Server);
         }
-        total.take_at(1.0, now);
-        if let Some(own) = own {
-            own.take_at(1.0, now);
+        if !self.by_address.try_take_at(address, now) {
+            return Err(SignupRefused::Address);
         }
+        total.take_at(1.0, now);
         Ok(())
     }
-
-    #[cfg(test)]
-    fn remembered(&self) -> usize {
-        self.buckets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_address
-            .len()
-    }
-}
-
-/// `per_minute` a minute, in a burst of as many (0: no limit).
-fn per_minute_bucket(per_minute: u32, now: Instant) -> TokenBucket {
-    TokenBucket::new_at(f64::from(per_minute) / 60.0, per_minute, now)
 }
 
 #[cfg(test)]
@@ -129,10 +92,7 @@ mod tests {
             Err(SignupRefused::Address),
             "the burst is 2"
         );
-        assert!(
-            limiter.try_take_at(address(2), start).is_ok(),
-            "another address"
-        );
+        assert!(limiter.try_take_at(address(2), start).is_ok());
         // Two a minute: one more after 30 s.
         let half_a_minute = start + Duration::from_secs(30);
         assert!(limiter.try_take_at(address(1), half_a_minute).is_ok());
@@ -153,31 +113,16 @@ mod tests {
             "a fresh address, but the server registered its 3"
         );
         // The refusal cost address 4 nothing: once the server has room
-        // again (a name every 20 s), it registers.
-        let later = start + Duration::from_secs(20);
+        // again (a name every 20 s), it registers twice more.
+        let later = start + Duration::from_secs(40);
         assert!(limiter.try_take_at(address(4), later).is_ok());
-    }
-
-    #[test]
-    fn addresses_that_could_register_a_full_burst_again_are_forgotten() {
-        let limiter = SignupLimiter::new(60, 0);
-        let start = Instant::now();
-        for i in 0..FORGET_ABOVE {
-            let ip = IpAddr::V4(Ipv4Addr::from(u32::try_from(i).expect("small")));
-            assert!(limiter.try_take_at(ip, start).is_ok());
-        }
-        assert_eq!(limiter.remembered(), FORGET_ABOVE);
-        // A minute later every bucket is full again: one more address makes
-        // the limiter forget them all.
-        let later = start + Duration::from_secs(61);
-        assert!(limiter.try_take_at(address(1), later).is_ok());
-        assert_eq!(limiter.remembered(), 1);
+        assert!(limiter.try_take_at(address(4), later).is_ok());
     }
 
     #[test]
     fn zero_means_no_limit() {
         let limiter = SignupLimiter::new(0, 0);
         assert!((0..10_000).all(|_| limiter.try_take(address(1)).is_ok()));
-        assert_eq!(limiter.remembered(), 0);
+        assert_eq!(limiter.by_address.remembered(), 0);
     }
 }

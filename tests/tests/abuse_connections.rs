@@ -38,7 +38,13 @@ async fn all_at_once<T: Send + 'static>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_larger_than_the_listen_backlog_is_greeted_in_full() {
-    let server = TestServer::start_with(&["--listen-backlog", SMALL_BACKLOG]);
+    let server = TestServer::start_with(&[
+        "--listen-backlog",
+        SMALL_BACKLOG,
+        // The burst comes from one address: past the new-connection rate.
+        "--connections-per-second-per-address",
+        "0",
+    ]);
     let addr = server.addr();
     let started = Instant::now();
     let burst =
@@ -80,7 +86,13 @@ async fn without_a_retry_a_burst_leaves_clients_waiting_in_silence() {
         "{ABORT_ON_OVERFLOW} is not 0: this system resets overflowing handshakes instead of \
          dropping them in silence, so this test cannot show the hang"
     );
-    let server = TestServer::start_with(&["--listen-backlog", SMALL_BACKLOG]);
+    let server = TestServer::start_with(&[
+        "--listen-backlog",
+        SMALL_BACKLOG,
+        // The burst comes from one address: past the new-connection rate.
+        "--connections-per-second-per-address",
+        "0",
+    ]);
     let addr = server.addr();
     let burst = (0..BURST).map(|_| async move {
         let stream = TcpStream::connect(addr).await.ok()?;

@@ -11,6 +11,9 @@
 //!   a bounded queue from the writer's thread to the router's feed).
 //! - [`registry`]: membership: peers, subscriptions, presence and the agent
 //!   count, and pushing into a connection's outbox.
+//! - `presence.rs`: when agents hear a user come and go: at once online,
+//!   offline after a grace unless back by then, a flapping user spaced
+//!   out; pure, on a clock it is given (the router's timer asks it).
 //! - `deliver.rs`: what a commit means for whom (`message`, `sent`,
 //!   `assigned`, `released`, answers): the delivery rules, pure.
 //! - `subscribe.rs`: a `subscribe` in progress: live events held back with
@@ -43,6 +46,7 @@ pub mod bus;
 pub mod credentials;
 mod deliver;
 pub mod outbox;
+mod presence;
 pub mod registry;
 pub mod router;
 mod subscribe;

@@ -6,12 +6,14 @@
 //! connecting and leaving, presence and the agent count, and pushing into an
 //! outbox (a full one marks its connection dropped; `Registry::settle`
 //! removes it once the command is done, so only that connection is cut
-//! off). What a commit means for whom is in `deliver.rs`, the hold-back of
+//! off). When presence is announced is `presence.rs`'s rule (a departure
+//! after a grace, a flapping user spaced out); this file pushes what it
+//! decides. What a commit means for whom is in `deliver.rs`, the hold-back of
 //! a subscribe in progress in `subscribe.rs`, token staleness in
 //! `credentials.rs`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use switchboard_protocol::{Name, Role, ServerFrame};
@@ -19,6 +21,7 @@ use switchboard_protocol::{Name, Role, ServerFrame};
 use super::credentials::AgentTokens;
 use super::deliver::encode;
 use super::outbox::{OutboxSender, Outgoing, PushError};
+use super::presence::Presence;
 use super::subscribe::Held;
 use crate::event::{ConnId, ConnMap, Origin, Seq};
 use crate::identity::Identity;
@@ -64,9 +67,20 @@ pub struct Registry {
     pub(super) dropped: Vec<ConnId>,
     /// Every agent's current token hash, from the credentials watcher.
     pub(super) agent_tokens: Option<(AgentTokens, Instant)>,
+    /// What agents were told of each user's presence, and what they are owed.
+    pub(super) presence: Presence,
 }
 
 impl Registry {
+    /// An empty registry that announces a user offline `presence_grace`
+    /// after its last connection closes, unless it is back by then.
+    pub fn new(presence_grace: Duration) -> Self {
+        Self {
+            presence: Presence::new(presence_grace),
+            ..Self::default()
+        }
+    }
+
     pub fn connect(
         &mut self,
         conn: ConnId,
@@ -111,8 +125,8 @@ impl Registry {
             Role::User => {
                 let conns = self.user_conns.entry(identity.name.clone()).or_default();
                 conns.insert(conn);
-                if conns.len() == 1 {
-                    self.presence(identity.name, true);
+                if conns.len() == 1 && self.presence.came_online(&identity.name, Instant::now()) {
+                    self.announce(identity.name, true);
                 }
             }
             Role::Agent => {
@@ -147,7 +161,9 @@ impl Registry {
                 };
                 if last {
                     self.user_conns.remove(&name);
-                    self.presence(name, false);
+                    if self.presence.went_offline(&name, Instant::now()) {
+                        self.announce(name, false);
+                    }
                 }
             }
             Role::Agent => {
@@ -163,7 +179,22 @@ impl Registry {
         }
     }
 
-    fn presence(&mut self, name: Name, online: bool) {
+    /// The presence announcements due by `now` (a departure whose grace is
+    /// over, a change held back for a flapping user), to every agent.
+    pub fn presence_due(&mut self, now: Instant) {
+        for (name, online) in self.presence.due(now) {
+            self.announce(name, online);
+        }
+        self.settle();
+    }
+
+    /// When [`Registry::presence_due`] has something to announce next.
+    pub fn presence_next_due(&self) -> Option<Instant> {
+        self.presence.next_due()
+    }
+
+    /// Tells every subscribed agent connection that `name` is (not) online.
+    fn announce(&mut self, name: Name, online: bool) {
         let event = encode(&ServerFrame::Presence {
             role: Role::User,
             name,
@@ -246,6 +277,9 @@ mod tests {
         registry.disconnect(ana.id);
         assert!(alice.frames().is_empty(), "still online on the phone");
         registry.disconnect(ana_phone.id);
+        assert!(alice.frames().is_empty(), "not before the grace");
+        let due = registry.presence_next_due().expect("the offline is due");
+        registry.presence_due(due);
         assert_eq!(
             alice.frames(),
             [ServerFrame::Presence {
@@ -254,6 +288,38 @@ mod tests {
                 online: false
             }]
         );
+        assert_eq!(registry.presence_next_due(), None);
+    }
+
+    /// Back within the grace: agents hear nothing, and an agent that
+    /// subscribes meanwhile is told what the others were told (online).
+    #[test]
+    fn a_reconnect_within_the_grace_makes_no_presence_pair() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let ana = join(&mut registry, 2, Role::User, "ana", 16);
+        assert_eq!(types(&alice.frames()), ["presence"]);
+        registry.disconnect(ana.id);
+        let mut bob = alice_connected(&mut registry, 3);
+        registry.subscribing(bob.id);
+        registry.subscribed(
+            origin(bob.id, None),
+            alice_identity(),
+            backlog_at(0, vec![]),
+        );
+        assert_eq!(
+            bob.frames()[0],
+            ServerFrame::Presence {
+                role: Role::User,
+                name: name("ana"),
+                online: true
+            },
+            "as the others were told"
+        );
+        let _ana = join(&mut registry, 4, Role::User, "ana", 16);
+        assert_eq!(registry.presence_next_due(), None, "nothing owed");
+        registry.presence_due(Instant::now() + Duration::from_secs(60));
+        assert!(alice.frames().is_empty());
     }
 
     #[test]

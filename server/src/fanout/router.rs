@@ -8,9 +8,11 @@
 //! connection: a full outbox cuts that connection off. Supervision: the
 //! `StopGuard` marks the router stopped however the task ends, even by a
 //! panic, before any outbox closes, so a session can tell a failing server
-//! from its own slowness ([`Router::has_stopped`]).
+//! from its own slowness ([`Router::has_stopped`]). Presence announcements
+//! that fall due later (`presence.rs`) are the one thing it does on a
+//! timer: one sleep, reset only when the next due time changes.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,16 +79,33 @@ impl Drop for StopGuard {
 impl Router {
     /// Starts the router task on `feed`; it stops when every handle is
     /// gone. The handle to the task is for supervision: it ends early only
-    /// by a panic.
-    pub fn spawn(mut feed: Feed) -> (Router, tokio::task::JoinHandle<()>) {
+    /// by a panic. `presence_grace`: how long a user's last connection may
+    /// be gone before agents hear it offline.
+    pub fn spawn(
+        mut feed: Feed,
+        presence_grace: Duration,
+    ) -> (Router, tokio::task::JoinHandle<()>) {
         let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
         let guard = StopGuard(stopped.clone());
         let task = tokio::spawn(async move {
-            let mut registry = Registry::default();
+            let mut registry = Registry::new(presence_grace);
             let _guard = guard;
+            // Armed for the next presence announcement due, if any.
+            let presence_timer = tokio::time::sleep(Duration::ZERO);
+            tokio::pin!(presence_timer);
+            let mut armed: Option<Instant> = None;
             loop {
+                let next = registry.presence_next_due();
+                if next != armed {
+                    if let Some(at) = next {
+                        presence_timer
+                            .as_mut()
+                            .reset(tokio::time::Instant::from_std(at));
+                    }
+                    armed = next;
+                }
                 tokio::select! {
                     command = command_rx.recv() => match command {
                         Some(Command::Connect { conn, identity, credential, outbox, reply }) => {
@@ -108,6 +127,10 @@ impl Router {
                     // frames from a group are queued before its session wakes.
                     Some(commit) = feed.next() => registry.committed(commit),
                     Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
+                    () = &mut presence_timer, if armed.is_some() => {
+                        armed = None;
+                        registry.presence_due(Instant::now());
+                    }
                 }
             }
             tracing::debug!("router stopped");
@@ -203,7 +226,55 @@ impl Router {
 mod tests {
     use super::*;
     use crate::fanout::outbox::outbox;
-    use crate::fanout::test_support::alice_identity;
+    use crate::fanout::test_support::{alice_identity, backlog_at, name, origin};
+
+    /// A departure is announced by the router's timer once the grace is
+    /// over, with no command or commit to wake it.
+    #[tokio::test]
+    async fn the_router_announces_a_departure_when_its_grace_is_over() {
+        let (_bus, feed) = super::super::bus::LocalBus::new();
+        let grace = Duration::from_millis(300);
+        let (router, _task) = Router::spawn(feed, grace);
+        let join = |conn, identity: Identity| {
+            let router = router.clone();
+            async move {
+                let (tx, rx) = outbox(16, usize::MAX);
+                router.connect(conn, identity.clone(), vec![], tx).await;
+                router.subscribing(conn).await;
+                router
+                    .subscribed(origin(conn, None), identity, backlog_at(0, vec![]))
+                    .await;
+                rx
+            }
+        };
+        let mut alice = join(1, alice_identity()).await;
+        let ana = Identity {
+            role: switchboard_protocol::Role::User,
+            name: name("ana"),
+        };
+        let _ana = join(2, ana).await;
+        // A round trip on the command queue: ana's subscription is applied
+        // before her disconnect, which takes another channel.
+        router.subscribing(99).await;
+        let left = Instant::now();
+        router.disconnect(2);
+        let mut presence = Vec::new();
+        while presence.len() < 2 {
+            let out = tokio::time::timeout(Duration::from_secs(5), alice.recv())
+                .await
+                .expect("announced within 5 s")
+                .expect("open");
+            let bytes = out.to_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            presence.extend(
+                text.lines()
+                    .filter(|l| l.contains("presence"))
+                    .map(String::from),
+            );
+        }
+        assert!(presence[1].contains("\"online\":false"), "{presence:?}");
+        assert!(left.elapsed() >= grace, "not before the grace");
+    }
 
     /// If the router dies, its sessions can tell: by the time an outbox is
     /// seen closed, `has_stopped` is already true (so no client is told
@@ -212,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn a_router_that_dies_says_so_before_its_outboxes_close() {
         let (_bus, feed) = super::super::bus::LocalBus::new();
-        let (router, task) = Router::spawn(feed);
+        let (router, task) = Router::spawn(feed, Duration::ZERO);
         let (tx, mut rx) = outbox(4, usize::MAX);
         router
             .connect(1, alice_identity(), b"t".to_vec(), tx)

@@ -72,7 +72,7 @@ impl Registry {
         let mut chunk = BytesMut::new();
         let count = u32::try_from(backlog.messages.len()).unwrap_or(u32::MAX);
         if identity.role == Role::Agent {
-            for name in self.user_conns.keys() {
+            for name in self.presence.announced_online() {
                 let presence = ServerFrame::Presence {
                     role: Role::User,
                     name: name.clone(),
