@@ -4,35 +4,22 @@
 //!
 //! An address is a client as [`client`] counts it (an IPv6 host by its /64),
 //! so a host cannot dodge its bucket by changing addresses within its own
-//! network. Memory is bounded by forgetting the buckets that have refilled:
-//! a full bucket is as good as none.
+//! network. Memory is bounded as [`BucketsBy`] bounds it.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use crate::buckets_by::BucketsBy;
 use crate::per_address::client;
 use crate::rate_limit::TokenBucket;
-
-/// Addresses remembered before those whose bucket has refilled are
-/// forgotten. After a sweep, the next one waits until the map has doubled,
-/// so a flood of fresh addresses costs amortised constant time each.
-const FORGET_ABOVE: usize = 4_096;
 
 #[derive(Debug)]
 pub struct AddressRate {
     /// Tokens a second each address earns; 0: no limit.
     per_second: f64,
     burst: u32,
-    buckets: Mutex<Buckets>,
-}
-
-#[derive(Debug)]
-struct Buckets {
-    by_address: HashMap<IpAddr, TokenBucket>,
-    /// Size at which the next sweep for full buckets runs.
-    sweep_at: usize,
+    buckets: Mutex<BucketsBy<IpAddr, TokenBucket>>,
 }
 
 impl AddressRate {
@@ -41,10 +28,7 @@ impl AddressRate {
         Self {
             per_second,
             burst,
-            buckets: Mutex::new(Buckets {
-                by_address: HashMap::new(),
-                sweep_at: FORGET_ABOVE,
-            }),
+            buckets: Mutex::default(),
         }
     }
 
@@ -64,17 +48,9 @@ impl AddressRate {
         }
         let address = client(address);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.by_address.len() >= buckets.sweep_at {
-            buckets
-                .by_address
-                .retain(|_, bucket| !bucket.is_full_at(now));
-            buckets.sweep_at = FORGET_ABOVE.max(buckets.by_address.len() * 2);
-        }
         let (per_second, burst) = (self.per_second, self.burst);
         buckets
-            .by_address
-            .entry(address)
-            .or_insert_with(|| TokenBucket::new_at(per_second, burst, now))
+            .of(address, now, || TokenBucket::new_at(per_second, burst, now))
             .try_take_at(now)
     }
 
@@ -84,7 +60,6 @@ impl AddressRate {
         self.buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .by_address
             .len()
     }
 }
@@ -95,6 +70,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::buckets_by::FORGET_ABOVE;
 
     fn address(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
@@ -136,22 +112,6 @@ mod tests {
         // the limiter forget them all.
         assert!(rate.try_take_at(address(1), start + Duration::from_secs(1)));
         assert_eq!(rate.remembered(), 1);
-    }
-
-    /// Buckets that have not refilled are kept, and the next sweep waits
-    /// until the map has doubled: a flood of fresh addresses does not make
-    /// every new one pay for a sweep.
-    #[test]
-    fn a_sweep_that_frees_little_is_not_repeated_at_once() {
-        let rate = AddressRate::new(0.001, 2);
-        let start = Instant::now();
-        for i in 0..=FORGET_ABOVE {
-            let ip = IpAddr::V4(Ipv4Addr::from(u32::try_from(i).expect("small")));
-            assert!(rate.try_take_at(ip, start));
-        }
-        let buckets = rate.buckets.lock().expect("not poisoned");
-        assert_eq!(buckets.by_address.len(), FORGET_ABOVE + 1);
-        assert_eq!(buckets.sweep_at, FORGET_ABOVE * 2);
     }
 
     #[test]

@@ -25,7 +25,6 @@
 //! one user's burst is a small fraction of an agent's outbox, and one
 //! address's sustained rate a small fraction of what a slow agent reads.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
@@ -33,17 +32,13 @@ use std::time::Instant;
 
 use switchboard_protocol::Name;
 
+use crate::buckets_by::{BucketsBy, Refills};
 use crate::per_address::client;
 use crate::rate_limit::TokenBucket;
 
 /// A byte allowance's burst, in seconds of its rate: room for a few long
 /// messages at once (a pasted log), while the rate still bounds the flow.
 pub const BYTES_BURST_SECONDS: u32 = 4;
-
-/// Senders remembered before those whose buckets are full again (and so
-/// need none) are forgotten. The sweep runs again only once the map has
-/// doubled, so a crowd of active senders does not make every send a scan.
-const FORGET_ABOVE: usize = 4_096;
 
 /// What one sender (a user, or an address) may send. A rate of 0 turns
 /// that bucket off.
@@ -100,26 +95,26 @@ impl Buckets {
         self.messages.take_at(1.0, now);
         self.bytes.take_at(bytes, now);
     }
+}
 
+impl Refills for Buckets {
     fn is_full_at(&self, now: Instant) -> bool {
         self.messages.is_full_at(now) && self.bytes.is_full_at(now)
     }
 }
 
-/// Senders' buckets by key, forgetting those that are full again.
+/// One allowance's buckets, by sender.
 #[derive(Debug)]
 struct Senders<K> {
     allowance: Allowance,
-    buckets: HashMap<K, Buckets>,
-    sweep_at: usize,
+    buckets: BucketsBy<K, Buckets>,
 }
 
 impl<K: Hash + Eq> Senders<K> {
     fn new(allowance: Allowance) -> Self {
         Self {
             allowance,
-            buckets: HashMap::new(),
-            sweep_at: FORGET_ABOVE,
+            buckets: BucketsBy::default(),
         }
     }
 
@@ -128,16 +123,8 @@ impl<K: Hash + Eq> Senders<K> {
         if self.allowance.is_off() {
             return None;
         }
-        if self.buckets.len() >= self.sweep_at {
-            self.buckets.retain(|_, buckets| !buckets.is_full_at(now));
-            self.sweep_at = FORGET_ABOVE.max(self.buckets.len() * 2);
-        }
         let allowance = self.allowance;
-        Some(
-            self.buckets
-                .entry(key)
-                .or_insert_with(|| allowance.buckets(now)),
-        )
+        Some(self.buckets.of(key, now, || allowance.buckets(now)))
     }
 }
 
@@ -318,7 +305,7 @@ mod tests {
         };
         let limits = InflowLimits::new(per_user, OFF);
         let now = Instant::now();
-        for i in 0..FORGET_ABOVE {
+        for i in 0..crate::buckets_by::FORGET_ABOVE {
             let user = name(&format!("u{i}"));
             assert!(limits.try_send_at(&user, None, 1, now).is_ok());
         }

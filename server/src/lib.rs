@@ -25,7 +25,8 @@
 //! - [`inflow`], [`signups`], [`per_address`]: what untrusted clients may
 //!   send, register and hold, counted across their connections.
 //! - [`address_rate`]: a token bucket per client address (new names, new
-//!   connections).
+//!   connections); [`buckets_by`]: the bounded map of buckets by key they
+//!   and [`inflow`] share.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
@@ -34,6 +35,7 @@
 pub mod address_rate;
 pub mod admin;
 pub mod assignment;
+pub mod buckets_by;
 pub mod cmd;
 pub mod config;
 pub mod credentials;
