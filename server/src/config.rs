@@ -24,6 +24,14 @@ pub mod defaults {
     pub const HELLO_TIMEOUT_SECS: u64 = 60;
     pub const OUTBOX_FRAMES: u32 = 8_192;
     pub const OUTBOX_BYTES: u64 = 4 << 20;
+    /// Bytes of long replies in flight, server-wide: 64 MiB is 256 replies
+    /// streaming at once (one 256 KiB chunk each), far more than agents and
+    /// honest customers page through at once, far less than the machine has.
+    pub const REPLY_BUDGET_BYTES: u64 = 64 << 20;
+    /// Long replies one user may have in flight at once: a person pages one
+    /// history at a time; four leave room for a few tabs, not for taking
+    /// the whole budget.
+    pub const REPLIES_PER_USER: u32 = 4;
 
     // The codec's own default must be the same line limit.
     const _: () =
@@ -55,6 +63,11 @@ pub struct Config {
     pub outbox_frames: usize,
     /// Bytes a connection may have queued before it counts as a slow consumer.
     pub outbox_bytes: usize,
+    /// Bytes of long replies in flight, server-wide (0: no budget); past
+    /// it a new long `history` waits briefly, then gets `rate_limited`.
+    pub reply_budget_bytes: usize,
+    /// Long replies one user may have in flight at once (0: no limit).
+    pub replies_per_user: usize,
 }
 
 impl Default for Config {
@@ -70,6 +83,8 @@ impl Default for Config {
             hello_timeout: Duration::from_secs(defaults::HELLO_TIMEOUT_SECS),
             outbox_frames: defaults::OUTBOX_FRAMES as usize,
             outbox_bytes: defaults::OUTBOX_BYTES as usize,
+            reply_budget_bytes: defaults::REPLY_BUDGET_BYTES as usize,
+            replies_per_user: defaults::REPLIES_PER_USER as usize,
         }
     }
 }

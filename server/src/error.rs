@@ -49,6 +49,13 @@ pub enum RequestError {
     SignupsLimited,
     #[error("you are not reading your events fast enough; closing")]
     SlowConsumer,
+    /// Too many long replies in flight (`--reply-budget`); the connection
+    /// stays.
+    #[error("too many large replies in flight; retry in a few seconds")]
+    RepliesBusy,
+    /// This user has `--replies-per-user` long replies in flight.
+    #[error("you have too many large replies in flight; read them, then retry")]
+    UserRepliesBusy,
     #[error("the server is at its connection limit; try again later")]
     ServerBusy,
     #[error("too many connections from your address; close one and try again")]
@@ -101,7 +108,10 @@ impl RequestError {
             RequestError::UnknownUser(_) | RequestError::UserRequired(_) => ErrorCode::UnknownUser,
             RequestError::AssignedToOther { .. } => ErrorCode::AssignedToOther,
             RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
-            RequestError::RateLimited | RequestError::SignupsLimited => ErrorCode::RateLimited,
+            RequestError::RateLimited
+            | RequestError::SignupsLimited
+            | RequestError::RepliesBusy
+            | RequestError::UserRepliesBusy => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
             RequestError::ServerBusy | RequestError::AddressBusy => ErrorCode::ServerBusy,
             RequestError::Internal => ErrorCode::Internal,

@@ -21,6 +21,7 @@
 //! - [`node`]: wires storage to fan-out (they share only [`event`]) and
 //!   supervises them. docs/architecture.md is the whole map.
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
+//! - [`reply_budget`]: long replies in flight, server-wide and per user.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
@@ -40,6 +41,7 @@ pub mod open_files;
 pub mod per_address;
 pub mod priority;
 pub mod rate_limit;
+pub mod reply_budget;
 pub mod server;
 pub mod services;
 pub mod session;

@@ -88,6 +88,15 @@ struct ServeArgs {
     /// of as many (0: no limit); past it, a new name's `hello` gets `rate_limited`.
     #[arg(long, env = "SWITCHBOARD_SIGNUPS_PER_MINUTE", default_value_t = defaults::SIGNUPS_PER_MINUTE)]
     signups_per_minute: u32,
+    /// Bytes of long replies (`history` pages, backlogs read in chunks) in
+    /// flight at once, server-wide (0: no budget); past it a new long
+    /// `history` waits briefly, then gets `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_REPLY_BUDGET", default_value_t = defaults::REPLY_BUDGET_BYTES)]
+    reply_budget: u64,
+    /// Long replies one user may have in flight at once (0: no limit); the
+    /// next long `history` gets `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_REPLIES_PER_USER", default_value_t = defaults::REPLIES_PER_USER)]
+    replies_per_user: u32,
     /// Seconds a connection may stay without a successful hello.
     #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = defaults::HELLO_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -221,6 +230,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             hello_timeout: Duration::from_secs(args.hello_timeout),
             outbox_frames: args.outbox_frames as usize,
             outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
+            reply_budget_bytes: usize::try_from(args.reply_budget).unwrap_or(usize::MAX),
+            replies_per_user: args.replies_per_user as usize,
         },
         rules,
         tls: args.tls_cert.zip(args.tls_key),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::fanout::Router;
 use crate::priority::PriorityRules;
+use crate::reply_budget::ReplyBudget;
 use crate::signups::SignupLimiter;
 use crate::store::Store;
 
@@ -15,6 +16,8 @@ pub struct Services {
     pub rules: PriorityRules,
     /// New user names per client address.
     pub signups: SignupLimiter,
+    /// Long replies in flight, server-wide and per user.
+    pub replies: ReplyBudget,
 }
 
 impl Services {
@@ -23,6 +26,7 @@ impl Services {
             store,
             router,
             signups: SignupLimiter::new(config.signups_per_minute),
+            replies: ReplyBudget::new(config.reply_budget_bytes, config.replies_per_user),
             config,
             rules,
         }
