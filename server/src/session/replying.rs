@@ -56,7 +56,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let mut line = HistoryLine::new(id, user)?;
         self.writer.write(line.head()).await?;
-        self.write_messages(first, &ids, |message, piece| line.push(&message, piece))
+        // The store reads at most what it is asked for.
+        let rest = &ids[first.len().min(ids.len())..];
+        self.write_messages(first, rest, |message, piece| line.push(&message, piece))
             .await?;
         self.writer.write(HistoryLine::TAIL).await?;
         self.writer.flush().await
@@ -74,27 +76,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         } else {
             self.services.replies.try_take()
         };
-        self.write_rest(first, rest, |message, piece| {
+        self.write_messages(first, rest, |message, piece| {
             encode_into(&ServerFrame::Message { message }, piece)
         })
         .await
     }
 
-    /// Writes `first` (the first messages of `ids`), then the rest of `ids`
-    /// a chunk at a time, each message encoded by `encode`.
-    async fn write_messages(
-        &mut self,
-        first: Vec<Message>,
-        ids: &[u64],
-        encode: impl FnMut(Message, &mut BytesMut) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let rest = &ids[first.len().min(ids.len())..];
-        self.write_rest(first, rest, encode).await
-    }
-
     /// Writes `first`, then the messages `rest` names, read a chunk at a
     /// time once the previous chunk is written.
-    async fn write_rest(
+    async fn write_messages(
         &mut self,
         first: Vec<Message>,
         mut rest: &[u64],
@@ -113,12 +103,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             // Part of the reply is out: a failed read cannot be answered
             // with an error inside it, so the connection ends.
-            chunk = self
-                .services
-                .store
-                .chunk(rest)
-                .await
-                .map_err(io::Error::other)?;
+            chunk = self.services.store.chunk(rest).await.map_err(|error| {
+                tracing::error!(conn = self.conn, %error, "reading a long reply failed");
+                io::Error::other(error)
+            })?;
             if chunk.is_empty() {
                 return Err(io::Error::other("a planned message could not be read"));
             }
