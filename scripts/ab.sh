@@ -62,6 +62,7 @@ run() {
     # which an older build ignores).
     SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 SWITCHBOARD_SIGNUPS_PER_MINUTE=0 SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL=0 \
     SWITCHBOARD_NO_SEND_LIMITS=true SWITCHBOARD_CONNECTIONS_PER_SECOND_PER_ADDRESS=0 \
+    SWITCHBOARD_REPLY_BUDGET=0 SWITCHBOARD_REPLIES_PER_USER=0 \
     SWITCHBOARD_LOG=warn,switchboard_server=info "$bin/switchboard" serve --listen 127.0.0.1:0 \
         --db "$dir/s.db" --rate 0 --max-connections 20000 2>"$dir/server.log" &
     SERVER_PID=$!

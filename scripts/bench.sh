@@ -113,6 +113,7 @@ start_server() {
     # by variable, which an older build ignores).
     SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 SWITCHBOARD_SIGNUPS_PER_MINUTE=0 SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL=0 \
     SWITCHBOARD_NO_SEND_LIMITS=true SWITCHBOARD_CONNECTIONS_PER_SECOND_PER_ADDRESS=0 \
+    SWITCHBOARD_REPLY_BUDGET=0 SWITCHBOARD_REPLIES_PER_USER=0 \
     SWITCHBOARD_LOG=warn,switchboard_server=info "$SWITCHBOARD" serve --listen 127.0.0.1:0 --db "$SERVER_DB" \
         --rate 0 --durability "$DURABILITY" --max-connections "$MAX_CONNECTIONS" 2>"$dir/server.log" &
     SERVER_PID=$!

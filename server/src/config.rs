@@ -69,6 +69,14 @@ pub mod defaults {
     /// plenty for a client that reads; a peer that does not read is dropped
     /// after it, so it cannot hold the process (issue 15, finding 10).
     pub const SHUTDOWN_GRACE_SECS: u64 = 2;
+    /// Bytes of long replies in flight, server-wide: 64 MiB is 256 replies
+    /// streaming at once (one 256 KiB chunk each), far more than agents and
+    /// honest customers page through at once, far less than the machine has.
+    pub const REPLY_BUDGET_BYTES: u64 = 64 << 20;
+    /// Long replies one user may have in flight at once: a person pages one
+    /// history at a time; four leave room for a few tabs, not for taking
+    /// the whole budget.
+    pub const REPLIES_PER_USER: u32 = 4;
 
     // The codec's own default must be the same line limit.
     const _: () =
@@ -123,6 +131,11 @@ pub struct Config {
     pub listen_backlog: u32,
     /// How long a shutdown waits for sessions before dropping those left.
     pub shutdown_grace: Duration,
+    /// Bytes of long replies in flight, server-wide (0: no budget); past
+    /// it a new long `history` waits briefly, then gets `rate_limited`.
+    pub reply_budget_bytes: usize,
+    /// Long replies one user may have in flight at once (0: no limit).
+    pub replies_per_user: usize,
 }
 
 impl Default for Config {
@@ -155,6 +168,8 @@ impl Default for Config {
             outbox_bytes: defaults::OUTBOX_BYTES as usize,
             listen_backlog: defaults::LISTEN_BACKLOG,
             shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
+            reply_budget_bytes: defaults::REPLY_BUDGET_BYTES as usize,
+            replies_per_user: defaults::REPLIES_PER_USER as usize,
         }
     }
 }

@@ -62,6 +62,13 @@ pub enum RequestError {
     ServerSignupsLimited,
     #[error("you are not reading your events fast enough; closing")]
     SlowConsumer,
+    /// Too many long replies in flight (`--reply-budget`); the connection
+    /// stays.
+    #[error("too many large replies in flight; retry in a few seconds")]
+    RepliesBusy,
+    /// This user has `--replies-per-user` long replies in flight.
+    #[error("you have too many large replies in flight; read them, then retry")]
+    UserRepliesBusy,
     #[error("the server is at its connection limit; try again later")]
     ServerBusy,
     #[error("too many connections from your address; close one and try again")]
@@ -129,7 +136,9 @@ impl RequestError {
             | RequestError::UserInflowLimited
             | RequestError::AddressInflowLimited
             | RequestError::SignupsLimited
-            | RequestError::ServerSignupsLimited => ErrorCode::RateLimited,
+            | RequestError::ServerSignupsLimited
+            | RequestError::RepliesBusy
+            | RequestError::UserRepliesBusy => ErrorCode::RateLimited,
             RequestError::SlowConsumer => ErrorCode::SlowConsumer,
             RequestError::ServerBusy
             | RequestError::AddressBusy

@@ -158,13 +158,26 @@ impl Commit {
 /// gap. Storage reads it; fan-out writes it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backlog {
+    /// The first messages, oldest first; the rest follow as [`Backlog::rest`].
     pub messages: Vec<Message>,
+    /// The ids of the messages after [`Backlog::messages`], oldest first,
+    /// fixed by the snapshot: a user's long backlog is read whole only as
+    /// ids, and its messages a chunk at a time as the client takes them (an
+    /// agent's comes whole and leaves this empty).
+    pub rest: Vec<u64>,
     /// A `since` resume stopped at the resume cap (docs/protocol.md, open
     /// point 5).
     pub truncated: bool,
     /// Held conversations the subscriber may see: (user, agent).
     pub held: Vec<(Name, Name)>,
     pub as_of: Seq,
+}
+
+impl Backlog {
+    /// How many messages the backlog holds, read or still to read.
+    pub fn count(&self) -> usize {
+        self.messages.len() + self.rest.len()
+    }
 }
 
 /// Where a writer hands each commit, after it is durable and in commit

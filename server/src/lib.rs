@@ -27,6 +27,7 @@
 //! - [`address_rate`]: a token bucket per client address (new names, new
 //!   connections); [`buckets_by`]: the bounded map of buckets by key they
 //!   and [`inflow`] share.
+//! - [`reply_budget`]: long replies in flight, server-wide and per user.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
 //! - `testing` (cargo feature `testing`): the real session over an
@@ -50,6 +51,7 @@ pub mod open_files;
 pub mod per_address;
 pub mod priority;
 pub mod rate_limit;
+pub mod reply_budget;
 pub mod server;
 pub mod services;
 pub mod session;

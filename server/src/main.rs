@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Provision support agents (works whether or not the server is running).
     #[command(subcommand)]
     Agent(AgentCommand),
@@ -137,6 +137,15 @@ struct ServeArgs {
     /// it offline; back within it, agents hear nothing (0: at once).
     #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_MS", default_value_t = defaults::PRESENCE_GRACE_MS)]
     presence_grace_ms: u64,
+    /// Bytes of long replies (`history` pages, backlogs read in chunks) in
+    /// flight at once, server-wide (0: no budget); past it a new long
+    /// `history` waits briefly, then gets `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_REPLY_BUDGET", default_value_t = defaults::REPLY_BUDGET_BYTES)]
+    reply_budget: u64,
+    /// Long replies one user may have in flight at once (0: no limit); the
+    /// next long `history` gets `rate_limited`.
+    #[arg(long, env = "SWITCHBOARD_REPLIES_PER_USER", default_value_t = defaults::REPLIES_PER_USER)]
+    replies_per_user: u32,
     /// Seconds a connection may stay without a successful hello.
     #[arg(long, env = "SWITCHBOARD_HELLO_TIMEOUT", default_value_t = defaults::HELLO_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -232,7 +241,7 @@ fn init_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Agent(AgentCommand::Add { name, db }) => {
             println!("{}", admin::add_agent(&db.db, &name)?.expose());
             Ok(())
@@ -299,6 +308,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         outbox_bytes: usize::try_from(args.outbox_bytes).unwrap_or(usize::MAX),
         listen_backlog: args.listen_backlog,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        reply_budget_bytes: usize::try_from(args.reply_budget).unwrap_or(usize::MAX),
+        replies_per_user: args.replies_per_user as usize,
     };
     let options = ServeOptions {
         listen: args.listen,

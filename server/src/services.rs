@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::fanout::Router;
 use crate::inflow::InflowLimits;
 use crate::priority::PriorityRules;
+use crate::reply_budget::ReplyBudget;
 use crate::signups::SignupLimiter;
 use crate::store::Store;
 
@@ -18,6 +19,8 @@ pub struct Services {
     pub signups: SignupLimiter,
     /// What users send, by user and by address.
     pub inflow: InflowLimits,
+    /// Long replies in flight, server-wide and per user.
+    pub replies: ReplyBudget,
 }
 
 impl Services {
@@ -27,6 +30,7 @@ impl Services {
             router,
             signups: SignupLimiter::new(config.signups_per_minute, config.signups_per_minute_total),
             inflow: InflowLimits::new(config.per_user, config.per_address),
+            replies: ReplyBudget::new(config.reply_budget_bytes, config.replies_per_user),
             config,
             rules,
         }

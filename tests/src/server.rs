@@ -67,6 +67,11 @@ impl TestServer {
         }
     }
 
+    /// The server process's id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr

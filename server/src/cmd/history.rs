@@ -1,6 +1,9 @@
-//! `history`: a page of one conversation, oldest first.
+//! `history`: a page of one conversation, oldest first. It is answered as
+//! a plan, the ids of the page's messages: the session reads the messages a
+//! chunk at a time as it writes them (`session::replying`), so a page of a
+//! thousand long messages is never held whole.
 
-use switchboard_protocol::{Name, Role, ServerFrame};
+use switchboard_protocol::{Name, RequestId, Role};
 
 use super::{Caller, Reply, named_user};
 use crate::error::RequestError;
@@ -8,6 +11,14 @@ use crate::identity::Identity;
 
 const LIMIT_DEFAULT: u32 = 50;
 const LIMIT_MAX: u32 = 1_000;
+
+/// A `history` reply to write: its messages' ids, oldest first.
+#[derive(Debug)]
+pub struct Page {
+    pub id: Option<RequestId>,
+    pub user: Name,
+    pub ids: Vec<u64>,
+}
 
 #[derive(Debug)]
 pub struct History {
@@ -47,16 +58,16 @@ impl History {
     }
 
     pub async fn apply(self, caller: Caller<'_>) -> Result<Reply, RequestError> {
-        let messages = caller
+        let ids = caller
             .services
             .store
             .history(self.user.clone(), self.before, self.limit)
             .await?
             .ok_or_else(|| RequestError::unknown_user(self.user.as_str()))?;
-        Ok(Reply::Now(ServerFrame::History {
+        Ok(Reply::Page(Page {
             id: caller.request,
             user: self.user,
-            messages,
+            ids,
         }))
     }
 }

@@ -38,6 +38,8 @@ fn named_user(text: &str) -> Result<Name, RequestError> {
 #[derive(Debug)]
 pub enum Reply {
     Now(ServerFrame),
+    /// A `history` page, written as its messages are read.
+    Page(history::Page),
     /// `bye`: the client is owed what it asked for before, then the session
     /// closes.
     Close,

@@ -35,8 +35,15 @@ pub enum Payload {
     /// the messages as it writes them: the router, one task for every
     /// connection, never spends the time a long backlog takes to encode (an
     /// 8 MiB resume would hold up everyone's events meanwhile), and the
-    /// backlog is never in memory twice, as messages and as bytes.
-    Backlog { messages: Vec<Message>, then: Bytes },
+    /// backlog is never in memory twice, as messages and as bytes. A user's
+    /// long backlog carries only its first chunk as messages: the session
+    /// reads the `rest` (ids fixed by the backlog's snapshot) from storage a
+    /// chunk at a time as it writes, so it never holds more than one chunk.
+    Backlog {
+        messages: Vec<Message>,
+        rest: Vec<u64>,
+        then: Bytes,
+    },
 }
 
 impl Outgoing {
@@ -73,7 +80,15 @@ impl Outgoing {
     pub fn to_bytes(&self) -> Bytes {
         match &self.payload {
             Payload::Encoded(bytes) => bytes.clone(),
-            Payload::Backlog { messages, then } => {
+            Payload::Backlog {
+                messages,
+                rest,
+                then,
+            } => {
+                assert!(
+                    rest.is_empty(),
+                    "the rest of a backlog is read by the session"
+                );
                 let mut buf = bytes::BytesMut::new();
                 for message in messages {
                     let frame = switchboard_protocol::ServerFrame::Message {

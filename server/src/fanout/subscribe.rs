@@ -70,7 +70,7 @@ impl Registry {
         // cannot be split by live events, nor overflow the outbox by its
         // length. The session encodes the backlog itself (`Payload::Backlog`).
         let mut chunk = BytesMut::new();
-        let count = u32::try_from(backlog.messages.len()).unwrap_or(u32::MAX);
+        let count = u32::try_from(backlog.count()).unwrap_or(u32::MAX);
         if identity.role == Role::Agent {
             for name in self.presence.announced_online() {
                 let presence = ServerFrame::Presence {
@@ -99,6 +99,7 @@ impl Registry {
         // subscriber hears `subscribed` (see `sent`).
         let payload = Payload::Backlog {
             messages: backlog.messages,
+            rest: backlog.rest,
             then: chunk.freeze(),
         };
         self.push_outgoing(origin.conn, Outgoing::reply(payload));

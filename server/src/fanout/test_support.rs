@@ -39,6 +39,7 @@ pub(super) fn origin(conn: ConnId, request: Option<RequestId>) -> Origin {
 pub(super) fn backlog_at(as_of: u64, messages: Vec<Message>) -> Option<Backlog> {
     Some(Backlog {
         messages,
+        rest: vec![],
         truncated: false,
         held: vec![],
         as_of: Seq(as_of),

@@ -17,6 +17,8 @@
 //! reading) is [`batched_writer`]'s job.
 //!
 //! - [`replies`]: the book of replies owed, which keeps them in request order;
+//! - [`replying`]: long replies (`history`, a user's backlog) read from
+//!   storage a chunk at a time as they are written;
 //! - [`crate::cmd::Command`]: what each request means (the session only
 //!   does I/O and keeps that order);
 //! - [`sign_in`]: the anonymous connection's `hello`;
@@ -26,6 +28,7 @@ mod batched_writer;
 mod end;
 mod idle;
 mod replies;
+mod replying;
 mod sign_in;
 
 use std::io;
@@ -34,8 +37,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use switchboard_protocol::codec::{HistoryLine, encode_into};
-use switchboard_protocol::{ClientFrame, Message, Name, RequestId, ServerCodec, ServerFrame};
+use switchboard_protocol::codec::encode_into;
+use switchboard_protocol::{ClientFrame, RequestId, ServerCodec, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -249,10 +252,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         match result {
             // Nothing is owed before a history (it paid first): written now,
-            // encoded as it goes.
-            Ok(Reply::Now(ServerFrame::History { id, user, messages })) if !self.replies.owed() => {
-                self.write_history(id, user, messages).await?;
-            }
+            // read and encoded as it goes.
+            Ok(Reply::Page(page)) => self.write_history(page, &identity).await?,
             Ok(Reply::Now(frame)) => self.reply(&frame).await?,
             Ok(Reply::Later) => self.replies.expect_later(),
             Ok(Reply::Close) => return Ok(Some(End::Bye)),
@@ -299,8 +300,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         match out.payload {
             Payload::Encoded(bytes) => self.writer.write(&bytes).await?,
-            Payload::Backlog { messages, then } => {
-                self.write_backlog(messages).await?;
+            Payload::Backlog {
+                messages,
+                rest,
+                then,
+            } => {
+                self.write_backlog(messages, &rest).await?;
                 self.writer.write(&then).await?;
             }
         }
@@ -330,39 +335,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn reply_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
         tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
         self.reply(&error.to_frame(id)).await
-    }
-
-    /// Encodes a backlog one message at a time into the batched writer: the
-    /// encoded backlog is never whole in memory.
-    async fn write_backlog(&mut self, messages: Vec<Message>) -> io::Result<()> {
-        let mut frame = BytesMut::with_capacity(512);
-        for message in messages {
-            frame.clear();
-            encode_into(&ServerFrame::Message { message }, &mut frame)?;
-            self.writer.write(&frame).await?;
-        }
-        Ok(())
-    }
-
-    /// A `history` reply, encoded a message at a time as it is written: a
-    /// page of a thousand long messages (up to 16 MB) is never in memory
-    /// twice, as messages and as bytes.
-    async fn write_history(
-        &mut self,
-        id: Option<RequestId>,
-        user: Name,
-        messages: Vec<Message>,
-    ) -> io::Result<()> {
-        let mut line = HistoryLine::new(id, user)?;
-        self.writer.write(line.head()).await?;
-        let mut piece = BytesMut::with_capacity(512);
-        for message in messages {
-            piece.clear();
-            line.push(&message, &mut piece)?;
-            self.writer.write(&piece).await?;
-        }
-        self.writer.write(HistoryLine::TAIL).await?;
-        self.writer.flush().await
     }
 
     /// Writes a frame that is not a reply (greeting, welcome, last words).

@@ -31,6 +31,7 @@ mod commit_stats;
 #[cfg(test)]
 mod contract;
 mod outcome;
+mod paging;
 mod position;
 mod reader;
 mod rules;
@@ -60,7 +61,7 @@ use sqlite::{cannot_open, connect, open_database};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use switchboard_protocol::{Body, Key, Message, Name, Priority, Role, Token};
+use switchboard_protocol::{Body, Key, Name, Priority, Role, Token};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -68,6 +69,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::event::Backlog;
 use crate::event::{CommitSink, Origin};
 use crate::identity::Identity;
+use reader::ReadJob;
 
 /// Write requests waiting for the writer. Senders wait when it is full,
 /// which slows clients down instead of growing memory.
@@ -83,6 +85,15 @@ const READERS: usize = 2;
 pub(crate) const RESUME_CAP: rules::ResumeCap = rules::ResumeCap {
     messages: 10_000,
     body_bytes: 8 << 20,
+};
+/// A long reply (a `history` page, a user's backlog) is read and held at
+/// most this much at a time (`paging`): 64 messages, or fewer once their
+/// bodies reach 256 KiB (16 of the longest). Small enough that a hundred
+/// slow readers hold tens of MiB, not gigabytes; large enough that a page of
+/// short messages is one read.
+pub(crate) const REPLY_CHUNK: rules::ReplyChunk = rules::ReplyChunk {
+    messages: 64,
+    body_bytes: 256 << 10,
 };
 
 #[derive(Debug, Error)]
@@ -177,33 +188,6 @@ enum WriteJob {
     },
     /// Lets go of the conversations removed agents still mark.
     ReleaseRemovedAgents,
-}
-
-enum ReadJob {
-    Authenticate {
-        role: Role,
-        name: Name,
-        token: Token,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
-    Backlog {
-        identity: Identity,
-        since: Option<u64>,
-        limit: u32,
-        reply: oneshot::Sender<Result<Backlog, StoreError>>,
-    },
-    History {
-        user: Name,
-        before: Option<u64>,
-        limit: u32,
-        reply: oneshot::Sender<Result<Option<Vec<Message>>, StoreError>>,
-    },
-    AgentCredentials {
-        reply: oneshot::Sender<Result<Vec<AgentCredential>, StoreError>>,
-    },
-    RemovedAgentsHold {
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
 }
 
 /// The handle every session holds.
@@ -375,21 +359,5 @@ impl Store {
     /// marks; each reaches the router as a `released` for everyone.
     pub async fn release_removed_agents(&self) -> Result<(), StoreError> {
         self.write(WriteJob::ReleaseRemovedAgents).await
-    }
-
-    /// A page of `user`'s conversation; `None` if there is no such user.
-    pub async fn history(
-        &self,
-        user: Name,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<Option<Vec<Message>>, StoreError> {
-        self.read(|reply| ReadJob::History {
-            user,
-            before,
-            limit,
-            reply,
-        })
-        .await
     }
 }

@@ -1,15 +1,52 @@
-//! Reader threads: sign-ins, `history` and `subscribe` backlogs, each on its
+//! Reader threads: sign-ins, `history` pages and `subscribe` backlogs (and
+//! the chunks of the long ones), each on its
 //! own connection to the backend ([`ReadBackend`]), so reads never wait for
 //! a commit nor hold one up. What each read means is in
 //! [`super::rules::read`]; a reader only picks the snapshot.
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use switchboard_protocol::{Message, Name, Role, Token};
+use tokio::sync::{mpsc, oneshot};
 
 use super::backend::ReadBackend;
 use super::rules::read;
-use super::{RESUME_CAP, ReadJob, StoreError};
+use super::{AgentCredential, Backlog, REPLY_CHUNK, RESUME_CAP, StoreError};
+use crate::identity::Identity;
+
+/// A read request, answered on its oneshot.
+pub(super) enum ReadJob {
+    Authenticate {
+        role: Role,
+        name: Name,
+        token: Token,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Backlog {
+        identity: Identity,
+        since: Option<u64>,
+        limit: u32,
+        reply: oneshot::Sender<Result<Backlog, StoreError>>,
+    },
+    /// The ids of a `history` page.
+    History {
+        user: Name,
+        before: Option<u64>,
+        limit: u32,
+        reply: oneshot::Sender<Result<Option<Vec<u64>>, StoreError>>,
+    },
+    /// The next chunk of a long reply.
+    Chunk {
+        ids: Vec<u64>,
+        reply: oneshot::Sender<Result<Vec<Message>, StoreError>>,
+    },
+    AgentCredentials {
+        reply: oneshot::Sender<Result<Vec<AgentCredential>, StoreError>>,
+    },
+    RemovedAgentsHold {
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
 
 pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
     loop {
@@ -35,8 +72,9 @@ pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver
                 limit,
                 reply,
             } => {
-                let backlog = backend
-                    .in_snapshot(|reads| read::backlog(reads, &identity, since, limit, RESUME_CAP));
+                let backlog = backend.in_snapshot(|reads| {
+                    read::backlog(reads, &identity, since, limit, RESUME_CAP, REPLY_CHUNK)
+                });
                 let _ = reply.send(backlog.map_err(StoreError::backend));
             }
             ReadJob::History {
@@ -48,6 +86,11 @@ pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver
                 // Two reads, as before the rules moved: no transaction.
                 let page = read::history(&mut backend.reads(), &user, before, limit);
                 let _ = reply.send(page.map_err(StoreError::backend));
+            }
+            ReadJob::Chunk { ids, reply } => {
+                // One short read transaction a chunk.
+                let chunk = backend.in_snapshot(|reads| read::chunk(reads, &ids, REPLY_CHUNK));
+                let _ = reply.send(chunk.map_err(StoreError::backend));
             }
             ReadJob::AgentCredentials { reply } => {
                 let _ = reply.send(backend.agent_credentials().map_err(StoreError::backend));

@@ -21,7 +21,7 @@ use std::fmt::Debug;
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
 use super::Backlog;
-use super::rules::{Reads, ResumeCap, Tables, UserRow, read};
+use super::rules::{Reads, ReplyChunk, ResumeCap, Tables, UserRow, read};
 use crate::event::Seq;
 use crate::identity::Identity;
 
@@ -185,7 +185,9 @@ fn conversation<B: Subject>(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Message>, B::Error> {
-    conn.reads().conversation(user_id, before, limit)
+    let mut reads = conn.reads();
+    let ids = reads.conversation_ids(user_id, before, limit)?;
+    reads.messages_by_id(&ids, usize::MAX)
 }
 
 fn messages_since<B: Subject>(
@@ -194,7 +196,14 @@ fn messages_since<B: Subject>(
     since: u64,
     cap: ResumeCap,
 ) -> Result<(Vec<Message>, bool), B::Error> {
-    conn.reads().messages_since(user_id, since, cap)
+    let mut reads = conn.reads();
+    match user_id {
+        Some(user_id) => {
+            let (ids, truncated) = reads.conversation_ids_since(user_id, since, cap)?;
+            Ok((reads.messages_by_id(&ids, usize::MAX)?, truncated))
+        }
+        None => reads.messages_since(since, cap),
+    }
 }
 
 fn assignments<B: Subject>(conn: &B) -> Result<Vec<(Name, Name)>, B::Error> {
@@ -213,6 +222,7 @@ fn backlog<B: Subject>(
         since,
         limit,
         crate::store::RESUME_CAP,
+        crate::store::REPLY_CHUNK,
     )
 }
 
@@ -254,6 +264,7 @@ macro_rules! contract_tests {
             reads::conversation_pages_backwards_and_returns_oldest_first,
             reads::held_conversations_are_listed_by_user_with_their_agent,
             reads::a_backlog_comes_with_the_position_of_its_snapshot,
+            reads::a_long_reply_is_read_a_chunk_at_a_time,
             removed_agents::removed_agents_keep_their_messages_and_lose_their_conversations,
             removed_agents::a_removed_agent_added_again_does_not_get_its_conversations_back,
             removed_agents::a_release_left_due_is_dropped_once_the_user_was_taken_and_released,

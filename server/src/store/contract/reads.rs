@@ -150,3 +150,85 @@ pub(in crate::store) fn a_backlog_comes_with_the_position_of_its_snapshot<B: Sub
     assert_eq!(read.as_of, Seq(id + 2));
     assert_eq!(read.messages.len(), 1, "since 0: everything");
 }
+
+/// A long reply is planned as ids and read a chunk at a time: a chunk stops
+/// at its messages or its body bytes, and the chunks joined are the page
+/// read whole; a user's backlog is its first chunk and the ids of the rest,
+/// counted whole; an agent's comes whole.
+pub(in crate::store) fn a_long_reply_is_read_a_chunk_at_a_time<B: Subject>(
+    new: impl FnOnce() -> B,
+) {
+    let conn = new();
+    let ana = add_user(&conn, "ana");
+    let bo = add_user(&conn, "bo");
+    for i in 0..120 {
+        user_message(&conn, if i % 4 == 3 { bo } else { ana }, i, "0123456789");
+    }
+    // Ten-byte bodies: three reach 25 bytes.
+    let chunk = ReplyChunk {
+        messages: 8,
+        body_bytes: 25,
+    };
+    let ids = read::history(&mut conn.reads(), &name("ana"), None, 50)
+        .expect("reads")
+        .expect("ana exists");
+    assert_eq!(ids.len(), 50);
+    let mut joined = Vec::new();
+    let mut rest = &ids[..];
+    while !rest.is_empty() {
+        let read = read::chunk(&mut conn.reads(), rest, chunk).expect("reads");
+        assert_eq!(read.len(), rest.len().min(3));
+        rest = &rest[read.len()..];
+        joined.extend(read);
+    }
+    assert_eq!(joined, conversation(&conn, ana, None, 50).expect("reads"));
+    let few = ReplyChunk {
+        messages: 2,
+        body_bytes: usize::MAX,
+    };
+    assert_eq!(
+        read::chunk(&mut conn.reads(), &ids, few)
+            .expect("reads")
+            .len(),
+        2
+    );
+    assert!(
+        read::history(&mut conn.reads(), &name("cy"), None, 50)
+            .expect("reads")
+            .is_none()
+    );
+
+    let ana_identity = Identity {
+        role: Role::User,
+        name: name("ana"),
+    };
+    let user_backlog = |since| {
+        read::backlog(
+            &mut conn.reads(),
+            &ana_identity,
+            since,
+            50,
+            crate::store::RESUME_CAP,
+            chunk,
+        )
+        .expect("reads")
+    };
+    let whole = user_backlog(None);
+    assert_eq!(whole.count(), 50);
+    assert_eq!(whole.messages, joined[..3]);
+    assert_eq!(whole.rest, ids[3..]);
+    let resumed = user_backlog(Some(ids[40]));
+    assert_eq!(resumed.count(), 9);
+    assert_eq!(resumed.messages, joined[41..44]);
+    assert_eq!(resumed.rest, ids[44..]);
+    let agents = read::backlog(
+        &mut conn.reads(),
+        &agent(),
+        Some(0),
+        50,
+        crate::store::RESUME_CAP,
+        chunk,
+    )
+    .expect("reads");
+    assert_eq!((agents.messages.len(), agents.rest.len()), (120, 0));
+}

@@ -15,7 +15,7 @@ mod reads;
 mod tables;
 mod write;
 
-pub(in crate::store) use reads::{Reads, ResumeCap};
+pub(in crate::store) use reads::{Reads, ReplyChunk, ResumeCap};
 pub(in crate::store) use tables::{AgentRow, ReleaseDue, Tables, UserRow};
 pub(super) use write::{
     Clock, Written, register_user, release, release_removed_agents, store_message,

@@ -5,7 +5,7 @@
 
 use switchboard_protocol::{Message, Name, Role, Token};
 
-use super::{AgentRow, Reads, ResumeCap};
+use super::{AgentRow, Reads, ReplyChunk, ResumeCap};
 use crate::identity::Identity;
 use crate::store::Backlog;
 use crate::token;
@@ -32,17 +32,30 @@ pub(in crate::store) fn authenticate<R: Reads>(
     Ok(stored.is_some_and(|hash| token::verify(token, &hash)))
 }
 
-/// A page of `user`'s conversation; `None` if there is no such user.
+/// The ids of a page of `user`'s conversation, oldest first (its
+/// messages are read a chunk at a time, [`chunk`]); `None` if there is no
+/// such user.
 pub(in crate::store) fn history<R: Reads>(
     reads: &mut R,
     user: &Name,
     before: Option<u64>,
     limit: u32,
-) -> Result<Option<Vec<Message>>, R::Error> {
+) -> Result<Option<Vec<u64>>, R::Error> {
     match reads.find_user(user)? {
-        Some(row) => reads.conversation(row.id, before, limit).map(Some),
+        Some(row) => reads.conversation_ids(row.id, before, limit).map(Some),
         None => Ok(None),
     }
+}
+
+/// The next chunk of a long reply: the messages of the first of `ids`, at
+/// most `chunk` of them (fewer once their bodies reach its bytes).
+pub(in crate::store) fn chunk<R: Reads>(
+    reads: &mut R,
+    ids: &[u64],
+    chunk: ReplyChunk,
+) -> Result<Vec<Message>, R::Error> {
+    let ids = &ids[..ids.len().min(chunk.messages)];
+    reads.messages_by_id(ids, chunk.body_bytes)
 }
 
 /// A subscriber's backlog, and the position of the snapshot it was read
@@ -53,46 +66,52 @@ pub(in crate::store) fn history<R: Reads>(
 /// holding it, if any; an agent gets the waiting queue (or everyone's
 /// messages `since`) and every held conversation. A `since` resume stops
 /// at `cap`.
+///
+/// A user's backlog is one conversation, planned as ids in the snapshot:
+/// its first `chunk` is read here, the rest later ([`Backlog::rest`]) as
+/// the client takes it. An agent's (many conversations, the waiting queue)
+/// is read whole: agents are provisioned and trusted, and their backlog is
+/// bounded by `limit` and `cap`.
 pub(in crate::store) fn backlog<R: Reads>(
     reads: &mut R,
     identity: &Identity,
     since: Option<u64>,
     limit: u32,
     cap: ResumeCap,
+    chunk: ReplyChunk,
 ) -> Result<Backlog, R::Error> {
     let as_of = reads.position()?;
-    let (messages, truncated, held) = match identity.role {
+    let mut backlog = Backlog {
+        messages: Vec::new(),
+        rest: Vec::new(),
+        truncated: false,
+        held: Vec::new(),
+        as_of,
+    };
+    match identity.role {
         Role::User => {
             let Some(user) = reads.find_user(&identity.name)? else {
-                return Ok(Backlog {
-                    messages: Vec::new(),
-                    truncated: false,
-                    held: Vec::new(),
-                    as_of,
-                });
+                return Ok(backlog);
             };
-            let (messages, truncated) = match since {
-                Some(since) => reads.messages_since(Some(user.id), since, cap)?,
-                None => (reads.conversation(user.id, None, limit)?, false),
+            let (ids, truncated) = match since {
+                Some(since) => reads.conversation_ids_since(user.id, since, cap)?,
+                None => (reads.conversation_ids(user.id, None, limit)?, false),
             };
-            let held = user
+            backlog.messages = self::chunk(reads, &ids, chunk)?;
+            backlog.rest = ids[backlog.messages.len()..].to_vec();
+            backlog.truncated = truncated;
+            backlog.held = user
                 .assigned
                 .map(|(_, agent)| vec![(identity.name.clone(), agent)])
                 .unwrap_or_default();
-            (messages, truncated, held)
         }
         Role::Agent => {
-            let (messages, truncated) = match since {
-                Some(since) => reads.messages_since(None, since, cap)?,
+            (backlog.messages, backlog.truncated) = match since {
+                Some(since) => reads.messages_since(since, cap)?,
                 None => (reads.waiting_queue(limit)?, false),
             };
-            (messages, truncated, reads.assignments()?)
+            backlog.held = reads.assignments()?;
         }
-    };
-    Ok(Backlog {
-        messages,
-        truncated,
-        held,
-        as_of,
-    })
+    }
+    Ok(backlog)
 }

@@ -16,6 +16,17 @@ pub struct ResumeCap {
     pub body_bytes: usize,
 }
 
+/// How much of a long reply (a `history` page, a user's backlog) is read
+/// and held at once: a number of messages, and a total of body bytes (the
+/// chunk stops after the message that reaches it). The reply's messages are
+/// planned first, as ids, and read a chunk at a time as the client takes
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyChunk {
+    pub messages: usize,
+    pub body_bytes: usize,
+}
+
 /// Reads for answering, never for deciding: nothing here locks, and a
 /// reader never waits for the writer nor holds it up.
 ///
@@ -36,22 +47,38 @@ pub(in crate::store) trait Reads {
     fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error>;
     /// An agent; `token_hash` is `None` once it was removed.
     fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
-    /// The `limit` latest messages of one conversation older than `before`
-    /// (any id, of this conversation or not), oldest first.
-    fn conversation(
+    /// The ids of the `limit` latest messages of one conversation older
+    /// than `before` (any id, of this conversation or not), oldest first.
+    fn conversation_ids(
         &mut self,
         user_id: i64,
         before: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<Message>, Self::Error>;
-    /// Messages after `since` (of one conversation, or of all), oldest
-    /// first: the newest that fit `cap`, and whether some were left out.
+    ) -> Result<Vec<u64>, Self::Error>;
+    /// The ids of one conversation's messages after `since`, oldest first:
+    /// the newest that fit `cap`, and whether some were left out.
+    fn conversation_ids_since(
+        &mut self,
+        user_id: i64,
+        since: u64,
+        cap: ResumeCap,
+    ) -> Result<(Vec<u64>, bool), Self::Error>;
+    /// Everyone's messages after `since`, oldest first: the newest that fit
+    /// `cap`, and whether some were left out.
     fn messages_since(
         &mut self,
-        user_id: Option<i64>,
         since: u64,
         cap: ResumeCap,
     ) -> Result<(Vec<Message>, bool), Self::Error>;
+    /// The messages `ids` name, in that order, stopping after the first
+    /// whose bodies reach `body_bytes` in all (at least one when any is
+    /// named). Messages never change once stored: read in a later snapshot
+    /// than the ids, they are the same.
+    fn messages_by_id(
+        &mut self,
+        ids: &[u64],
+        body_bytes: usize,
+    ) -> Result<Vec<Message>, Self::Error>;
     /// User messages still waiting for an answer: most urgent first, then
     /// oldest; at most `limit`.
     fn waiting_queue(&mut self, limit: u32) -> Result<Vec<Message>, Self::Error>;

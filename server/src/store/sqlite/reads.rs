@@ -27,22 +27,38 @@ impl Reads for Snapshot<'_> {
         queries::find_agent(self.0, name)
     }
 
-    fn conversation(
+    fn conversation_ids(
         &mut self,
         user_id: i64,
         before: Option<u64>,
         limit: u32,
-    ) -> Result<Vec<Message>, Self::Error> {
-        queries::conversation(self.0, user_id, before, limit)
+    ) -> Result<Vec<u64>, Self::Error> {
+        queries::conversation_ids(self.0, user_id, before, limit)
+    }
+
+    fn conversation_ids_since(
+        &mut self,
+        user_id: i64,
+        since: u64,
+        cap: ResumeCap,
+    ) -> Result<(Vec<u64>, bool), Self::Error> {
+        queries::conversation_ids_since(self.0, user_id, since, cap)
     }
 
     fn messages_since(
         &mut self,
-        user_id: Option<i64>,
         since: u64,
         cap: ResumeCap,
     ) -> Result<(Vec<Message>, bool), Self::Error> {
-        queries::messages_since(self.0, user_id, since, cap)
+        queries::messages_since(self.0, since, cap)
+    }
+
+    fn messages_by_id(
+        &mut self,
+        ids: &[u64],
+        body_bytes: usize,
+    ) -> Result<Vec<Message>, Self::Error> {
+        queries::messages_by_id(self.0, ids, body_bytes)
     }
 
     fn waiting_queue(&mut self, limit: u32) -> Result<Vec<Message>, Self::Error> {

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Statement, params};
 use switchboard_protocol::{Body, Priority};
 use switchboard_protocol::{Message, Timestamp};
 
-use super::{Result, collect_messages, message_from_row, sql_id};
+use super::{Result, message_from_row, sql_id};
 use crate::event::Seq;
 use crate::store::rules::ResumeCap;
 #[cfg(test)]
@@ -64,47 +64,24 @@ pub(crate) fn read_conversation_end(
         .optional()
 }
 
-/// Up to `limit` messages of a conversation, newest first, walking back
-/// from `from` and stopping at the first id at or below `above`.
-fn walk_chain(
-    conn: &Connection,
-    from: Option<u64>,
-    above: u64,
-    limit: i64,
-) -> Result<Vec<Message>> {
-    let Some(from) = from else {
-        return Ok(Vec::new());
-    };
-    collect_messages(
-        conn,
-        CHAIN_NEWEST_FIRST,
-        params![sql_id(from), sql_id(above), limit],
-    )
-}
-
-/// A conversation's messages newest first: from `?1` down the chain, above
-/// `?2`, at most `?3`.
-const CHAIN_NEWEST_FIRST: &str = select_messages!(
-    chain!(),
-    "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
-);
-/// [`CHAIN_NEWEST_FIRST`] that also stops once the bodies walked pass `?4`
-/// bytes (the first message past it still comes, so the caller sees that
-/// more were left). `ORDER BY` makes SQLite read every row the walk yields
-/// before the first comes out: without this stop, a resume capped at 8 MiB
-/// still read all 10,000 bodies of up to 16 KB (`octet_length` reads a
-/// body's size without its text).
-const CHAIN_NEWEST_FIRST_WITHIN: &str = select_messages!(
-    "WITH RECURSIVE chain(id, bytes) AS (
+/// A conversation's chain, newest first, from `?1` down to (not
+/// including) the first id at or below `?2`, stopping once the bodies walked
+/// pass `?4` bytes (the first message past it still comes, so the caller
+/// sees that more were left), at most `?3` messages: each message's id and
+/// body size. `ORDER BY` makes SQLite read every row the walk yields before
+/// the first comes out: without this stop, a resume capped at 8 MiB still
+/// walked all 10,000 messages (`octet_length` reads a body's size without
+/// its text).
+const CHAIN_IDS_NEWEST_FIRST_WITHIN: &str = "WITH RECURSIVE chain(id, bytes) AS (
         SELECT ?1, 0 WHERE ?1 > ?2
         UNION ALL
         SELECT m.prev_id, chain.bytes + octet_length(m.body)
         FROM chain JOIN messages m ON m.id = chain.id
         WHERE m.prev_id > ?2 AND chain.bytes + octet_length(m.body) <= ?4
         LIMIT ?3
-     ) ",
-    "chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC"
-);
+     )
+     SELECT m.id, octet_length(m.body)
+     FROM chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC";
 /// Everyone's messages above `?1`, newest first, at most `?2`.
 const ALL_NEWEST_FIRST: &str =
     select_messages!("messages m WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2");
@@ -156,14 +133,15 @@ pub fn last_timestamp(conn: &Connection) -> Result<Option<Timestamp>> {
     .map(|micros| micros.map(Timestamp::from_micros))
 }
 
-/// The `limit` latest messages of one conversation older than `before`,
-/// oldest first.
-pub fn conversation(
+/// The ids of the `limit` latest messages of one conversation older than
+/// `before`, oldest first: a page's plan, a few bytes a message, whose
+/// messages are then read a chunk at a time ([`messages_by_id`]).
+pub fn conversation_ids(
     conn: &Connection,
     user_id: i64,
     before: Option<u64>,
     limit: u32,
-) -> Result<Vec<Message>> {
+) -> Result<Vec<u64>> {
     let last = last_message(conn, user_id)?;
     let from = match (before, last) {
         // Ids start at 1: nothing is older than that.
@@ -171,10 +149,51 @@ pub fn conversation(
         (Some(before), Some(last)) if before <= last => start_before(conn, user_id, before, last)?,
         _ => last,
     };
-    let mut messages = walk_chain(conn, from, 0, i64::from(limit))?;
-    messages.reverse();
+    let Some(from) = from else {
+        return Ok(Vec::new());
+    };
+    let mut statement = conn.prepare_cached(CHAIN_IDS_OLDEST_FIRST)?;
+    let rows = statement.query_map(params![sql_id(from), 0, i64::from(limit)], |row| {
+        row.get::<_, i64>(0).map(|id| id as u64)
+    })?;
+    rows.collect()
+}
+
+/// The `limit` latest messages of one conversation older than `before`,
+/// oldest first, read whole (tests; the server reads them in chunks).
+#[cfg(test)]
+pub fn conversation(
+    conn: &Connection,
+    user_id: i64,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let ids = conversation_ids(conn, user_id, before, limit)?;
+    messages_by_id(conn, &ids, usize::MAX)
+}
+
+/// The messages `ids` name, in that order, stopping after the first whose
+/// bodies reach `body_bytes` in all (at least one, if any are named): one
+/// chunk of a long reply. Messages never change once stored, so a chunk
+/// read later than its plan reads the same messages.
+pub fn messages_by_id(conn: &Connection, ids: &[u64], body_bytes: usize) -> Result<Vec<Message>> {
+    let mut statement = conn.prepare_cached(MESSAGE_BY_ID)?;
+    let mut messages = Vec::with_capacity(ids.len());
+    let mut bytes = 0;
+    for &id in ids {
+        let message = statement.query_row([sql_id(id)], message_from_row)?;
+        bytes += message.body.as_str().len();
+        messages.push(message);
+        if bytes >= body_bytes {
+            break;
+        }
+    }
     Ok(messages)
 }
+
+/// A conversation's ids, oldest first: from `?1` down the chain, above
+/// `?2`, at most `?3`.
+const CHAIN_IDS_OLDEST_FIRST: &str = concat!(chain!(), "SELECT id FROM chain ORDER BY id");
 
 /// Every this many messages of a conversation, one is listed in
 /// `conversation_marks` (schema migration 5 marks existing conversations
@@ -220,39 +239,54 @@ const START_BEFORE: &str = "WITH RECURSIVE chain(id) AS (
      )
      SELECT max(id) FROM chain WHERE id < ?2";
 
-/// Messages after `since` (of one conversation, or of all), oldest first:
-/// the newest that fit `cap`, and whether some were left out.
+/// Messages after `since` of all conversations, oldest first: the newest
+/// that fit `cap`, and whether some were left out.
 pub fn messages_since(
     conn: &Connection,
-    user_id: Option<i64>,
     since: u64,
     cap: ResumeCap,
 ) -> Result<(Vec<Message>, bool)> {
     let one_more = i64::from(cap.messages) + 1;
-    let (mut messages, truncated) = match user_id {
-        Some(user_id) => match last_message(conn, user_id)? {
-            Some(from) => collect_newest(
-                conn,
-                CHAIN_NEWEST_FIRST_WITHIN,
-                params![
-                    sql_id(from),
-                    sql_id(since),
-                    one_more,
-                    i64::try_from(cap.body_bytes).unwrap_or(i64::MAX)
-                ],
-                cap,
-            )?,
-            None => (Vec::new(), false),
-        },
-        None => collect_newest(
-            conn,
-            ALL_NEWEST_FIRST,
-            params![sql_id(since), one_more],
-            cap,
-        )?,
-    };
+    let (mut messages, truncated) = collect_newest(
+        conn,
+        ALL_NEWEST_FIRST,
+        params![sql_id(since), one_more],
+        cap,
+    )?;
     messages.reverse();
     Ok((messages, truncated))
+}
+
+/// The ids of one conversation's messages after `since`, oldest first: the
+/// newest that fit `cap`, and whether some were left out (a user's resume,
+/// read a chunk at a time afterwards).
+pub fn conversation_ids_since(
+    conn: &Connection,
+    user_id: i64,
+    since: u64,
+    cap: ResumeCap,
+) -> Result<(Vec<u64>, bool)> {
+    let Some(from) = last_message(conn, user_id)? else {
+        return Ok((Vec::new(), false));
+    };
+    let mut statement = conn.prepare_cached(CHAIN_IDS_NEWEST_FIRST_WITHIN)?;
+    let mut rows = statement.query(params![
+        sql_id(from),
+        sql_id(since),
+        i64::from(cap.messages) + 1,
+        i64::try_from(cap.body_bytes).unwrap_or(i64::MAX)
+    ])?;
+    let (mut kept, mut body_bytes, mut truncated) = (Vec::new(), 0, false);
+    while let Some(row) = rows.next()? {
+        body_bytes += usize::try_from(row.get::<_, i64>(1)?).unwrap_or(usize::MAX);
+        if kept.len() == cap.messages as usize || body_bytes > cap.body_bytes {
+            truncated = true;
+            break;
+        }
+        kept.push(row.get::<_, i64>(0)? as u64);
+    }
+    kept.reverse();
+    Ok((kept, truncated))
 }
 
 /// Rows newest first, kept while they fit `cap`; whether any were left
@@ -374,7 +408,7 @@ mod tests {
             last = user_message(&conn, ana, i, "0123456789");
         }
         let rows = conn
-            .prepare(CHAIN_NEWEST_FIRST_WITHIN)
+            .prepare(CHAIN_IDS_NEWEST_FIRST_WITHIN)
             .expect("prepares")
             .query_map(params![last as i64, 0, 1_000, 25], |row| {
                 row.get::<_, i64>(0)
@@ -385,9 +419,9 @@ mod tests {
             rows, 3,
             "10 + 10 fit in 25 bytes; the third says there is more"
         );
-        let (kept, truncated) = messages_since(
+        let (kept, truncated) = conversation_ids_since(
             &conn,
-            Some(ana),
+            ana,
             0,
             ResumeCap {
                 messages: 1_000,
