@@ -36,15 +36,20 @@ async fn all_at_once<T: Send + 'static>(
     outputs
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_burst_larger_than_the_listen_backlog_is_greeted_in_full() {
-    let server = TestServer::start_with(&[
+/// A server whose listen queue a burst overflows. The burst comes from one
+/// address, so the new-connection rate per address is off.
+fn with_a_small_backlog() -> TestServer {
+    TestServer::start_with(&[
         "--listen-backlog",
         SMALL_BACKLOG,
-        // The burst comes from one address: past the new-connection rate.
         "--connections-per-second-per-address",
         "0",
-    ]);
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_larger_than_the_listen_backlog_is_greeted_in_full() {
+    let server = with_a_small_backlog();
     let addr = server.addr();
     let started = Instant::now();
     let burst =
@@ -86,13 +91,7 @@ async fn without_a_retry_a_burst_leaves_clients_waiting_in_silence() {
         "{ABORT_ON_OVERFLOW} is not 0: this system resets overflowing handshakes instead of \
          dropping them in silence, so this test cannot show the hang"
     );
-    let server = TestServer::start_with(&[
-        "--listen-backlog",
-        SMALL_BACKLOG,
-        // The burst comes from one address: past the new-connection rate.
-        "--connections-per-second-per-address",
-        "0",
-    ]);
+    let server = with_a_small_backlog();
     let addr = server.addr();
     let burst = (0..BURST).map(|_| async move {
         let stream = TcpStream::connect(addr).await.ok()?;
