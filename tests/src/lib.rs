@@ -38,6 +38,11 @@
 //! - [`flags`]: `serve` flags tests share ([`flags::NO_SEND_LIMITS`]).
 //! - [`bins`]: where the built `switchboard` and `switchboard-tui` binaries are.
 //! - [`tls`]: a self-signed certificate made on the spot.
+//! - [`postgres`], [`nats`]: [`TestPostgres`] and [`TestNats`], throwaway
+//!   PostgreSQL and `nats-server` on free loopback ports for the cluster
+//!   tests (issue 16), which stop, restart and freeze them; [`throwaway`]:
+//!   what they share, including the one variable that may skip a test whose
+//!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]).
 //!
 //! Test files say `use switchboard_tests::*;` (or `::prelude::*`): every item
 //! above is re-exported here through [`prelude`].
@@ -53,9 +58,12 @@ pub mod flags;
 pub mod frames;
 pub mod greeted;
 pub mod messages;
+pub mod nats;
+pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod session;
+pub mod throwaway;
 pub mod tls;
 
 /// Everything a test file uses, for one glob import.
@@ -68,9 +76,12 @@ pub mod prelude {
     pub use crate::frames::{assigned, greeting, presence, released};
     pub use crate::greeted::{CONNECT_ATTEMPTS, GREETING_TIMEOUT, NoGreeting};
     pub use crate::messages::{bodies, id_of, ids, messages_in, numbered};
+    pub use crate::nats::TestNats;
+    pub use crate::postgres::TestPostgres;
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
+    pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;
 }
 

@@ -1,0 +1,200 @@
+//! [`TestNats`]: a throwaway `nats-server` for the cluster tests (issue 16),
+//! on a free loopback port with its log in a temporary directory; killed when
+//! dropped, so tests can run in parallel.
+//!
+//! The failure tests treat the bus as something that dies and stalls, so it
+//! can be killed ([`TestNats::stop`]), started again on the same port
+//! ([`TestNats::start_again`], [`TestNats::restart`]), and frozen with SIGSTOP
+//! and thawed with SIGCONT ([`TestNats::freeze`], [`TestNats::thaw`]): a frozen
+//! server keeps its connections open and answers nothing, the case a client
+//! can only tell by a timeout.
+
+use std::fs::{File, OpenOptions};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use rustix::process::{Pid, Signal, kill_process};
+
+use crate::throwaway::{
+    POLL_INTERVAL, PORT_ATTEMPTS, STARTUP_TIMEOUT, find_program, free_port, port_taken, read_log,
+    require,
+};
+
+/// The line that installs what this module needs.
+const INSTALL: &str = "apt-get install nats-server";
+
+/// What `nats-server` logs once it accepts clients.
+const READY_LINE: &str = "Server is ready";
+
+/// A running throwaway `nats-server`.
+pub struct TestNats {
+    /// Holds the log; removed on drop.
+    dir: tempfile::TempDir,
+    program: PathBuf,
+    port: u16,
+    /// `None` after [`TestNats::stop`].
+    child: Option<Child>,
+}
+
+impl TestNats {
+    /// A server accepting clients. `None` only when `nats-server` is missing
+    /// and the skip variable is set (see [`crate::throwaway`]); missing
+    /// otherwise, the test fails with `apt-get install nats-server`.
+    pub fn start() -> Option<TestNats> {
+        let program = require("nats-server", find_program("nats-server"), INSTALL)?;
+        let dir = tempfile::Builder::new()
+            .prefix("switchboard-nats-")
+            .tempdir()
+            .expect("create a temporary directory for nats-server");
+        let mut nats = TestNats {
+            dir,
+            program,
+            port: free_port(),
+            child: None,
+        };
+        for attempt in 1..=PORT_ATTEMPTS {
+            match nats.try_start() {
+                Ok(()) => return Some(nats),
+                Err(log) if port_taken(&log) && attempt < PORT_ATTEMPTS => {
+                    nats.port = free_port();
+                }
+                Err(log) => nats.fail_to_start(&log),
+            }
+        }
+        unreachable!("the last attempt either returns or fails the test")
+    }
+
+    /// Where a client connects: `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The client address, the same across [`TestNats::restart`].
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Kills the server (SIGKILL) and reaps it: every client loses its
+    /// connection, and nothing it held is flushed.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("nats-server is running");
+        child.kill().expect("SIGKILL nats-server");
+        child.wait().expect("reap nats-server");
+    }
+
+    /// Starts the server again on the same port after [`TestNats::stop`],
+    /// and waits until it accepts clients.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "nats-server is still running");
+        if let Err(log) = self.try_start() {
+            self.fail_to_start(&log);
+        }
+    }
+
+    /// [`TestNats::stop`] then [`TestNats::start_again`]: the same URL
+    /// serves again, with no subscriptions (core NATS keeps none).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Stops the server with SIGSTOP: its connections stay open and it
+    /// answers nothing until [`TestNats::thaw`].
+    pub fn freeze(&self) {
+        self.signal(Signal::STOP);
+    }
+
+    /// Resumes a [`TestNats::freeze`]d server with SIGCONT.
+    pub fn thaw(&self) {
+        self.signal(Signal::CONT);
+    }
+
+    /// Everything the server has logged, across restarts.
+    pub fn log(&self) -> String {
+        read_log(&self.log_path())
+    }
+
+    /// The log after its first `offset` bytes: what the latest run wrote.
+    fn log_since(&self, offset: u64) -> String {
+        let log = std::fs::read(self.log_path()).unwrap_or_default();
+        let offset = usize::try_from(offset).map_or(log.len(), |offset| offset.min(log.len()));
+        String::from_utf8_lossy(&log[offset..]).into_owned()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("nats.log")
+    }
+
+    fn signal(&self, signal: Signal) {
+        let child = self.child.as_ref().expect("nats-server is running");
+        let pid = i32::try_from(child.id())
+            .ok()
+            .and_then(Pid::from_raw)
+            .expect("a child's pid is a positive i32");
+        kill_process(pid, signal).expect("signal nats-server");
+    }
+
+    /// Starts `nats-server` with its output appended to the log, then waits
+    /// up to [`STARTUP_TIMEOUT`] until this server logs that it is ready.
+    /// Its own log, not a connection: a parallel test's server that won the
+    /// race for the port would answer a connection too. On failure the
+    /// server is gone and the error holds its log.
+    fn try_start(&mut self) -> Result<(), String> {
+        let log = self.open_log();
+        let earlier_runs = log.metadata().map_or(0, |meta| meta.len());
+        let mut child = Command::new(&self.program)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("share the log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start nats-server");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let exited = child.try_wait().expect("check on nats-server");
+            if exited.is_none() && self.log_since(earlier_runs).contains(READY_LINE) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                return Err(format!(
+                    "nats-server exited with {status:?}; log:\n{}",
+                    self.log()
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn fail_to_start(&self, log: &str) -> ! {
+        panic!(
+            "nats-server did not accept clients on {} within {STARTUP_TIMEOUT:?}: {log}",
+            self.addr()
+        );
+    }
+
+    fn open_log(&self) -> File {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open nats-server's log file")
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        // SIGKILL ends a frozen server too.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- nats-server's log ---\n{}", self.log());
+        }
+    }
+}
