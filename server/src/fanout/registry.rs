@@ -7,8 +7,8 @@
 //! outbox (a full one marks its connection dropped; `Registry::settle`
 //! removes it once the command is done, so only that connection is cut
 //! off). What a commit means for whom is in `deliver.rs`, the hold-back of
-//! a subscribe in progress in `subscribe.rs`, token staleness in
-//! `credentials.rs`.
+//! a subscribe in progress in `subscribe.rs` (what each connection was
+//! already sent in `seen.rs`), token staleness in `credentials.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -19,6 +19,7 @@ use switchboard_protocol::{Name, Role, ServerFrame};
 use super::credentials::AgentTokens;
 use super::deliver::encode;
 use super::outbox::{OutboxSender, Outgoing, PushError};
+use super::seen::Seen;
 use super::subscribe::Held;
 use crate::event::{ConnId, ConnMap, Origin, Seq};
 use crate::identity::Identity;
@@ -40,6 +41,9 @@ pub(super) struct Peer {
     /// when one reaches the router after the backlog did (the writer hands
     /// a commit over just after it is visible to readers).
     pub(super) joined_at: Seq,
+    /// The messages already queued for it, left out of a `since` backlog
+    /// (see `seen.rs`).
+    pub(super) seen: Seen,
     /// The agent count this connection was last told (`welcome`, then
     /// `agents` events), so a user who subscribes after it changed hears of it.
     pub(super) agents_told: u32,
@@ -81,6 +85,7 @@ impl Registry {
             subscribed: false,
             pending: None,
             joined_at: Seq::default(),
+            seen: Seen::default(),
             registered: Instant::now(),
             agents_told: self.agents_online_count(),
         };

@@ -44,6 +44,8 @@ enum Command {
     Subscribed {
         origin: Origin,
         identity: Identity,
+        /// The request's `since`.
+        since: Option<u64>,
         backlog: Option<Backlog>,
     },
     Credentials(AgentTokens, Instant),
@@ -96,8 +98,8 @@ impl Router {
                             registry.subscribing(conn);
                             let _ = reply.send(());
                         }
-                        Some(Command::Subscribed { origin, identity, backlog }) => {
-                            registry.subscribed(origin, identity, backlog);
+                        Some(Command::Subscribed { origin, identity, since, backlog }) => {
+                            registry.subscribed(origin, identity, since, backlog);
                         }
                         Some(Command::Credentials(tokens, read_at)) => registry.credentials(tokens, read_at),
                         #[cfg(test)]
@@ -186,13 +188,21 @@ impl Router {
     }
 
     /// A backlog read after [`Router::subscribing`] (`None`: the read
-    /// failed, and the subscriber is answered `internal`).
-    pub async fn subscribed(&self, origin: Origin, identity: Identity, backlog: Option<Backlog>) {
+    /// failed, and the subscriber is answered `internal`); `since` is the
+    /// request's.
+    pub async fn subscribed(
+        &self,
+        origin: Origin,
+        identity: Identity,
+        since: Option<u64>,
+        backlog: Option<Backlog>,
+    ) {
         let _ = self
             .commands
             .send(Command::Subscribed {
                 origin,
                 identity,
+                since,
                 backlog,
             })
             .await;

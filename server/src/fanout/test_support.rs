@@ -85,7 +85,7 @@ pub(super) fn join(
     };
     registry.connect(id, identity.clone(), who.as_bytes().to_vec(), tx);
     registry.subscribing(id);
-    registry.subscribed(origin(id, None), identity, backlog_at(0, vec![]));
+    registry.subscribed(origin(id, None), identity, None, backlog_at(0, vec![]));
     let mut conn = Conn { id, rx };
     conn.frames();
     conn
@@ -157,4 +157,16 @@ pub(super) fn message_ids(frames: &[ServerFrame]) -> Vec<u64> {
             _ => None,
         })
         .collect()
+}
+
+/// A message alice (connection `conn`) sent to ana, committed at `seq`.
+pub(super) fn agent_message_at(seq: u64, conn: ConnId) -> Commit {
+    commit_at(
+        seq,
+        Event::Sent {
+            origin: origin(conn, None),
+            message: message(seq, "ana", Some("alice")),
+            taken_by: None,
+        },
+    )
 }
