@@ -108,3 +108,87 @@ async fn resubscribing_a_live_connection_repeats_nothing_and_misses_nothing() {
         all_sent.len()
     );
 }
+
+/// What an old agent connection's `send` (to ben) and `release` (of ana),
+/// pipelined right after its token changed, got back: the reply to each
+/// that arrived before the credential poll closed the connection (`None`
+/// once closed first).
+async fn write_with_an_old_token(old: &mut TestClient) -> (Option<Value>, Option<Value>) {
+    old.send_raw(
+        format!(
+            "{}\n{}\n",
+            json!({"type":"send","id":"s","to":"ben","body":"from the old token"}),
+            json!({"type":"release","id":"r","user":"ana"})
+        )
+        .as_bytes(),
+    )
+    .await;
+    let (mut send, mut release) = (None, None);
+    while send.is_none() || release.is_none() {
+        let Some(frame) = old.next_frame().await else {
+            break; // the credential poll closed it
+        };
+        if frame["id"] == "s" {
+            send = Some(frame);
+        } else if frame["id"] == "r" {
+            release = Some(frame);
+        }
+    }
+    (send, release)
+}
+
+/// Each reply that arrived is `unauthorized`, and nothing the old token
+/// asked for was stored.
+async fn assert_refused(server: &TestServer, replies: (Option<Value>, Option<Value>), token: &str) {
+    for reply in [replies.0, replies.1].into_iter().flatten() {
+        assert_eq!(reply["type"], "error", "an old token wrote: {reply}");
+        assert_eq!(reply["code"], "unauthorized", "{reply}");
+    }
+    let mut alice = agent(server, "alice", token).await;
+    let ben = alice.history(Some("ben"), json!({})).await;
+    assert!(
+        !bodies(&ben).contains(&"from the old token".to_string()),
+        "the old connection wrote as alice: {ben:?}"
+    );
+}
+
+/// ana is held by alice's connection `old` (signed in, not subscribed:
+/// it gets replies only), ben waits.
+async fn alice_holding_ana(server: &TestServer) -> TestClient {
+    let token = server.add_agent("alice");
+    let mut old = server.connect().await;
+    old.hello_agent("alice", &token).await;
+    let (mut ana, _) = user(server, "ana").await;
+    ana.send_message("hello?").await;
+    let (mut ben, _) = user(server, "ben").await;
+    ben.send_message("anyone?").await;
+    old.send_to("ana", "hi ana").await;
+    old
+}
+
+/// Finding 7: `agent remove alice` then `agent add alice`, and the old
+/// connection writes before the credential poll (once a second) closes it.
+/// The new token is alice's now; the old one must not act as her.
+#[tokio::test]
+async fn an_agent_removed_and_added_again_is_not_its_old_connection() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let mut old = alice_holding_ana(&server).await;
+    let removed = server.cli(&["agent", "remove", "alice"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let token = server.add_agent("alice");
+    let replies = write_with_an_old_token(&mut old).await;
+    assert_refused(&server, replies, &token).await;
+}
+
+/// Finding 7, the rotate window: `agent rotate alice`, and the connection
+/// signed in with the old token writes before the poll closes it.
+#[tokio::test]
+async fn a_rotated_token_writes_nothing_even_before_the_poll() {
+    let server = TestServer::start_with(&["--rate", "0"]);
+    let mut old = alice_holding_ana(&server).await;
+    let rotated = server.cli(&["agent", "rotate", "alice"]);
+    assert!(rotated.status.success(), "{rotated:?}");
+    let token = String::from_utf8(rotated.stdout).expect("the token is UTF-8");
+    let replies = write_with_an_old_token(&mut old).await;
+    assert_refused(&server, replies, token.trim()).await;
+}

@@ -185,6 +185,7 @@ mod tests {
     use super::*;
     use crate::fanout::outbox::outbox;
     use crate::fanout::test_support::*;
+    use crate::identity::Credential;
 
     #[test]
     fn a_user_hears_an_agent_count_that_changed_before_it_subscribed() {
@@ -193,6 +194,7 @@ mod tests {
         let ana_identity = Identity {
             role: Role::User,
             name: name("ana"),
+            credential: Credential::new(b"h"),
         };
         assert_eq!(registry.connect(1, ana_identity.clone(), vec![], tx), 0);
         let _alice = join(&mut registry, 2, Role::Agent, "alice", 16);
@@ -334,6 +336,7 @@ mod tests {
         let bo = Identity {
             role: Role::User,
             name: name("bo"),
+            credential: Credential::new(b"h"),
         };
         registry.connect(3, bo.clone(), vec![], tx);
         let mut bo_conn = Conn { id: 3, rx };

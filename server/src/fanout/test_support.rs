@@ -9,7 +9,7 @@ use super::outbox::{OutboxReceiver, outbox};
 use super::registry::Registry;
 use crate::event::Backlog;
 use crate::event::{Batch, Commit, ConnId, Event, NodeId, Origin, Seq};
-use crate::identity::Identity;
+use crate::identity::{Credential, Identity};
 
 /// A commit of one event, at `seq`.
 pub(super) fn commit_at(seq: u64, event: Event) -> Commit {
@@ -82,6 +82,7 @@ pub(super) fn join(
     let identity = Identity {
         role,
         name: name(who),
+        credential: Credential::new(b"t"),
     };
     registry.connect(id, identity.clone(), who.as_bytes().to_vec(), tx);
     registry.subscribing(id);
@@ -134,6 +135,7 @@ pub(super) fn alice_identity() -> Identity {
     Identity {
         role: Role::Agent,
         name: name("alice"),
+        credential: Credential::new(b"t"),
     }
 }
 

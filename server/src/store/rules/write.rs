@@ -14,6 +14,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token
 use super::Tables;
 use crate::assignment::{self, Decision};
 use crate::event::{Answer, Event, Origin, Refusal};
+use crate::identity::Identity;
 use crate::store::{Registration, SendRequest};
 use crate::token;
 
@@ -69,11 +70,14 @@ pub(in crate::store) fn store_message<T: Tables>(
                 return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
             };
             match tables.find_agent(&from.name)? {
-                Some(agent) if agent.token_hash.is_some() => {
+                Some(agent) if from.credential.is_current(agent.token_hash.as_deref()) => {
                     (customer.id, Some((agent, customer.assigned)))
                 }
-                // Removed since this connection signed in; the credential
-                // poll is about to close it with the same error.
+                // Removed, rotated, or removed and added again since this
+                // connection signed in: checked here, in the commit, because
+                // the credential poll closes the connection only up to a
+                // poll later, and the agent's name may already be someone
+                // else's token (issue 15, finding 7).
                 _ => return Ok(refused(origin, Refusal::Revoked)),
             }
         }
@@ -143,13 +147,22 @@ pub(in crate::store) fn store_message<T: Tables>(
 }
 
 /// An agent lets go of a conversation it holds; the user's messages stop
-/// waiting.
+/// waiting. Only with the token it signed in with still its own (as for
+/// [`store_message`]).
 pub(in crate::store) fn release<T: Tables>(
     tables: &mut T,
     origin: &Origin,
-    agent: &Name,
+    agent: &Identity,
     user: &Name,
 ) -> Result<Written, T::Error> {
+    let current = tables.find_agent(&agent.name)?;
+    if !agent
+        .credential
+        .is_current(current.as_ref().and_then(|row| row.token_hash.as_deref()))
+    {
+        return Ok(refused(origin, Refusal::Revoked));
+    }
+    let agent = &agent.name;
     let Some(customer) = tables.find_user(user)? else {
         return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
     };
