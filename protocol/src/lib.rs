@@ -7,12 +7,14 @@
 //! server answers without dropping the connection.
 //!
 //! - [`message`]: the stored message and the validated values inside frames
-//!   (names, bodies, priorities, request ids, idempotency keys).
+//!   (names, priorities, request ids, idempotency keys).
+//! - [`body`]: a message body's rules (printable, visible, no reordering).
 //! - [`timestamp`]: the fixed-width RFC 3339 time stamps messages carry.
 //! - [`frame`]: one enum variant per request and per event.
 //! - [`error`]: the protocol's error codes, and what a bad line is.
 //! - [`codec`]: newline framing with a maximum line length.
 
+pub mod body;
 pub mod codec;
 pub mod error;
 pub mod frame;

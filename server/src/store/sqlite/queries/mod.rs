@@ -96,7 +96,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
             Role::User
         },
         agent,
-        body: Body::parse(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
+        body: Body::parse_stored(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
         priority: priority_from_sql(row.get(5)?),
     })
 }
