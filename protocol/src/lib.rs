@@ -10,7 +10,8 @@
 //!   (names, priorities, request ids, idempotency keys).
 //! - [`body`]: a message body's rules (printable, visible, no reordering).
 //! - [`timestamp`]: the fixed-width RFC 3339 time stamps messages carry.
-//! - [`frame`]: one enum variant per request and per event.
+//! - [`frame`]: one enum variant per request and per event; `request.rs`
+//!   reads a request, skipping ignored fields of any depth.
 //! - [`error`]: the protocol's error codes, and what a bad line is.
 //! - [`codec`]: newline framing with a maximum line length.
 
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod message;
+mod request;
 pub mod timestamp;
 
 pub use codec::{ClientCodec, FrameCodec, FromLine, ServerCodec};

@@ -58,3 +58,26 @@ async fn bodies_of_invisible_characters_or_with_bidi_overrides_are_refused() {
         ["👩\u{200D}💻 hi"]
     );
 }
+
+/// An unknown field is ignored, at any depth the line limit allows: 127
+/// deep (the attack test's figure, once `bad_json`), and a default-size line
+/// (64 KiB) of brackets, 32K deep, which a recursive parser would either
+/// refuse or overflow its stack on. The connection then goes on as usual.
+#[tokio::test]
+async fn an_ignored_field_nested_deep_is_ignored() {
+    let server = TestServer::start();
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    ana.send_raw(format!("{{\"type\":\"ping\",\"id\":\"p\",\"x\":{}}}\n", nested(127)).as_bytes())
+        .await;
+    assert_eq!(ana.recv().await, json!({"type":"pong","id":"p"}));
+    let head = r#"{"type":"send","id":"s","body":"still here","x":"#;
+    let depth = (65_536 - head.len() - 1) / 2;
+    let line = format!("{head}{}}}\n", nested(depth));
+    assert!(line.len() - 1 <= 65_536 && depth > 32_000);
+    ana.send_raw(line.as_bytes()).await;
+    let sent = ana.recv_type("sent").await;
+    assert_eq!(sent["id"], "s");
+    assert_eq!(sent["message"]["body"], "still here");
+    ana.barrier().await;
+}
