@@ -192,3 +192,41 @@ async fn a_rotated_token_writes_nothing_even_before_the_poll() {
     let replies = write_with_an_old_token(&mut old).await;
     assert_refused(&server, replies, token.trim()).await;
 }
+
+/// A first `hello` for `name` on a fresh connection: the error it gets
+/// (asserting it is `unauthorized`).
+async fn registration_refused(server: &TestServer, name: &str, token: Option<&str>) -> Value {
+    let mut client = server.connect().await;
+    let mut hello = json!({"type":"hello","id":"h","role":"user","name":name});
+    if let Some(token) = token {
+        hello["token"] = json!(token);
+    }
+    client.send(&hello).await;
+    client.recv_error(json!("h"), "unauthorized").await
+}
+
+/// Finding 10, names: `Ana` cannot pass for `ana`, nor a customer for an
+/// agent. A name is taken whatever its case, users' and agents' alike; a
+/// token signs in only under the exact name it was given for.
+#[tokio::test]
+async fn names_that_differ_only_in_case_or_belong_to_an_agent_are_taken() {
+    let server = TestServer::start();
+    server.add_agent("alice");
+    let (_ana, ana_token) = user(&server, "ana").await;
+    for taken in ["Ana", "ANA", "alice", "Alice"] {
+        let refused = registration_refused(&server, taken, None).await;
+        let text = refused["message"].as_str().unwrap_or_default();
+        assert!(text.contains("whatever their case"), "{taken}: {refused}");
+    }
+    registration_refused(&server, "Ana", Some(&ana_token)).await;
+    let (_ana_b, _) = user(&server, "ana.b").await;
+
+    // And the other way: `agent add` refuses a customer's name, or another
+    // spelling of an agent's, saying who has it.
+    for (name, holder) in [("Ana", "user ana"), ("ALICE", "agent alice")] {
+        let output = server.cli(&["agent", "add", name]);
+        assert!(!output.status.success(), "agent add {name} succeeded");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(holder), "agent add {name}: {stderr}");
+    }
+}

@@ -59,8 +59,11 @@ impl Hello {
                     identity: identity(&token),
                     new_token: Some(token),
                 }),
+                // Names are unique ignoring case, and agents' names are
+                // reserved; one message for all, spelled as the name is.
                 Registration::Taken => Err(RequestError::Unauthorized(
-                    "this name is taken: sign in with its token",
+                    "this name is taken (names are unique whatever their case, and agents' \
+                     names are reserved): sign in with its token, or choose another",
                 )),
             },
             (Role::Agent, None) => Err(RequestError::Unauthorized(

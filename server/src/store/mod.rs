@@ -42,7 +42,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use sqlite::Durability;
-pub use sqlite::admin::Admin;
+pub use sqlite::admin::{Admin, NameTaken};
 use sqlite::server_lock::ServerLock;
 
 /// What `benches/storage.rs` needs to fill a database through the writer's

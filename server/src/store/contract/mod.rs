@@ -7,13 +7,14 @@
 //! operations the `agent` commands and the writer's release of removed
 //! agents need. The tests check meaning (a removed agent holds nothing,
 //! releases left due, idempotency keys, the waiting queue's order, history
-//! paging, `since` caps, positions, an old token's writes), never SQLite's shape: that stays in
+//! paging, `since` caps, positions, an old token's writes, names ignoring case), never SQLite's shape: that stays in
 //! SQLite's own tests (statements never re-prepared, no scans).
 //!
 //! The free functions below keep the tests readable: each is one read or
 //! write of the subject, named as the SQLite query it was before.
 
 pub(super) mod credentials;
+pub(super) mod names;
 pub(super) mod reads;
 pub(super) mod removed_agents;
 
@@ -262,6 +263,7 @@ macro_rules! contract_tests {
             removed_agents::a_release_left_due_is_not_announced_for_a_user_taken_since,
             removed_agents::a_removed_agent_added_again_does_not_get_its_idempotency_keys_back,
             credentials::an_agents_old_token_writes_nothing_once_replaced_or_removed,
+            names::a_new_name_differs_from_every_user_and_agent_ignoring_case,
         );
     };
     (@each $new:expr; $($group:ident :: $test:ident),+ $(,)?) => {

@@ -27,14 +27,16 @@ pub(in crate::store) enum Written {
 }
 
 /// A first `hello`: the name, if free, is the user's from now on, with a
-/// token from `new_token` (only its hash is stored).
+/// token from `new_token` (only its hash is stored). Free means no user and
+/// no agent has it in any case: `Ana` cannot pass for `ana`, nor a customer
+/// for an agent (issue 15, finding 10).
 pub(in crate::store) fn register_user<T: Tables, E: From<T::Error>>(
     tables: &mut T,
     clock: &mut Clock,
     name: &Name,
     new_token: impl FnOnce() -> Result<Token, E>,
 ) -> Result<Registration, E> {
-    if tables.user_id(name)?.is_some() {
+    if !tables.names_like(name)?.is_empty() {
         return Ok(Registration::Taken);
     }
     let token = new_token()?;

@@ -120,11 +120,13 @@ fn sql_id(id: u64) -> i64 {
 pub mod agents;
 pub mod keys;
 pub mod messages;
+pub mod names;
 pub mod users;
 pub mod waiting;
 
 pub use agents::*;
 pub use keys::*;
 pub use messages::*;
+pub use names::*;
 pub use users::*;
 pub use waiting::*;
