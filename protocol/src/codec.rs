@@ -13,8 +13,9 @@ use std::io;
 use std::marker::PhantomData;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::error::FrameError;
@@ -302,42 +303,52 @@ fn diagnose(line: &[u8], typed_error: serde_json::Error) -> FrameError {
             reason: format!("the line is not UTF-8 (byte {})", utf8.valid_up_to()),
         };
     }
-    let value: serde_json::Value = match serde_json::from_slice(line) {
-        Ok(value) => value,
-        Err(syntax) => {
-            return FrameError::BadJson {
-                reason: syntax.to_string(),
-            };
-        }
-    };
-    let serde_json::Value::Object(object) = value else {
+    // Syntax first, skipping values of any depth in a loop (no tree is
+    // built, so nesting costs neither stack nor a refusal: `request.rs`).
+    if let Err(syntax) = serde_json::from_slice::<IgnoredAny>(line) {
+        return FrameError::BadJson {
+            reason: syntax.to_string(),
+        };
+    }
+    if line.trim_ascii_start().first() != Some(&b'{') {
         return FrameError::BadFrame {
             id: None,
             reason: "a frame must be a JSON object".into(),
         };
-    };
-    let id = object
-        .get("id")
-        .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok());
-    let reason = match object.get("type") {
+    }
+    /// The two fields a diagnosis needs, as their text.
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        id: Option<&'a RawValue>,
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<&'a RawValue>,
+    }
+    let probe = serde_json::from_slice::<Probe>(line).ok();
+    let id = probe
+        .as_ref()
+        .and_then(|probe| probe.id)
+        .and_then(|id| serde_json::from_str::<RequestId>(id.get()).ok());
+    let kind = probe.as_ref().and_then(|probe| probe.kind);
+    let reason = match kind.map(|kind| serde_json::from_str::<String>(kind.get())) {
         None => "the frame has no \"type\"".to_owned(),
         // Only the tag itself being unknown makes an unknown frame type; an
         // unknown value inside (a role, say) is a bad field of a known frame.
-        Some(serde_json::Value::String(kind))
+        Some(Ok(kind))
             if typed_error
                 .to_string()
                 .contains(&format!("unknown variant `{kind}`")) =>
         {
             format!("unknown frame type \"{}\"", kind.escape_debug())
         }
-        Some(serde_json::Value::String(kind)) => {
+        Some(Ok(kind)) => {
             format!(
                 "bad \"{}\" frame: {}",
                 kind.escape_debug(),
                 strip_position(&typed_error)
             )
         }
-        Some(_) => "\"type\" must be a string".to_owned(),
+        Some(Err(_)) => "\"type\" must be a string".to_owned(),
     };
     FrameError::BadFrame { id, reason }
 }
@@ -585,6 +596,44 @@ mod tests {
         line.push(b'\n');
         let items = decode_all(&mut codec, &line);
         assert_eq!(codes(&items), vec![Some(ErrorCode::BadJson)]);
+    }
+
+    /// Issue 15, finding 10: unknown fields are ignored, however deep, as
+    /// long as the line fits. A default-size line of brackets is 32K deep.
+    #[test]
+    fn an_ignored_field_nested_as_deep_as_the_line_allows_is_ignored() {
+        let mut codec = ServerCodec::new(DEFAULT_MAX_LINE_BYTES);
+        let head = b"{\"type\":\"ping\",\"id\":1,\"x\":";
+        let depth = (DEFAULT_MAX_LINE_BYTES - head.len() - 1) / 2;
+        let mut line = head.to_vec();
+        line.extend(std::iter::repeat_n(b'[', depth));
+        line.extend(std::iter::repeat_n(b']', depth));
+        line.extend_from_slice(b"}\n");
+        assert!(line.len() - 1 <= DEFAULT_MAX_LINE_BYTES && depth > 32_000);
+        assert_eq!(
+            decode_all(&mut codec, &line),
+            vec![Ok(ClientFrame::Ping {
+                id: Some(RequestId::Int(1))
+            })]
+        );
+        // 127 deep, the attack test's figure, and a bad frame that deep is
+        // still diagnosed as a bad frame, with its id.
+        let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        let items = decode_all(
+            &mut codec,
+            format!(
+                "{{\"type\":\"ping\",\"x\":{deep}}}\n{{\"type\":\"send\",\"id\":4,\"x\":{deep}}}\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(items[0], Ok(ClientFrame::Ping { id: None }));
+        assert_eq!(
+            items[1]
+                .as_ref()
+                .err()
+                .map(|e| (e.code(), e.request_id().cloned())),
+            Some((ErrorCode::BadFrame, Some(RequestId::Int(4))))
+        );
     }
 
     #[test]

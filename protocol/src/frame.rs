@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 use crate::message::{Key, Message, Name, RequestId, Role, Token};
 
-/// A request from a client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A request from a client. Read by hand (`request.rs`), not derived, so
+/// that an ignored field of any depth is skipped rather than buffered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Sign in; a user's first `hello` (no token) registers the name.

@@ -7,19 +7,23 @@
 //! server answers without dropping the connection.
 //!
 //! - [`message`]: the stored message and the validated values inside frames
-//!   (names, bodies, priorities, request ids, idempotency keys).
+//!   (names, priorities, request ids, idempotency keys).
+//! - [`body`]: a message body's rules (printable, visible, no reordering).
 //! - [`timestamp`]: the fixed-width RFC 3339 time stamps messages carry.
-//! - [`frame`]: one enum variant per request and per event.
+//! - [`frame`]: one enum variant per request and per event; `request.rs`
+//!   reads a request, skipping ignored fields of any depth.
 //! - [`error`]: the protocol's error codes, and what a bad line is.
 //! - [`codec`]: newline framing with a maximum line length.
 //! - [`backoff`]: how clients wait between connection attempts, and how
 //!   long for the greeting (a rule all clients share; no I/O either).
 
 pub mod backoff;
+pub mod body;
 pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod message;
+mod request;
 pub mod timestamp;
 
 pub use backoff::{Backoff, GREETING_TIMEOUT};

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
+pub use crate::body::{Body, BodyError};
 use crate::timestamp::Timestamp;
 
 /// The longest request id and idempotency key, in characters.
@@ -137,60 +138,6 @@ impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         Name::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A message body as stored: trimmed, non-empty, bounded, and free of control
-/// characters other than newline and tab (which could rewrite a terminal).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Body(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum BodyError {
-    #[error("the message is empty")]
-    Empty,
-    #[error("the message is longer than {max} characters")]
-    TooLong { max: usize },
-    #[error("the message contains a control character (only newline and tab are allowed)")]
-    ControlCharacter,
-}
-
-impl Body {
-    /// Trims `text` and checks it against the rules; `max_chars` is the
-    /// server's `--max-body`.
-    pub fn parse(text: &str, max_chars: usize) -> Result<Self, BodyError> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(BodyError::Empty);
-        }
-        if trimmed.chars().nth(max_chars).is_some() {
-            return Err(BodyError::TooLong { max: max_chars });
-        }
-        if trimmed
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-        {
-            return Err(BodyError::ControlCharacter);
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Body {
-    /// Bodies that arrive from the server were validated there; a client only
-    /// checks the shape (no length limit, which is the server's to choose).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Body::parse(&text, usize::MAX).map_err(serde::de::Error::custom)
     }
 }
 
@@ -326,25 +273,6 @@ mod tests {
         assert_eq!(Name::parse(&"x".repeat(33)), Err(NameError::TooLong));
         for bad in ["a b", "a/b", "é", "ana\n", "a;b", "../x", "a\u{0}"] {
             assert_eq!(Name::parse(bad), Err(NameError::BadCharacter), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn bodies_are_trimmed_and_bounded_in_characters() {
-        assert_eq!(Body::parse("  hi \n", 10).map(|b| b.0), Ok("hi".into()));
-        assert_eq!(Body::parse(" \n\t ", 10), Err(BodyError::Empty));
-        assert_eq!(Body::parse("", 10), Err(BodyError::Empty));
-        assert!(
-            Body::parse(&"é".repeat(10), 10).is_ok(),
-            "10 chars, 20 bytes"
-        );
-        assert_eq!(
-            Body::parse(&"é".repeat(11), 10),
-            Err(BodyError::TooLong { max: 10 })
-        );
-        assert!(Body::parse("line\nnext\tcol", 100).is_ok());
-        for bad in ["a\u{7}b", "a\rb", "a\u{1b}[2Jb", "a\u{0}b", "a\u{9b}b"] {
-            assert_eq!(Body::parse(bad, 100), Err(BodyError::ControlCharacter));
         }
     }
 

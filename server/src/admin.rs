@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use switchboard_protocol::{Name, Token};
 use thiserror::Error;
 
-use crate::store::{Admin, OpenError, StoreError};
+use crate::store::{Admin, NameTaken, OpenError, StoreError};
 use crate::token;
 
 #[derive(Debug, Error)]
@@ -20,6 +20,8 @@ pub enum AdminError {
     Exists(Name),
     #[error("no agent named {0}")]
     NoSuchAgent(Name),
+    #[error(transparent)]
+    NameTaken(#[from] NameTaken),
     /// Only `agent add` creates a database: a mistyped path or the wrong
     /// directory must not look like a database without agents.
     #[error(

@@ -156,6 +156,7 @@ mod tests {
         Identity {
             role: Role::User,
             name: Name::parse(name).expect("valid"),
+            credential: crate::identity::Credential::new(b"t"),
         }
     }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use switchboard_protocol::{Name, Role, Token};
 
 use crate::error::RequestError;
-use crate::identity::Identity;
+use crate::identity::{Credential, Identity};
 use crate::services::Services;
 use crate::store::Registration;
 use crate::token;
@@ -17,14 +17,13 @@ pub struct Hello {
     token: Option<Token>,
 }
 
-/// A signed-in identity, and the token to show if the name was just registered.
+/// A signed-in identity (with the hash of the token used, so the connection
+/// can be closed, and its writes refused, once that token is revoked), and
+/// the token to show if the name was just registered.
 #[derive(Debug)]
 pub struct SignedIn {
     pub identity: Identity,
     pub new_token: Option<Token>,
-    /// The hash of the token used, so the connection can be closed if that
-    /// token is revoked.
-    pub credential: Vec<u8>,
 }
 
 const WRONG_CREDENTIALS: &str = "wrong name or token";
@@ -45,9 +44,11 @@ impl Hello {
         services: &Services,
         peer: Option<IpAddr>,
     ) -> Result<SignedIn, RequestError> {
-        let identity = Identity {
-            role: self.role,
-            name: self.name.clone(),
+        let (role, name) = (self.role, self.name.clone());
+        let identity = |token: &Token| Identity {
+            role,
+            name: name.clone(),
+            credential: Credential::new(&token::hash(token)),
         };
         // A new name, from an address: counted (a refusal costs nothing).
         if self.role == Role::User
@@ -59,24 +60,25 @@ impl Hello {
         match (self.role, self.token) {
             (Role::User, None) => match services.store.register_user(self.name).await? {
                 Registration::Created { token } => Ok(SignedIn {
-                    identity,
-                    credential: token::hash(&token),
+                    identity: identity(&token),
                     new_token: Some(token),
                 }),
+                // Names are unique ignoring case, and agents' names are
+                // reserved; one message for all, spelled as the name is.
                 Registration::Taken => Err(RequestError::Unauthorized(
-                    "this name is taken: sign in with its token",
+                    "this name is taken (names are unique whatever their case, and agents' \
+                     names are reserved): sign in with its token, or choose another",
                 )),
             },
             (Role::Agent, None) => Err(RequestError::Unauthorized(
                 "agents sign in with the token from `switchboard agent add`",
             )),
             (role, Some(token)) => {
-                let credential = token::hash(&token);
+                let identity = identity(&token);
                 if services.store.authenticate(role, self.name, token).await? {
                     Ok(SignedIn {
                         identity,
                         new_token: None,
-                        credential,
                     })
                 } else {
                     Err(RequestError::Unauthorized(WRONG_CREDENTIALS))

@@ -26,7 +26,7 @@ impl Release {
         caller
             .services
             .store
-            .release(caller.origin(), caller.identity.name.clone(), self.user)
+            .release(caller.origin(), caller.identity.clone(), self.user)
             .await?;
         Ok(Reply::Later)
     }

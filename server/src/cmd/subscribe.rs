@@ -47,7 +47,12 @@ impl Subscribe {
             .inspect_err(|error| tracing::error!(%error, "reading a backlog failed"))
             .ok();
         router
-            .subscribed(caller.origin(), caller.identity.clone(), backlog)
+            .subscribed(
+                caller.origin(),
+                caller.identity.clone(),
+                self.since,
+                backlog,
+            )
             .await;
         Ok(Reply::Later)
     }

@@ -69,7 +69,7 @@ mod tests {
     use crate::event::Event;
     use crate::fanout::outbox::outbox;
     use crate::fanout::test_support::*;
-    use crate::identity::Identity;
+    use crate::identity::{Credential, Identity};
     use switchboard_protocol::ServerFrame;
 
     /// A sign-in can race a rotation (verified with the old token, registered
@@ -82,6 +82,7 @@ mod tests {
         let alice = Identity {
             role: Role::Agent,
             name: name("alice"),
+            credential: Credential::new(b"t"),
         };
         registry.credentials(
             HashMap::from([(name("alice"), Some(b"old".to_vec()))]),
@@ -115,6 +116,7 @@ mod tests {
         let alice = Identity {
             role: Role::Agent,
             name: name("alice"),
+            credential: Credential::new(b"t"),
         };
         registry.connect(3, alice, b"newer".to_vec(), tx);
         registry.credentials(

@@ -70,6 +70,7 @@ impl Registry {
                     &user,
                     origin.as_ref().map(|origin| origin.conn),
                     &event,
+                    None,
                 );
                 if let Some(origin) = origin {
                     self.reply(
@@ -108,26 +109,46 @@ impl Registry {
                 user: message.user.clone(),
                 agent,
             });
-            self.fan_out(seq, &message.user, None, &assigned);
+            self.fan_out(seq, &message.user, None, &assigned, None);
         }
         let encoded = EncodedMessage::new(&message)
             .expect("server frames always serialise: no maps with non-string keys");
         // Everyone else first, the sender last: once the sender has its
         // reply, every other connection's event is already queued, so a
         // `ping` on any of them is a barrier (docs/protocol.md, point 16).
-        self.fan_out(seq, &message.user, Some(origin.conn), &encoded.event());
-        if self.peers.contains_key(&origin.conn) {
+        self.fan_out(
+            seq,
+            &message.user,
+            Some(origin.conn),
+            &encoded.event(),
+            Some(message.id),
+        );
+        if let Some(peer) = self.peers.get_mut(&origin.conn) {
             let sent = encoded
                 .sent(origin.request.as_ref())
                 .expect("server frames always serialise: no maps with non-string keys");
+            // The sender has the message too, in its reply.
+            match &mut peer.pending {
+                Some(held) => held.echoed.push(message.id),
+                None if peer.subscribed => peer.seen.delivered(message.id),
+                None => {}
+            }
             self.push(origin.conn, sent, true);
         }
     }
 
     /// A batch's event (at `seq`) to every subscribed agent connection and
     /// every subscribed connection of `user`, except `skip`; held back for
-    /// those whose backlog is being read.
-    fn fan_out(&mut self, seq: Seq, user: &Name, skip: Option<ConnId>, bytes: &Bytes) {
+    /// those whose backlog is being read. `message` is the id of the
+    /// message the event carries, if it carries one.
+    fn fan_out(
+        &mut self,
+        seq: Seq,
+        user: &Name,
+        skip: Option<ConnId>,
+        bytes: &Bytes,
+        message: Option<u64>,
+    ) {
         let mut targets: Vec<ConnId> = self.agent_conns.iter().copied().collect();
         if let Some(conns) = self.user_conns.get(user) {
             targets.extend(conns.iter().copied());
@@ -141,7 +162,7 @@ impl Registry {
         }
         for conn in targets {
             if Some(conn) != skip {
-                self.deliver(seq, conn, bytes.clone());
+                self.deliver(seq, conn, bytes.clone(), message);
             }
         }
     }
@@ -150,7 +171,7 @@ impl Registry {
     /// or not at all if its backlog already had it. A connection holding
     /// back more than its outbox could take is as slow as one whose outbox
     /// is full.
-    fn deliver(&mut self, seq: Seq, conn: ConnId, bytes: Bytes) {
+    fn deliver(&mut self, seq: Seq, conn: ConnId, bytes: Bytes, message: Option<u64>) {
         let Some(peer) = self.peers.get_mut(&conn) else {
             return;
         };
@@ -158,6 +179,9 @@ impl Registry {
             return;
         }
         let Some(held) = &mut peer.pending else {
+            if let Some(id) = message {
+                peer.seen.delivered(id);
+            }
             push_to(
                 conn,
                 peer,
@@ -167,7 +191,7 @@ impl Registry {
             return;
         };
         held.bytes += bytes.len();
-        held.events.push((seq, bytes));
+        held.events.push((seq, message, bytes));
         if held.events.len() > peer.outbox.max_frames() || held.bytes > peer.outbox.max_bytes() {
             tracing::warn!(conn, name = %peer.identity.name, "too many events held back: disconnecting a slow consumer");
             self.dropped.push(conn);

@@ -18,6 +18,8 @@
 //!   `assigned`, `released`, answers): the delivery rules, pure.
 //! - `subscribe.rs`: a `subscribe` in progress: live events held back with
 //!   their `Seq` until its backlog arrives.
+//! - `seen.rs`: the run of message ids a connection was already sent, left
+//!   out of a `since` re-subscribe's backlog.
 //! - [`outbox`]: the bounded queue from the router to each session.
 //! - [`credentials`]: the rule
 //!   that closes the connections whose token was rotated or removed.
@@ -33,7 +35,8 @@
 //! - Backlog meets live at the snapshot's `Seq`: nothing twice, nothing
 //!   missed (`subscribe.rs`), even for a commit that reaches the router after
 //!   the backlog that holds it (`deliver.rs` skips batches at or below the
-//!   connection's `joined_at`).
+//!   connection's `joined_at`), and a `since` re-subscribe on a live
+//!   connection repeats none of what it was already sent (`seen.rs`).
 //! - A full outbox cuts off only that connection; the router never waits on
 //!   one (`registry.rs`, [`outbox`]).
 //! - A revoked agent hears why, even with a full outbox ([`credentials`]).
@@ -49,6 +52,7 @@ pub mod outbox;
 mod presence;
 pub mod registry;
 pub mod router;
+mod seen;
 mod subscribe;
 #[cfg(test)]
 mod test_support;

@@ -9,8 +9,8 @@
 //! off). When presence is announced is `presence.rs`'s rule (a departure
 //! after a grace, a flapping user spaced out); this file pushes what it
 //! decides. What a commit means for whom is in `deliver.rs`, the hold-back of
-//! a subscribe in progress in `subscribe.rs`, token staleness in
-//! `credentials.rs`.
+//! a subscribe in progress in `subscribe.rs` (what each connection was
+//! already sent in `seen.rs`), token staleness in `credentials.rs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use super::credentials::AgentTokens;
 use super::deliver::encode;
 use super::outbox::{OutboxSender, Outgoing, PushError};
 use super::presence::Presence;
+use super::seen::Seen;
 use super::subscribe::Held;
 use crate::event::{ConnId, ConnMap, Origin, Seq};
 use crate::identity::Identity;
@@ -43,6 +44,9 @@ pub(super) struct Peer {
     /// when one reaches the router after the backlog did (the writer hands
     /// a commit over just after it is visible to readers).
     pub(super) joined_at: Seq,
+    /// The messages already queued for it, left out of a `since` backlog
+    /// (see `seen.rs`).
+    pub(super) seen: Seen,
     /// The agent count this connection was last told (`welcome`, then
     /// `agents` events), so a user who subscribes after it changed hears of it.
     pub(super) agents_told: u32,
@@ -95,6 +99,7 @@ impl Registry {
             subscribed: false,
             pending: None,
             joined_at: Seq::default(),
+            seen: Seen::default(),
             registered: Instant::now(),
             agents_told: self.agents_online_count(),
         };
@@ -305,6 +310,7 @@ mod tests {
         registry.subscribed(
             origin(bob.id, None),
             alice_identity(),
+            None,
             backlog_at(0, vec![]),
         );
         assert_eq!(

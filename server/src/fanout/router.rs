@@ -46,6 +46,8 @@ enum Command {
     Subscribed {
         origin: Origin,
         identity: Identity,
+        /// The request's `since`.
+        since: Option<u64>,
         backlog: Option<Backlog>,
     },
     Credentials(AgentTokens, Instant),
@@ -115,8 +117,8 @@ impl Router {
                             registry.subscribing(conn);
                             let _ = reply.send(());
                         }
-                        Some(Command::Subscribed { origin, identity, backlog }) => {
-                            registry.subscribed(origin, identity, backlog);
+                        Some(Command::Subscribed { origin, identity, since, backlog }) => {
+                            registry.subscribed(origin, identity, since, backlog);
                         }
                         Some(Command::Credentials(tokens, read_at)) => registry.credentials(tokens, read_at),
                         #[cfg(test)]
@@ -209,13 +211,21 @@ impl Router {
     }
 
     /// A backlog read after [`Router::subscribing`] (`None`: the read
-    /// failed, and the subscriber is answered `internal`).
-    pub async fn subscribed(&self, origin: Origin, identity: Identity, backlog: Option<Backlog>) {
+    /// failed, and the subscriber is answered `internal`); `since` is the
+    /// request's.
+    pub async fn subscribed(
+        &self,
+        origin: Origin,
+        identity: Identity,
+        since: Option<u64>,
+        backlog: Option<Backlog>,
+    ) {
         let _ = self
             .commands
             .send(Command::Subscribed {
                 origin,
                 identity,
+                since,
                 backlog,
             })
             .await;
@@ -242,7 +252,7 @@ mod tests {
                 router.connect(conn, identity.clone(), vec![], tx).await;
                 router.subscribing(conn).await;
                 router
-                    .subscribed(origin(conn, None), identity, backlog_at(0, vec![]))
+                    .subscribed(origin(conn, None), identity, None, backlog_at(0, vec![]))
                     .await;
                 rx
             }
@@ -251,6 +261,7 @@ mod tests {
         let ana = Identity {
             role: switchboard_protocol::Role::User,
             name: name("ana"),
+            credential: crate::identity::Credential::new(b"t"),
         };
         let _ana = join(2, ana).await;
         // A round trip on the command queue: ana's subscription is applied

@@ -13,7 +13,7 @@ use switchboard_protocol::{Role, ServerFrame};
 
 use super::deliver::encode;
 use super::outbox::{Outgoing, Payload};
-use super::registry::Registry;
+use super::registry::{Registry, push_to};
 use crate::error::RequestError;
 use crate::event::Backlog;
 use crate::event::{ConnId, Origin, Seq};
@@ -22,8 +22,14 @@ use crate::identity::Identity;
 /// Live events held back while a connection's backlog is read.
 #[derive(Default)]
 pub(super) struct Held {
-    pub(super) events: Vec<(Seq, Bytes)>,
+    /// Each with its batch's position and the id of the message it
+    /// carries, if it carries one.
+    pub(super) events: Vec<(Seq, Option<u64>, Bytes)>,
     pub(super) bytes: usize,
+    /// Messages the connection sent meanwhile: its `sent` replies are not
+    /// held back, so they are queued before the backlog, which may hold
+    /// them again.
+    pub(super) echoed: Vec<u64>,
 }
 
 impl Registry {
@@ -43,7 +49,15 @@ impl Registry {
 
     /// The backlog read after [`Registry::subscribing`]: written, then the
     /// held events of batches after its snapshot, then live events.
-    pub fn subscribed(&mut self, origin: Origin, identity: Identity, backlog: Option<Backlog>) {
+    /// `since` is the request's: a `since` backlog leaves out what the
+    /// connection was already sent (`seen.rs`).
+    pub fn subscribed(
+        &mut self,
+        origin: Origin,
+        identity: Identity,
+        since: Option<u64>,
+        backlog: Option<Backlog>,
+    ) {
         self.first_subscribes.remove(&origin.conn);
         let Some(peer) = self.peers.get_mut(&origin.conn) else {
             return; // gone before its backlog was read
@@ -54,8 +68,18 @@ impl Registry {
             // Nothing was read: a subscribed connection gets what was held
             // back for it, as it would have live; the request fails.
             if !first_time {
-                for (_, bytes) in held_back.events {
-                    self.push(origin.conn, bytes, false);
+                // Nothing was dropped: the run of what it was sent goes on.
+                for (_, message, bytes) in held_back.events {
+                    peer.seen.delivered_opt(message);
+                    push_to(
+                        origin.conn,
+                        peer,
+                        Outgoing::encoded(bytes, false),
+                        &mut self.dropped,
+                    );
+                }
+                for id in held_back.echoed {
+                    peer.seen.delivered(id);
                 }
             }
             let error = RequestError::Internal;
@@ -66,11 +90,41 @@ impl Registry {
         // Its backlog has every event up to its snapshot: any of those still
         // on their way to the router are not sent again.
         peer.joined_at = peer.joined_at.max(backlog.as_of);
+        let Backlog {
+            mut messages,
+            mut rest,
+            truncated,
+            held,
+            as_of,
+        } = backlog;
+        match since {
+            Some(since) => {
+                let already = |id: u64| peer.seen.has(id) || held_back.echoed.contains(&id);
+                // A truncated backlog starts after a gap: the run starts
+                // at its first message.
+                let first = messages.first().map(|message| message.id);
+                let since = match first.or(rest.first().copied()) {
+                    Some(first) if truncated => since.max(first.saturating_sub(1)),
+                    _ => since,
+                };
+                messages.retain(|message| !already(message.id));
+                rest.retain(|&id| !already(id));
+                let newest = rest
+                    .last()
+                    .copied()
+                    .or(messages.last().map(|message| message.id));
+                peer.seen.resumed(since, newest);
+            }
+            // A plain backlog (the latest messages, the waiting queue) is
+            // not every message up to its snapshot, and the held events it
+            // stands for are dropped: a gap.
+            None => peer.seen.forget(),
+        }
         // Backlog, state, then `subscribed`, as one item of the outbox: it
         // cannot be split by live events, nor overflow the outbox by its
         // length. The session encodes the backlog itself (`Payload::Backlog`).
         let mut chunk = BytesMut::new();
-        let count = u32::try_from(backlog.count()).unwrap_or(u32::MAX);
+        let count = u32::try_from(messages.len() + rest.len()).unwrap_or(u32::MAX);
         if identity.role == Role::Agent {
             for name in self.presence.announced_online() {
                 let presence = ServerFrame::Presence {
@@ -81,14 +135,14 @@ impl Registry {
                 encode_into(&presence, &mut chunk).expect("server frames always serialise");
             }
         }
-        for (user, agent) in backlog.held {
+        for (user, agent) in held {
             encode_into(&ServerFrame::Assigned { user, agent }, &mut chunk)
                 .expect("server frames always serialise");
         }
         let subscribed = ServerFrame::Subscribed {
             id: origin.request.clone(),
             backlog: count,
-            truncated: backlog.truncated,
+            truncated,
         };
         encode_into(&subscribed, &mut chunk).expect("server frames always serialise");
         let role = identity.role;
@@ -98,14 +152,25 @@ impl Registry {
         // Last, so what this subscription told others is queued before the
         // subscriber hears `subscribed` (see `sent`).
         let payload = Payload::Backlog {
-            messages: backlog.messages,
-            rest: backlog.rest,
+            messages,
+            rest,
             then: chunk.freeze(),
         };
         self.push_outgoing(origin.conn, Outgoing::reply(payload));
-        for (seq, bytes) in held_back.events {
-            if seq > backlog.as_of {
-                self.push(origin.conn, bytes, false);
+        if let Some(peer) = self.peers.get_mut(&origin.conn) {
+            for (seq, message, bytes) in held_back.events {
+                if seq > as_of {
+                    peer.seen.delivered_opt(message);
+                    push_to(
+                        origin.conn,
+                        peer,
+                        Outgoing::encoded(bytes, false),
+                        &mut self.dropped,
+                    );
+                }
+            }
+            for id in held_back.echoed {
+                peer.seen.delivered(id);
             }
         }
         // A user whose `welcome` count went stale before subscribing (events
@@ -127,6 +192,7 @@ mod tests {
     use super::*;
     use crate::fanout::outbox::outbox;
     use crate::fanout::test_support::*;
+    use crate::identity::Credential;
 
     #[test]
     fn a_user_hears_an_agent_count_that_changed_before_it_subscribed() {
@@ -135,12 +201,13 @@ mod tests {
         let ana_identity = Identity {
             role: Role::User,
             name: name("ana"),
+            credential: Credential::new(b"h"),
         };
         assert_eq!(registry.connect(1, ana_identity.clone(), vec![], tx), 0);
         let _alice = join(&mut registry, 2, Role::Agent, "alice", 16);
         let _bo = join(&mut registry, 3, Role::User, "bo", 16);
         registry.subscribing(1);
-        registry.subscribed(origin(1, None), ana_identity, backlog_at(0, vec![]));
+        registry.subscribed(origin(1, None), ana_identity, None, backlog_at(0, vec![]));
         let mut frames = Vec::new();
         while let Some(out) = ana.try_recv() {
             for line in out
@@ -176,6 +243,7 @@ mod tests {
         registry.subscribed(
             origin(alice.id, None),
             alice_identity(),
+            None,
             backlog_at(5, vec![message(5, "ana", None)]),
         );
         registry.committed(user_message_at(7, 9));
@@ -204,6 +272,7 @@ mod tests {
         registry.subscribed(
             origin(alice.id, None),
             alice_identity(),
+            None,
             backlog_at(5, vec![message(4, "ana", None), message(5, "ana", None)]),
         );
         let frames = alice.frames();
@@ -216,6 +285,56 @@ mod tests {
         );
     }
 
+    /// Issue 15, finding 6: a `since` re-subscribe on a live connection.
+    /// The client read up to 3, but 4 and 5 were already queued for it; the
+    /// backlog "after 3" holds them again, and they are left out. A message
+    /// the connection itself sent while the backlog was read (its `sent`
+    /// came first) is left out too.
+    #[test]
+    fn a_since_resubscribe_repeats_nothing_the_connection_was_already_sent() {
+        let mut registry = Registry::default();
+        let _ana = join(&mut registry, 9, Role::User, "ana", 16);
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 64);
+        for seq in 3..=5 {
+            registry.committed(user_message_at(seq, 9));
+        }
+        assert_eq!(message_ids(&alice.frames()), [3, 4, 5]);
+        registry.subscribing(alice.id);
+        registry.committed(user_message_at(6, 9));
+        registry.committed(agent_message_at(7, alice.id));
+        registry.committed(user_message_at(8, 9));
+        let backlog = (4..=7).map(|id| message(id, "ana", None)).collect();
+        registry.subscribed(
+            origin(alice.id, None),
+            alice_identity(),
+            Some(3),
+            backlog_at(7, backlog),
+        );
+        registry.committed(user_message_at(9, 9));
+        let frames = alice.frames();
+        assert_eq!(message_ids(&frames), [6, 8, 9]);
+        assert!(
+            matches!(frames.first(), Some(ServerFrame::Sent { message, .. }) if message.id == 7),
+            "its own 7 came as `sent`, before the backlog: {frames:?}"
+        );
+        assert!(
+            frames
+                .iter()
+                .any(|f| matches!(f, ServerFrame::Subscribed { backlog: 1, .. })),
+            "{frames:?}"
+        );
+        // And again: everything it has is left out, the rest follows.
+        registry.subscribing(alice.id);
+        let backlog = (6..=9).map(|id| message(id, "ana", None)).collect();
+        registry.subscribed(
+            origin(alice.id, None),
+            alice_identity(),
+            Some(5),
+            backlog_at(9, backlog),
+        );
+        assert!(message_ids(&alice.frames()).is_empty());
+    }
+
     /// A user's first subscribe holds back only its own conversation.
     #[test]
     fn a_subscribing_user_holds_back_only_its_own_conversation() {
@@ -224,12 +343,13 @@ mod tests {
         let bo = Identity {
             role: Role::User,
             name: name("bo"),
+            credential: Credential::new(b"h"),
         };
         registry.connect(3, bo.clone(), vec![], tx);
         let mut bo_conn = Conn { id: 3, rx };
         registry.subscribing(3);
         registry.committed(user_message_at(5, 9)); // ana's
-        registry.subscribed(origin(3, None), bo, backlog_at(4, vec![]));
+        registry.subscribed(origin(3, None), bo, None, backlog_at(4, vec![]));
         assert!(message_ids(&bo_conn.frames()).is_empty());
     }
 
@@ -242,7 +362,7 @@ mod tests {
         let mut alice = join(&mut registry, 1, Role::Agent, "alice", 64);
         registry.subscribing(alice.id);
         registry.committed(user_message_at(5, 9));
-        registry.subscribed(origin(alice.id, None), alice_identity(), None);
+        registry.subscribed(origin(alice.id, None), alice_identity(), None, None);
         let frames = alice.frames();
         assert_eq!(message_ids(&frames), [5]);
         assert!(
@@ -281,6 +401,7 @@ mod tests {
         registry.subscribed(
             origin(alice.id, None),
             alice_identity(),
+            None,
             backlog_at(5, vec![message(5, "ana", None)]),
         );
         registry.committed(user_message_at(5, 9));

@@ -9,7 +9,7 @@ use super::outbox::{OutboxReceiver, outbox};
 use super::registry::Registry;
 use crate::event::Backlog;
 use crate::event::{Batch, Commit, ConnId, Event, NodeId, Origin, Seq};
-use crate::identity::Identity;
+use crate::identity::{Credential, Identity};
 
 /// A commit of one event, at `seq`.
 pub(super) fn commit_at(seq: u64, event: Event) -> Commit {
@@ -83,10 +83,11 @@ pub(super) fn join(
     let identity = Identity {
         role,
         name: name(who),
+        credential: Credential::new(b"t"),
     };
     registry.connect(id, identity.clone(), who.as_bytes().to_vec(), tx);
     registry.subscribing(id);
-    registry.subscribed(origin(id, None), identity, backlog_at(0, vec![]));
+    registry.subscribed(origin(id, None), identity, None, backlog_at(0, vec![]));
     let mut conn = Conn { id, rx };
     conn.frames();
     conn
@@ -135,6 +136,7 @@ pub(super) fn alice_identity() -> Identity {
     Identity {
         role: Role::Agent,
         name: name("alice"),
+        credential: Credential::new(b"t"),
     }
 }
 
@@ -158,4 +160,16 @@ pub(super) fn message_ids(frames: &[ServerFrame]) -> Vec<u64> {
             _ => None,
         })
         .collect()
+}
+
+/// A message alice (connection `conn`) sent to ana, committed at `seq`.
+pub(super) fn agent_message_at(seq: u64, conn: ConnId) -> Commit {
+    commit_at(
+        seq,
+        Event::Sent {
+            origin: origin(conn, None),
+            message: message(seq, "ana", Some("alice")),
+            taken_by: None,
+        },
+    )
 }

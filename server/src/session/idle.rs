@@ -70,6 +70,7 @@ mod tests {
         let alice = Identity {
             role: Role::Agent,
             name: Name::parse("alice").expect("a valid name"),
+            credential: crate::identity::Credential::new(b"t"),
         };
         Command::Release(Release::parse(&alice, "ana").expect("a valid release"))
     }

@@ -69,8 +69,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let SignedIn {
             identity,
             new_token,
-            credential,
         } = signed_in;
+        let credential = identity.credential.as_bytes().to_vec();
         let config = &self.services.config;
         let (outbox, queued) = outbox(config.outbox_frames, config.outbox_bytes);
         let router = &self.services.router;

@@ -11,9 +11,8 @@
 //! - a few **readers** ([`reader`]) answer sign-ins, `history` and
 //!   `subscribe` backlogs from their own connections, so reads never wait
 //!   for a commit, never hold up a commit, and never block the async
-//!   runtime. A backlog comes with the position ([`crate::event::Seq`]) of the snapshot it
-//!   was read from, which is how it meets the live stream without a gap or
-//!   a repeat.
+//!   runtime. A backlog comes with the position ([`crate::event::Seq`]) of the snapshot
+//!   it was read from: how it meets the live stream without a gap or a repeat.
 //!
 //! What each write and read means (who takes a conversation, idempotent
 //! replays, the waiting queue, releases; who may sign in, what a backlog
@@ -44,7 +43,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use sqlite::Durability;
-pub use sqlite::admin::Admin;
+pub use sqlite::admin::{Admin, NameTaken};
 use sqlite::server_lock::ServerLock;
 
 /// What `benches/storage.rs` needs to fill a database through the writer's
@@ -167,6 +166,7 @@ pub enum Registration {
 #[derive(Debug, Clone)]
 pub struct SendRequest {
     pub origin: Origin,
+    /// With the credential it signed in with, checked in the commit.
     pub from: Identity,
     /// The conversation: the user's own name when a user sends.
     pub user: Name,
@@ -183,7 +183,7 @@ enum WriteJob {
     Send(SendRequest),
     Release {
         origin: Origin,
-        agent: Name,
+        agent: Identity, // its credential is checked in the commit
         user: Name,
     },
     /// Lets go of the conversations removed agents still mark.
@@ -316,11 +316,16 @@ impl Store {
         self.write(WriteJob::Send(request)).await
     }
 
-    /// Queues a release; the result reaches the router after the commit.
-    pub async fn release(&self, origin: Origin, agent: Name, user: Name) -> Result<(), StoreError> {
+    /// Queues `by`'s release of `user` (refused if its token changed); answered after the commit.
+    pub async fn release(
+        &self,
+        origin: Origin,
+        by: Identity,
+        user: Name,
+    ) -> Result<(), StoreError> {
         self.write(WriteJob::Release {
             origin,
-            agent,
+            agent: by,
             user,
         })
         .await

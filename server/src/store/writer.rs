@@ -379,7 +379,7 @@ fn keep_or_undo<T: Transaction, V>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
+    use crate::identity::{Credential, Identity};
     use crate::store::sqlite::queries;
     use crate::store::test_support::{db, name};
     use rusqlite::Connection;
@@ -395,6 +395,7 @@ mod tests {
             from: Identity {
                 role: Role::User,
                 name: name(user),
+                credential: Credential::new(b"h"),
             },
             user: name(user),
             body: Body::parse(body, 100).expect("valid"),
@@ -547,6 +548,7 @@ mod tests {
         answer.from = Identity {
             role: Role::Agent,
             name: name("alice"),
+            credential: Credential::new(b"t"),
         };
         let outcomes = run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)]);
         assert_eq!(summary(&outcomes), ["unauthorized"]);

@@ -7,12 +7,14 @@
 //! operations the `agent` commands and the writer's release of removed
 //! agents need. The tests check meaning (a removed agent holds nothing,
 //! releases left due, idempotency keys, the waiting queue's order, history
-//! paging, `since` caps, positions), never SQLite's shape: that stays in
+//! paging, `since` caps, positions, an old token's writes, names ignoring case), never SQLite's shape: that stays in
 //! SQLite's own tests (statements never re-prepared, no scans).
 //!
 //! The free functions below keep the tests readable: each is one read or
 //! write of the subject, named as the SQLite query it was before.
 
+pub(super) mod credentials;
+pub(super) mod names;
 pub(super) mod reads;
 pub(super) mod removed_agents;
 
@@ -23,7 +25,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 use super::Backlog;
 use super::rules::{Reads, ReplyChunk, ResumeCap, Tables, UserRow, read};
 use crate::event::Seq;
-use crate::identity::Identity;
+use crate::identity::{Credential, Identity};
 
 /// A backend under test, on a fresh database. Methods take `&self`, as
 /// SQLite's connection does; a backend whose client needs `&mut` wraps it
@@ -71,6 +73,7 @@ fn agent() -> Identity {
     Identity {
         role: Role::Agent,
         name: name("alice"),
+        credential: Credential::new(b"t"),
     }
 }
 
@@ -270,6 +273,8 @@ macro_rules! contract_tests {
             removed_agents::a_release_left_due_is_dropped_once_the_user_was_taken_and_released,
             removed_agents::a_release_left_due_is_not_announced_for_a_user_taken_since,
             removed_agents::a_removed_agent_added_again_does_not_get_its_idempotency_keys_back,
+            credentials::an_agents_old_token_writes_nothing_once_replaced_or_removed,
+            names::a_new_name_differs_from_every_user_and_agent_ignoring_case,
         );
     };
     (@each $new:expr; $($group:ident :: $test:ident),+ $(,)?) => {

@@ -201,6 +201,7 @@ pub(in crate::store) fn a_long_reply_is_read_a_chunk_at_a_time<B: Subject>(
     let ana_identity = Identity {
         role: Role::User,
         name: name("ana"),
+        credential: crate::identity::Credential::new(b"t"),
     };
     let user_backlog = |since| {
         read::backlog(

@@ -68,6 +68,11 @@ pub(in crate::store) trait Tables {
     /// (`release_removed_agents`). SQLite keeps this in `FIND_USER`.
     fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>, Self::Error>;
     fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
+    /// Every user and agent (removed ones too) whose name equals `name`
+    /// ignoring ASCII case, as stored: a new name must match none. Like
+    /// [`user_id`](Tables::user_id) before an insert, it must not let two
+    /// registrations of one name (in any case) both succeed.
+    fn names_like(&mut self, name: &Name) -> Result<Vec<(Role, Name)>, Self::Error>;
     fn insert_user(
         &mut self,
         name: &Name,

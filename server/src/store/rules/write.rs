@@ -14,6 +14,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token
 use super::Tables;
 use crate::assignment::{self, Decision};
 use crate::event::{Answer, Event, Origin, Refusal};
+use crate::identity::Identity;
 use crate::store::{Registration, SendRequest};
 use crate::token;
 
@@ -26,14 +27,16 @@ pub(in crate::store) enum Written {
 }
 
 /// A first `hello`: the name, if free, is the user's from now on, with a
-/// token from `new_token` (only its hash is stored).
+/// token from `new_token` (only its hash is stored). Free means no user and
+/// no agent has it in any case: `Ana` cannot pass for `ana`, nor a customer
+/// for an agent (issue 15, finding 10).
 pub(in crate::store) fn register_user<T: Tables, E: From<T::Error>>(
     tables: &mut T,
     clock: &mut Clock,
     name: &Name,
     new_token: impl FnOnce() -> Result<Token, E>,
 ) -> Result<Registration, E> {
-    if tables.user_id(name)?.is_some() {
+    if !tables.names_like(name)?.is_empty() {
         return Ok(Registration::Taken);
     }
     let token = new_token()?;
@@ -69,11 +72,14 @@ pub(in crate::store) fn store_message<T: Tables>(
                 return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
             };
             match tables.find_agent(&from.name)? {
-                Some(agent) if agent.token_hash.is_some() => {
+                Some(agent) if from.credential.is_current(agent.token_hash.as_deref()) => {
                     (customer.id, Some((agent, customer.assigned)))
                 }
-                // Removed since this connection signed in; the credential
-                // poll is about to close it with the same error.
+                // Removed, rotated, or removed and added again since this
+                // connection signed in: checked here, in the commit, because
+                // the credential poll closes the connection only up to a
+                // poll later, and the agent's name may already be someone
+                // else's token (issue 15, finding 7).
                 _ => return Ok(refused(origin, Refusal::Revoked)),
             }
         }
@@ -143,13 +149,22 @@ pub(in crate::store) fn store_message<T: Tables>(
 }
 
 /// An agent lets go of a conversation it holds; the user's messages stop
-/// waiting.
+/// waiting. Only with the token it signed in with still its own (as for
+/// [`store_message`]).
 pub(in crate::store) fn release<T: Tables>(
     tables: &mut T,
     origin: &Origin,
-    agent: &Name,
+    agent: &Identity,
     user: &Name,
 ) -> Result<Written, T::Error> {
+    let current = tables.find_agent(&agent.name)?;
+    if !agent
+        .credential
+        .is_current(current.as_ref().and_then(|row| row.token_hash.as_deref()))
+    {
+        return Ok(refused(origin, Refusal::Revoked));
+    }
+    let agent = &agent.name;
     let Some(customer) = tables.find_user(user)? else {
         return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
     };

@@ -10,11 +10,24 @@
 use std::path::Path;
 
 use rusqlite::Connection;
-use switchboard_protocol::{Name, Timestamp, Token};
+use switchboard_protocol::{Name, Role, Timestamp, Token};
+use thiserror::Error;
 
 use super::{open_database_without_upgrade, queries};
 use crate::store::{OpenError, StoreError};
 use crate::token;
+
+/// `agent add` of a name that a user has, or that another agent has in
+/// another case.
+#[derive(Debug, Error)]
+#[error(
+    "the name is taken: {role} {name} has it (names are unique whatever their case, \
+     and agents and users never share one); choose another"
+)]
+pub struct NameTaken {
+    pub role: Role,
+    pub name: Name,
+}
 
 /// A database opened for the `agent` commands.
 pub struct Admin {
@@ -32,13 +45,22 @@ impl Admin {
     /// Creates an agent, or brings back a removed one (without the
     /// conversations and idempotency keys it had), with a token from
     /// `new_token`, asked for only once the name is known to be free.
-    /// `None`: an active agent already has that name.
-    pub fn add_agent<E: From<StoreError>>(
+    /// `None`: an active agent already has that name. [`NameTaken`]: a user
+    /// has it, or another agent has it in another case (issue 15, finding
+    /// 10: an agent must not share a customer's name, in any case).
+    pub fn add_agent<E: From<StoreError> + From<NameTaken>>(
         &mut self,
         name: &Name,
         new_token: impl FnOnce() -> Result<Token, E>,
     ) -> Result<Option<Token>, E> {
         let tx = self.write_transaction()?;
+        let like = queries::names_like(&tx, name).map_err(StoreError::backend)?;
+        if let Some((role, taken)) = like
+            .into_iter()
+            .find(|(role, taken)| *role == Role::User || taken != name)
+        {
+            return Err(NameTaken { role, name: taken }.into());
+        }
         let active = queries::find_agent(&tx, name)
             .map_err(StoreError::backend)?
             .is_some_and(|agent| agent.token_hash.is_some());

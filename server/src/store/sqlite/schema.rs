@@ -156,7 +156,19 @@ const MIGRATIONS: &[&str] = &[
     // row, written only by commits that release something.
     "CREATE TABLE release_count (releases INTEGER NOT NULL);
      INSERT INTO release_count (releases) VALUES (0);",
+    // 8: names are unique ignoring case, and users and agents share one
+    // space of names (issue 15, finding 10: `Ana` could pass for `ana`, a
+    // user for an agent). The rules check it on every new name
+    // (`Tables::names_like`); these make that check an index lookup. Not
+    // UNIQUE: a database from before may hold names that differ only in
+    // case, and those keep working (`migrate` warns about them, and the
+    // README's "Names ignoring case" says how to retire them).
+    "CREATE INDEX users_by_name_nocase ON users(name COLLATE NOCASE);
+     CREATE INDEX agents_by_name_nocase ON agents(name COLLATE NOCASE);",
 ];
+
+/// The schema version from which new names are checked ignoring case.
+const CASE_INSENSITIVE_NAMES: i32 = 8;
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -193,7 +205,28 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Checks the file is ours and brings its schema up to date.
 pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
-    migrate_to(conn, CURRENT_VERSION)
+    let before = version(conn)?;
+    migrate_to(conn, CURRENT_VERSION)?;
+    if (1..CASE_INSENSITIVE_NAMES).contains(&before) {
+        warn_about_case_duplicates(conn)?;
+    }
+    Ok(())
+}
+
+/// Upgrading a database from before schema 8: names that differ only in
+/// case were allowed, and are kept (each still signs in with its exact
+/// name and token), but an operator should know of them.
+fn warn_about_case_duplicates(conn: &Connection) -> rusqlite::Result<()> {
+    let duplicates = super::queries::case_duplicates(conn)?;
+    if !duplicates.is_empty() {
+        let names: Vec<&str> = duplicates.iter().map(|name| name.as_str()).collect();
+        tracing::warn!(
+            names = names.join(" "),
+            "names that differ only in case (or a user and an agent of one name) are kept \
+             from before; new ones are refused. See the README, \"Names ignoring case\""
+        );
+    }
+    Ok(())
 }
 
 /// [`migrate`], stopping at schema version `target` (tests build old
@@ -339,7 +372,57 @@ mod tests {
             .expect("queries")
             .collect::<Result<_, _>>()
             .expect("reads");
-        assert_eq!(indexes, ["users_by_assigned_agent"]);
+        assert_eq!(
+            indexes,
+            [
+                "agents_by_name_nocase",
+                "users_by_assigned_agent",
+                "users_by_name_nocase"
+            ]
+        );
+    }
+
+    /// Schema 8 (issue 15, finding 10): names that differ only in case, and
+    /// a user with an agent's name, from before are kept and still found by
+    /// their exact names; every spelling of them is taken for new names.
+    #[test]
+    fn migration_8_keeps_names_that_differ_only_in_case_and_finds_them_all() {
+        use crate::store::sqlite::queries;
+        use switchboard_protocol::{Name, Role};
+        let name = |text: &str| Name::parse(text).expect("valid");
+        let mut conn = Connection::open_in_memory().expect("opens");
+        migrate_to(&mut conn, 7).expect("version 7");
+        conn.execute_batch(
+            "INSERT INTO users (name, token_hash, created_us) VALUES
+                ('ana', x'00', 0), ('Ana', x'01', 0), ('alice', x'02', 0), ('bo', x'03', 0);
+             INSERT INTO agents (name, token_hash, created_us) VALUES ('alice', x'04', 0);",
+        )
+        .expect("fills version 7");
+        migrate(&mut conn).expect("migrates, duplicates and all");
+        assert_eq!(
+            queries::case_duplicates(&conn).expect("reads"),
+            [name("alice"), name("alice"), name("Ana"), name("ana")]
+        );
+        assert!(
+            queries::find_user(&conn, &name("Ana"))
+                .expect("reads")
+                .is_some()
+        );
+        assert_eq!(
+            queries::names_like(&conn, &name("ANA"))
+                .expect("reads")
+                .len(),
+            2
+        );
+        assert_eq!(
+            queries::names_like(&conn, &name("ALICE")).expect("reads"),
+            [(Role::User, name("alice")), (Role::Agent, name("alice"))]
+        );
+        assert!(
+            queries::names_like(&conn, &name("cy"))
+                .expect("reads")
+                .is_empty()
+        );
     }
 
     #[test]

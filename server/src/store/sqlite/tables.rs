@@ -10,7 +10,8 @@ use super::queries::users::{FIND_USER, USER_ID, read_user};
 use super::queries::waiting::ADD_WAITING;
 use super::queries::{
     AgentRow, Result, UserRow, clear_waiting, find_agent, find_key, held_by_removed_agents,
-    insert_key, insert_user, message_by_id, priority_to_sql, set_assignment, take_releases_due,
+    insert_key, insert_user, message_by_id, names_like, priority_to_sql, set_assignment,
+    take_releases_due,
 };
 use crate::store::rules::{ReleaseDue, Tables};
 
@@ -114,6 +115,10 @@ impl Tables for HotStatements<'_> {
 
     fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>> {
         find_agent(self.conn, name)
+    }
+
+    fn names_like(&mut self, name: &Name) -> Result<Vec<(Role, Name)>> {
+        names_like(self.conn, name)
     }
 
     fn insert_user(&mut self, name: &Name, token_hash: &[u8], now: Timestamp) -> Result<()> {

@@ -96,7 +96,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
             Role::User
         },
         agent,
-        body: Body::parse(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
+        body: Body::parse_stored(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
         priority: priority_from_sql(row.get(5)?),
     })
 }
@@ -120,11 +120,13 @@ fn sql_id(id: u64) -> i64 {
 pub mod agents;
 pub mod keys;
 pub mod messages;
+pub mod names;
 pub mod users;
 pub mod waiting;
 
 pub use agents::*;
 pub use keys::*;
 pub use messages::*;
+pub use names::*;
 pub use users::*;
 pub use waiting::*;
