@@ -9,6 +9,9 @@
 //!   it ends.
 //! - [`bus`]: how each commit reaches the routers (one node: [`bus::LocalBus`],
 //!   a bounded queue from the writer's thread to the router's feed).
+//! - [`feed_order`]: a cluster's feed put in order: batches from the bus
+//!   applied by position with no gap and none twice, the missing ranges named
+//!   for a read-back from storage; pure (issue 16; not wired in yet).
 //! - [`registry`]: membership: peers, subscriptions, presence and the agent
 //!   count, and pushing into a connection's outbox.
 //! - `presence.rs`: when agents hear a user come and go: at once online,
@@ -48,6 +51,7 @@
 pub mod bus;
 pub mod credentials;
 mod deliver;
+pub mod feed_order;
 pub mod outbox;
 mod presence;
 pub mod registry;
