@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use serde::{Deserialize, Serialize};
 use switchboard_protocol::{Message, Name, RequestId};
 
 /// Identifies one connection for the life of the server process.
@@ -48,7 +49,7 @@ impl Hasher for ConnIdHasher {
 
 /// Which node a request reached. One node today: every origin is
 /// [`NodeId::LOCAL`]. In a cluster, answers go back to the node that asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
 
 impl NodeId {
@@ -57,7 +58,7 @@ impl NodeId {
 }
 
 /// The node, connection and request a reply goes back to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub node: NodeId,
     pub conn: ConnId,
@@ -73,11 +74,13 @@ pub struct Origin {
 /// batches at or below the read's `Seq` are already in the backlog
 /// (docs/architecture.md, "backlog meets live"). Positions need not be
 /// consecutive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Seq(pub u64);
 
 /// What a commit changed, for everyone concerned.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// A message is stored.
     Sent {
@@ -97,7 +100,7 @@ pub enum Event {
 }
 
 /// One commit's events, in commit order, at its position.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub seq: Seq,
     pub events: Vec<Event>,

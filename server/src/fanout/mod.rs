@@ -12,6 +12,10 @@
 //! - [`feed_order`]: a cluster's feed put in order: batches from the bus
 //!   applied by position with no gap and none twice, the missing ranges named
 //!   for a read-back from storage; pure (issue 16; not wired in yet).
+//! - [`feed_wire`]: a committed batch as the bus carries it between nodes
+//!   (versioned JSON, linked to the position before it).
+//! - [`nats_bus`]: the bus on core NATS: publish, receive, and whether it is
+//!   up (issue 16; not wired in yet).
 //! - [`registry`]: membership: peers, subscriptions, presence and the agent
 //!   count, and pushing into a connection's outbox.
 //! - `presence.rs`: when agents hear a user come and go: at once online,
@@ -52,6 +56,8 @@ pub mod bus;
 pub mod credentials;
 mod deliver;
 pub mod feed_order;
+pub mod feed_wire;
+pub mod nats_bus;
 pub mod outbox;
 mod presence;
 pub mod registry;

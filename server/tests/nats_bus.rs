@@ -1,0 +1,150 @@
+//! The cluster's bus against a real `nats-server` (issue 16): every node
+//! hears every batch in the order one node published them; the bus says
+//! when NATS is gone and when it is back, without a restart; a node starts
+//! while NATS is down and joins once it is up.
+//!
+//! Waits are upper bounds with a wide margin, never measurements.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchboard_protocol::Name;
+use switchboard_server::event::{Batch, Event, Seq};
+use switchboard_server::fanout::feed_wire;
+use switchboard_server::fanout::nats_bus::{NatsBus, NatsFeed};
+use switchboard_tests::TestNats;
+use tokio::sync::watch;
+
+/// How long a batch or a change of the bus's state may take here.
+const WITHIN: Duration = Duration::from_secs(15);
+
+fn released(seq: u64) -> Batch {
+    let name = |text: &str| Name::parse(text).expect("a valid name");
+    Batch {
+        seq: Seq(seq),
+        events: vec![Event::Released {
+            origin: None,
+            user: name("ana"),
+            agent: name("alice"),
+        }],
+    }
+}
+
+async fn next_batch(feed: &mut NatsFeed) -> (Seq, Seq) {
+    let bytes = tokio::time::timeout(WITHIN, feed.next())
+        .await
+        .expect("a batch within the bound")
+        .expect("the feed is open");
+    let linked = feed_wire::decode(&bytes).expect("a valid batch");
+    (linked.after, linked.seq)
+}
+
+async fn becomes(up: &mut watch::Receiver<bool>, wanted: bool) {
+    tokio::time::timeout(WITHIN, up.wait_for(|&now| now == wanted))
+        .await
+        .unwrap_or_else(|_| panic!("the bus did not become up={wanted} within {WITHIN:?}"))
+        .expect("the bus is alive");
+}
+
+async fn publish_run(bus: &NatsBus, seqs: std::ops::RangeInclusive<u64>) {
+    for seq in seqs {
+        let bytes = feed_wire::encode(Seq(seq - 1), &released(seq));
+        bus.publish(Bytes::from(bytes)).await.expect("published");
+    }
+    bus.flush().await.expect("flushed");
+}
+
+#[tokio::test]
+async fn every_node_hears_one_nodes_batches_in_order() {
+    let Some(nats) = TestNats::start() else {
+        return;
+    };
+    let (first, mut first_feed) = NatsBus::connect(&nats.url(), "node-1")
+        .await
+        .expect("connects");
+    let (second, mut second_feed) = NatsBus::connect(&nats.url(), "node-2")
+        .await
+        .expect("connects");
+    for bus in [&first, &second] {
+        becomes(&mut bus.up(), true).await;
+        // A round trip: the server has taken the node's subscription before
+        // the first batch (each client's subscription travels on its own
+        // connection).
+        bus.flush().await.expect("flushed");
+    }
+    publish_run(&first, 1..=200).await;
+    for feed in [&mut first_feed, &mut second_feed] {
+        for seq in 1..=200 {
+            assert_eq!(next_batch(feed).await, (Seq(seq - 1), Seq(seq)));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_bus_says_when_nats_dies_and_carries_on_when_it_is_back() {
+    let Some(mut nats) = TestNats::start() else {
+        return;
+    };
+    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1")
+        .await
+        .expect("connects");
+    let mut up = bus.up();
+    becomes(&mut up, true).await;
+    nats.stop();
+    becomes(&mut up, false).await;
+    nats.start_again();
+    becomes(&mut up, true).await;
+    publish_run(&bus, 1..=3).await;
+    for seq in 1..=3 {
+        assert_eq!(next_batch(&mut feed).await, (Seq(seq - 1), Seq(seq)));
+    }
+}
+
+#[tokio::test]
+async fn a_node_starts_while_nats_is_down_and_joins_when_it_is_up() {
+    let Some(mut nats) = TestNats::start() else {
+        return;
+    };
+    nats.stop();
+    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1")
+        .await
+        .expect("starting does not wait for NATS");
+    let mut up = bus.up();
+    assert!(!*up.borrow(), "NATS is down: the bus is not up");
+    nats.start_again();
+    becomes(&mut up, true).await;
+    publish_run(&bus, 1..=1).await;
+    assert_eq!(next_batch(&mut feed).await, (Seq(0), Seq(1)));
+}
+
+#[tokio::test]
+async fn a_bad_address_is_refused_with_what_to_give() {
+    let error = NatsBus::connect("nats://user:pw@[not an address", "node-1")
+        .await
+        .err()
+        .expect("refused");
+    let text = error.to_string();
+    assert!(text.contains("nats://host:port"), "{text}");
+    assert!(!text.contains("pw"), "a password in an error: {text}");
+}
+
+/// A frozen NATS (SIGSTOP) keeps its TCP connections open and answers
+/// nothing: only unanswered pings tell. The bus must notice, so the node
+/// turns to the database, and come back when NATS is thawed.
+#[tokio::test]
+async fn a_frozen_nats_is_noticed_and_its_thaw_too() {
+    let Some(nats) = TestNats::start() else {
+        return;
+    };
+    let (bus, _feed) = NatsBus::connect(&nats.url(), "node-1")
+        .await
+        .expect("connects");
+    let mut up = bus.up();
+    becomes(&mut up, true).await;
+    nats.freeze();
+    let frozen = std::time::Instant::now();
+    becomes(&mut up, false).await;
+    eprintln!("a frozen NATS was noticed after {:?}", frozen.elapsed());
+    nats.thaw();
+    becomes(&mut up, true).await;
+}
