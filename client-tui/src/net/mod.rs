@@ -353,6 +353,88 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(15) + BEAT.after);
     }
 
+    /// The node the client is on drops it: the task says which node it
+    /// tries next, signs in there, and tells the app it is on that node.
+    #[tokio::test]
+    async fn a_lost_node_is_left_for_the_next_one() {
+        let (alive, server) = welcoming_server().await;
+        let (client, first_node) = duplex(4096);
+        let nodes = Nodes::new(vec![
+            Endpoint::plain("127.0.0.1:1"),
+            Endpoint::plain(&alive),
+        ])
+        .expect("not empty");
+        let identity = Identity {
+            role: switchboard_protocol::Role::User,
+            name: name("ana"),
+            token: None,
+        };
+        let welcome = Welcome {
+            token: None,
+            agents_online: None,
+        };
+        let (_to_net, outgoing) = mpsc::channel(4);
+        let (events, mut app) = mpsc::channel(16);
+        let task = tokio::spawn(run(
+            nodes,
+            identity,
+            (framed(Box::new(client)), welcome),
+            outgoing,
+            events,
+            BEAT,
+        ));
+        let on = |event| match event {
+            NetEvent::Connected { node, .. } => node,
+            other => panic!("expected Connected, got {other:?}"),
+        };
+        assert_eq!(on(next_event(&mut app).await), "127.0.0.1:1");
+        drop(first_node);
+        match next_event(&mut app).await {
+            NetEvent::Disconnected {
+                attempt: 1,
+                reason,
+                next,
+            } => {
+                assert_eq!(next, alive);
+                assert!(
+                    reason.starts_with(&format!(
+                        "the server closed the connection; trying {alive} in "
+                    )),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
+        assert_eq!(on(next_event(&mut app).await), alive);
+        task.abort();
+        server.abort();
+    }
+
+    /// A server that greets and welcomes whoever says hello, once.
+    pub(super) async fn welcoming_server() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("has an address").to_string();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accepts");
+            let mut lines = Framed::new(stream, LinesCodec::new());
+            lines
+                .send(
+                    r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1}"#,
+                )
+                .await
+                .expect("greets");
+            let _hello = lines.next().await;
+            lines
+                .send(r#"{"type":"welcome","role":"user","name":"ana","agents_online":1}"#)
+                .await
+                .expect("welcomes");
+            while let Some(Ok(_)) = lines.next().await {}
+        });
+        (addr, server)
+    }
+
     /// `frame` as the server writes it, without the newline.
     pub(super) fn line_of(frame: &ServerFrame) -> String {
         let mut line = BytesMut::new();

@@ -153,10 +153,9 @@ fn round_failed(identity: &Identity, mut failures: Vec<(String, ConnectError)>) 
 mod tests {
     use super::*;
     use crate::app::test_support::name;
+    use crate::net::tests::welcoming_server;
     use crate::net::{CONNECT_TIMEOUT, Endpoint};
-    use futures::{SinkExt, StreamExt};
     use switchboard_protocol::Role;
-    use tokio_util::codec::{Framed, LinesCodec};
 
     fn one_node(addr: &str) -> Nodes {
         nodes(&[addr])
@@ -173,31 +172,6 @@ mod tests {
             .local_addr()
             .expect("has an address")
             .to_string()
-    }
-
-    /// A server that greets and welcomes whoever says hello, once.
-    async fn welcoming_server() -> (String, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let addr = listener.local_addr().expect("has an address").to_string();
-        let server = tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.expect("accepts");
-            let mut lines = Framed::new(stream, LinesCodec::new());
-            lines
-                .send(
-                    r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1}"#,
-                )
-                .await
-                .expect("greets");
-            let _hello = lines.next().await;
-            lines
-                .send(r#"{"type":"welcome","role":"user","name":"ana","agents_online":1}"#)
-                .await
-                .expect("welcomes");
-            while let Some(Ok(_)) = lines.next().await {}
-        });
-        (addr, server)
     }
 
     fn ana() -> Identity {
