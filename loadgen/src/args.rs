@@ -34,7 +34,10 @@ use crate::error::LoadError;
         switchboard serve --listen 127.0.0.1:7979 --db /tmp/x.db --no-send-limits &\n  \
         switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --switchboard target/release/switchboard \\\n      \
         --users 50 --agents 4 --window 1 --messages 200\n  \
-        switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --users 1000 --rate 10000 --duration 5 --json"
+        switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --users 1000 --rate 10000 --duration 5 --json\n\n\
+        A cluster of three nodes, users and agents spread over them round-robin:\n  \
+        switchboard-load --server 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 \\\n      \
+        --agents 2 --agent-tokens alice=T1,bob=T2 --users 200 --window 16 --server-pid P1,P2,P3"
 )]
 pub struct Args {
     /// Address of the server, e.g. 127.0.0.1:7878; for a cluster, each node's, separated by
