@@ -61,6 +61,7 @@ fn app(mode: Mode) -> App {
     update(
         &mut app,
         Msg::Net(NetEvent::Connected {
+            node: "127.0.0.1:7878".into(),
             agents_online: Some(3),
         }),
     );

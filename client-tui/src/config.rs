@@ -1,6 +1,15 @@
 //! Where a user's token is kept: `$XDG_CONFIG_HOME/switchboard/` (else
-//! `~/.config/switchboard/`), one file per server and name, readable only by
-//! its owner (mode 0600, directory 0700).
+//! `~/.config/switchboard/`), one file per server address and name,
+//! readable only by its owner (mode 0600, directory 0700).
+//!
+//! A help desk reached through several addresses (`--server a,b,c`, the
+//! nodes of one cluster) is one help desk, and its users have one token.
+//! The files stay keyed by one address each, as they were for a single
+//! server, so that nothing existing moves: at start the client reads the
+//! first of the list's files that exists ([`load_token_from`]), and a new
+//! token is written to the file of every address in the list. The same user
+//! then keeps the token whatever node it lands on, whatever the order of
+//! the list, and when a list grows from one address or later shrinks.
 
 use std::fs;
 use std::io::{self, Write};
@@ -36,6 +45,46 @@ pub fn token_path(dir: &Path, server: &str, name: &str) -> PathBuf {
         })
         .collect();
     dir.join(format!("{safe}_{name}.token"))
+}
+
+/// The token file of `name` for each address of `servers`, in order.
+pub fn token_paths(dir: &Path, servers: &[String], name: &str) -> Vec<PathBuf> {
+    servers
+        .iter()
+        .map(|server| token_path(dir, server, name))
+        .collect()
+}
+
+/// A token read from the files of a `--server` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub token: String,
+    /// The files that hold it, in the list's order: what to delete when
+    /// the help desk no longer accepts it.
+    pub files: Vec<PathBuf>,
+}
+
+/// The token in the first of `paths` that holds one, or `None` if none
+/// does.
+pub fn load_token_from(paths: &[PathBuf]) -> io::Result<Option<StoredToken>> {
+    let mut found: Option<StoredToken> = None;
+    for path in paths {
+        let Some(token) = load_token(path)? else {
+            continue;
+        };
+        match &mut found {
+            None => {
+                found = Some(StoredToken {
+                    token,
+                    files: vec![path.clone()],
+                });
+            }
+            Some(stored) if stored.token == token => stored.files.push(path.clone()),
+            // A different token, left from another help desk: not used.
+            Some(_) => {}
+        }
+    }
+    Ok(found)
 }
 
 /// The stored token, or `None` if there is no file yet.
@@ -84,5 +133,33 @@ mod tests {
         );
         let mode = fs::metadata(&path).expect("exists").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_list_reads_the_first_file_that_exists_and_names_each_copy() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let servers = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A token kept from the days of one server, on b.
+        let paths = token_paths(dir.path(), &servers(&["a:1", "b:2", "c:3"]), "ana");
+        assert_eq!(load_token_from(&paths).expect("readable"), None);
+        save_token(&paths[1], "from-b").expect("saved");
+        let stored = load_token_from(&paths).expect("readable").expect("found");
+        assert_eq!(stored.token, "from-b");
+        assert_eq!(stored.files, [paths[1].clone()]);
+        // Saved for the whole list: any order and any part finds it.
+        for path in &paths {
+            save_token(path, "desk").expect("saved");
+        }
+        let reordered = token_paths(dir.path(), &servers(&["c:3", "a:1"]), "ana");
+        let stored = load_token_from(&reordered)
+            .expect("readable")
+            .expect("found");
+        assert_eq!(stored.token, "desk");
+        assert_eq!(stored.files, reordered);
+        // A file that holds another token is not named as a copy.
+        save_token(&paths[0], "other").expect("saved");
+        let stored = load_token_from(&paths).expect("readable").expect("found");
+        assert_eq!(stored.token, "other");
+        assert_eq!(stored.files, [paths[0].clone()]);
     }
 }

@@ -19,8 +19,10 @@
 //!   what is on screen. **Where the panes go** → [`layout`], which `update`
 //!   also asks for the message area's size; it imports neither `app` nor
 //!   `ui`, and nothing in `app` imports `ui`.
-//! - **Connecting, reconnecting, backoff, heartbeat** → [`net`] (`net/mod.rs`
-//!   the task and a session, `net/connect.rs` signing in, `net/endpoint.rs`
+//! - **Connecting, reconnecting, backoff, heartbeat, moving between the
+//!   nodes of `--server a,b,c`** → [`net`] (`net/mod.rs` the task and a
+//!   session, `net/connect.rs` signing in, `net/retry.rs` the first sign-in
+//!   and the waits, `net/nodes.rs` which node comes next, `net/endpoint.rs`
 //!   TLS); it turns frames into [`app::NetEvent`]s and sends what `update`
 //!   asks for. Frames that do not fit in the channel to it wait, in order,
 //!   in [`outbox`].

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crossterm::event::EventStream;
-use switchboard_protocol::{Name, Timestamp, Token};
+use switchboard_protocol::{Name, ServerListError, Timestamp, Token, parse_server_list};
 use switchboard_tui::app::{App, Mode};
 use switchboard_tui::net::{self, ConnectError, Identity};
 use switchboard_tui::{config, run, terminal};
@@ -63,9 +63,13 @@ enum Command {
 /// How to reach the server, the same for both modes.
 #[derive(clap::Args)]
 struct ServerArgs {
-    /// host:port of the switchboard server.
-    #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER)]
-    server: String,
+    /// host:port of the switchboard server; for a help desk of several
+    /// nodes, each of them, separated by commas (a:7878,b:7878,c:7878): the
+    /// client signs in on the first that answers and, when it loses one,
+    /// moves to the next.
+    #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER,
+          value_parser = ServerList::parse)]
+    server: ServerList,
     /// Speak TLS (the server runs with --tls-cert/--tls-key).
     #[arg(long, env = "SWITCHBOARD_TLS")]
     tls: bool,
@@ -75,13 +79,30 @@ struct ServerArgs {
     ca: Option<std::path::PathBuf>,
 }
 
+/// `--server`'s addresses, checked when the command line is read: at least
+/// one, each `host:port`, none empty or twice.
+#[derive(Debug, Clone)]
+struct ServerList(Vec<String>);
+
+impl ServerList {
+    fn parse(text: &str) -> Result<Self, ServerListError> {
+        parse_server_list(text).map(ServerList)
+    }
+}
+
 impl ServerArgs {
-    fn endpoint(&self) -> Result<net::Endpoint, ConnectError> {
-        if self.tls {
-            net::Endpoint::tls(self.server.clone(), self.ca.as_deref())
+    /// Every node, reached the same way (TLS with the same roots, or not).
+    fn nodes(&self) -> Result<net::Nodes, ConnectError> {
+        let addrs = &self.server.0;
+        let first = addrs.first().cloned().unwrap_or_default();
+        let how = if self.tls {
+            net::Endpoint::tls(first, self.ca.as_deref())?
         } else {
-            Ok(net::Endpoint::plain(self.server.clone()))
-        }
+            net::Endpoint::plain(first)
+        };
+        let endpoints = addrs.iter().map(|addr| how.at(addr.as_str())).collect();
+        net::Nodes::new(endpoints)
+            .ok_or_else(|| ConnectError::Protocol("no server address given".into()))
     }
 }
 
@@ -97,38 +118,49 @@ async fn main() -> ExitCode {
 }
 
 async fn run_cli(cli: Cli) -> anyhow::Result<()> {
-    let (mode, name, server_args, token, token_file) = match cli.command {
+    let (mode, name, server_args, token, token_files) = match cli.command {
         Command::User {
             name,
             server,
             token,
         } => {
-            let server_args = server;
-            let server = &server_args.server;
-            let file = config::config_dir().map(|dir| config::token_path(&dir, server, &name));
-            let stored = match (&token, &file) {
-                (None, Some(path)) => config::load_token(path)
-                    .with_context(|| format!("reading the token in {}", path.display()))?,
+            // Given on the command line, the token is not read from nor
+            // written to any file.
+            let stored = match (&token, config::config_dir()) {
+                (None, Some(dir)) => {
+                    let paths = config::token_paths(&dir, &server.server.0, &name);
+                    config::load_token_from(&paths)
+                        .with_context(|| format!("reading the token in {}", describe(&paths)))?
+                }
                 _ => None,
             };
-            let from_file = stored.is_some();
+            let (stored, files) = match stored {
+                Some(stored) => (Some(stored.token), stored.files),
+                None => (None, Vec::new()),
+            };
             (
                 Mode::User,
                 name,
-                server_args,
+                server,
                 token.or(stored).map(Token::new),
-                file.filter(|_| from_file),
+                files,
             )
         }
         Command::Agent {
             name,
             server,
             token,
-        } => (Mode::Agent, name, server, Some(Token::new(token)), None),
+        } => (
+            Mode::Agent,
+            name,
+            server,
+            Some(Token::new(token)),
+            Vec::new(),
+        ),
     };
     let name = Name::parse(&name).with_context(|| format!("{name:?} is not a valid name"))?;
-    let endpoint = server_args.endpoint()?;
-    let server = server_args.server;
+    let mut nodes = server_args.nodes()?;
+    let servers = server_args.server.0;
     let identity = Identity {
         role: mode.role(),
         name: name.clone(),
@@ -138,15 +170,18 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     // Sign in while still on the normal screen, so that errors read plainly.
     // A swamped server can leave a connection silent: say so while trying again.
     let retrying = |retrying: &net::Retrying<'_>| eprintln!("switchboard-tui: {retrying}");
-    let (conn, welcome) = match net::connect_retrying(&endpoint, &identity, retrying).await {
+    let (conn, welcome) = match net::connect_retrying(&mut nodes, &identity, retrying).await {
         Ok(ok) => ok,
-        Err(e @ ConnectError::Refused { .. }) if token_file.is_some() => {
-            let path = token_file
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+        Err(e @ ConnectError::Refused { .. }) if !token_files.is_empty() => {
+            let (saved, that) = if token_files.len() == 1 {
+                ("the token saved in", "that file")
+            } else {
+                ("the token saved in each of", "those files")
+            };
             anyhow::bail!(
-                "{e}\nthe token saved in {path} was not accepted; if the server's data was \
-                 reset, delete that file to register {name} again"
+                "{e}\n{saved} {} was not accepted; if the server's data was reset, delete \
+                 {that} to register {name} again",
+                describe(&token_files)
             );
         }
         Err(e) => return Err(e.into()),
@@ -155,10 +190,12 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     if let Some(token) = &welcome.token {
         identity.token = Some(token.clone());
         match config::config_dir() {
+            // Under every address: the help desk is the same on each node.
             Some(dir) => {
-                let path = config::token_path(&dir, &server, name.as_str());
-                config::save_token(&path, token.expose())
-                    .with_context(|| format!("saving the new token to {}", path.display()))?;
+                for path in config::token_paths(&dir, &servers, name.as_str()) {
+                    config::save_token(&path, token.expose())
+                        .with_context(|| format!("saving the new token to {}", path.display()))?;
+                }
             }
             None => eprintln!(
                 "switchboard-tui: no config directory (set XDG_CONFIG_HOME or HOME); \
@@ -169,8 +206,9 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
 
     let (to_net, outgoing) = mpsc::channel(OUTGOING_FRAMES);
     let (events_tx, events) = mpsc::channel(INCOMING_EVENTS);
+    let on = nodes.current().addr.clone();
     let net = tokio::spawn(net::run(
-        endpoint,
+        nodes,
         identity,
         (conn, welcome),
         outgoing,
@@ -178,13 +216,23 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         net::Heartbeat::default(),
     ));
 
-    let app = App::new(mode, name, server, key_prefix(), Timestamp::now());
+    let app = App::new(mode, name, on, key_prefix(), Timestamp::now());
     let (mut tui, guard) = terminal::enter().context("setting up the terminal")?;
     let result = run::event_loop(&mut tui, app, EventStream::new(), events, to_net).await;
     drop(guard);
     // The sender is gone: the network task says bye and ends.
     let _ = tokio::time::timeout(BYE_TIMEOUT, net).await;
     Ok(result?)
+}
+
+/// `a`, or `a, b and c`: files named in a message.
+fn describe(paths: &[std::path::PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// A random prefix that makes this run's idempotency keys unique.

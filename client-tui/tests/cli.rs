@@ -49,3 +49,56 @@ fn an_agent_needs_a_token() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.to_lowercase().contains("token"), "{stderr}");
 }
+
+/// A `--server` list is checked before anything connects: the entry that is
+/// wrong and what to write instead.
+#[test]
+fn a_bad_server_list_is_refused_at_start_with_the_entry_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (list, says) in [
+        (
+            "127.0.0.1:1,,127.0.0.1:2",
+            "entry 2 of \"127.0.0.1:1,,127.0.0.1:2\" is empty",
+        ),
+        ("127.0.0.1:1,", "entry 2 of \"127.0.0.1:1,\" is empty"),
+        ("127.0.0.1:1,localhost", "\"localhost\" is not host:port"),
+        (
+            "127.0.0.1:1,127.0.0.1:99999",
+            "the port must be a number from 1 to 65535",
+        ),
+        ("a:1,a:1", "\"a:1\" is listed twice"),
+    ] {
+        let output = tui(&["user", "ana", "--server", list], dir.path());
+        assert_eq!(output.status.code(), Some(2), "a usage error: {list}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{list}: {stderr}");
+        assert!(stderr.contains("--server"), "{list}: {stderr}");
+    }
+}
+
+/// Every node of the list is tried before the client gives up, and the
+/// error names each with its reason.
+#[test]
+fn when_no_node_answers_each_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = tui(
+        &["user", "ana", "--server", "127.0.0.1:1,127.0.0.1:2"],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (first, second) = stderr
+        .split_once("; ")
+        .unwrap_or_else(|| panic!("two reasons: {stderr}"));
+    assert!(
+        first.contains(
+            "no server of the 2 given let ana sign in: cannot reach the switchboard server at \
+             127.0.0.1:1: "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        second.starts_with("cannot reach the switchboard server at 127.0.0.1:2: "),
+        "{stderr}"
+    );
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use switchboard_protocol::parse_server_list;
 
 use crate::error::LoadError;
 
@@ -33,10 +34,16 @@ use crate::error::LoadError;
         switchboard serve --listen 127.0.0.1:7979 --db /tmp/x.db --no-send-limits &\n  \
         switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --switchboard target/release/switchboard \\\n      \
         --users 50 --agents 4 --window 1 --messages 200\n  \
-        switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --users 1000 --rate 10000 --duration 5 --json"
+        switchboard-load --server 127.0.0.1:7979 --db /tmp/x.db --users 1000 --rate 10000 --duration 5 --json\n\n\
+        A cluster of three nodes, users and agents spread over them round-robin:\n  \
+        switchboard-load --server 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 \\\n      \
+        --agents 2 --agent-tokens alice=T1,bob=T2 --users 200 --window 16 --server-pid P1,P2,P3"
 )]
 pub struct Args {
-    /// Address of the server, e.g. 127.0.0.1:7878. Only loopback addresses are accepted.
+    /// Address of the server, e.g. 127.0.0.1:7878; for a cluster, each node's, separated by
+    /// commas (127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003): users and agents are spread over
+    /// them round-robin (user i and agent i on node i mod N), and the report counts the
+    /// connections each node got. Only loopback addresses are accepted.
     #[arg(
         long,
         env = "SWITCHBOARD_LOAD_SERVER",
@@ -96,9 +103,10 @@ pub struct Args {
     pub stuck_agents: u32,
 
     /// The server's process id, to report its resident memory (read from /proc/PID/status)
-    /// before connecting, once everyone is connected, and at the end.
-    #[arg(long, env = "SWITCHBOARD_LOAD_SERVER_PID")]
-    pub server_pid: Option<u32>,
+    /// before connecting, once everyone is connected, and at the end, and its CPU time. For a
+    /// cluster, every node's, separated by commas: memory and CPU are then their sums.
+    #[arg(long, env = "SWITCHBOARD_LOAD_SERVER_PID", value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Give up after this many seconds, whatever is still in flight (counted as `timeout`
     /// errors). Bounds the whole run, connecting included; reading the conversations
@@ -129,7 +137,8 @@ pub enum Mode {
 /// A validated [`Args`].
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub server: SocketAddr,
+    /// The nodes, in the order given; at least one.
+    pub servers: Vec<SocketAddr>,
     pub users: u32,
     pub agents: u32,
     pub idle: u32,
@@ -138,12 +147,33 @@ pub struct Plan {
     pub timeout: Duration,
 }
 
+impl Plan {
+    /// The node connection `index` of a kind (user, agent, idle, stuck
+    /// agent) goes to: round-robin, so each kind is spread evenly.
+    pub fn node(&self, index: u32) -> SocketAddr {
+        self.servers[index as usize % self.servers.len()]
+    }
+
+    /// How many of `count` connections of a kind [`Plan::node`] sends to
+    /// each node, in the order of [`Plan::servers`].
+    pub fn per_node(&self, count: u32) -> Vec<u32> {
+        let nodes = self.servers.len() as u32;
+        (0..nodes)
+            .map(|node| count / nodes + u32::from(node < count % nodes))
+            .collect()
+    }
+}
+
 /// The most messages one open-loop run may offer.
 const MAX_OPEN_LOOP_MESSAGES: f64 = 100_000_000.0;
 
 impl Args {
     pub fn plan(&self) -> Result<Plan, LoadError> {
-        let server = loopback_address(&self.server)?;
+        let servers = parse_server_list(&self.server)
+            .map_err(|error| LoadError::Usage(format!("--server: {error}")))?
+            .iter()
+            .map(|address| loopback_address(address))
+            .collect::<Result<Vec<_>, _>>()?;
         if !(self.timeout.is_finite() && self.timeout > 0.0 && self.timeout <= 86_400.0) {
             return Err(LoadError::Usage(
                 "--timeout must be a number of seconds above 0 (at most a day)".into(),
@@ -190,7 +220,7 @@ impl Args {
             ));
         }
         Ok(Plan {
-            server,
+            servers,
             users: self.users,
             agents: self.agents,
             idle: self.idle,
@@ -246,6 +276,34 @@ mod tests {
         assert!(args(&["--server", "[::1]:1"]).plan().is_ok());
         assert!(args(&["--server", "10.0.0.1:1"]).plan().is_err());
         assert!(args(&["--server", "8.8.8.8:53"]).plan().is_err());
+    }
+
+    #[test]
+    fn several_servers_are_kept_in_order_and_each_checked() {
+        let plan = args(&["--server", "127.0.0.1:1, 127.0.0.1:2,[::1]:3"])
+            .plan()
+            .expect("valid");
+        let servers: Vec<String> = plan.servers.iter().map(|s| s.to_string()).collect();
+        assert_eq!(servers, ["127.0.0.1:1", "127.0.0.1:2", "[::1]:3"]);
+        let refused = |list: &str| match args(&["--server", list]).plan() {
+            Err(error) => error.to_string(),
+            Ok(plan) => panic!("{list}: accepted as {:?}", plan.servers),
+        };
+        assert!(refused("127.0.0.1:1,,127.0.0.1:2").contains("entry 2"));
+        assert!(refused("127.0.0.1:1,127.0.0.1:1").contains("listed twice"));
+        assert!(refused("127.0.0.1:1,10.0.0.1:2").contains("not a loopback address"));
+    }
+
+    #[test]
+    fn connections_go_round_robin_and_are_counted_per_node() {
+        let plan = args(&["--server", "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"])
+            .plan()
+            .expect("valid");
+        let ports: Vec<u16> = (0..7).map(|i| plan.node(i).port()).collect();
+        assert_eq!(ports, [1, 2, 3, 1, 2, 3, 1]);
+        assert_eq!(plan.per_node(7), [3, 2, 2]);
+        assert_eq!(plan.per_node(2), [1, 1, 0]);
+        assert_eq!(plan.per_node(0), [0, 0, 0]);
     }
 
     #[test]

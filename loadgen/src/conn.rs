@@ -45,7 +45,7 @@ impl Conn {
     pub async fn open(server: SocketAddr, who: Identity<'_>) -> Result<Conn, LoadError> {
         let mut conn = Conn::sign_in(server, &who, DEFAULT_MAX_LINE_BYTES).await?;
         let handshake = |reason: String| LoadError::Handshake {
-            what: format!("{} {}", who.role, who.name),
+            what: format!("{} {} on {server}", who.role, who.name),
             reason,
         };
         conn.send(ClientFrame::Subscribe {
@@ -76,7 +76,8 @@ impl Conn {
         who: &Identity<'_>,
         max_line_bytes: usize,
     ) -> Result<Conn, LoadError> {
-        let what = format!("{} {}", who.role, who.name);
+        // The node too: with several, which one failed matters.
+        let what = format!("{} {} on {server}", who.role, who.name);
         let mut conn = Conn::greeted(server, &what, max_line_bytes).await?;
         let handshake = |reason: String| LoadError::Handshake {
             what: what.clone(),

@@ -4,8 +4,6 @@
 //! burst of thousands of connects overflows the server's listen backlog and
 //! measures its accept loop instead of what the run is about.
 
-use std::net::SocketAddr;
-
 use futures::{StreamExt, TryStreamExt};
 use switchboard_protocol::Role;
 use tokio::time::{Instant, timeout_at};
@@ -50,13 +48,14 @@ pub async fn connect_stuck_agents(
     plan: &Plan,
 ) -> Result<Vec<tokio::net::TcpStream>, LoadError> {
     let mut streams = Vec::new();
-    for (name, token) in agent_tokens(args, tag, 's', plan.stuck_agents).await? {
+    let tokens = agent_tokens(args, tag, 's', plan.stuck_agents).await?;
+    for (index, (name, token)) in (0..).zip(tokens) {
         let who = Identity {
             role: Role::Agent,
             name: &name,
             token: Some(&token),
         };
-        if let Some(stream) = Conn::open(plan.server, who).await?.into_stream() {
+        if let Some(stream) = Conn::open(plan.node(index), who).await?.into_stream() {
             streams.push(stream);
         }
     }
@@ -81,9 +80,10 @@ pub async fn count_cut_off(stuck: Vec<tokio::net::TcpStream>) -> u32 {
 }
 
 /// `count` new users named `{tag}{kind}{index}`, subscribed, in index order,
-/// each passed through `keep` as soon as it is ready.
+/// each on the node [`Plan::node`] gives it, passed through `keep` as soon
+/// as it is ready.
 pub async fn connect_users<T>(
-    server: SocketAddr,
+    plan: &Plan,
     tag: &str,
     kind: char,
     count: u32,
@@ -92,6 +92,7 @@ pub async fn connect_users<T>(
 ) -> Result<Vec<T>, LoadError> {
     let opening = futures::stream::iter(0..count)
         .map(|index| async move {
+            let server = plan.node(index);
             let name = format!("{tag}{kind}{index}");
             let who = Identity {
                 role: Role::User,

@@ -19,7 +19,7 @@ use crate::fast_hash::FastSet;
 use crate::history::{self, Conversation};
 use crate::probe::Clock;
 use crate::procfs::{cpu_seconds, resident_kib};
-use crate::report::{Checks, CpuUsed, Report, ServerRss};
+use crate::report::{Checks, CpuUsed, NodeShare, Report, ServerRss};
 use crate::stats::{ErrorCounts, Latency};
 use crate::user::{self, Schedule, UserOutcome, UserPlan};
 
@@ -27,7 +27,8 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     let clock = Clock::start();
     let deadline = Instant::now() + plan.timeout;
     let tag: Arc<str> = run_tag().into();
-    let rss_before = args.server_pid.and_then(resident_kib);
+    let pids = &args.server_pid;
+    let rss_before = sum_over(pids, resident_kib);
 
     // Agents first, reading from the start: they are told about every user
     // that comes online, and a reader that lags is cut off.
@@ -35,13 +36,13 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
         .await
         .map_err(|_| LoadError::SetupTimeout)??;
     let mut agents = Vec::new();
-    for (name, token) in &agent_logins {
+    for (index, (name, token)) in (0..).zip(&agent_logins) {
         let who = Identity {
             role: Role::Agent,
             name,
             token: Some(token),
         };
-        let conn = timeout_at(deadline, Conn::open(plan.server, who))
+        let conn = timeout_at(deadline, Conn::open(plan.node(index), who))
             .await
             .map_err(|_| LoadError::SetupTimeout)??;
         let (finish, finished) = oneshot::channel();
@@ -59,20 +60,12 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
         .map_err(|_| LoadError::SetupTimeout)??;
 
     // Idle users keep only their socket, not the codec's buffers.
-    let idle = connect_users(
-        plan.server,
-        &tag,
-        'i',
-        plan.idle,
-        deadline,
-        Conn::into_stream,
-    )
-    .await?;
-    let senders = connect_users(plan.server, &tag, 'u', plan.users, deadline, Some).await?;
-    let rss_connected = args.server_pid.and_then(resident_kib);
+    let idle = connect_users(&plan, &tag, 'i', plan.idle, deadline, Conn::into_stream).await?;
+    let senders = connect_users(&plan, &tag, 'u', plan.users, deadline, Some).await?;
+    let rss_connected = sum_over(pids, resident_kib);
 
     let start_us = clock.now_us();
-    let cpu_before = Cpu::now(args.server_pid);
+    let cpu_before = Cpu::now(pids);
     let schedule = match plan.mode {
         Mode::Closed { window, messages } => Schedule::Closed { window, messages },
         Mode::Open { rate, total } => Schedule::Open {
@@ -121,8 +114,8 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
     for handle in handles {
         agent_outcomes.push(handle.await?);
     }
-    let cpu = Cpu::now(args.server_pid).since(&cpu_before);
-    let rss_end = args.server_pid.and_then(resident_kib);
+    let cpu = Cpu::now(pids).since(&cpu_before);
+    let rss_end = sum_over(pids, resident_kib);
     drop(idle);
     let stuck_cut_off = count_cut_off(stuck).await;
 
@@ -146,7 +139,9 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
                 token: Some(token),
             };
             let conversations = conversations(&tag, &users);
-            history::check_stored(plan.server, who, &tag, &conversations, check_deadline).await?
+            // Any node answers for the whole help desk; the first will do.
+            let server = plan.node(0);
+            history::check_stored(server, who, &tag, &conversations, check_deadline).await?
         }
         None => check::Check::skipped(),
     };
@@ -160,13 +155,13 @@ pub async fn run(args: &Args, plan: Plan) -> Result<Report, LoadError> {
             start_us,
             offered,
             cpu,
-            rss: args.server_pid.map(|pid| {
+            rss: (!pids.is_empty()).then(|| {
                 let connections = u64::from(plan.users)
                     + u64::from(plan.idle)
                     + u64::from(plan.stuck_agents)
                     + agent_logins.len() as u64;
                 ServerRss {
-                    pid,
+                    pids: pids.clone(),
                     before_kib: rss_before,
                     connected_kib: rss_connected,
                     end_kib: rss_end,
@@ -222,6 +217,15 @@ struct Measured {
     rss: Option<ServerRss>,
 }
 
+/// `read` of every server process added up (a cluster's nodes together);
+/// `None` without pids or when one cannot be read.
+fn sum_over<T: std::iter::Sum<T>>(pids: &[u32], read: fn(u32) -> Option<T>) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| read(*pid)).sum()
+}
+
 /// CPU seconds used so far by this process and by the server.
 struct Cpu {
     load: Option<f64>,
@@ -229,10 +233,10 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn now(server_pid: Option<u32>) -> Cpu {
+    fn now(server_pids: &[u32]) -> Cpu {
         Cpu {
             load: cpu_seconds(std::process::id()),
-            server: server_pid.and_then(cpu_seconds),
+            server: sum_over(server_pids, cpu_seconds),
         }
     }
 
@@ -304,6 +308,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, stored: check::Che
         stored,
     };
     let passed = checks.passed() && errors.total() == 0 && acked == offered;
+    let nodes = node_shares(plan, &users, agents.len() as u32);
     let (window, messages_per_user, offered_rate) = match plan.mode {
         Mode::Closed { window, messages } => (Some(window), Some(messages), None),
         Mode::Open { rate, .. } => (None, None, Some(rate)),
@@ -315,6 +320,7 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, stored: check::Che
             "closed"
         },
         server: args.server.clone(),
+        nodes,
         users: plan.users,
         agents: agents.len() as u32,
         idle: plan.idle,
@@ -339,4 +345,29 @@ fn build_report(args: &Args, plan: &Plan, measured: Measured, stored: check::Che
         checks,
         passed,
     }
+}
+
+/// Where the run's connections went, node by node, as [`Plan::node`] sent
+/// them, with the acks of each node's users: counted after the run.
+fn node_shares(plan: &Plan, users: &[UserOutcome], agents: u32) -> Vec<NodeShare> {
+    let mut acked = vec![0u64; plan.servers.len()];
+    for (index, user) in users.iter().enumerate() {
+        acked[index % plan.servers.len()] += user.acks.len() as u64;
+    }
+    let users = plan.per_node(plan.users);
+    let agents = plan.per_node(agents);
+    let idle = plan.per_node(plan.idle);
+    let stuck = plan.per_node(plan.stuck_agents);
+    plan.servers
+        .iter()
+        .enumerate()
+        .map(|(node, server)| NodeShare {
+            server: server.to_string(),
+            users: users[node],
+            agents: agents[node],
+            idle: idle[node],
+            stuck_agents: stuck[node],
+            acked: acked[node],
+        })
+        .collect()
 }

@@ -11,7 +11,10 @@ use crate::stats::{ErrorCounts, LatencySummary};
 pub struct Report {
     /// `closed` or `open`.
     pub mode: &'static str,
+    /// `--server` as given: one address, or several nodes.
     pub server: String,
+    /// Where the connections went, node by node (one entry for one node).
+    pub nodes: Vec<NodeShare>,
     pub users: u32,
     pub agents: u32,
     pub idle: u32,
@@ -53,10 +56,25 @@ pub struct Report {
     pub passed: bool,
 }
 
-/// The server's resident memory, in KiB.
+/// One node's part of the run: the connections sent to it (round-robin)
+/// and the messages its users had acknowledged. Counted per node, never
+/// per connection, so spreading costs nothing while messages flow.
+#[derive(Debug, Serialize)]
+pub struct NodeShare {
+    pub server: String,
+    pub users: u32,
+    pub agents: u32,
+    pub idle: u32,
+    pub stuck_agents: u32,
+    /// Acknowledged sends of the users on this node.
+    pub acked: u64,
+}
+
+/// The server's resident memory, in KiB (every node's together, given
+/// several pids).
 #[derive(Debug, Serialize)]
 pub struct ServerRss {
-    pub pid: u32,
+    pub pids: Vec<u32>,
     /// Before this run connected anything.
     pub before_kib: Option<u64>,
     /// Once every connection was subscribed, before any message.
@@ -174,6 +192,15 @@ impl fmt::Display for Report {
             "  deliveries   {:>9}             {:>10.0} /s",
             self.deliveries, self.deliveries_per_s
         )?;
+        if self.nodes.len() > 1 {
+            for node in &self.nodes {
+                writeln!(
+                    f,
+                    "  node         {}: {} users, {} agents, {} idle, {} stuck; {} acked",
+                    node.server, node.users, node.agents, node.idle, node.stuck_agents, node.acked
+                )?;
+            }
+        }
         writeln!(f, "  CPU          {}", self.cpu)?;
         writeln!(f, "  latency (ms)        p50      p99    p99.9      max")?;
         let rows = [

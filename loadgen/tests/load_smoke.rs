@@ -2,7 +2,9 @@
 //! correctness (every acked message reached every agent once, in order, and
 //! is stored, read back with `history`). No timing is asserted.
 
-use std::io::{BufRead, BufReader};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -12,6 +14,8 @@ use serde_json::Value;
 
 /// How long the server may take to print its `listening on` line.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a test's own reads from a server may wait for a line.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The server binary: `$SWITCHBOARD_BIN`, else the `switchboard` built next
 /// to this test (`target/<profile>/`, above its `deps/`). It belongs to
@@ -122,6 +126,52 @@ impl Target {
     }
 }
 
+impl Target {
+    /// How many messages this server stored for each user, read over the
+    /// wire by an agent provisioned for it: `subscribe` with `since: 0`
+    /// replays every conversation before `subscribed`.
+    fn messages_by_user(&self, checker: &str) -> BTreeMap<String, usize> {
+        let added = Command::new(&self.switchboard)
+            .args(["agent", "add", checker, "--db"])
+            .arg(&self.db)
+            .output()
+            .expect("switchboard agent add runs");
+        assert!(added.status.success(), "agent add: {added:?}");
+        let token = String::from_utf8(added.stdout).expect("utf-8 token");
+        let stream = TcpStream::connect(&self.server.addr).expect("connects");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("sets a read timeout");
+        let mut lines = BufReader::new(stream.try_clone().expect("clones")).lines();
+        let mut next = || -> Value {
+            let line = lines
+                .next()
+                .expect("a line before the timeout")
+                .expect("readable");
+            serde_json::from_str(&line).expect("a JSON frame")
+        };
+        let mut writer = stream;
+        let hello = serde_json::json!({
+            "type": "hello", "role": "agent", "name": checker, "token": token.trim()
+        });
+        writeln!(writer, "{hello}").expect("writes hello");
+        writeln!(writer, r#"{{"type":"subscribe","since":0}}"#).expect("writes subscribe");
+        let mut by_user = BTreeMap::new();
+        loop {
+            let frame = next();
+            match frame["type"].as_str() {
+                Some("message") => {
+                    let user = frame["message"]["user"].as_str().expect("a user");
+                    *by_user.entry(user.to_owned()).or_default() += 1;
+                }
+                Some("subscribed") => return by_user,
+                Some("error") => panic!("the server refused: {frame}"),
+                _ => {}
+            }
+        }
+    }
+}
+
 fn load(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchboard-load"))
         .args(args)
@@ -228,6 +278,78 @@ fn a_run_without_agents_still_checks_what_is_stored() {
         report["checks"]["delivered_exactly_once"]["status"], "skipped",
         "{report:#}"
     );
+}
+
+/// `--server a,b`: users go to the nodes round-robin and the report counts
+/// each node's part. A cluster is not built yet, so two single servers on
+/// separate databases stand in for its nodes; what each one stored shows
+/// where the connections really went. Two things a cluster gives for free
+/// are arranged: no agents (on separate stores an agent would see only its
+/// own node's users), and ids that no two nodes share (the second store is
+/// filled first, so its ids start past the first one's).
+#[test]
+fn users_are_spread_over_the_nodes_round_robin() {
+    let first = Target::start();
+    let second = Target::start();
+    let filled = second.load(&[
+        "--users",
+        "2",
+        "--agents",
+        "0",
+        "--messages",
+        "50",
+        "--json",
+    ]);
+    assert!(filled.status.success(), "{:#}", report(&filled));
+    let before = second.messages_by_user("before");
+    let servers = format!("{},{}", first.server.addr, second.server.addr);
+    let pids = [first.server.child.id(), second.server.child.id()];
+    let output = load(&[
+        "--server",
+        &servers,
+        "--server-pid",
+        &format!("{},{}", pids[0], pids[1]),
+        "--users",
+        "4",
+        "--agents",
+        "0",
+        "--messages",
+        "5",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    let report = report(&output);
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["acked"], 20, "{report:#}");
+    // Both nodes' memory, added up.
+    assert_eq!(
+        report["server_rss"]["pids"],
+        serde_json::json!(pids),
+        "{report:#}"
+    );
+    assert!(
+        report["server_rss"]["connected_kib"].as_u64().is_some(),
+        "{report:#}"
+    );
+    assert!(report["cpu"]["server_s"].as_f64().is_some(), "{report:#}");
+    let nodes = report["nodes"].as_array().expect("a list of nodes");
+    assert_eq!(nodes.len(), 2, "{report:#}");
+    for (node, target) in nodes.iter().zip([&first, &second]) {
+        assert_eq!(node["server"], target.server.addr.as_str(), "{report:#}");
+        assert_eq!(node["users"], 2, "{report:#}");
+        assert_eq!(node["acked"], 10, "{report:#}");
+    }
+    // User i went to node i mod 2, and each stored its own users' messages.
+    for (target, indexes) in [(&first, ["u0", "u2"]), (&second, ["u1", "u3"])] {
+        let mut stored = target.messages_by_user("after");
+        stored.retain(|user, _| !before.contains_key(user));
+        assert_eq!(stored.len(), 2, "{}: {stored:?}", target.server.addr);
+        for (index, (user, count)) in indexes.iter().zip(&stored) {
+            assert!(user.ends_with(index), "{user} on {}", target.server.addr);
+            assert_eq!(*count, 5, "{user}");
+        }
+    }
 }
 
 #[test]

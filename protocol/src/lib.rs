@@ -16,6 +16,8 @@
 //! - [`codec`]: newline framing with a maximum line length.
 //! - [`backoff`]: how clients wait between connection attempts, and how
 //!   long for the greeting (a rule all clients share; no I/O either).
+//! - [`server_list`]: `--server a:7878,b:7878`, the nodes of one help desk
+//!   as every client takes them (also shared, also no I/O).
 
 pub mod backoff;
 pub mod body;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod frame;
 pub mod message;
 mod request;
+pub mod server_list;
 pub mod timestamp;
 
 pub use backoff::{Backoff, GREETING_TIMEOUT};
@@ -33,6 +36,7 @@ pub use frame::{ClientFrame, ServerFrame};
 pub use message::{
     Body, BodyError, Key, Message, Name, NameError, Priority, RequestId, Role, Token,
 };
+pub use server_list::{ServerListError, parse_server_list};
 pub use timestamp::Timestamp;
 
 /// The protocol version announced in the greeting.

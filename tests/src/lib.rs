@@ -38,6 +38,8 @@
 //! - [`flags`]: `serve` flags tests share ([`flags::NO_SEND_LIMITS`]).
 //! - [`bins`]: where the built `switchboard` and `switchboard-tui` binaries are.
 //! - [`tls`]: a self-signed certificate made on the spot.
+//! - [`tmux`]: [`Tmux`], a private tmux server that runs the terminal
+//!   client, types into it and reads its screen.
 //! - [`postgres`], [`nats`]: [`TestPostgres`] and [`TestNats`], throwaway
 //!   PostgreSQL and `nats-server` on free loopback ports for the cluster
 //!   tests (issue 16), which stop, restart and freeze them; [`throwaway`]:
@@ -65,6 +67,7 @@ pub mod server;
 pub mod session;
 pub mod throwaway;
 pub mod tls;
+pub mod tmux;
 
 /// Everything a test file uses, for one glob import.
 pub mod prelude {
@@ -83,6 +86,7 @@ pub mod prelude {
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;
+    pub use crate::tmux::{SKIP_TMUX_TESTS_ENV, Tmux};
 }
 
 pub use prelude::*;

@@ -104,6 +104,24 @@ impl TestNats {
     /// answers nothing until [`TestNats::thaw`].
     pub fn freeze(&self) {
         self.signal(Signal::STOP);
+        self.wait_until_stopped();
+    }
+
+    /// SIGSTOP is asynchronous: `kill` returns before every thread of the
+    /// server has stopped, and one still running can accept a connection
+    /// and greet it (`frozen_nats_says_nothing_until_thawed` saw `INFO`
+    /// from a "frozen" server). Waits, up to [`STARTUP_TIMEOUT`], until
+    /// /proc shows every thread stopped.
+    fn wait_until_stopped(&self) {
+        let pid = self.child.as_ref().expect("nats-server is running").id();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !every_thread_stopped(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server (pid {pid}) had not stopped {STARTUP_TIMEOUT:?} after SIGSTOP"
+            );
+            std::thread::sleep(POLL_INTERVAL);
+        }
     }
 
     /// Resumes a [`TestNats::freeze`]d server with SIGCONT.
@@ -197,4 +215,21 @@ impl Drop for TestNats {
             eprintln!("--- nats-server's log ---\n{}", self.log());
         }
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T`, or `t`
+/// under a tracer), read from /proc/PID/task/*/stat: the state is the
+/// field after the command name, which is in parentheses and may hold
+/// spaces, so it is read after the last `)`.
+fn every_thread_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_some_and(|state| state == 'T' || state == 't')
+        })
+    })
 }

@@ -2,157 +2,23 @@
 //! `switchboard-tui` processes (a customer and an agent) in tmux, driven with
 //! `send-keys` and read back with `capture-pane`.
 //!
-//! Waiting polls the screen until the expected text shows up or a deadline
-//! passes: the screen is the only thing a user can observe, so there is no
-//! event to wait on instead. Skipped (with a message) if tmux is missing.
+//! The tmux harness is [`Tmux`] (`tests/src/tmux.rs`); a missing tmux fails
+//! these tests with the line that installs it.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use switchboard_tests::{NO_SEND_LIMITS, TestServer, tui_bin, write_self_signed_certificate};
-
-/// How long a screen may take to show what the test waits for.
-const SCREEN_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often the screen is read while waiting.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
-
-/// A private tmux server (its own socket), killed when dropped.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn new(dir: &Path) -> Tmux {
-        Tmux {
-            socket: dir.join("tmux.sock"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    /// Starts `command` (a shell line) in a detached 100×30 session.
-    fn start(&self, session: &str, command: &str) {
-        // Keep the pane after the client exits, so a crash shows its message.
-        let line = format!("{command}; echo \"[exited with $?]\"; sleep 600");
-        let out = self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            &line,
-        ]);
-        assert!(out.status.success(), "tmux new-session: {out:?}");
-    }
-
-    fn screen(&self, session: &str) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", session]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Types `text` literally, then presses Enter.
-    fn type_line(&self, session: &str, text: &str) {
-        let out = self.run(&["send-keys", "-t", session, "-l", text]);
-        assert!(out.status.success(), "send-keys: {out:?}");
-        let out = self.run(&["send-keys", "-t", session, "Enter"]);
-        assert!(out.status.success(), "send-keys Enter: {out:?}");
-    }
-
-    fn keys(&self, session: &str, keys: &str) {
-        let out = self.run(&["send-keys", "-t", session, keys]);
-        assert!(out.status.success(), "send-keys: {out:?}");
-    }
-
-    /// Turns the mouse wheel over the pane `times` notches, as a terminal
-    /// reports it to a program that asked for the mouse (SGR encoding:
-    /// button 64 is up, 65 down).
-    fn wheel(&self, session: &str, up: bool, times: usize) {
-        let report = format!("\x1b[<{};10;10M", if up { 64 } else { 65 });
-        let bytes: Vec<String> = report.bytes().map(|b| format!("{b:02x}")).collect();
-        for _ in 0..times {
-            let mut args = vec!["send-keys", "-t", session, "-H"];
-            args.extend(bytes.iter().map(String::as_str));
-            let out = self.run(&args);
-            assert!(out.status.success(), "send-keys -H: {out:?}");
-        }
-    }
-
-    /// Waits until every one of `needles` is on one screen; returns it.
-    fn wait_for(&self, session: &str, needles: &[&str], server: &TestServer) -> String {
-        self.wait_for_without(session, needles, &[], server)
-    }
-
-    /// Waits until every one of `needles` and none of `gone` is on one
-    /// screen; returns it. For a state that follows another (a message
-    /// shown as pending, then as stored), so the test does not race the
-    /// server's reply.
-    fn wait_for_without(
-        &self,
-        session: &str,
-        needles: &[&str],
-        gone: &[&str],
-        server: &TestServer,
-    ) -> String {
-        let deadline = Instant::now() + SCREEN_TIMEOUT;
-        loop {
-            let screen = self.screen(session);
-            if needles.iter().all(|n| screen.contains(n))
-                && !gone.iter().any(|g| screen.contains(g))
-            {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{session}: {needles:?} without {gone:?} not on screen after \
-                     {SCREEN_TIMEOUT:?}:\n{screen}\n--- server log ---\n{}",
-                    server.recent_log()
-                );
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-/// Whether tmux is here; says the test is skipped if not.
-fn tmux_available() -> bool {
-    let installed = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !installed {
-        eprintln!("SKIPPED: tmux is not installed (the CI image installs it: .ci/run)");
-    }
-    installed
-}
+use switchboard_tests::{NO_SEND_LIMITS, TestServer, Tmux, tui_bin, write_self_signed_certificate};
 
 #[test]
 fn a_customer_and_an_agent_talk_through_the_terminal_client() {
-    if !tmux_available() {
-        return;
-    }
     let server = TestServer::start_with(NO_SEND_LIMITS);
     let token = server.add_agent("alice");
     let home = tempfile::tempdir().expect("temporary directory");
     let config = home.path().join("config");
-    let tmux = Tmux::new(home.path());
+    let Some(tmux) = Tmux::new(home.path()) else {
+        return;
+    };
     let tui = tui_bin();
     let addr = server.addr().to_string();
 
@@ -225,9 +91,6 @@ fn a_customer_and_an_agent_talk_through_the_terminal_client() {
 /// was down is delivered once, not lost and not doubled.
 #[test]
 fn clients_reconnect_and_nothing_is_lost_or_doubled() {
-    if !tmux_available() {
-        return;
-    }
     // A fixed port, so that the restarted server is where the clients look.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -239,7 +102,9 @@ fn clients_reconnect_and_nothing_is_lost_or_doubled() {
     let token = server.add_agent("alice");
     let home = tempfile::tempdir().expect("temporary directory");
     let config = home.path().join("config");
-    let tmux = Tmux::new(home.path());
+    let Some(tmux) = Tmux::new(home.path()) else {
+        return;
+    };
     let tui = tui_bin();
     tmux.start(
         "user",
@@ -335,9 +200,6 @@ fn an_unreachable_server_is_a_plain_error() {
 /// self-signed certificate, trusting exactly that certificate.
 #[test]
 fn the_terminal_client_speaks_tls() {
-    if !tmux_available() {
-        return;
-    }
     let certs = tempfile::tempdir().expect("temporary directory");
     write_self_signed_certificate(certs.path());
     let cert = certs.path().join("cert.pem");
@@ -349,7 +211,9 @@ fn the_terminal_client_speaks_tls() {
         key.to_str().expect("utf-8"),
     ]);
     let home = tempfile::tempdir().expect("temporary directory");
-    let tmux = Tmux::new(home.path());
+    let Some(tmux) = Tmux::new(home.path()) else {
+        return;
+    };
     tmux.start(
         "user",
         &format!(
@@ -377,12 +241,11 @@ fn the_terminal_client_speaks_tls() {
 /// what scrolled away and back down to the newest.
 #[test]
 fn the_mouse_wheel_scrolls_the_conversation() {
-    if !tmux_available() {
-        return;
-    }
     let server = TestServer::start_with(NO_SEND_LIMITS);
     let home = tempfile::tempdir().expect("temporary directory");
-    let tmux = Tmux::new(home.path());
+    let Some(tmux) = Tmux::new(home.path()) else {
+        return;
+    };
     tmux.start(
         "user",
         &format!(

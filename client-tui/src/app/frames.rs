@@ -16,8 +16,14 @@ use crate::text;
 
 pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) {
     match event {
-        NetEvent::Connected { agents_online } => {
+        NetEvent::Connected {
+            node,
+            agents_online,
+        } => {
             app.connection = Connection::Syncing;
+            // Any node of the help desk: the resume below is the same on
+            // each (`since` and keys mean the same cluster-wide).
+            app.server = node;
             // Whatever went wrong with the old connection is over.
             app.notice = None;
             if agents_online.is_some() {
@@ -62,11 +68,20 @@ pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) 
                 select(app, user, effects);
             }
         }
-        NetEvent::Disconnected { attempt, reason } => {
-            // Why, and when the next try comes: a silent server (no greeting)
-            // must not look like a frozen screen. `Connected` clears it.
+        NetEvent::Disconnected {
+            attempt,
+            reason,
+            next,
+        } => {
+            // Why, where and when the next try goes: a silent server (no
+            // greeting) must not look like a frozen screen. `Connected`
+            // clears it.
             app.notify(format!("connection lost: {reason}"), true);
-            app.connection = Connection::Reconnecting { attempt, reason };
+            app.connection = Connection::Reconnecting {
+                attempt,
+                reason,
+                next,
+            };
         }
         NetEvent::Fatal(reason) => {
             app.notify(format!("{reason} (Ctrl-C quits)"), true);

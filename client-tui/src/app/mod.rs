@@ -51,10 +51,12 @@ pub enum Connection {
     /// Signed in; `subscribe` sent, its backlog still arriving.
     Syncing,
     Online,
-    /// Lost; the network task retries (attempt 1, 2, … with backoff).
+    /// Lost; the network task retries (attempt 1, 2, … with backoff),
+    /// next on the node at `next`.
     Reconnecting {
         attempt: u32,
         reason: String,
+        next: String,
     },
     /// The network task gave up (the token was refused): only quitting helps.
     Failed(String),
@@ -88,6 +90,8 @@ pub const NOTICE_SECONDS: i64 = 5;
 pub struct App {
     pub mode: Mode,
     pub me: Name,
+    /// The node (`host:port`) the client is on, or was on while it
+    /// reconnects: one of `--server`, as the header shows it.
     pub server: String,
     pub connection: Connection,
     /// User mode: agents online, from `welcome` and `agents`.

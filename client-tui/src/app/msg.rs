@@ -41,18 +41,22 @@ pub enum Action {
 /// What the network task reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetEvent {
-    /// `hello` succeeded on a new connection (the first or a reconnect).
+    /// `hello` succeeded on a new connection (the first or a reconnect),
+    /// to the node at `node` (`host:port`, one of `--server`).
     Connected {
+        node: String,
         agents_online: Option<u32>,
     },
     Frame(ServerFrame),
     /// A line from the server that is not a frame this client can read (too
     /// long, not JSON, an unknown shape). The connection goes on.
     Unreadable(FrameError),
-    /// The connection dropped; attempt `attempt` follows after a backoff.
+    /// The connection dropped; attempt `attempt` follows, to the node at
+    /// `next`, after the wait that `reason` ends with.
     Disconnected {
         attempt: u32,
         reason: String,
+        next: String,
     },
     /// No point retrying (e.g. the token is no longer accepted).
     Fatal(String),

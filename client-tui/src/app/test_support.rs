@@ -5,7 +5,13 @@ use switchboard_protocol::{Priority, ServerFrame};
 
 /// The connection comes up and the subscription completes.
 pub fn go_online(app: &mut App, agents_online: Option<u32>) {
-    update(app, Msg::Net(NetEvent::Connected { agents_online }));
+    update(
+        app,
+        Msg::Net(NetEvent::Connected {
+            node: "127.0.0.1:7878".into(),
+            agents_online,
+        }),
+    );
     update(
         app,
         Msg::Net(NetEvent::Frame(ServerFrame::Subscribed {
@@ -23,11 +29,13 @@ pub fn reconnect(app: &mut App) -> Vec<Effect> {
         Msg::Net(NetEvent::Disconnected {
             attempt: 1,
             reason: "reset".into(),
+            next: "127.0.0.1:7878".into(),
         }),
     );
     update(
         app,
         Msg::Net(NetEvent::Connected {
+            node: "127.0.0.1:7878".into(),
             agents_online: None,
         }),
     )

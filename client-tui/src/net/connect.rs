@@ -99,6 +99,13 @@ pub enum ConnectError {
     Tls { addr: String, error: std::io::Error },
     #[error("cannot use the CA certificates in {path}: {reason}")]
     Ca { path: PathBuf, reason: String },
+    /// Several nodes were given and each failed in this round, for the
+    /// reasons listed in the order they were tried.
+    #[error("no server of the {} given let {name} sign in: {}", .failures.len(), each_failure(.failures))]
+    EveryNode {
+        name: Name,
+        failures: Vec<(String, ConnectError)>,
+    },
     /// The first sign-in failed this often in ways a moment could change
     /// (see `retry::connect_retrying`).
     #[error(
@@ -109,6 +116,28 @@ pub enum ConnectError {
         attempts: u32,
         last: Box<ConnectError>,
     },
+}
+
+/// `a:7878: why; b:7878: why`, each with its causes (as `main`'s `{:#}`
+/// prints one error), without naming an address twice.
+fn each_failure(failures: &[(String, ConnectError)]) -> String {
+    let said: Vec<String> = failures
+        .iter()
+        .map(|(addr, error)| {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(error);
+            while let Some(source) = cause {
+                text = format!("{text}: {source}");
+                cause = source.source();
+            }
+            if text.contains(addr.as_str()) {
+                text
+            } else {
+                format!("{addr}: {text}")
+            }
+        })
+        .collect();
+    said.join("; ")
 }
 
 impl ConnectError {

@@ -62,6 +62,15 @@ impl Endpoint {
         })
     }
 
+    /// The same way of connecting (plain, or TLS with the same roots) to
+    /// another node of the help desk.
+    pub fn at(&self, addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            tls: self.tls.clone(),
+        }
+    }
+
     /// The name the certificate must carry: the host part of `addr`.
     pub(super) fn server_name(&self) -> Result<ServerName<'static>, ConnectError> {
         let host = self

@@ -1,14 +1,19 @@
-//! The connection task: one TCP connection at a time, framed with the
-//! protocol's [`ClientCodec`](switchboard_protocol::ClientCodec). Server frames become [`NetEvent`]s for the
-//! app, and so do lines that are not frames it can read; [`ClientFrame`]s
-//! from the app are written out. When the connection drops it reports
-//! `Disconnected`, waits with exponential backoff and signs in again; the
-//! app then re-subscribes with `since` and resends what is pending (see
-//! `app::update`). Frames the app sends while there is no connection are
-//! dropped: the app keeps what matters (pending messages) and sends it again
-//! on `Connected`.
+//! The connection task: one TCP connection at a time, to one of the help
+//! desk's nodes ([`Nodes`]), framed with the protocol's
+//! [`ClientCodec`](switchboard_protocol::ClientCodec). Server frames become
+//! [`NetEvent`]s for the app, and so do lines that are not frames it can
+//! read; [`ClientFrame`]s from the app are written out. When the connection
+//! drops it reports `Disconnected` and signs in again, on the next node
+//! first, cycling through them with exponential backoff between rounds; the
+//! app then re-subscribes with `since` and resends what is pending with the
+//! same keys (see `app::update`), which works the same on any node of the
+//! help desk. Frames the app sends while there is no connection are
+//! dropped: the app keeps what matters (pending messages) and sends it
+//! again on `Connected`.
 //!
 //! - `endpoint`: where the server is, TLS roots, hints for TLS mistakes.
+//! - `nodes`: the help desk's nodes, which one the client is on, and in
+//!   which order the others are tried.
 //! - `connect`: one connection and sign-in, and why it failed.
 //! - `retry`: the jittered backoff between attempts, and the first
 //!   sign-in's few tries when the server stays silent.
@@ -26,6 +31,7 @@ use crate::app::{Msg, NetEvent};
 
 mod connect;
 mod endpoint;
+mod nodes;
 mod retry;
 
 pub use connect::{
@@ -33,6 +39,7 @@ pub use connect::{
     connect,
 };
 pub use endpoint::Endpoint;
+pub use nodes::Nodes;
 pub use retry::{BACKOFF_MAX, BACKOFF_START, FIRST_SIGN_IN_ATTEMPTS, Retrying, connect_retrying};
 
 /// When to check that a quiet connection is still alive, and how long to
@@ -65,8 +72,15 @@ impl Default for Heartbeat {
 const HEARTBEAT_ID: &str = "heartbeat";
 
 /// Runs until the app goes away (its sender is dropped): then says `bye`.
+///
+/// When the connection is lost it tries the other nodes, the next one
+/// first ([`Nodes::round_after_current`]): a round of all of them, then a
+/// jittered wait ([`reconnect_backoff`](retry::reconnect_backoff)), which
+/// also comes before the first try so that the clients of a node that died
+/// do not all arrive at the next one at once. The app hears of each try
+/// and the node it goes to.
 pub async fn run(
-    endpoint: Endpoint,
+    mut nodes: Nodes,
     identity: Identity,
     first: (Link, Welcome),
     mut outgoing: mpsc::Receiver<ClientFrame>,
@@ -76,6 +90,7 @@ pub async fn run(
     let (mut conn, mut welcome) = first;
     loop {
         let connected = NetEvent::Connected {
+            node: nodes.current().addr.clone(),
             agents_online: welcome.agents_online,
         };
         if events.send(Msg::Net(connected)).await.is_err() {
@@ -86,32 +101,52 @@ pub async fn run(
         };
         let mut backoff = retry::reconnect_backoff();
         let mut attempt = 1;
-        (conn, welcome) = loop {
-            let wait = backoff.next_wait(retry::random()).unwrap_or(BACKOFF_MAX);
-            let reason_and_wait = format!("{reason}; next try in {:.1} s", wait.as_secs_f64());
-            let lost = NetEvent::Disconnected {
-                attempt,
-                reason: reason_and_wait,
-            };
-            if events.send(Msg::Net(lost)).await.is_err() {
-                return;
-            }
-            if !discard_for(wait, &mut outgoing).await {
-                return;
-            }
-            match connect(&endpoint, &identity).await {
-                Ok(next) => break next,
-                Err(e) if e.is_permanent() => {
-                    let _ = events.send(Msg::Net(NetEvent::Fatal(e.to_string()))).await;
+        (conn, welcome) = 'reconnect: loop {
+            let round_wait = backoff.next_wait(retry::random()).unwrap_or(BACKOFF_MAX);
+            for (step, index) in nodes.round_after_current().enumerate() {
+                let wait = if step == 0 {
+                    round_wait
+                } else {
+                    Duration::ZERO
+                };
+                let next = nodes.endpoint(index).addr.clone();
+                let lost = NetEvent::Disconnected {
+                    attempt,
+                    reason: format!("{reason}; trying {next} {}", in_so_long(wait)),
+                    next,
+                };
+                if events.send(Msg::Net(lost)).await.is_err() {
                     return;
                 }
-                Err(e) => reason = e.to_string(),
+                if !discard_for(wait, &mut outgoing).await {
+                    return;
+                }
+                match connect(nodes.endpoint(index), &identity).await {
+                    Ok(signed_in) => {
+                        nodes.settle_on(index);
+                        break 'reconnect signed_in;
+                    }
+                    Err(e) if e.is_permanent() => {
+                        let _ = events.send(Msg::Net(NetEvent::Fatal(e.to_string()))).await;
+                        return;
+                    }
+                    Err(e) => reason = e.to_string(),
+                }
+                attempt += 1;
             }
-            attempt += 1;
         };
         // Frames queued for the lost connection are stale; the app resends
         // what still matters when it hears `Connected`.
         while outgoing.try_recv().is_ok() {}
+    }
+}
+
+/// `in 0.2 s`, or `now` for the next node of a round.
+fn in_so_long(wait: Duration) -> String {
+    if wait.is_zero() {
+        "now".to_owned()
+    } else {
+        format!("in {:.1} s", wait.as_secs_f64())
     }
 }
 
@@ -316,6 +351,88 @@ mod tests {
         }
         assert_eq!(next_line(&mut rig.server).await, PING);
         assert_eq!(start.elapsed(), Duration::from_secs(15) + BEAT.after);
+    }
+
+    /// The node the client is on drops it: the task says which node it
+    /// tries next, signs in there, and tells the app it is on that node.
+    #[tokio::test]
+    async fn a_lost_node_is_left_for_the_next_one() {
+        let (alive, server) = welcoming_server().await;
+        let (client, first_node) = duplex(4096);
+        let nodes = Nodes::new(vec![
+            Endpoint::plain("127.0.0.1:1"),
+            Endpoint::plain(&alive),
+        ])
+        .expect("not empty");
+        let identity = Identity {
+            role: switchboard_protocol::Role::User,
+            name: name("ana"),
+            token: None,
+        };
+        let welcome = Welcome {
+            token: None,
+            agents_online: None,
+        };
+        let (_to_net, outgoing) = mpsc::channel(4);
+        let (events, mut app) = mpsc::channel(16);
+        let task = tokio::spawn(run(
+            nodes,
+            identity,
+            (framed(Box::new(client)), welcome),
+            outgoing,
+            events,
+            BEAT,
+        ));
+        let on = |event| match event {
+            NetEvent::Connected { node, .. } => node,
+            other => panic!("expected Connected, got {other:?}"),
+        };
+        assert_eq!(on(next_event(&mut app).await), "127.0.0.1:1");
+        drop(first_node);
+        match next_event(&mut app).await {
+            NetEvent::Disconnected {
+                attempt: 1,
+                reason,
+                next,
+            } => {
+                assert_eq!(next, alive);
+                assert!(
+                    reason.starts_with(&format!(
+                        "the server closed the connection; trying {alive} in "
+                    )),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
+        assert_eq!(on(next_event(&mut app).await), alive);
+        task.abort();
+        server.abort();
+    }
+
+    /// A server that greets and welcomes whoever says hello, once.
+    pub(super) async fn welcoming_server() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("has an address").to_string();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accepts");
+            let mut lines = Framed::new(stream, LinesCodec::new());
+            lines
+                .send(
+                    r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1}"#,
+                )
+                .await
+                .expect("greets");
+            let _hello = lines.next().await;
+            lines
+                .send(r#"{"type":"welcome","role":"user","name":"ana","agents_online":1}"#)
+                .await
+                .expect("welcomes");
+            while let Some(Ok(_)) = lines.next().await {}
+        });
+        (addr, server)
     }
 
     /// `frame` as the server writes it, without the newline.

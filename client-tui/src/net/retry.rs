@@ -1,7 +1,8 @@
 //! Waiting between attempts to connect: the jittered backoff of
 //! [`switchboard_protocol::Backoff`] for reconnecting (for ever, while the
-//! app runs), and [`connect_retrying`], the first sign-in, which tries a
-//! few times when the server stays silent and then says what happened.
+//! app runs), and [`connect_retrying`], the first sign-in, which tries each
+//! node in turn, a few rounds when they stay silent, and then says what
+//! happened.
 //!
 //! A server swamped by a burst of connects can lose a handshake in
 //! silence: the connection looks open and no greeting comes (issue 15,
@@ -15,7 +16,7 @@ use std::time::Duration;
 use switchboard_protocol::{Backoff, ErrorCode};
 
 use super::connect::{ConnectError, Identity, Link, Welcome, connect};
-use super::endpoint::Endpoint;
+use super::nodes::Nodes;
 
 /// First wait before reconnecting; each next step doubles.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -49,11 +50,15 @@ pub fn random() -> u64 {
 
 /// A failure worth another attempt at the first sign-in: the server stayed
 /// silent (or dropped the connection, or was full), which a moment can
-/// change. A wrong address or a refused name fails at once.
+/// change. A wrong address or a refused name fails at once. With several
+/// nodes: another round is worth it if any node failed that way.
 fn worth_retrying(error: &ConnectError) -> bool {
     match error {
         ConnectError::Timeout { .. } | ConnectError::Closed => true,
         ConnectError::Refused { code, .. } => *code == ErrorCode::ServerBusy,
+        ConnectError::EveryNode { failures, .. } => {
+            failures.iter().any(|(_, error)| worth_retrying(error))
+        }
         _ => false,
     }
 }
@@ -81,22 +86,37 @@ impl fmt::Display for Retrying<'_> {
     }
 }
 
-/// [`connect`], tried up to [`FIRST_SIGN_IN_ATTEMPTS`] times while the
-/// server stays silent; `on_retry` hears of each wait. The last error, if
-/// all fail, says how often it was tried and what to do.
+/// [`connect`] to each node in turn, from the first listed, until one
+/// signs in (`nodes` then says which). A node that fails is passed over for
+/// the next; a refusal of who signs in (a wrong token) ends it at once, as
+/// every node of the help desk would say the same. When a whole round
+/// fails, it is tried again, up to [`FIRST_SIGN_IN_ATTEMPTS`] rounds, while
+/// some node stayed silent; `on_retry` hears of each wait. The last error,
+/// if all fail, says how often it was tried and what to do.
 pub async fn connect_retrying(
-    endpoint: &Endpoint,
+    nodes: &mut Nodes,
     identity: &Identity,
     mut on_retry: impl FnMut(&Retrying<'_>),
 ) -> Result<(Link, Welcome), ConnectError> {
     let mut backoff = first_sign_in_backoff();
     let mut attempt = 1;
     loop {
-        let error = match connect(endpoint, identity).await {
-            Ok(signed_in) => return Ok(signed_in),
-            Err(error) if worth_retrying(&error) => error,
-            Err(error) => return Err(error),
-        };
+        let mut failures = Vec::new();
+        for index in nodes.first_round() {
+            let endpoint = nodes.endpoint(index);
+            match connect(endpoint, identity).await {
+                Ok(signed_in) => {
+                    nodes.settle_on(index);
+                    return Ok(signed_in);
+                }
+                Err(error) if error.is_permanent() => return Err(error),
+                Err(error) => failures.push((endpoint.addr.clone(), error)),
+            }
+        }
+        let error = round_failed(identity, failures);
+        if !worth_retrying(&error) {
+            return Err(error);
+        }
         let Some(wait) = backoff.next_wait(random()) else {
             return Err(ConnectError::GaveUp {
                 attempts: attempt,
@@ -114,12 +134,45 @@ pub async fn connect_retrying(
     }
 }
 
+/// Why a round failed: one node's error as it is, several nodes' together.
+fn round_failed(identity: &Identity, mut failures: Vec<(String, ConnectError)>) -> ConnectError {
+    match failures.pop() {
+        Some((_, only)) if failures.is_empty() => only,
+        Some(last) => {
+            failures.push(last);
+            ConnectError::EveryNode {
+                name: identity.name.clone(),
+                failures,
+            }
+        }
+        None => ConnectError::Protocol("no server address to connect to".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::app::test_support::name;
-    use crate::net::CONNECT_TIMEOUT;
+    use crate::net::tests::welcoming_server;
+    use crate::net::{CONNECT_TIMEOUT, Endpoint};
     use switchboard_protocol::Role;
+
+    fn one_node(addr: &str) -> Nodes {
+        nodes(&[addr])
+    }
+
+    fn nodes(addrs: &[&str]) -> Nodes {
+        Nodes::new(addrs.iter().map(|a| Endpoint::plain(*a)).collect()).expect("not empty")
+    }
+
+    /// A port nothing listens on: bound, then released.
+    fn dead_address() -> String {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("binds")
+            .local_addr()
+            .expect("has an address")
+            .to_string()
+    }
 
     fn ana() -> Identity {
         Identity {
@@ -137,7 +190,8 @@ mod tests {
         let addr = listener.local_addr().expect("has an address").to_string();
         let mut said = Vec::new();
         let started = tokio::time::Instant::now();
-        let result = connect_retrying(&Endpoint::plain(addr.clone()), &ana(), |retrying| {
+        let mut nodes = one_node(&addr);
+        let result = connect_retrying(&mut nodes, &ana(), |retrying| {
             said.push(retrying.to_string());
         })
         .await;
@@ -171,8 +225,60 @@ mod tests {
             .expect("has an address")
             .to_string();
         let mut retries = 0;
-        let result = connect_retrying(&Endpoint::plain(addr), &ana(), |_| retries += 1).await;
+        let result = connect_retrying(&mut one_node(&addr), &ana(), |_| retries += 1).await;
         assert!(matches!(result, Err(ConnectError::Unreachable { .. })));
         assert_eq!(retries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_dead_first_node_is_passed_over_for_the_next() {
+        let dead = dead_address();
+        let (alive, server) = welcoming_server().await;
+        let mut nodes = nodes(&[&dead, &alive]);
+        let mut retries = 0;
+        let (_link, welcome) = connect_retrying(&mut nodes, &ana(), |_| retries += 1)
+            .await
+            .expect("signs in on the second node");
+        assert_eq!(welcome.agents_online, Some(1));
+        assert_eq!(nodes.current().addr, alive);
+        assert_eq!(retries, 0, "no wait: the next node is tried at once");
+        server.abort();
+    }
+
+    /// Every node fails: the error names each and why, in the order tried;
+    /// a silent one makes the rounds repeat, as with one node.
+    #[tokio::test(start_paused = true)]
+    async fn when_every_node_fails_each_is_named() {
+        let dead = dead_address();
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let silent_addr = silent.local_addr().expect("has an address").to_string();
+        let mut rounds = 0;
+        let result = connect_retrying(&mut nodes(&[&dead, &silent_addr]), &ana(), |_| {
+            rounds += 1;
+        })
+        .await;
+        let Err(error) = result else {
+            panic!("signed in with no server up");
+        };
+        assert_eq!(rounds, 3);
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "no server of the 2 given let ana sign in: cannot reach the switchboard server \
+                 at {dead}: "
+            )) && text.contains(&format!(
+                "; the server at {silent_addr} did not answer within 5s"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("gave up after 4 attempts"), "{text}");
+        // Only dead nodes: nothing a moment could change, so no retry.
+        let mut rounds = 0;
+        let result = connect_retrying(&mut nodes(&[&dead, &dead_address()]), &ana(), |_| {
+            rounds += 1;
+        })
+        .await;
+        assert!(matches!(result, Err(ConnectError::EveryNode { .. })));
+        assert_eq!(rounds, 0);
     }
 }

@@ -22,23 +22,14 @@ impl Widget for &Header<'_> {
         let app = self.app;
         let bar = Style::default().bg(Color::Blue).fg(Color::White);
         buf.set_style(area, bar);
-        let (dot, state, state_style) = match &app.connection {
-            Connection::Online => ("●", "online".to_owned(), Color::LightGreen),
-            Connection::Syncing => ("◌", "syncing…".to_owned(), Color::LightYellow),
-            Connection::Reconnecting { attempt, .. } => (
-                "◌",
-                format!("reconnecting… (try {attempt})"),
-                Color::LightRed,
-            ),
-            Connection::Failed(_) => ("✗", "disconnected".to_owned(), Color::LightRed),
-        };
         // Full form when it fits; else without the server, with short words.
-        let state = (dot, state.as_str(), state_style);
         let spans = [Fit::Full, Fit::NoServer, Fit::Short]
             .into_iter()
-            .map(|fit| header_spans(app, bar, state, fit))
+            .map(|fit| header_spans(app, bar, state(&app.connection, fit), fit))
             .find(|spans| Line::from(spans.clone()).width() <= usize::from(area.width))
-            .unwrap_or_else(|| header_spans(app, bar, state, Fit::Short));
+            .unwrap_or_else(|| {
+                header_spans(app, bar, state(&app.connection, Fit::Short), Fit::Short)
+            });
         buf.set_line(area.x, area.y, &Line::from(spans), area.width);
     }
 }
@@ -51,10 +42,31 @@ enum Fit {
     Short,
 }
 
+/// The connection's dot, words and colour. Reconnecting names the node
+/// tried next (with several `--server` nodes it is another one) unless
+/// space is short; the footer's notice says it too.
+fn state(connection: &Connection, fit: Fit) -> (&'static str, String, Color) {
+    match connection {
+        Connection::Online => ("●", "online".to_owned(), Color::LightGreen),
+        Connection::Syncing => ("◌", "syncing…".to_owned(), Color::LightYellow),
+        Connection::Reconnecting { attempt, next, .. } if fit != Fit::Short => (
+            "◌",
+            format!("reconnecting to {next}… (try {attempt})"),
+            Color::LightRed,
+        ),
+        Connection::Reconnecting { attempt, .. } => (
+            "◌",
+            format!("reconnecting… (try {attempt})"),
+            Color::LightRed,
+        ),
+        Connection::Failed(_) => ("✗", "disconnected".to_owned(), Color::LightRed),
+    }
+}
+
 fn header_spans<'a>(
     app: &App,
     bar: Style,
-    (dot, state, state_colour): (&str, &str, Color),
+    (dot, state, state_colour): (&str, String, Color),
     fit: Fit,
 ) -> Vec<Span<'a>> {
     let compact = fit != Fit::Full;

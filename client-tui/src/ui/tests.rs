@@ -376,3 +376,49 @@ fn any_size_draws_without_panicking() {
         }
     }
 }
+
+/// The header names the node the client is on and, while it reconnects,
+/// the one it tries next; the footer says why and when.
+#[test]
+fn the_header_names_the_node_and_the_next_one_while_reconnecting() {
+    let mut app = online(Mode::User, "ana", (100, 12));
+    assert!(screen(&app)[0].contains("switchboard 127.0.0.1:7878 · ana · ● online"));
+    update(
+        &mut app,
+        Msg::Net(NetEvent::Disconnected {
+            attempt: 2,
+            reason: "the server closed the connection; trying 127.0.0.1:7879 now".into(),
+            next: "127.0.0.1:7879".into(),
+        }),
+    );
+    let rows = screen(&app);
+    assert!(
+        rows[0].contains("reconnecting to 127.0.0.1:7879… (try 2)"),
+        "{}",
+        rows.join("\n")
+    );
+    assert!(
+        rows[11].contains(
+            "connection lost: the server closed the connection; trying 127.0.0.1:7879 now"
+        ),
+        "{}",
+        rows.join("\n")
+    );
+    // Too narrow for the address: the short form, the footer still says.
+    update(&mut app, Msg::Resize(40, 12));
+    assert!(screen(&app)[0].contains("reconnecting… (try 2)"));
+    update(&mut app, Msg::Resize(100, 12));
+    update(
+        &mut app,
+        Msg::Net(NetEvent::Connected {
+            node: "127.0.0.1:7879".into(),
+            agents_online: Some(1),
+        }),
+    );
+    let rows = screen(&app);
+    assert!(
+        rows[0].contains("switchboard 127.0.0.1:7879 · ana · ◌ syncing…"),
+        "{}",
+        rows.join("\n")
+    );
+}

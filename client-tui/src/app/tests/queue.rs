@@ -157,6 +157,7 @@ fn a_release_while_reconnecting_is_refused_with_a_notice() {
         Msg::Net(NetEvent::Disconnected {
             attempt: 1,
             reason: "gone".into(),
+            next: "127.0.0.1:7878".into(),
         }),
     );
     let effects = update(&mut app, Msg::Action(Action::Release));

@@ -13,6 +13,7 @@ fn reconnect_resumes_since_last_id_and_dedups() {
         Msg::Net(NetEvent::Disconnected {
             attempt: 1,
             reason: "reset".into(),
+            next: "127.0.0.1:7878".into(),
         }),
     );
     assert!(matches!(
@@ -24,6 +25,7 @@ fn reconnect_resumes_since_last_id_and_dedups() {
     let effects = update(
         &mut app,
         Msg::Net(NetEvent::Connected {
+            node: "127.0.0.1:7878".into(),
             agents_online: Some(1),
         }),
     );
@@ -36,6 +38,52 @@ fn reconnect_resumes_since_last_id_and_dedups() {
     message(&mut app, agent_msg(2, "ana", "bob", "two"));
     message(&mut app, agent_msg(3, "ana", "bob", "three"));
     assert_eq!(ids(&app, "ana"), vec![1, 2, 3]);
+}
+
+/// Losing one node and landing on another is a reconnect like any other:
+/// the header follows the node, the resume asks `since` the last id seen
+/// on the old node, and a pending message goes again with its key.
+#[test]
+fn moving_to_another_node_resumes_and_resends_there() {
+    let mut app = connected(Mode::User, "ana");
+    message(&mut app, user_msg(4, "ana", "one", Priority::Normal));
+    type_text(&mut app, "two");
+    let effects = update(&mut app, Msg::Action(Action::Submit));
+    let [ClientFrame::Send { key, .. }] = &sends(&effects)[..] else {
+        panic!("one send expected: {effects:?}");
+    };
+    let key = key.clone();
+    update(
+        &mut app,
+        Msg::Net(NetEvent::Disconnected {
+            attempt: 1,
+            reason: "the server closed the connection; trying b:7878 in 0.2 s".into(),
+            next: "b:7878".into(),
+        }),
+    );
+    assert_eq!(
+        app.connection,
+        Connection::Reconnecting {
+            attempt: 1,
+            reason: "the server closed the connection; trying b:7878 in 0.2 s".into(),
+            next: "b:7878".into(),
+        }
+    );
+    let effects = update(
+        &mut app,
+        Msg::Net(NetEvent::Connected {
+            node: "b:7878".into(),
+            agents_online: Some(2),
+        }),
+    );
+    assert_eq!(app.server, "b:7878");
+    match &sends(&effects)[..] {
+        [
+            ClientFrame::Subscribe { since: Some(4), .. },
+            ClientFrame::Send { key: resent, .. },
+        ] => assert_eq!(*resent, key, "the same key on the new node"),
+        other => panic!("a resume since 4, then the resend: {other:?}"),
+    }
 }
 
 /// An agent with ana and bo waiting reconnects: the resume (since the

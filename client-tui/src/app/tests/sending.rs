@@ -73,6 +73,7 @@ fn a_refused_message_shows_the_servers_error_and_is_not_resent() {
     let effects = update(
         &mut app,
         Msg::Net(NetEvent::Connected {
+            node: "127.0.0.1:7878".into(),
             agents_online: None,
         }),
     );
