@@ -30,6 +30,8 @@
 //! - [`reply_budget`]: long replies in flight, server-wide and per user.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
+//! - [`metrics`]: what the components count about themselves, for the
+//!   operator port.
 //! - `testing` (cargo feature `testing`): the real session over an
 //!   in-memory pipe, for the fuzz target and property tests.
 
@@ -46,6 +48,7 @@ pub mod fanout;
 pub mod identity;
 pub mod inflow;
 pub mod listener;
+pub mod metrics;
 pub mod node;
 pub mod open_files;
 pub mod per_address;
