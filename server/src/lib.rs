@@ -30,6 +30,8 @@
 //! - [`reply_budget`]: long replies in flight, server-wide and per user.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
+//! - [`metrics`]: the operator port (`--metrics-listen`): Prometheus
+//!   metrics and a health check over HTTP, and the counters behind them.
 //! - `testing` (cargo feature `testing`): the real session over an
 //!   in-memory pipe, for the fuzz target and property tests.
 
@@ -46,6 +48,7 @@ pub mod fanout;
 pub mod identity;
 pub mod inflow;
 pub mod listener;
+pub mod metrics;
 pub mod node;
 pub mod open_files;
 pub mod per_address;
@@ -87,6 +90,8 @@ pub struct ServeOptions {
     pub rules: PriorityRules,
     /// `--tls-cert` and `--tls-key`, when TLS is on.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--metrics-listen`: where to serve `/metrics` and `/healthz`, if anywhere.
+    pub metrics_listen: Option<String>,
 }
 
 /// Why `switchboard serve` could not start, or stopped on its own.
@@ -98,6 +103,14 @@ pub enum ServeError {
     Open(#[from] OpenError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen for metrics on {address} (--metrics-listen): {source}; \
+         give another address, or leave the flag out to serve no metrics"
+    )]
+    MetricsListen {
         address: String,
         source: std::io::Error,
     },
@@ -136,6 +149,18 @@ pub async fn run(
     })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
     tracing::info!(db = %options.db.display(), transport, backlog, "listening on {address}");
+    // Dropped when `run` returns: the operator port lives as long as serving.
+    let _metrics = match &options.metrics_listen {
+        Some(address) => Some(
+            metrics::endpoint::start(address, metrics::Exporter::new(node.observed()))
+                .await
+                .map_err(|source| ServeError::MetricsListen {
+                    address: address.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let stop_serving = async {
         tokio::select! {
             () = shutdown => {}

@@ -178,6 +178,12 @@ struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics (GET /metrics) and a health check (GET
+    /// /healthz) over HTTP on this address, e.g. 127.0.0.1:9100; port 0
+    /// picks a free port (the log says which). Off unless given. Plain HTTP
+    /// without authentication: keep it on a private network.
+    #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// `full`: a commit survives power loss. `normal`: faster; survives a
     /// server crash but not a power cut.
     #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
@@ -325,6 +331,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         rules,
         tls: args.tls_cert.zip(args.tls_key),
+        metrics_listen: args.metrics_listen,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     Ok(runtime.block_on(switchboard_server::run(options, shutdown_signal()))?)

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::credentials;
 use crate::fanout::Router;
 use crate::fanout::bus::LocalBus;
+use crate::metrics::Observed;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
 use crate::store::{Durability, OpenError, Store, StoreThreads};
@@ -108,6 +109,18 @@ impl Node {
     /// Why the node failed, if it did.
     pub fn failure(&self) -> Option<&'static str> {
         self.failure.reason()
+    }
+
+    /// What the operator port (`--metrics-listen`) reads: the counts the
+    /// sessions, the router and the writer keep, and the node's health.
+    pub fn observed(&self) -> Observed {
+        let failure = self.failure.clone();
+        Observed {
+            sessions: Arc::clone(&self.services.counts),
+            fanout: self.services.router.counts(),
+            writer: self.services.store.writer_health(),
+            failure: Box::new(move || failure.reason()),
+        }
     }
 
     /// Stops the node: the watcher, then (once the last handle of the

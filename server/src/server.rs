@@ -123,6 +123,7 @@ pub async fn serve(
                 }
             }
             Err(why) => {
+                services.counts.refusals.count(why.code());
                 let Ok(refusal) = Arc::clone(&refusals).try_acquire_owned() else {
                     continue; // dropping the stream closes it
                 };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::fanout::Router;
 use crate::inflow::InflowLimits;
+use crate::metrics::counts::SessionCounts;
 use crate::priority::PriorityRules;
 use crate::reply_budget::ReplyBudget;
 use crate::signups::SignupLimiter;
@@ -21,6 +22,8 @@ pub struct Services {
     pub inflow: InflowLimits,
     /// Long replies in flight, server-wide and per user.
     pub replies: ReplyBudget,
+    /// Connections open and refusals, for the metrics endpoint.
+    pub counts: Arc<SessionCounts>,
 }
 
 impl Services {
@@ -31,6 +34,7 @@ impl Services {
             signups: SignupLimiter::new(config.signups_per_minute, config.signups_per_minute_total),
             inflow: InflowLimits::new(config.per_user, config.per_address),
             replies: ReplyBudget::new(config.reply_budget_bytes, config.replies_per_user),
+            counts: Arc::default(),
             config,
             rules,
         }

@@ -40,6 +40,8 @@
 //! - [`tls`]: a self-signed certificate made on the spot.
 //! - [`tmux`]: [`Tmux`], a private tmux server that runs the terminal
 //!   client, types into it and reads its screen.
+//! - [`http`]: a plain HTTP client for the operator port (`/metrics`,
+//!   `/healthz`), and [`TestServer::metrics_addr`] finds that port.
 //! - [`postgres`], [`nats`]: [`TestPostgres`] and [`TestNats`], throwaway
 //!   PostgreSQL and `nats-server` on free loopback ports for the cluster
 //!   tests (issue 16), which stop, restart and freeze them; [`throwaway`]:
@@ -59,6 +61,7 @@ pub mod deployment;
 pub mod flags;
 pub mod frames;
 pub mod greeted;
+pub mod http;
 pub mod messages;
 pub mod nats;
 pub mod postgres;
@@ -78,6 +81,7 @@ pub mod prelude {
     pub use crate::flags::NO_SEND_LIMITS;
     pub use crate::frames::{assigned, greeting, presence, released};
     pub use crate::greeted::{CONNECT_ATTEMPTS, GREETING_TIMEOUT, NoGreeting};
+    pub use crate::http::{HTTP_TIMEOUT, HttpReply, http_exchange, http_get};
     pub use crate::messages::{bodies, id_of, ids, messages_in, numbered};
     pub use crate::nats::TestNats;
     pub use crate::postgres::TestPostgres;

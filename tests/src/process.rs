@@ -149,6 +149,16 @@ fn parse_listening(line: &str) -> Option<SocketAddr> {
     format!("127.0.0.1:{digits}").parse().ok()
 }
 
+/// The address in a `... metrics on http://127.0.0.1:PORT ...` log line.
+pub(crate) fn parse_metrics_line(line: &str) -> Option<SocketAddr> {
+    let after = &line[line.find("metrics on http://")? + "metrics on http://".len()..];
+    let address: String = after
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '/')
+        .collect();
+    address.parse().ok()
+}
+
 /// Removes terminal colour codes, in case the log is coloured anyway.
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -182,6 +192,21 @@ mod tests {
         let line = "INFO listening on addr=127.0.0.1:7 more";
         assert_eq!(parse_listening(line), Some("127.0.0.1:7".parse().unwrap()));
         assert_eq!(parse_listening("INFO starting"), None);
+    }
+
+    #[test]
+    fn finds_the_metrics_address_and_not_as_the_protocol_port() {
+        let line = "INFO switchboard_server::metrics::endpoint: metrics on http://127.0.0.1:9100 \
+                    (GET /metrics, GET /healthz)";
+        assert_eq!(
+            parse_metrics_line(line),
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listening(line),
+            None,
+            "not taken for the protocol's port"
+        );
     }
 
     #[test]

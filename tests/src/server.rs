@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::bins::switchboard_bin;
 use crate::client::TestClient;
 use crate::deployment::Deployment;
-use crate::process::{Launch, PROCESS_TIMEOUT, ServerLog};
+use crate::process::{Launch, PROCESS_TIMEOUT, ServerLog, parse_metrics_line};
 
 /// How long [`TestServer::log_line`] waits for a line to reach the kept log.
 const LOG_LINE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,6 +75,13 @@ impl TestServer {
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the server serves `/metrics` and `/healthz`: started with
+    /// `--metrics-listen 127.0.0.1:0`, it logs `metrics on http://ADDR`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.log_line("metrics on http://");
+        parse_metrics_line(&line).unwrap_or_else(|| panic!("no address in {line:?}"))
     }
 
     /// The database file (shared by the server and the `agent` CLI).

@@ -90,6 +90,7 @@ impl Registry {
         match answer {
             Answer::Refused { origin, refusal } => {
                 let error = RequestError::from(refusal);
+                self.counts.refusals.count(error.code());
                 self.reply(&origin, &error.to_frame(origin.request.clone()));
             }
             // Stored and delivered the first time; only the sender is answered.
@@ -187,6 +188,7 @@ impl Registry {
                 peer,
                 Outgoing::encoded(bytes, false),
                 &mut self.dropped,
+                &self.counts,
             );
             return;
         };

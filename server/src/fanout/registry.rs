@@ -13,6 +13,7 @@
 //! already sent in `seen.rs`), token staleness in `credentials.rs`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +27,7 @@ use super::seen::Seen;
 use super::subscribe::Held;
 use crate::event::{ConnId, ConnMap, Origin, Seq};
 use crate::identity::Identity;
+use crate::metrics::counts::FanoutCounts;
 
 /// One signed-in connection, as the router knows it.
 pub(super) struct Peer {
@@ -73,6 +75,8 @@ pub struct Registry {
     pub(super) agent_tokens: Option<(AgentTokens, Instant)>,
     /// What agents were told of each user's presence, and what they are owed.
     pub(super) presence: Presence,
+    /// Frames queued and refusals answered, for the metrics endpoint.
+    pub(super) counts: Arc<FanoutCounts>,
 }
 
 impl Registry {
@@ -235,7 +239,7 @@ impl Registry {
 
     pub(super) fn push_outgoing(&mut self, conn: ConnId, out: Outgoing) {
         if let Some(peer) = self.peers.get(&conn) {
-            push_to(conn, peer, out, &mut self.dropped);
+            push_to(conn, peer, out, &mut self.dropped, &self.counts);
         }
     }
 
@@ -248,12 +252,18 @@ impl Registry {
     }
 }
 
-/// Pushes into `peer`'s outbox; a full or closed one goes on `dropped`. A
-/// free function over the fields it needs, so a caller that has already
-/// looked the peer up does not look it up again.
-pub(super) fn push_to(conn: ConnId, peer: &Peer, out: Outgoing, dropped: &mut Vec<ConnId>) {
+/// Pushes into `peer`'s outbox; a full or closed one goes on `dropped`, a
+/// frame queued is counted. A free function over the fields it needs, so a
+/// caller that has already looked the peer up does not look it up again.
+pub(super) fn push_to(
+    conn: ConnId,
+    peer: &Peer,
+    out: Outgoing,
+    dropped: &mut Vec<ConnId>,
+    counts: &FanoutCounts,
+) {
     match peer.outbox.try_push(out) {
-        Ok(()) => {}
+        Ok(()) => counts.delivered(),
         Err(PushError::Full) => {
             tracing::warn!(conn, name = %peer.identity.name, "outbox full: disconnecting a slow consumer");
             dropped.push(conn);

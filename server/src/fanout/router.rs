@@ -12,6 +12,7 @@
 //! that fall due later (`presence.rs`) are the one thing it does on a
 //! timer: one sleep, reset only when the next due time changes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +26,7 @@ use super::registry::Registry;
 use crate::event::Backlog;
 use crate::event::{ConnId, Origin};
 use crate::identity::Identity;
+use crate::metrics::counts::FanoutCounts;
 
 /// Commands waiting for the router task; senders wait when it is full.
 const COMMAND_QUEUE: usize = 16_384;
@@ -65,6 +67,8 @@ pub struct Router {
     disconnects: mpsc::UnboundedSender<ConnId>,
     /// Cancelled once the task has ended, however it ended.
     stopped: CancellationToken,
+    /// What the task counts, for the metrics endpoint.
+    counts: Arc<FanoutCounts>,
 }
 
 /// Cancels its token when dropped: on the task's return, and during a
@@ -91,8 +95,11 @@ impl Router {
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
         let guard = StopGuard(stopped.clone());
+        let registry = Registry::new(presence_grace);
+        let counts = Arc::clone(&registry.counts);
         let task = tokio::spawn(async move {
-            let mut registry = Registry::new(presence_grace);
+            // Declared before the guard, as the guard's comment requires.
+            let mut registry = registry;
             let _guard = guard;
             // Armed for the next presence announcement due, if any.
             let presence_timer = tokio::time::sleep(Duration::ZERO);
@@ -141,8 +148,15 @@ impl Router {
             commands,
             disconnects,
             stopped,
+            counts,
         };
         (router, task)
+    }
+
+    /// What the router counts (frames queued, refusals it answered), read
+    /// by the metrics endpoint.
+    pub fn counts(&self) -> Arc<FanoutCounts> {
+        Arc::clone(&self.counts)
     }
 
     /// Whether the router task has ended: a closed outbox then means the

@@ -76,6 +76,7 @@ impl Registry {
                         peer,
                         Outgoing::encoded(bytes, false),
                         &mut self.dropped,
+                        &self.counts,
                     );
                 }
                 for id in held_back.echoed {
@@ -83,6 +84,7 @@ impl Registry {
                 }
             }
             let error = RequestError::Internal;
+            self.counts.refusals.count(error.code());
             self.reply(&origin, &error.to_frame(origin.request.clone()));
             self.settle();
             return;
@@ -166,6 +168,7 @@ impl Registry {
                         peer,
                         Outgoing::encoded(bytes, false),
                         &mut self.dropped,
+                        &self.counts,
                     );
                 }
             }

@@ -33,6 +33,7 @@ mod sign_in;
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -52,6 +53,7 @@ use crate::event::ConnId;
 use crate::fanout::Router;
 use crate::fanout::outbox::{OutboxReceiver, Outgoing, Payload};
 use crate::identity::Identity;
+use crate::metrics::counts::Counted;
 use crate::rate_limit::TokenBucket;
 use crate::services::SharedServices;
 use batched_writer::BatchedWriter;
@@ -106,6 +108,8 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     per_connection: PerConnection,
     /// When a signed-in connection that does nothing is closed.
     idle: IdleClock,
+    /// This connection in the metrics: anonymous, then its role, until dropped.
+    counted: Counted,
 }
 
 impl Session {
@@ -139,6 +143,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 sends: TokenBucket::new(config.send_rate, config.send_burst),
                 peer: None,
             },
+            counted: Counted::new(Arc::clone(&services.counts)),
             services,
         }
     }
@@ -229,7 +234,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let request = frame.id().cloned();
         // A handle of its own, so commands can borrow it while the session
         // writes.
-        let services = std::sync::Arc::clone(&self.services);
+        let services = Arc::clone(&self.services);
         let services = &*services;
         let command = Command::from_frame(frame, &identity, services, &mut self.per_connection);
         let mut one_at_a_time = false;
@@ -334,6 +339,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn reply_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
         tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
+        self.services.counts.refusals.count(error.code());
         self.reply(&error.to_frame(id)).await
     }
 
@@ -346,6 +352,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn write_error(&mut self, id: Option<RequestId>, error: &RequestError) -> io::Result<()> {
         tracing::debug!(conn = self.conn, code = %error.code(), "request refused");
+        self.services.counts.refusals.count(error.code());
         self.write_frame(&error.to_frame(id)).await
     }
 }

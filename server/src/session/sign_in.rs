@@ -85,6 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             conn: self.conn,
         });
         self.outbox = Some(queued);
+        self.counted.signed_in(identity.role);
         tracing::info!(conn = self.conn, role = %identity.role, name = %identity.name, "signed in");
         let welcome = ServerFrame::Welcome {
             id,

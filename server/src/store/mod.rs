@@ -23,12 +23,15 @@
 //! and `backend::ReadBackend`. Everything SQLite's is in `sqlite/`: opening
 //! the file, the SQL (one file per table), the writer's prepared statements
 //! behind `Tables`, the layout and migrations, the `agent` commands'
-//! [`Admin`]. The writer logs what its commits cost (`commit_stats`).
+//! [`Admin`]. The writer logs what its commits cost (`commit_stats`), and
+//! reports its health and figures to the metrics endpoint ([`WriterHealth`],
+//! `health.rs`: "can this node commit?").
 
 mod backend;
 mod commit_stats;
 #[cfg(test)]
 mod contract;
+mod health;
 mod outcome;
 mod paging;
 mod position;
@@ -42,6 +45,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use health::{WriterFigures, WriterHealth};
 pub use sqlite::Durability;
 pub use sqlite::admin::{Admin, NameTaken};
 use sqlite::server_lock::ServerLock;
@@ -188,6 +192,9 @@ enum WriteJob {
     },
     /// Lets go of the conversations removed agents still mark.
     ReleaseRemovedAgents,
+    /// A commit that changes nothing, to learn whether the writer can
+    /// commit again after a failure (`health.rs`).
+    Probe,
 }
 
 /// The handle every session holds.
@@ -195,6 +202,7 @@ enum WriteJob {
 pub struct Store {
     writes: mpsc::Sender<WriteJob>,
     reads: mpsc::Sender<ReadJob>,
+    health: WriterHealth,
 }
 
 /// The storage threads, to wait for on shutdown once every [`Store`] handle
@@ -242,6 +250,7 @@ impl Store {
         let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
         let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
         let writer = writer::Writer::new(conn, Box::new(sink)).map_err(cannot_open(path))?;
+        let health = WriterHealth::new(writer.record(), writes.downgrade());
         let writer_stopped = CancellationToken::new();
         let on_exit = writer_stopped.clone().drop_guard();
         let mut threads = vec![
@@ -269,7 +278,20 @@ impl Store {
             writer_stopped,
             _lock: lock,
         };
-        Ok((Store { writes, reads }, threads))
+        Ok((
+            Store {
+                writes,
+                reads,
+                health,
+            },
+            threads,
+        ))
+    }
+
+    /// The writer's health and figures (`health.rs`), for the metrics
+    /// endpoint; it holds no handle that would keep the writer running.
+    pub fn writer_health(&self) -> WriterHealth {
+        self.health.clone()
     }
 
     async fn write(&self, job: WriteJob) -> Result<(), StoreError> {

@@ -15,6 +15,12 @@
 //! one is undone. Nothing has been answered before the commit, so the first
 //! attempt leaves no trace but the time it took.
 //!
+//! After each group it records what the metrics endpoint reads (`health.rs`):
+//! its time, whether it committed, the messages it stored. A `Probe`
+//! request, queued by the health check while the last commit stands failed,
+//! applies nothing and makes its group write the release count unchanged,
+//! so that its commit proves the database takes writes again.
+//!
 //! The loop is generic over a [`Backend`] (SQLite today, see
 //! `store/sqlite/backend.rs`): static dispatch, so the seam costs the hot
 //! path nothing; the rules run over the transaction's `Tables`.
@@ -24,6 +30,7 @@
 //! thread), an assignment is decided by one thread at a time, and each
 //! commit's [`Seq`](crate::event::Seq) is above every earlier one.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use switchboard_protocol::Timestamp;
@@ -32,6 +39,7 @@ use tokio::sync::mpsc;
 
 use super::backend::{Backend, Transaction};
 use super::commit_stats::CommitStats;
+use super::health::WriterRecord;
 use super::outcome::Outcome;
 use super::position::Position;
 use super::rules::{self, Clock, Tables, Written};
@@ -50,6 +58,15 @@ pub(super) struct Writer<B> {
     clock: Clock,
     position: Position,
     stats: CommitStats,
+    /// Health and figures for the metrics endpoint (`health.rs`).
+    record: Arc<WriterRecord>,
+}
+
+/// What one group came to: each request's outcome, in order, and why its
+/// transaction failed to start or commit, if it did (then none of it stands).
+struct Group {
+    outcomes: Vec<Outcome>,
+    failed: Option<String>,
 }
 
 /// Why a request or a group could not be written. Only logged; the
@@ -80,7 +97,13 @@ impl<B: Backend> Writer<B> {
             sink,
             clock: Clock::after(last),
             stats: CommitStats::new(Instant::now()),
+            record: Arc::default(),
         })
+    }
+
+    /// Where this writer records its health and figures.
+    pub(super) fn record(&self) -> Arc<WriterRecord> {
+        Arc::clone(&self.record)
     }
 
     /// Runs until every [`super::Store`] handle is dropped and the queue is empty.
@@ -113,8 +136,10 @@ impl<B: Backend> Writer<B> {
 
     fn commit(&mut self, jobs: &mut Vec<WriteJob>) {
         let started = Instant::now();
-        let outcomes = run_group(&mut self.backend, &mut self.clock, jobs);
-        self.stats.record(jobs.len(), started.elapsed());
+        let probed = jobs.iter().any(|job| matches!(job, WriteJob::Probe));
+        let Group { outcomes, failed } = run_group(&mut self.backend, &mut self.clock, jobs);
+        let took = started.elapsed();
+        self.stats.record(jobs.len(), took);
         let mut events = Vec::with_capacity(outcomes.len());
         let mut answers = Vec::new();
         for (job, outcome) in jobs.drain(..).zip(outcomes) {
@@ -133,6 +158,19 @@ impl<B: Backend> Writer<B> {
                 }
             }
         }
+        match failed {
+            None => {
+                let stored = events
+                    .iter()
+                    .filter(|event| matches!(event, Event::Sent { .. }))
+                    .count();
+                self.record.committed(took, stored as u64);
+            }
+            Some(error) => self.record.failed(took, &error),
+        }
+        if probed {
+            self.record.probed();
+        }
         let batch = (!events.is_empty()).then(|| Batch {
             seq: self.position.advance(&events),
             events,
@@ -145,8 +183,8 @@ impl<B: Backend> Writer<B> {
 }
 
 /// Runs a group of requests in one transaction and commits it; returns
-/// each request's outcome, in order.
-fn run_group<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Vec<Outcome> {
+/// each request's outcome, in order, and whether the commit failed.
+fn run_group<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Group {
     commit_together(backend, clock, jobs).unwrap_or_else(|| commit_apart(backend, clock, jobs))
 }
 
@@ -156,7 +194,7 @@ fn commit_together<B: Backend>(
     backend: &mut B,
     clock: &mut Clock,
     jobs: &[WriteJob],
-) -> Option<Vec<Outcome>> {
+) -> Option<Group> {
     let tx = match backend.begin().map_err(backend_failed) {
         Ok(tx) => tx,
         Err(error) => return Some(group_failed(jobs, &error)),
@@ -179,13 +217,13 @@ fn commit_together<B: Backend>(
         outcomes
     };
     let committed =
-        count_releases(&tx, &outcomes).and_then(|()| tx.commit().map_err(backend_failed));
+        count_releases(&tx, jobs, &outcomes).and_then(|()| tx.commit().map_err(backend_failed));
     Some(settle(committed, outcomes))
 }
 
 /// The slow path: each request in its own savepoint, so a failing one
 /// is undone alone and answered `internal`.
-fn commit_apart<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Vec<Outcome> {
+fn commit_apart<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Group {
     let tx = match backend.begin().map_err(backend_failed) {
         Ok(tx) => tx,
         Err(error) => return group_failed(jobs, &error),
@@ -206,36 +244,52 @@ fn commit_apart<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob
         drop(tx); // rolls back
         Err(WriteError::Poisoned)
     } else {
-        count_releases(&tx, &outcomes).and_then(|()| tx.commit().map_err(backend_failed))
+        count_releases(&tx, jobs, &outcomes).and_then(|()| tx.commit().map_err(backend_failed))
     };
     settle(committed, outcomes)
 }
 
 /// Counts the group's releases in its own transaction (schema 7), so the
-/// position a reader computes moves with the commit that makes them.
-fn count_releases<T: Transaction>(tx: &T, outcomes: &[Outcome]) -> Result<(), WriteError> {
+/// position a reader computes moves with the commit that makes them. A
+/// group with a probe (`health.rs`) writes the count even when it adds
+/// nothing: a commit that writes a page is what the probe must prove.
+fn count_releases<T: Transaction>(
+    tx: &T,
+    jobs: &[WriteJob],
+    outcomes: &[Outcome],
+) -> Result<(), WriteError> {
     let released: u64 = outcomes.iter().map(Outcome::releases).sum();
-    if released > 0 {
+    let probing = jobs.iter().any(|job| matches!(job, WriteJob::Probe));
+    if released > 0 || probing {
         tx.add_releases(released).map_err(backend_failed)?;
     }
     Ok(())
 }
 
 /// The outcomes of a group whose commit succeeded, or their failures.
-fn settle(committed: Result<(), WriteError>, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+fn settle(committed: Result<(), WriteError>, outcomes: Vec<Outcome>) -> Group {
     match committed {
-        Ok(()) => outcomes,
+        Ok(()) => Group {
+            outcomes,
+            failed: None,
+        },
         Err(error) => {
             tracing::error!(%error, requests = outcomes.len(), "commit failed; answering internal");
-            outcomes.into_iter().map(Outcome::into_failure).collect()
+            Group {
+                outcomes: outcomes.into_iter().map(Outcome::into_failure).collect(),
+                failed: Some(error.to_string()),
+            }
         }
     }
 }
 
 /// The answers to a group that could not be started.
-fn group_failed(jobs: &[WriteJob], error: &WriteError) -> Vec<Outcome> {
+fn group_failed(jobs: &[WriteJob], error: &WriteError) -> Group {
     tracing::error!(%error, requests = jobs.len(), "cannot start a transaction");
-    jobs.iter().map(not_done).collect()
+    Group {
+        outcomes: jobs.iter().map(not_done).collect(),
+        failed: Some(error.to_string()),
+    }
 }
 
 impl WriteJob {
@@ -246,6 +300,7 @@ impl WriteJob {
             WriteJob::Send(_) => "send",
             WriteJob::Release { .. } => "release",
             WriteJob::ReleaseRemovedAgents => "release removed agents",
+            WriteJob::Probe => "probe",
         }
     }
 }
@@ -262,7 +317,7 @@ fn not_done(job: &WriteJob) -> Outcome {
                 refusal: Refusal::NotDone,
             }))
         }
-        WriteJob::ReleaseRemovedAgents => Outcome::Announce(Vec::new()),
+        WriteJob::ReleaseRemovedAgents | WriteJob::Probe => Outcome::Announce(Vec::new()),
     }
 }
 
@@ -310,6 +365,8 @@ where
             agent,
             user,
         } => Outcome::Written(rules::release(hot, origin, agent, user).map_err(backend_failed)?),
+        // Nothing to apply: the group's commit is the probe (`count_releases`).
+        WriteJob::Probe => Outcome::Announce(Vec::new()),
         WriteJob::ReleaseRemovedAgents => {
             let released = rules::release_removed_agents(hot).map_err(backend_failed)?;
             if !released.is_empty() {
@@ -492,12 +549,40 @@ mod tests {
         assert_eq!(queries::position(&conn).expect("reads"), second.seq);
     }
 
+    /// The figures the metrics endpoint reads: groups and messages stored
+    /// (a refused send is no message); a probe commits, stores nothing,
+    /// tells no one, and moves no position.
+    #[test]
+    fn the_writer_records_its_groups_messages_and_probes() {
+        let conn = db();
+        queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
+        let sink = Kept::default();
+        let mut writer = Writer::new(conn, Box::new(sink.clone())).expect("writer");
+        let (writes, _jobs) = tokio::sync::mpsc::channel(1);
+        let health = crate::store::health::WriterHealth::new(writer.record(), writes.downgrade());
+        writer.commit(&mut vec![
+            send(1, "ann", "one"),
+            send(2, "nobody", "refused"),
+        ]);
+        let before = queries::position(&writer.backend).expect("reads");
+        writer.commit(&mut vec![WriteJob::Probe]);
+        assert_eq!(sink.take().len(), 1, "the probe told no one");
+        assert_eq!(queries::position(&writer.backend).expect("reads"), before);
+        let figures = health.figures();
+        assert_eq!(
+            (figures.committed, figures.failed, figures.messages),
+            (2, 0, 1)
+        );
+        assert_eq!(figures.durations.count, 2);
+        assert_eq!(health.check(), Ok(()));
+    }
+
     #[test]
     fn a_group_commits_every_request_in_order() {
         let mut conn = db();
         queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
         let jobs = [send(1, "ann", "one"), send(2, "ann", "two")];
-        let outcomes = run_group(&mut conn, &mut clock(), &jobs);
+        let outcomes = run_group(&mut conn, &mut clock(), &jobs).outcomes;
         assert_eq!(summary(&outcomes), ["one", "two"]);
         assert_eq!(stored_bodies(&conn), ["one", "two"]);
     }
@@ -521,7 +606,7 @@ mod tests {
             send(3, "ann", "after"),
             send(4, "nobody", "unknown"),
         ];
-        let outcomes = run_group(&mut conn, &mut clock(), &jobs);
+        let outcomes = run_group(&mut conn, &mut clock(), &jobs).outcomes;
         assert_eq!(
             summary(&outcomes),
             ["before", "internal", "after", "unknown_user"]
@@ -550,7 +635,7 @@ mod tests {
             name: name("alice"),
             credential: Credential::new(b"t"),
         };
-        let outcomes = run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)]);
+        let outcomes = run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)]).outcomes;
         assert_eq!(summary(&outcomes), ["unauthorized"]);
         assert!(stored_bodies(&conn).is_empty());
     }

@@ -1,0 +1,295 @@
+//! The operator port (`--metrics-listen`, issue 16 "Operations"): `/metrics`
+//! in the Prometheus text format, `/healthz`, 404 for the rest, and every
+//! bound a client of that port meets (request size, time, connections).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use switchboard_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a condition polled through the port may take to hold.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The server's bound on one exchange (`metrics/endpoint.rs`), plus room.
+const EXCHANGE_BOUND: Duration = Duration::from_secs(15);
+
+fn metrics_server(extra: &[&str]) -> TestServer {
+    let mut args = vec!["--metrics-listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    TestServer::start_with(&args)
+}
+
+/// Scrapes `/metrics` until `holds` is true of it; fails after
+/// [`SETTLE_TIMEOUT`] (for what moves when a session task ends, which no
+/// frame tells a client).
+async fn scrape_until(
+    addr: SocketAddr,
+    what: &str,
+    holds: impl Fn(&HttpReply) -> bool,
+) -> HttpReply {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let scrape = http_get(addr, "/metrics").await;
+        if holds(&scrape) {
+            return scrape;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} never held:\n{}",
+            scrape.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn connections(scrape: &HttpReply) -> [f64; 3] {
+    ["user", "agent", "anonymous"]
+        .map(|role| scrape.sample(&format!("switchboard_connections{{role=\"{role}\"}}")))
+}
+
+#[tokio::test]
+async fn the_counters_move_with_a_conversation() {
+    // From the environment, as every flag can be.
+    let server = TestServer::start_with_env(
+        NO_SEND_LIMITS,
+        &[("SWITCHBOARD_METRICS_LISTEN", "127.0.0.1:0")],
+    );
+    let port = server.metrics_addr();
+    let before = http_get(port, "/metrics").await;
+    assert_eq!(before.status, 200, "{before:?}");
+    assert!(
+        before
+            .head
+            .contains("Content-Type: text/plain; version=0.0.4"),
+        "the Prometheus text format: {}",
+        before.head
+    );
+    assert!(
+        before
+            .body
+            .contains("# TYPE switchboard_commit_duration_seconds histogram")
+    );
+    assert_eq!(connections(&before), [0.0, 0.0, 0.0]);
+    assert_eq!(before.sample("switchboard_messages_stored_total"), 0.0);
+    assert_eq!(before.sample("switchboard_healthy"), 1.0);
+
+    let token = server.add_agent("alice");
+    let mut alice = agent(&server, "alice", &token).await;
+    let (mut ana, _) = user(&server, "ana").await;
+    assert_eq!(alice.recv().await, presence("ana", true));
+    let mut stranger = server.connect().await;
+    stranger
+        .send(&json!({"type":"send","id":"x","body":"hello?"}))
+        .await;
+    stranger.recv_error(json!("x"), "not_authenticated").await;
+    let during = http_get(port, "/metrics").await;
+    assert_eq!(connections(&during), [1.0, 1.0, 1.0], "{}", during.body);
+    let deliveries_before = during.sample("switchboard_deliveries_total");
+
+    for body in ["one", "two", "three"] {
+        ana.send_message(body).await;
+        assert_eq!(alice.recv_message().await["body"], body);
+    }
+    alice.send_to_assigning("ana", "how can I help?").await;
+    assert_eq!(ana.recv_type("assigned").await["agent"], "alice");
+    assert_eq!(ana.recv_message().await["body"], "how can I help?");
+    // Every figure below moved before the frames that were just read were
+    // queued: storage counts before it hands a commit on, the router
+    // before a frame is in an outbox.
+
+    let after = http_get(port, "/metrics").await;
+    assert_eq!(after.sample("switchboard_messages_stored_total"), 4.0);
+    // ana's three to alice and their three `sent`; alice's answer to ana,
+    // `assigned` to both and alice's `sent`.
+    assert!(
+        after.sample("switchboard_deliveries_total") >= deliveries_before + 10.0,
+        "{}",
+        after.body
+    );
+    assert!(after.sample("switchboard_commits_total") >= 4.0);
+    assert_eq!(after.sample("switchboard_commit_failures_total"), 0.0);
+    assert!(after.sample("switchboard_commit_duration_seconds_count") >= 4.0);
+    assert_eq!(
+        after.sample("switchboard_refusals_total{code=\"not_authenticated\"}"),
+        1.0
+    );
+    assert_eq!(
+        after.sample("switchboard_refusals_total{code=\"internal\"}"),
+        0.0
+    );
+
+    drop((alice, ana, stranger));
+    scrape_until(port, "every connection gone", |scrape| {
+        connections(scrape) == [0.0, 0.0, 0.0]
+    })
+    .await;
+    let health = http_get(port, "/healthz").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+}
+
+#[tokio::test]
+async fn anything_but_the_two_paths_is_refused_and_the_node_goes_on() {
+    let server = metrics_server(&[]);
+    let port = server.metrics_addr();
+    let missing = http_get(port, "/admin").await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert!(
+        missing.body.contains("/metrics"),
+        "says what exists: {}",
+        missing.body
+    );
+    let post = http_exchange(port, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+    assert_eq!(post.status, 405, "{post:?}");
+    let garbage = http_exchange(port, b"\x16\x03\x01\x02\x00 not http\r\n\r\n").await;
+    assert_eq!(garbage.status, 400, "{garbage:?}");
+    // A head far past the bound: refused once the bound is read, and the
+    // rest of what was sent does not turn the answer into a reset.
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nX-Junk: {}\r\n\r\n",
+        "j".repeat(60_000)
+    );
+    let refused = http_exchange(port, huge.as_bytes()).await;
+    assert_eq!(refused.status, 431, "{refused:?}");
+
+    let health = http_get(port, "/healthz").await;
+    assert_eq!(health.status, 200, "{health:?}");
+    let (mut ana, _) = user(&server, "ana").await;
+    ana.send_message("still here").await;
+}
+
+/// A client that connects and says nothing is dropped after the bound, and
+/// the connections it can hold are bounded: past them a new one is closed
+/// unanswered, while the protocol port serves on.
+#[tokio::test]
+async fn silent_clients_are_bounded_in_number_and_in_time() {
+    let server = metrics_server(&[]);
+    let port = server.metrics_addr();
+    let started = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(TcpStream::connect(port).await.expect("connects"));
+    }
+    // The accept loop takes them in order: once one more is refused, all
+    // eight hold a slot.
+    let mut extra = TcpStream::connect(port).await.expect("connects");
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(EXCHANGE_BOUND, extra.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the ninth connection was held, not closed");
+    assert!(
+        answer.is_empty(),
+        "closed unanswered: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let (mut ana, _) = user(&server, "ana").await;
+    ana.send_message("the protocol port is not affected").await;
+
+    for mut stream in silent {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(EXCHANGE_BOUND, stream.read_to_end(&mut rest)).await;
+        assert!(
+            closed.is_ok(),
+            "a silent client was kept past {EXCHANGE_BOUND:?}"
+        );
+        assert!(rest.is_empty(), "no answer to no request");
+    }
+    assert!(started.elapsed() < EXCHANGE_BOUND + EXCHANGE_BOUND);
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+}
+
+/// The database locked by another process: the send is answered
+/// `internal`, `/healthz` says 503 with the reason, and once the lock is
+/// gone it says 200 again with no client traffic at all (its probe commit).
+#[tokio::test]
+async fn healthz_is_503_while_the_node_cannot_commit_and_200_once_it_can() {
+    let server = metrics_server(NO_SEND_LIMITS);
+    let port = server.metrics_addr();
+    let (mut ana, _) = unsubscribed_user(&server, "ana").await;
+    ana.send_message("before the lock").await;
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+
+    // Another process takes the write lock and keeps it past the server's
+    // busy timeout (5 s), as in storage_faults.rs.
+    let locker = rusqlite::Connection::open(server.db()).expect("opens the db");
+    locker
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("takes the lock");
+    ana.send(&json!({"type":"send","id":"locked","body":"during the lock"}))
+        .await;
+    let reply = ana
+        .next_frame_within(Duration::from_secs(20))
+        .await
+        .expect("a reply within 20 s")
+        .expect("the connection stays open");
+    assert_eq!(reply["code"], "internal", "{reply}");
+
+    let health = http_get(port, "/healthz").await;
+    assert_eq!(health.status, 503, "{health:?}");
+    assert!(
+        health.body.contains("last commit failed") && health.body.ends_with('\n'),
+        "{health:?}"
+    );
+    assert_eq!(
+        health.body.lines().count(),
+        1,
+        "one line: {:?}",
+        health.body
+    );
+    let scrape = http_get(port, "/metrics").await;
+    assert_eq!(scrape.sample("switchboard_healthy"), 0.0);
+    assert!(scrape.sample("switchboard_commit_failures_total") >= 1.0);
+    assert!(scrape.sample("switchboard_refusals_total{code=\"internal\"}") >= 1.0);
+
+    locker.execute_batch("ROLLBACK").expect("releases the lock");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let health = http_get(port, "/healthz").await;
+        if health.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still unhealthy: {health:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ana.send_message("after the lock").await;
+}
+
+#[test]
+fn a_metrics_address_that_cannot_be_bound_stops_the_server_with_the_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let address = taken.local_addr().expect("an address").to_string();
+    let dir = tempfile::tempdir().expect("a directory");
+    let mut child = std::process::Command::new(switchboard_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &address,
+            "--db",
+        ])
+        .arg(dir.path().join("switchboard.db"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // A server that wrongly starts would run for ever: bounded.
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    while child.try_wait().expect("waits").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collects");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen for metrics on {address} (--metrics-listen)"
+        )),
+        "{stderr}"
+    );
+}
