@@ -148,3 +148,43 @@ async fn a_frozen_nats_is_noticed_and_its_thaw_too() {
     nats.thaw();
     becomes(&mut up, true).await;
 }
+
+/// A node never waits on its bus: with NATS gone, thousands of publishes
+/// and a flush all return at once, refused (the batches are left to the
+/// read-back), and once NATS is back publishing works again.
+#[tokio::test]
+async fn publishing_through_an_outage_never_waits() {
+    let Some(mut nats) = TestNats::start() else {
+        return;
+    };
+    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1")
+        .await
+        .expect("connects");
+    let mut up = bus.up();
+    becomes(&mut up, true).await;
+    nats.stop();
+    becomes(&mut up, false).await;
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(WITHIN, async {
+        let mut refused = 0;
+        for seq in 1..=5_000 {
+            let bytes = feed_wire::encode(Seq(seq - 1), &released(seq));
+            if bus.publish(Bytes::from(bytes)).await.is_err() {
+                refused += 1;
+            }
+        }
+        (refused, bus.flush().await.is_err())
+    })
+    .await
+    .expect("publishing with NATS down returns within the bound");
+    eprintln!(
+        "5,000 publishes and a flush with NATS down took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome, (5_000, true), "every batch refused, the flush too");
+    nats.start_again();
+    becomes(&mut up, true).await;
+    bus.flush().await.expect("flushed");
+    publish_run(&bus, 5_001..=5_001).await;
+    assert_eq!(next_batch(&mut feed).await, (Seq(5_000), Seq(5_001)));
+}

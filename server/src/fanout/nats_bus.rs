@@ -11,10 +11,23 @@
 //! (a batch published while a node was cut off never reaches it).
 //!
 //! A node starts even while NATS is down (the client keeps trying, without
-//! end, with backoff): a cluster without its bus is slower, not wrong.
+//! end, with backoff): a cluster without its bus is slower, not wrong. And
+//! a node never waits on its bus: a publish waits at most [`SEND_WAIT`], and
+//! none is tried while the bus is down.
+//!
+//! What an operator must give the bus, before it is wired in (issue 16):
+//! NATS with credentials (and TLS off loopback), because a node delivers the
+//! batches it hears as committed, and anyone who can publish on
+//! [`FEED_SUBJECT`] could otherwise forge them; and a `max_payload` above the
+//! largest batch (a group of up to 1,024 sends of up to `--max-body`
+//! characters can pass nats-server's default 1 MB), or batches split below
+//! it. A batch NATS refuses is read back by the other nodes, so neither
+//! loses a message; both cost delivery latency.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use async_nats::ConnectErrorKind;
 use bytes::Bytes;
 use futures::StreamExt;
 use thiserror::Error;
@@ -37,6 +50,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// reads them back from the database: a bound, not a loss.
 const RECEIVE_CAPACITY: usize = 16_384;
 
+/// Batches the client may hold for sending. While NATS is down the client
+/// stops sending them (it is reconnecting), so this is also what an outage
+/// can make a node hold: small, because a batch the bus does not carry is
+/// read back from the database by every other node anyway.
+const SEND_CAPACITY: usize = 256;
+
+/// How long a publish or a flush may wait for room or an answer. Past it
+/// the batch is left to the read-back: a node never waits on its bus.
+const SEND_WAIT: Duration = Duration::from_millis(100);
+
+/// How often, at most, a slow-consumer report is logged: NATS reports one
+/// per message it drops, exactly when a node is already behind.
+const SLOW_CONSUMER_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Why the bus could not be used.
 #[derive(Debug, Error)]
 pub enum BusError {
@@ -45,10 +72,17 @@ pub enum BusError {
          nats://host:port"
     )]
     Address { url: String, reason: String },
+    #[error("cannot use NATS at {url}: {reason}; check its credentials and TLS settings")]
+    Connect { url: String, reason: String },
     #[error("cannot subscribe to the cluster's feed on NATS: {0}")]
     Subscribe(String),
     #[error("NATS did not take a batch ({0}); the other nodes will read it from the database")]
     Publish(String),
+    #[error(
+        "NATS is down, or took longer than {SEND_WAIT:?} to take a batch; the other \
+         nodes will read it from the database"
+    )]
+    Stalled,
 }
 
 /// One node's connection to the bus.
@@ -76,24 +110,31 @@ impl NatsBus {
     pub async fn connect(url: &str, node: &str) -> Result<(NatsBus, NatsFeed), BusError> {
         let (up_sender, up) = watch::channel(false);
         let shown = without_credentials(url);
-        let events_url = shown.clone();
+        let reporter = Arc::new(EventReport {
+            url: shown.clone(),
+            up: up_sender,
+            slow_consumer_logged: Mutex::new(None),
+        });
         let client = async_nats::ConnectOptions::new()
             .name(node)
             .ping_interval(PING_INTERVAL)
             .connection_timeout(CONNECT_TIMEOUT)
             .subscription_capacity(RECEIVE_CAPACITY)
+            .client_capacity(SEND_CAPACITY)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .event_callback(move |event| {
-                let up_sender = up_sender.clone();
-                let url = events_url.clone();
-                async move { on_event(&event, &url, &up_sender) }
+                let reporter = Arc::clone(&reporter);
+                async move { reporter.on_event(&event) }
             })
             .connect(url)
             .await
-            .map_err(|error| BusError::Address {
-                url: shown,
-                reason: error.to_string(),
+            .map_err(|error| {
+                let reason = error.to_string();
+                match error.kind() {
+                    ConnectErrorKind::ServerParse => BusError::Address { url: shown, reason },
+                    _ => BusError::Connect { url: shown, reason },
+                }
             })?;
         let subscriber = client
             .subscribe(FEED_SUBJECT)
@@ -102,13 +143,23 @@ impl NatsBus {
         Ok((NatsBus { client, up }, NatsFeed(subscriber)))
     }
 
-    /// Publishes one batch (`feed_wire::encode`). Waits only while the
-    /// client's own queue is full; a batch published while NATS is down is
-    /// lost to the bus, never to the cluster.
+    /// Publishes one batch (`feed_wire::encode`). Waits at most
+    /// [`SEND_WAIT`] for room in the client's queue, which stops draining
+    /// while NATS is down: then the batch is refused ([`BusError::Stalled`])
+    /// and lost to the bus, never to the cluster (every other node reads it
+    /// back from the database). Batches queued before an outage are sent
+    /// when NATS is back, or dropped with the client.
+    ///
+    /// While the bus is known to be down it is not tried at all: a node
+    /// that waited [`SEND_WAIT`] per commit through an outage would commit
+    /// ten times a second.
     pub async fn publish(&self, batch: Bytes) -> Result<(), BusError> {
-        self.client
-            .publish(FEED_SUBJECT, batch)
+        if !*self.up.borrow() {
+            return Err(BusError::Stalled);
+        }
+        tokio::time::timeout(SEND_WAIT, self.client.publish(FEED_SUBJECT, batch))
             .await
+            .map_err(|_| BusError::Stalled)?
             .map_err(|error| BusError::Publish(error.to_string()))
     }
 
@@ -117,32 +168,59 @@ impl NatsBus {
         self.up.clone()
     }
 
-    /// Sends whatever the client still holds; for a clean shutdown.
+    /// Sends whatever the client still holds and waits for NATS to answer,
+    /// at most [`SEND_WAIT`]: for a clean shutdown, which must not hang on a
+    /// dead bus.
     pub async fn flush(&self) -> Result<(), BusError> {
-        self.client
-            .flush()
+        tokio::time::timeout(SEND_WAIT, self.client.flush())
             .await
+            .map_err(|_| BusError::Stalled)?
             .map_err(|error| BusError::Publish(error.to_string()))
     }
 }
 
-/// What the client reports about its connection, logged once and kept in
-/// `up`.
-fn on_event(event: &async_nats::Event, url: &str, up: &watch::Sender<bool>) {
-    match event {
-        async_nats::Event::Connected => {
-            tracing::info!(%url, "connected to the bus");
-            up.send_replace(true);
+/// What the client reports about its connection: logged, and kept in `up`.
+struct EventReport {
+    url: String,
+    up: watch::Sender<bool>,
+    /// When a slow consumer was last logged.
+    slow_consumer_logged: Mutex<Option<Instant>>,
+}
+
+impl EventReport {
+    fn on_event(&self, event: &async_nats::Event) {
+        let url = &self.url;
+        match event {
+            async_nats::Event::Connected => {
+                tracing::info!(%url, "connected to the bus");
+                self.up.send_replace(true);
+            }
+            async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                tracing::warn!(
+                    %url,
+                    "lost the bus: other nodes' messages now come from the database, more \
+                     slowly; reconnecting"
+                );
+                self.up.send_replace(false);
+            }
+            async_nats::Event::SlowConsumer(_) => {
+                let now = Instant::now();
+                let mut logged = self
+                    .slow_consumer_logged
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if logged.is_none_or(|at| now.duration_since(at) >= SLOW_CONSUMER_LOG_EVERY) {
+                    *logged = Some(now);
+                    tracing::warn!(
+                        %url,
+                        "this node fell behind the bus and NATS dropped batches for it; they \
+                         are read back from the database (logged at most every {:?})",
+                        SLOW_CONSUMER_LOG_EVERY
+                    );
+                }
+            }
+            other => tracing::warn!(%url, "bus: {other}"),
         }
-        async_nats::Event::Disconnected | async_nats::Event::Closed => {
-            tracing::warn!(
-                %url,
-                "lost the bus: other nodes' messages now come from the database, more slowly; \
-                 reconnecting"
-            );
-            up.send_replace(false);
-        }
-        other => tracing::warn!(%url, "bus: {other}"),
     }
 }
 
