@@ -10,7 +10,10 @@
 //! failed, asking ([`WriterHealth::check`]) queues a *probe*: a write
 //! transaction that changes nothing yet writes like any commit (it adds
 //! zero to the release count), at most one queued at a time, so asking
-//! often costs nothing more. The writer is healthy again once one commits.
+//! often costs nothing more. The writer is healthy again once one commits,
+//! and while it stands failed every group writes a page as the probe does:
+//! a group that changes nothing (a replayed key, refused sends) commits even
+//! on a full disk, and must not call the writer healthy.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,6 +59,11 @@ impl WriterRecord {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = error.to_owned();
         self.failing.store(true, Ordering::Release);
+    }
+
+    /// The last group's commit failed, and none has committed since.
+    pub(super) fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
     }
 
     /// The queued probe has run (its group's outcome is recorded as any

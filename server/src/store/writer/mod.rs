@@ -34,18 +34,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use switchboard_protocol::Timestamp;
-use thiserror::Error;
 use tokio::sync::mpsc;
 
+mod request;
+
+use request::{WriteError, apply, apply_in_savepoint, backend_failed, not_done};
+
+use super::WriteJob;
 use super::backend::{Backend, Transaction};
 use super::commit_stats::CommitStats;
 use super::health::WriterRecord;
 use super::outcome::Outcome;
 use super::position::Position;
-use super::rules::{self, Clock, Tables, Written};
-use super::{SendRequest, StoreError, WriteJob};
-use crate::event::{Answer, Batch, Commit, CommitSink, Event, Refusal};
-use crate::token;
+use super::rules::{Clock, Written};
+use crate::event::{Batch, Commit, CommitSink, Event};
 
 /// The most requests in one transaction: large enough to amortise the
 /// fsync, small enough that the first request of a group is not kept
@@ -67,23 +69,6 @@ pub(super) struct Writer<B> {
 struct Group {
     outcomes: Vec<Outcome>,
     failed: Option<String>,
-}
-
-/// Why a request or a group could not be written. Only logged; the
-/// backend's own error is boxed, off the path of a request that succeeds.
-#[derive(Debug, Error)]
-enum WriteError {
-    #[error(transparent)]
-    Backend(Box<dyn std::error::Error + Send + Sync>),
-    #[error("a failed request's savepoint could not be undone")]
-    Poisoned,
-    #[error("no randomness for a new token: {0}")]
-    NoRandomness(getrandom::Error),
-}
-
-/// For `map_err`: a backend's error as a [`WriteError`].
-fn backend_failed<E: std::error::Error + Send + Sync + 'static>(error: E) -> WriteError {
-    WriteError::Backend(Box::new(error))
 }
 
 impl<B: Backend> Writer<B> {
@@ -137,7 +122,12 @@ impl<B: Backend> Writer<B> {
     fn commit(&mut self, jobs: &mut Vec<WriteJob>) {
         let started = Instant::now();
         let probed = jobs.iter().any(|job| matches!(job, WriteJob::Probe));
-        let Group { outcomes, failed } = run_group(&mut self.backend, &mut self.clock, jobs);
+        // While the last commit stands failed, every group proves it can
+        // write: one that wrote nothing (a replayed key, refused sends)
+        // commits even on a full disk, and would call the writer healthy.
+        let must_write = probed || self.record.is_failing();
+        let Group { outcomes, failed } =
+            run_group(&mut self.backend, &mut self.clock, jobs, must_write);
         let took = started.elapsed();
         self.stats.record(jobs.len(), took);
         let mut events = Vec::with_capacity(outcomes.len());
@@ -184,8 +174,16 @@ impl<B: Backend> Writer<B> {
 
 /// Runs a group of requests in one transaction and commits it; returns
 /// each request's outcome, in order, and whether the commit failed.
-fn run_group<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Group {
-    commit_together(backend, clock, jobs).unwrap_or_else(|| commit_apart(backend, clock, jobs))
+/// `must_write`: the commit writes a page even if the group changes
+/// nothing (`count_releases`).
+fn run_group<B: Backend>(
+    backend: &mut B,
+    clock: &mut Clock,
+    jobs: &[WriteJob],
+    must_write: bool,
+) -> Group {
+    commit_together(backend, clock, jobs, must_write)
+        .unwrap_or_else(|| commit_apart(backend, clock, jobs, must_write))
 }
 
 /// The fast path: the whole group in one transaction, no savepoints.
@@ -194,6 +192,7 @@ fn commit_together<B: Backend>(
     backend: &mut B,
     clock: &mut Clock,
     jobs: &[WriteJob],
+    must_write: bool,
 ) -> Option<Group> {
     let tx = match backend.begin().map_err(backend_failed) {
         Ok(tx) => tx,
@@ -216,14 +215,19 @@ fn commit_together<B: Backend>(
         }
         outcomes
     };
-    let committed =
-        count_releases(&tx, jobs, &outcomes).and_then(|()| tx.commit().map_err(backend_failed));
+    let committed = count_releases(&tx, &outcomes, must_write)
+        .and_then(|()| tx.commit().map_err(backend_failed));
     Some(settle(committed, outcomes))
 }
 
 /// The slow path: each request in its own savepoint, so a failing one
 /// is undone alone and answered `internal`.
-fn commit_apart<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob]) -> Group {
+fn commit_apart<B: Backend>(
+    backend: &mut B,
+    clock: &mut Clock,
+    jobs: &[WriteJob],
+    must_write: bool,
+) -> Group {
     let tx = match backend.begin().map_err(backend_failed) {
         Ok(tx) => tx,
         Err(error) => return group_failed(jobs, &error),
@@ -244,23 +248,24 @@ fn commit_apart<B: Backend>(backend: &mut B, clock: &mut Clock, jobs: &[WriteJob
         drop(tx); // rolls back
         Err(WriteError::Poisoned)
     } else {
-        count_releases(&tx, jobs, &outcomes).and_then(|()| tx.commit().map_err(backend_failed))
+        count_releases(&tx, &outcomes, must_write)
+            .and_then(|()| tx.commit().map_err(backend_failed))
     };
     settle(committed, outcomes)
 }
 
 /// Counts the group's releases in its own transaction (schema 7), so the
-/// position a reader computes moves with the commit that makes them. A
-/// group with a probe (`health.rs`) writes the count even when it adds
-/// nothing: a commit that writes a page is what the probe must prove.
+/// position a reader computes moves with the commit that makes them. With
+/// `must_write` (a probe, or any group while the writer stands failed:
+/// `health.rs`) it writes the count even when it adds nothing: a commit
+/// that writes a page is what recovery must prove.
 fn count_releases<T: Transaction>(
     tx: &T,
-    jobs: &[WriteJob],
     outcomes: &[Outcome],
+    must_write: bool,
 ) -> Result<(), WriteError> {
     let released: u64 = outcomes.iter().map(Outcome::releases).sum();
-    let probing = jobs.iter().any(|job| matches!(job, WriteJob::Probe));
-    if released > 0 || probing {
+    if released > 0 || must_write {
         tx.add_releases(released).map_err(backend_failed)?;
     }
     Ok(())
@@ -292,151 +297,12 @@ fn group_failed(jobs: &[WriteJob], error: &WriteError) -> Group {
     }
 }
 
-impl WriteJob {
-    /// What kind of request this is, for the log (never its content).
-    fn kind(&self) -> &'static str {
-        match self {
-            WriteJob::RegisterUser { .. } => "register",
-            WriteJob::Send(_) => "send",
-            WriteJob::Release { .. } => "release",
-            WriteJob::ReleaseRemovedAgents => "release removed agents",
-            WriteJob::Probe => "probe",
-        }
-    }
-}
-
-/// The answer to a request whose writes were not made: `internal` (a
-/// registration's own channel is told so; a release of removed agents'
-/// conversations announces nothing and runs again on the next poll).
-fn not_done(job: &WriteJob) -> Outcome {
-    match job {
-        WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::NotCommitted)),
-        WriteJob::Send(SendRequest { origin, .. }) | WriteJob::Release { origin, .. } => {
-            Outcome::Written(Written::Answer(Answer::Refused {
-                origin: origin.clone(),
-                refusal: Refusal::NotDone,
-            }))
-        }
-        WriteJob::ReleaseRemovedAgents | WriteJob::Probe => Outcome::Announce(Vec::new()),
-    }
-}
-
-/// A registration's failure: the backend's, or no token (the rule asks
-/// for one only once the name is known to be free).
-enum Registering<E> {
-    Backend(E),
-    Failed(WriteError),
-}
-
-impl<E> From<E> for Registering<E> {
-    fn from(error: E) -> Self {
-        Registering::Backend(error)
-    }
-}
-
-impl<E: std::error::Error + Send + Sync + 'static> Registering<E> {
-    fn into_write_error(self) -> WriteError {
-        match self {
-            Registering::Backend(error) => backend_failed(error),
-            Registering::Failed(error) => error,
-        }
-    }
-}
-
-/// Runs one request; an error means its writes may be half done.
-fn apply<H: Tables>(hot: &mut H, clock: &mut Clock, job: &WriteJob) -> Result<Outcome, WriteError>
-where
-    H::Error: std::error::Error + Send + Sync + 'static,
-{
-    Ok(match job {
-        WriteJob::RegisterUser { name, .. } => {
-            let new_token = || {
-                token::generate()
-                    .map_err(|error| Registering::Failed(WriteError::NoRandomness(error)))
-            };
-            let registered = rules::register_user(hot, clock, name, new_token);
-            Outcome::Registered(Ok(registered.map_err(Registering::into_write_error)?))
-        }
-        WriteJob::Send(request) => {
-            Outcome::Written(rules::store_message(hot, clock, request).map_err(backend_failed)?)
-        }
-        WriteJob::Release {
-            origin,
-            agent,
-            user,
-        } => Outcome::Written(rules::release(hot, origin, agent, user).map_err(backend_failed)?),
-        // Nothing to apply: the group's commit is the probe (`count_releases`).
-        WriteJob::Probe => Outcome::Announce(Vec::new()),
-        WriteJob::ReleaseRemovedAgents => {
-            let released = rules::release_removed_agents(hot).map_err(backend_failed)?;
-            if !released.is_empty() {
-                tracing::info!(
-                    conversations = released.len(),
-                    "released the conversations of removed agents"
-                );
-            }
-            Outcome::Announce(
-                released
-                    .into_iter()
-                    .map(|(user, agent)| Event::Released {
-                        origin: None,
-                        user,
-                        agent,
-                    })
-                    .collect(),
-            )
-        }
-    })
-}
-
-/// Runs one request inside its own savepoint, so a failure undoes only
-/// that request's writes and answers it `internal`.
-fn apply_in_savepoint<T: Transaction>(
-    tx: &T,
-    hot: &mut T::Tables<'_>,
-    clock: &mut Clock,
-    job: &WriteJob,
-    poisoned: &mut bool,
-) -> Outcome {
-    let outcome = tx.savepoint().map_err(backend_failed).and_then(|()| {
-        let applied = apply(hot, clock, job);
-        keep_or_undo(tx, applied, poisoned)
-    });
-    outcome.unwrap_or_else(|error| {
-        let request = job.kind();
-        tracing::error!(%error, request, "a write failed and was undone; answering internal");
-        not_done(job)
-    })
-}
-
-/// Releases the request's savepoint if it succeeded, rolls back to it if
-/// not. If either fails, the request's writes may still be in the
-/// transaction: `poisoned` tells the group not to commit.
-fn keep_or_undo<T: Transaction, V>(
-    tx: &T,
-    outcome: Result<V, WriteError>,
-    poisoned: &mut bool,
-) -> Result<V, WriteError> {
-    match outcome {
-        Ok(value) => tx
-            .release_savepoint()
-            .map(|()| value)
-            .map_err(backend_failed)
-            .inspect_err(|_| *poisoned = true),
-        Err(error) => {
-            if let Err(undo) = tx.rollback_to_savepoint() {
-                tracing::error!(%undo, "rolling back a failed request failed");
-                *poisoned = true;
-            }
-            Err(error)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Answer, Refusal};
     use crate::identity::{Credential, Identity};
+    use crate::store::SendRequest;
     use crate::store::sqlite::queries;
     use crate::store::test_support::{db, name};
     use rusqlite::Connection;
@@ -549,6 +415,34 @@ mod tests {
         assert_eq!(queries::position(&conn).expect("reads"), second.seq);
     }
 
+    /// While the writer stands failed, a group that changes nothing (every
+    /// send refused) still writes, so that its commit proves the database
+    /// takes writes before the writer is called healthy again; a healthy
+    /// writer's such group writes nothing.
+    #[test]
+    fn a_failed_writer_is_healthy_again_only_after_a_commit_that_wrote() {
+        let conn = db();
+        let mut writer = Writer::new(conn, Box::new(Kept::default())).expect("writer");
+        let refused_only = || vec![send(1, "nobody", "refused")];
+        let before = writer.backend.total_changes();
+        writer.commit(&mut refused_only());
+        assert_eq!(
+            writer.backend.total_changes(),
+            before,
+            "healthy: nothing written"
+        );
+        writer
+            .record()
+            .failed(std::time::Duration::ZERO, "disk full");
+        assert!(writer.record().is_failing());
+        writer.commit(&mut refused_only());
+        assert!(
+            writer.backend.total_changes() > before,
+            "failing: the group wrote"
+        );
+        assert!(!writer.record().is_failing());
+    }
+
     /// The figures the metrics endpoint reads: groups and messages stored
     /// (a refused send is no message); a probe commits, stores nothing,
     /// tells no one, and moves no position.
@@ -582,7 +476,7 @@ mod tests {
         let mut conn = db();
         queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
         let jobs = [send(1, "ann", "one"), send(2, "ann", "two")];
-        let outcomes = run_group(&mut conn, &mut clock(), &jobs).outcomes;
+        let outcomes = run_group(&mut conn, &mut clock(), &jobs, false).outcomes;
         assert_eq!(summary(&outcomes), ["one", "two"]);
         assert_eq!(stored_bodies(&conn), ["one", "two"]);
     }
@@ -606,7 +500,7 @@ mod tests {
             send(3, "ann", "after"),
             send(4, "nobody", "unknown"),
         ];
-        let outcomes = run_group(&mut conn, &mut clock(), &jobs).outcomes;
+        let outcomes = run_group(&mut conn, &mut clock(), &jobs, false).outcomes;
         assert_eq!(
             summary(&outcomes),
             ["before", "internal", "after", "unknown_user"]
@@ -635,7 +529,8 @@ mod tests {
             name: name("alice"),
             credential: Credential::new(b"t"),
         };
-        let outcomes = run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)]).outcomes;
+        let outcomes =
+            run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)], false).outcomes;
         assert_eq!(summary(&outcomes), ["unauthorized"]);
         assert!(stored_bodies(&conn).is_empty());
     }
