@@ -159,25 +159,47 @@ async fn anything_but_the_two_paths_is_refused_and_the_node_goes_on() {
     ana.send_message("still here").await;
 }
 
-/// A client that connects and says nothing is dropped after the bound, and
-/// the connections it can hold are bounded: past them a new one is closed
-/// unanswered, while the protocol port serves on.
+/// A connection to `port` from the loopback address `127.0.0.{host}`: the
+/// port counts slots per client address, and loopback has many.
+async fn connect_from(host: u8, port: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, host], 0)))
+        .expect("binds a loopback source address");
+    socket.connect(port).await.expect("connects")
+}
+
+/// Reads until the server closes; what it said, or `None` if it kept the
+/// connection past the bound.
+async fn read_until_closed(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut answer = Vec::new();
+    tokio::time::timeout(EXCHANGE_BOUND, stream.read_to_end(&mut answer))
+        .await
+        .ok()
+        .map(|_| answer)
+}
+
+/// Clients that connect and say nothing, from four addresses, two each
+/// (the most one address may hold), fill every slot: a ninth connection is
+/// closed unanswered while the protocol port serves on, and each silent one
+/// is dropped, unanswered, once it has sent no request head in time.
 #[tokio::test]
 async fn silent_clients_are_bounded_in_number_and_in_time() {
     let server = metrics_server(&[]);
     let port = server.metrics_addr();
     let started = Instant::now();
     let mut silent = Vec::new();
-    for _ in 0..8 {
-        silent.push(TcpStream::connect(port).await.expect("connects"));
+    for host in 2..=5 {
+        for _ in 0..2 {
+            silent.push(connect_from(host, port).await);
+        }
     }
     // The accept loop takes them in order: once one more is refused, all
     // eight hold a slot.
-    let mut extra = TcpStream::connect(port).await.expect("connects");
+    let mut extra = connect_from(6, port).await;
     let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").await;
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(EXCHANGE_BOUND, extra.read_to_end(&mut answer)).await;
-    assert!(read.is_ok(), "the ninth connection was held, not closed");
+    let answer = read_until_closed(&mut extra).await;
+    let answer = answer.expect("the ninth connection was held, not closed");
     assert!(
         answer.is_empty(),
         "closed unanswered: {:?}",
@@ -187,16 +209,43 @@ async fn silent_clients_are_bounded_in_number_and_in_time() {
     ana.send_message("the protocol port is not affected").await;
 
     for mut stream in silent {
-        let mut rest = Vec::new();
-        let closed = tokio::time::timeout(EXCHANGE_BOUND, stream.read_to_end(&mut rest)).await;
-        assert!(
-            closed.is_ok(),
-            "a silent client was kept past {EXCHANGE_BOUND:?}"
-        );
+        let rest = read_until_closed(&mut stream).await;
+        let rest =
+            rest.unwrap_or_else(|| panic!("a silent client was kept past {EXCHANGE_BOUND:?}"));
         assert!(rest.is_empty(), "no answer to no request");
     }
     assert!(started.elapsed() < EXCHANGE_BOUND + EXCHANGE_BOUND);
     assert_eq!(http_get(port, "/healthz").await.status, 200);
+}
+
+/// One outsider holding silent connections cannot crowd out the load
+/// balancer: it gets two slots, the rest of its connections are closed,
+/// and `/healthz` from another address is answered meanwhile. (With eight
+/// slots for everyone, the probe was closed unanswered and the healthy node
+/// would have been pulled out of service.)
+#[tokio::test]
+async fn one_address_cannot_crowd_out_the_health_probe() {
+    let server = metrics_server(&[]);
+    let port = server.metrics_addr();
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(connect_from(2, port).await);
+    }
+    let healthz = http_get(port, "/healthz").await;
+    assert_eq!(healthz.status, 200, "{healthz:?}");
+    let mut closed_at_once = 0;
+    for stream in &mut silent {
+        let mut byte = [0; 1];
+        let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte)).await;
+        if matches!(read, Ok(Ok(0))) {
+            closed_at_once += 1;
+        }
+    }
+    assert!(
+        closed_at_once >= 6,
+        "one address held {} of its 8 connections, not at most 2",
+        8 - closed_at_once
+    );
 }
 
 /// The database locked by another process: the send is answered

@@ -75,7 +75,7 @@ impl Collector for NodeCollector {
 
         let mut refusals = encoder.encode_descriptor(
             "refusals",
-            "Errors sent to clients, by protocol error code (docs/protocol.md), server_busy at the door included",
+            "Refusals by protocol error code (docs/protocol.md); server_busy at the door counted even when it could not be written",
             None,
             MetricType::Counter,
         )?;

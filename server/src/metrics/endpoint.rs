@@ -9,9 +9,13 @@
 //!
 //! It is an operator port, yet it must not be a way to hurt the node, so
 //! everything a client can make it hold is bounded: [`MAX_CONNECTIONS`] at
-//! once (more are closed at once), [`MAX_REQUEST_BYTES`] of request head
-//! (past it, 431), and [`EXCHANGE_TIMEOUT`] for the whole exchange (a silent
-//! or slow client is dropped). A body is never read: GET has none.
+//! once (more are closed at once), [`MAX_CONNECTIONS_PER_ADDRESS`] of them
+//! from one client address, [`MAX_REQUEST_BYTES`] of request head (past it,
+//! 431), [`HEAD_TIMEOUT`] to send that head and [`EXCHANGE_TIMEOUT`] for the
+//! whole exchange (a silent or slow client is dropped). So one outsider
+//! holding silent connections cannot crowd out the load balancer's
+//! `/healthz` and get a healthy node pulled out of service. A body is never
+//! read: GET has none.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,10 +29,17 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Exporter;
+use crate::per_address::{self, AddressSlots};
 
 /// Exchanges served at once: a scraper or two and a load balancer's
 /// probes; more are closed unanswered, so a flood holds eight sockets.
 pub const MAX_CONNECTIONS: usize = 8;
+/// Exchanges one client address (`per_address::client`) may hold at once:
+/// a scraper and a probe from one host, never every slot.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 2;
+/// From accept to a whole request head: a scraper or a probe sends its head
+/// in one segment, so a client silent this long is not one.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest request head (request line and headers): a scraper sends a
 /// few hundred bytes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
@@ -67,11 +78,12 @@ pub async fn start(address: &str, exporter: Exporter) -> io::Result<(SocketAddr,
 
 async fn serve(listener: TcpListener, exporter: Arc<Exporter>, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = AddressSlots::new(MAX_CONNECTIONS_PER_ADDRESS);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "metrics: accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -79,14 +91,20 @@ async fn serve(listener: TcpListener, exporter: Arc<Exporter>, stop: Cancellatio
                 }
             },
         };
+        let Some(address_slot) = per_address.try_take(per_address::client(peer.ip())) else {
+            tracing::debug!(
+                "metrics: an address holds {MAX_CONNECTIONS_PER_ADDRESS} exchanges; closing a connection"
+            );
+            continue; // dropping the stream closes it
+        };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::debug!("metrics: {MAX_CONNECTIONS} exchanges under way; closing a connection");
-            continue; // dropping the stream closes it
+            continue;
         };
         let exporter = Arc::clone(&exporter);
         let stop = stop.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, address_slot);
             let exchange = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(stream, &exporter));
             if let Some(Ok(Err(error))) = stop.run_until_cancelled(exchange).await {
                 tracing::debug!(%error, "metrics: exchange failed");
@@ -100,7 +118,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     exporter: &Exporter,
 ) -> io::Result<()> {
-    let Some(request) = read_request(&mut stream).await? else {
+    let Ok(head) = tokio::time::timeout(HEAD_TIMEOUT, read_request(&mut stream)).await else {
+        return Ok(()); // too slow to be a scraper or a probe
+    };
+    let Some(request) = head? else {
         return Ok(()); // closed before a whole request: nobody to answer
     };
     let response = respond(&request, exporter);
