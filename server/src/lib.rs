@@ -68,6 +68,7 @@ pub mod token;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use thiserror::Error;
 
@@ -137,6 +138,24 @@ pub async fn run(
         options.config,
         options.rules,
     )?;
+    // Bound before the protocol's port, so a server that cannot serve its
+    // operator port never announces itself. `draining` turns /healthz to 503
+    // from the shutdown signal on.
+    let draining = CancellationToken::new();
+    let mut observed = node.observed();
+    observed.draining = draining.clone();
+    // Dropped when `run` returns: the operator port lives as long as serving.
+    let _metrics = match &options.metrics_listen {
+        Some(address) => Some(
+            metrics::endpoint::start(address, metrics::Exporter::new(observed))
+                .await
+                .map_err(|source| ServeError::MetricsListen {
+                    address: address.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let listener = listener::bind(&options.listen, backlog)
         .await
         .map_err(|source| ServeError::Listen {
@@ -149,23 +168,12 @@ pub async fn run(
     })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
     tracing::info!(db = %options.db.display(), transport, backlog, "listening on {address}");
-    // Dropped when `run` returns: the operator port lives as long as serving.
-    let _metrics = match &options.metrics_listen {
-        Some(address) => Some(
-            metrics::endpoint::start(address, metrics::Exporter::new(node.observed()))
-                .await
-                .map_err(|source| ServeError::MetricsListen {
-                    address: address.clone(),
-                    source,
-                })?,
-        ),
-        None => None,
-    };
     let stop_serving = async {
         tokio::select! {
             () = shutdown => {}
             _ = node.failed() => {}
         }
+        draining.cancel();
     };
     let serving = server::serve(listener, node.services(), tls, stop_serving);
     let drain = tokio::select! {

@@ -120,6 +120,7 @@ impl Node {
             fanout: self.services.router.counts(),
             writer: self.services.store.writer_health(),
             failure: Box::new(move || failure.reason()),
+            draining: CancellationToken::new(),
         }
     }
 

@@ -30,6 +30,8 @@
 //! - [`session`]: the protocol's requests as one call each, and [`user`] /
 //!   [`agent`]: a connection that is already greeted, identified and
 //!   subscribed, for tests that are about something else.
+//! - [`stuck`]: [`stuck_reader`], a connection the server is writing a long
+//!   reply to and that reads nothing more.
 //! - [`frames`]: the exact frames a test can write out in full (greeting,
 //!   presence, assigned, released).
 //! - [`assert`](mod@assert): [`assert_message`] and friends, the shape every error and
@@ -68,6 +70,7 @@ pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod session;
+pub mod stuck;
 pub mod throwaway;
 pub mod tls;
 pub mod tmux;
@@ -88,6 +91,7 @@ pub mod prelude {
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
+    pub use crate::stuck::stuck_reader;
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;
     pub use crate::tmux::{SKIP_TMUX_TESTS_ENV, Tmux};

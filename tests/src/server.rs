@@ -151,6 +151,17 @@ impl TestServer {
         self.signal_and_wait("TERM")
     }
 
+    /// Sends `kill -<signal>` (e.g. `"TERM"`) and returns at once: for a
+    /// test that looks at the server while it stops.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Sends `kill -<signal>` (e.g. `"INT"`) and waits for the process to exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("the server is running");

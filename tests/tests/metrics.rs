@@ -342,3 +342,40 @@ fn a_metrics_address_that_cannot_be_bound_stops_the_server_with_the_reason() {
         "{stderr}"
     );
 }
+
+/// From the shutdown signal until the server exits, `/healthz` answers 503
+/// (it takes no new connections, so a load balancer must send them
+/// elsewhere), while a stuck client holds the drain open.
+#[tokio::test]
+async fn healthz_is_503_while_the_server_drains() {
+    let mut args = NO_SEND_LIMITS.to_vec();
+    args.extend(["--shutdown-grace", "30"]);
+    let mut server = metrics_server(&args);
+    let port = server.metrics_addr();
+    let _stuck = stuck_reader(&server).await;
+    assert_eq!(http_get(port, "/healthz").await.status, 200);
+    server.signal("TERM");
+    let draining = scrape_health_until_not_ok(port).await;
+    assert_eq!(draining.status, 503, "{draining:?}");
+    assert!(
+        draining.body.contains("shutting down") && draining.body.contains("another node"),
+        "{draining:?}"
+    );
+    server.signal_and_wait("KILL");
+}
+
+/// `/healthz` asked until it is not 200; fails after [`SETTLE_TIMEOUT`].
+async fn scrape_health_until_not_ok(port: SocketAddr) -> HttpReply {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let reply = http_get(port, "/healthz").await;
+        if reply.status != 200 {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz stayed 200 after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -25,6 +25,7 @@ pub mod histogram;
 
 use std::fmt;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
@@ -44,6 +45,9 @@ pub struct Observed {
     pub writer: WriterHealth,
     /// Why the node is failing (its router or writer stopped), if it is.
     pub failure: Box<dyn Fn() -> Option<&'static str> + Send + Sync>,
+    /// Cancelled once the server was told to stop: from then on it takes
+    /// no new connections, and a load balancer must send them elsewhere.
+    pub draining: CancellationToken,
 }
 
 impl fmt::Debug for Observed {
@@ -57,16 +61,28 @@ impl Observed {
     /// While the writer's last commit stands failed, asking queues a probe
     /// commit (one at a time; see `store/health.rs`).
     pub fn health(&self) -> Result<(), String> {
-        verdict((self.failure)(), self.writer.check())
+        if self.draining.is_cancelled() {
+            return Err(DRAINING.to_owned());
+        }
+        verdict((self.failure)(), || self.writer.check())
     }
 }
 
+/// `/healthz` from the moment the server is told to stop until it exits
+/// (sessions drain for up to `--shutdown-grace`, the writer finishes its
+/// queue): it accepts nobody new meanwhile.
+const DRAINING: &str = "the server is shutting down and accepts no new connections; \
+                        connect to another node";
+
 /// The node's health from its parts: a failing node is stopping, whatever
 /// its writer says; otherwise the writer's word.
-fn verdict(failure: Option<&str>, writer: Result<(), String>) -> Result<(), String> {
+fn verdict(
+    failure: Option<&str>,
+    writer: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
     match failure {
         Some(reason) => Err(format!("{reason}; the server is stopping")),
-        None => writer,
+        None => writer(),
     }
 }
 
@@ -104,12 +120,12 @@ mod tests {
 
     #[test]
     fn a_failing_node_is_unhealthy_whatever_its_writer_says() {
-        assert_eq!(verdict(None, Ok(())), Ok(()));
+        assert_eq!(verdict(None, || Ok(())), Ok(()));
         assert_eq!(
-            verdict(None, Err("the last commit failed".into())),
+            verdict(None, || Err("the last commit failed".into())),
             Err("the last commit failed".into())
         );
-        let failing = verdict(Some("the router panicked"), Ok(())).expect_err("failing");
+        let failing = verdict(Some("the router panicked"), || Ok(())).expect_err("failing");
         assert_eq!(failing, "the router panicked; the server is stopping");
     }
 }
