@@ -42,7 +42,9 @@
 //!   PostgreSQL and `nats-server` on free loopback ports for the cluster
 //!   tests (issue 16), which stop, restart and freeze them; [`throwaway`]:
 //!   what they share, including the one variable that may skip a test whose
-//!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]).
+//!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]); [`shared_postgres`]: one
+//!   such PostgreSQL per test process and a fresh database per test, for the
+//!   server's own PostgreSQL tests and the suite on PostgreSQL.
 //!
 //! Test files say `use switchboard_tests::*;` (or `::prelude::*`): every item
 //! above is re-exported here through [`prelude`].
@@ -63,6 +65,7 @@ pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod session;
+pub mod shared_postgres;
 pub mod throwaway;
 pub mod tls;
 
@@ -81,6 +84,7 @@ pub mod prelude {
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
+    pub use crate::shared_postgres::{fresh_database, shared_postgres};
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;
 }
