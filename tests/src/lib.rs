@@ -44,7 +44,9 @@
 //!   what they share, including the one variable that may skip a test whose
 //!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]); [`shared_postgres`]: one
 //!   such PostgreSQL per test process and a fresh database per test, for the
-//!   server's own PostgreSQL tests and the suite on PostgreSQL.
+//!   server's own PostgreSQL tests and the suite on PostgreSQL; [`store`]:
+//!   which store a [`TestServer`] uses ([`TEST_STORE_ENV`]`=postgres` runs
+//!   the whole suite on PostgreSQL).
 //!
 //! Test files say `use switchboard_tests::*;` (or `::prelude::*`): every item
 //! above is re-exported here through [`prelude`].
@@ -66,6 +68,7 @@ pub mod process;
 pub mod server;
 pub mod session;
 pub mod shared_postgres;
+pub mod store;
 pub mod throwaway;
 pub mod tls;
 
@@ -85,6 +88,7 @@ pub mod prelude {
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
     pub use crate::shared_postgres::{fresh_database, shared_postgres};
+    pub use crate::store::{TEST_STORE_ENV, TestStore};
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;
 }
