@@ -94,6 +94,39 @@ pub(super) fn settle_schema(
 /// a database: "SWBS".
 const SERVER_LOCK: i64 = 0x5357_4253;
 
+/// How long startup waits for the server lock: a server killed a moment ago
+/// holds it until PostgreSQL notices its connection is gone, which takes
+/// milliseconds, not seconds.
+const SERVER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes [`SERVER_LOCK`] on the writer's connection, waiting up to
+/// [`SERVER_LOCK_WAIT`] for a server that was just killed to let go of it.
+fn take_server_lock(writer: &mut Conn, url: &PostgresUrl) -> std::result::Result<(), OpenError> {
+    let deadline = std::time::Instant::now() + SERVER_LOCK_WAIT;
+    loop {
+        let locked = writer
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
+            .and_then(|row| queries::get::<bool>(&row, 0));
+        match locked {
+            Ok(true) => return Ok(()),
+            Ok(false) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Ok(false) => {
+                return Err(OpenError::PostgresInUse {
+                    url: url.to_string(),
+                });
+            }
+            Err(error) => {
+                return Err(OpenError::PostgresUnreachable {
+                    url: url.to_string(),
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+}
+
 /// For `serve`: the writer's connection, its schema created or upgraded,
 /// and `readers` more for the reader threads.
 ///
@@ -106,23 +139,7 @@ pub(super) fn open_store(
     readers: usize,
 ) -> std::result::Result<(backend::PostgresWriter, Vec<reads::PostgresReader>), OpenError> {
     let mut writer = settle_schema(connect(url)?, Settle::Migrate)?;
-    let locked = writer
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
-        .and_then(|row| queries::get::<bool>(&row, 0));
-    match locked {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(OpenError::PostgresInUse {
-                url: url.to_string(),
-            });
-        }
-        Err(error) => {
-            return Err(OpenError::PostgresUnreachable {
-                url: url.to_string(),
-                reason: error.to_string(),
-            });
-        }
-    }
+    take_server_lock(&mut writer, url)?;
     let readers = (0..readers)
         .map(|_| connect(url).map(reads::PostgresReader::new))
         .collect::<std::result::Result<_, _>>()?;
