@@ -42,6 +42,7 @@ mod sqlite;
 mod startup;
 #[cfg(test)]
 mod test_support;
+mod threads;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,8 @@ pub use location::Location;
 pub use sqlite::Durability;
 pub use sqlite::admin::NameTaken;
 use sqlite::server_lock::ServerLock;
+pub use threads::StoreThreads;
+use threads::start_threads;
 
 /// What `benches/storage.rs` needs to fill a database through the writer's
 /// own statements: SQLite's internals, for that bench alone (it turns the
@@ -67,13 +70,10 @@ pub mod bench_internals {
     pub use super::sqlite::tables::HotStatements;
 }
 use sqlite::{cannot_open, connect, open_database};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use switchboard_protocol::{Body, Key, Name, Priority, Role, Token};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 pub use crate::event::Backlog;
 use crate::event::{CommitSink, Origin};
@@ -223,77 +223,6 @@ enum WriteJob {
 pub struct Store {
     writes: mpsc::Sender<WriteJob>,
     reads: mpsc::Sender<ReadJob>,
-}
-
-/// The storage threads, to wait for on shutdown once every [`Store`] handle
-/// is gone (the writer commits what is queued before it stops).
-pub struct StoreThreads {
-    threads: Vec<JoinHandle<()>>,
-    /// Cancelled when the writer thread ends, however it ends.
-    writer_stopped: CancellationToken,
-    /// This server's hold on its SQLite file, let go once the threads
-    /// are gone (see `sqlite::server_lock`). None on PostgreSQL, where the
-    /// writer's connection holds an advisory lock instead
-    /// (`postgres::open_store`).
-    _lock: Option<ServerLock>,
-}
-
-/// Starts the writer thread and one reader thread per backend in
-/// `readers`.
-fn start_threads<B, R>(
-    writer: writer::Writer<B>,
-    readers: Vec<R>,
-    lock: Option<ServerLock>,
-) -> Result<(Store, StoreThreads), OpenError>
-where
-    B: backend::Backend + Send + 'static,
-    R: backend::ReadBackend,
-{
-    let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
-    let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
-    let writer_stopped = CancellationToken::new();
-    let on_exit = writer_stopped.clone().drop_guard();
-    let mut threads = vec![
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || {
-                let _on_exit = on_exit;
-                writer.run(write_jobs);
-            })
-            .map_err(OpenError::Thread)?,
-    ];
-    let read_jobs = Arc::new(Mutex::new(read_jobs));
-    for (index, backend) in readers.into_iter().enumerate() {
-        let jobs = Arc::clone(&read_jobs);
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("store-reader-{index}"))
-                .spawn(move || reader::run(backend, jobs))
-                .map_err(OpenError::Thread)?,
-        );
-    }
-    let threads = StoreThreads {
-        threads,
-        writer_stopped,
-        _lock: lock,
-    };
-    Ok((Store { writes, reads }, threads))
-}
-
-impl StoreThreads {
-    /// Cancelled once the writer has stopped: after the last handle is
-    /// gone, or early if it panicked (the node's supervisor watches this).
-    pub fn writer_stopped(&self) -> CancellationToken {
-        self.writer_stopped.clone()
-    }
-
-    pub fn join(self) {
-        for thread in self.threads {
-            if thread.join().is_err() {
-                tracing::error!("a storage thread panicked");
-            }
-        }
-    }
 }
 
 impl Store {
