@@ -68,6 +68,15 @@ impl TestServer {
         ))
     }
 
+    /// A server on the PostgreSQL database at `url` (a test's own
+    /// [`crate::TestPostgres`], to stop and start under it).
+    pub fn start_on_database(args: &[&str], url: &str) -> TestServer {
+        TestServer::start_on(
+            Launch::new(args, &[], None),
+            Some(TestStore::Postgres(url.to_owned())),
+        )
+    }
+
     fn start_limited(launch: Launch) -> TestServer {
         // The suite on PostgreSQL, unless the test names its store itself.
         let postgres = (postgres_requested() && !launch.sets_store()).then(|| {

@@ -126,6 +126,40 @@ async fn a_node_on_postgres_speaks_the_protocol_and_keeps_everything_across_rest
     assert_eq!(ids, [id_of(&question), id_of(&answer), id_of(&waiting)]);
 }
 
+/// PostgreSQL stops under a running node: requests are answered
+/// `internal`, nothing unacknowledged is stored, connections stay open, and
+/// once PostgreSQL is back the node serves again without a restart.
+#[tokio::test]
+async fn a_node_answers_internal_while_postgres_is_down_and_recovers_without_a_restart() {
+    let Some(mut postgres) = TestPostgres::start() else {
+        return;
+    };
+    postgres.create_database("desk");
+    let server = TestServer::start_on_database(NO_SEND_LIMITS, &postgres.database_url("desk"));
+    let alice_token = server.add_agent("alice");
+    let (mut ana, ana_token) = unsubscribed_user(&server, "ana").await;
+    let before = ana.send_message("before").await;
+
+    postgres.stop();
+    ana.send(&json!({"type":"send","id":"down","body":"during"}))
+        .await;
+    ana.recv_error(json!("down"), "internal").await;
+    postgres.start_again();
+
+    // The writer and the readers connect again on their next transaction:
+    // a send, a sign-in, a backlog and a history page all work at once.
+    let after = ana.send_message("after").await;
+    assert!(id_of(&after) > id_of(&before));
+    let mut alice = server.connect().await;
+    alice.hello_agent("alice", &alice_token).await;
+    let (frames, _) = alice.subscribe().await;
+    assert_eq!(messages_in(&frames), vec![before.clone(), after.clone()]);
+    let mut again = server.connect().await;
+    again.hello_user("ana", &ana_token).await;
+    let history = again.history(None, json!({})).await;
+    assert_eq!(history, vec![before, after], "nothing of the outage stored");
+}
+
 #[tokio::test]
 async fn every_agent_command_takes_postgres_in_place_of_db() {
     let Some(server) = node(&[]) else {

@@ -42,7 +42,7 @@ impl Backend for PostgresWriter {
     fn begin(&mut self) -> Result<PostgresTx<'_>> {
         let conn = self.conn.get_mut();
         conn.reconnect_if_closed();
-        clock::begin_locked(conn)?;
+        conn.retrying_if_lost(clock::begin_locked)?;
         Ok(PostgresTx {
             conn: &self.conn,
             finished: false,

@@ -60,6 +60,25 @@ impl Conn {
         }
     }
 
+    /// Runs `op`, and if it failed because the connection was lost (the
+    /// client reports it closed since), opens the connection again and runs
+    /// `op` once more. Only for an operation that starts a transaction or
+    /// stands alone: after PostgreSQL restarted, a connection left idle
+    /// learns it was cut only when it next sends, so the first statement
+    /// of the next transaction would fail for nothing.
+    pub(super) fn retrying_if_lost<T>(&mut self, op: impl Fn(&mut Conn) -> Result<T>) -> Result<T> {
+        match op(self) {
+            Err(error) if self.client.is_closed() => {
+                self.reconnect_if_closed();
+                if self.client.is_closed() {
+                    return Err(error);
+                }
+                op(self)
+            }
+            done => done,
+        }
+    }
+
     fn statement(&mut self, sql: &'static str) -> Result<Statement> {
         let key = (sql.as_ptr() as usize, sql.len());
         if let Some(statement) = self.statements.get(&key) {

@@ -42,7 +42,10 @@ impl Subject for Postgres {
     }
 
     fn reads(&self) -> Snapshot<'_> {
-        Snapshot { conn: &self.0 }
+        Snapshot {
+            conn: &self.0,
+            alone: true,
+        }
     }
 
     fn upsert_agent(&self, name: &Name, token_hash: &[u8], now: Timestamp) -> super::Result<()> {

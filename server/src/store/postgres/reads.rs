@@ -20,11 +20,20 @@ use crate::store::rules::{AgentRow, Reads, ResumeCap, UserRow};
 /// agree): a reader's connection, one call at a time.
 pub(in crate::store) struct Snapshot<'c> {
     pub(super) conn: &'c RefCell<Conn>,
+    /// Outside a transaction each read stands alone, so one that failed on
+    /// a connection lost since (PostgreSQL restarted) is run again on a new
+    /// one; inside a snapshot, only its `BEGIN` is.
+    pub(super) alone: bool,
 }
 
 impl Snapshot<'_> {
-    fn conn(&self) -> std::cell::RefMut<'_, Conn> {
-        self.conn.borrow_mut()
+    fn read<T>(&self, op: impl Fn(&mut Conn) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.borrow_mut();
+        if self.alone {
+            conn.retrying_if_lost(op)
+        } else {
+            op(&mut conn)
+        }
     }
 }
 
@@ -32,11 +41,11 @@ impl Reads for Snapshot<'_> {
     type Error = PostgresError;
 
     fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>> {
-        users::find_user(&mut self.conn(), name)
+        self.read(|conn| users::find_user(conn, name))
     }
 
     fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>> {
-        agents::find_agent(&mut self.conn(), name)
+        self.read(|conn| agents::find_agent(conn, name))
     }
 
     fn conversation_ids(
@@ -45,7 +54,7 @@ impl Reads for Snapshot<'_> {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<u64>> {
-        messages::conversation_ids(&mut self.conn(), user_id, before, limit)
+        self.read(|conn| messages::conversation_ids(conn, user_id, before, limit))
     }
 
     fn conversation_ids_since(
@@ -54,27 +63,27 @@ impl Reads for Snapshot<'_> {
         since: u64,
         cap: ResumeCap,
     ) -> Result<(Vec<u64>, bool)> {
-        messages::conversation_ids_since(&mut self.conn(), user_id, since, cap)
+        self.read(|conn| messages::conversation_ids_since(conn, user_id, since, cap))
     }
 
     fn messages_since(&mut self, since: u64, cap: ResumeCap) -> Result<(Vec<Message>, bool)> {
-        messages::messages_since(&mut self.conn(), since, cap)
+        self.read(|conn| messages::messages_since(conn, since, cap))
     }
 
     fn messages_by_id(&mut self, ids: &[u64], body_bytes: usize) -> Result<Vec<Message>> {
-        messages::messages_by_id(&mut self.conn(), ids, body_bytes)
+        self.read(|conn| messages::messages_by_id(conn, ids, body_bytes))
     }
 
     fn waiting_queue(&mut self, limit: u32) -> Result<Vec<Message>> {
-        waiting::waiting_queue(&mut self.conn(), limit)
+        self.read(|conn| waiting::waiting_queue(conn, limit))
     }
 
     fn assignments(&mut self) -> Result<Vec<(Name, Name)>> {
-        users::assignments(&mut self.conn())
+        self.read(users::assignments)
     }
 
     fn position(&mut self) -> Result<Seq> {
-        clock::position(&mut self.conn())
+        self.read(clock::position)
     }
 }
 
@@ -97,14 +106,22 @@ impl ReadBackend for PostgresReader {
 
     fn reads(&mut self) -> Snapshot<'_> {
         self.conn.get_mut().reconnect_if_closed();
-        Snapshot { conn: &self.conn }
+        Snapshot {
+            conn: &self.conn,
+            alone: true,
+        }
     }
 
     fn in_snapshot<T>(&mut self, read: impl FnOnce(&mut Snapshot<'_>) -> Result<T>) -> Result<T> {
         let conn = self.conn.get_mut();
         conn.reconnect_if_closed();
-        conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        let value = read(&mut Snapshot { conn: &self.conn });
+        conn.retrying_if_lost(|conn| {
+            conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        })?;
+        let value = read(&mut Snapshot {
+            conn: &self.conn,
+            alone: false,
+        });
         let conn = self.conn.get_mut();
         match value {
             Ok(value) => {
@@ -123,12 +140,12 @@ impl ReadBackend for PostgresReader {
     fn agent_credentials(&mut self) -> Result<Vec<AgentCredential>> {
         let conn = self.conn.get_mut();
         conn.reconnect_if_closed();
-        agents::agent_credentials(conn)
+        conn.retrying_if_lost(agents::agent_credentials)
     }
 
     fn removed_agents_hold_conversations(&mut self) -> Result<bool> {
         let conn = self.conn.get_mut();
         conn.reconnect_if_closed();
-        agents::removed_agents_hold_conversations(conn)
+        conn.retrying_if_lost(agents::removed_agents_hold_conversations)
     }
 }
