@@ -4,12 +4,12 @@
 //! and the errors a person sees; the reads and writes are the store's
 //! ([`Admin`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use switchboard_protocol::{Name, Token};
 use thiserror::Error;
 
-use crate::store::{Admin, NameTaken, OpenError, StoreError};
+use crate::store::{Admin, Location, NameTaken, OpenError, StoreError};
 use crate::token;
 
 #[derive(Debug, Error)]
@@ -41,16 +41,19 @@ fn parse_name(name: &str) -> Result<Name, AdminError> {
     Name::parse(name).map_err(|error| AdminError::InvalidName(name.to_owned(), error))
 }
 
-/// Opens a database that must already exist.
-fn open_existing(db: &Path) -> Result<Admin, AdminError> {
-    if !db.exists() {
-        return Err(AdminError::NoDatabase(db.to_owned()));
+/// Opens a database that must already exist (a PostgreSQL one must hold
+/// switchboard's schema).
+fn open_existing(db: &Location) -> Result<Admin, AdminError> {
+    if let Location::Sqlite(path) = db
+        && !path.exists()
+    {
+        return Err(AdminError::NoDatabase(path.clone()));
     }
-    Ok(Admin::open(db)?)
+    Ok(Admin::open_existing(db)?)
 }
 
 /// Creates an agent (or brings back a removed one); returns its token.
-pub fn add_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
+pub fn add_agent(db: &Location, name: &str) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
     let mut admin = Admin::open(db)?;
     let new_token = || token::generate().map_err(AdminError::from);
@@ -60,7 +63,7 @@ pub fn add_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
 }
 
 /// Gives an agent a new token; the old one stops working at once.
-pub fn rotate_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
+pub fn rotate_agent(db: &Location, name: &str) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
     let mut admin = open_existing(db)?;
     let token = token::generate()?;
@@ -76,7 +79,7 @@ pub fn rotate_agent(db: &Path, name: &str) -> Result<Token, AdminError> {
 /// announces the releases within a second (its credential poll); a server
 /// started later releases them before it accepts anyone. Its past messages
 /// keep its name.
-pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
+pub fn remove_agent(db: &Location, name: &str) -> Result<(), AdminError> {
     let name = parse_name(name)?;
     let mut admin = open_existing(db)?;
     if !admin.remove(&name)? {
@@ -86,7 +89,7 @@ pub fn remove_agent(db: &Path, name: &str) -> Result<(), AdminError> {
 }
 
 /// Active agents and how many conversations each holds.
-pub fn list_agents(db: &Path) -> Result<Vec<(Name, u64)>, AdminError> {
+pub fn list_agents(db: &Location) -> Result<Vec<(Name, u64)>, AdminError> {
     let mut admin = open_existing(db)?;
     Ok(admin.list()?)
 }
@@ -98,7 +101,8 @@ mod tests {
     #[test]
     fn only_add_creates_a_database() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("typo.db");
+        let path = dir.path().join("typo.db");
+        let db = Location::Sqlite(path.clone());
         assert!(matches!(list_agents(&db), Err(AdminError::NoDatabase(_))));
         assert!(matches!(
             rotate_agent(&db, "alice"),
@@ -108,7 +112,7 @@ mod tests {
             remove_agent(&db, "alice"),
             Err(AdminError::NoDatabase(_))
         ));
-        assert!(!db.exists(), "nothing was created");
+        assert!(!path.exists(), "nothing was created");
         add_agent(&db, "alice").expect("adds");
         assert_eq!(list_agents(&db).expect("lists").len(), 1);
     }
@@ -116,7 +120,27 @@ mod tests {
     #[test]
     fn add_rotate_remove_round_trip() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("t.db");
+        let db = Location::Sqlite(dir.path().join("t.db"));
+        add_rotate_remove(&db);
+    }
+
+    /// The same commands on PostgreSQL, the `agent` commands' second store.
+    #[test]
+    fn add_rotate_remove_round_trip_on_postgres() {
+        let Some(url) = switchboard_tests::fresh_database() else {
+            return;
+        };
+        let db = Location::Postgres(url.parse().expect("a valid URL"));
+        let empty = list_agents(&db).expect_err("an empty database is refused");
+        assert!(
+            empty.to_string().contains("holds no switchboard data yet"),
+            "{empty}"
+        );
+        add_rotate_remove(&db);
+    }
+
+    fn add_rotate_remove(db: &Location) {
+        let db = db.clone();
         let first = add_agent(&db, "alice").expect("adds");
         assert!(matches!(
             add_agent(&db, "alice"),

@@ -76,7 +76,7 @@ pub use config::Config;
 use node::Node;
 use priority::PriorityRules;
 use server::Drain;
-use store::{Durability, OpenError};
+use store::{Durability, Location, OpenError};
 
 /// How long sessions get to say `bye` once the node is failing: enough for
 /// a last frame, short enough that the process is gone within a second.
@@ -85,7 +85,8 @@ const FAILURE_GRACE: Duration = Duration::from_millis(500);
 /// Everything `switchboard serve` needs.
 pub struct ServeOptions {
     pub listen: String,
-    pub db: PathBuf,
+    /// The SQLite file (`--db`) or PostgreSQL database (`--postgres`).
+    pub db: Location,
     pub durability: Durability,
     pub config: Config,
     pub rules: PriorityRules,
@@ -167,7 +168,7 @@ pub async fn run(
         source,
     })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
-    tracing::info!(db = %options.db.display(), transport, backlog, "listening on {address}");
+    tracing::info!(db = %options.db, transport, backlog, "listening on {address}");
     let stop_serving = async {
         tokio::select! {
             () = shutdown => {}

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_server::config::defaults;
 use switchboard_server::inflow::Allowance;
 use switchboard_server::priority::PriorityRules;
-use switchboard_server::store::Durability;
+use switchboard_server::store::{Durability, Location, PostgresUrl};
 use switchboard_server::{Config, ServeOptions, admin};
 
 #[derive(Parser)]
@@ -21,7 +21,7 @@ use switchboard_server::{Config, ServeOptions, admin};
     about = "Customer-service messaging server: customers and agents talk over newline-delimited JSON on TCP",
     long_about = "Customer-service messaging server.\n\n\
         Customers (users) and support agents connect over TCP and speak one JSON object per line \
-        (see docs/protocol.md). Every message is stored in SQLite before anyone is told it was sent.\n\n\
+        (see docs/protocol.md). Every message is stored in SQLite (or PostgreSQL, with --postgres) before anyone is told it was sent.\n\n\
         Quick start:\n  \
         switchboard serve                      # listen on 127.0.0.1:7878, store in ./switchboard.db\n  \
         switchboard agent add alice            # prints alice's token\n  \
@@ -47,6 +47,27 @@ struct DbArg {
     /// SQLite database file (`serve` and `agent add` create it if missing).
     #[arg(long, env = "SWITCHBOARD_DB", default_value = "switchboard.db")]
     db: PathBuf,
+    /// Store in this PostgreSQL database instead of a SQLite file:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE (an empty database is set
+    /// up on first use). Prefer the environment variable for a password.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_POSTGRES",
+        conflicts_with = "db",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
+}
+
+impl DbArg {
+    /// Where the data is. The URL is parsed here, not by clap, whose error
+    /// would quote it, password and all.
+    fn location(self) -> anyhow::Result<Location> {
+        Ok(match self.postgres {
+            Some(url) => Location::Postgres(url.parse::<PostgresUrl>()?),
+            None => Location::Sqlite(self.db),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -249,20 +270,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Agent(AgentCommand::Add { name, db }) => {
-            println!("{}", admin::add_agent(&db.db, &name)?.expose());
+            println!("{}", admin::add_agent(&db.location()?, &name)?.expose());
             Ok(())
         }
         Command::Agent(AgentCommand::Rotate { name, db }) => {
-            println!("{}", admin::rotate_agent(&db.db, &name)?.expose());
+            println!("{}", admin::rotate_agent(&db.location()?, &name)?.expose());
             Ok(())
         }
         Command::Agent(AgentCommand::Remove { name, db }) => {
-            admin::remove_agent(&db.db, &name)?;
+            admin::remove_agent(&db.location()?, &name)?;
             eprintln!("removed agent {name}");
             Ok(())
         }
         Command::Agent(AgentCommand::List { db }) => {
-            for (name, held) in admin::list_agents(&db.db)? {
+            for (name, held) in admin::list_agents(&db.location()?)? {
                 println!("{name}\t{held} conversation(s)");
             }
             Ok(())
@@ -319,7 +340,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let options = ServeOptions {
         listen: args.listen,
-        db: args.db.db,
+        db: args.db.location()?,
         durability: match args.durability {
             DurabilityArg::Full => Durability::Full,
             DurabilityArg::Normal => Durability::Normal,

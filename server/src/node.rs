@@ -12,7 +12,6 @@
 //! *failing*: [`Node::failed`] resolves with the reason, and the server
 //! stops with an error instead of serving clients it can no longer answer.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::task::JoinHandle;
@@ -25,7 +24,7 @@ use crate::fanout::bus::LocalBus;
 use crate::metrics::Observed;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
-use crate::store::{Durability, OpenError, Store, StoreThreads};
+use crate::store::{Durability, Location, OpenError, Store, StoreThreads};
 
 /// A running node: its shared services and the threads behind them.
 pub struct Node {
@@ -57,18 +56,18 @@ impl Failure {
 }
 
 impl Node {
-    /// Opens the database at `db` and starts the router, the storage
+    /// Opens the database at `db` (SQLite or PostgreSQL) and starts the router, the storage
     /// threads, the credential watcher and their supervisor. Call from
     /// within a tokio runtime.
     pub fn start(
-        db: &Path,
+        db: &Location,
         durability: Durability,
         config: Config,
         rules: PriorityRules,
     ) -> Result<Node, OpenError> {
         let (bus, feed) = LocalBus::new();
         let (router, router_task) = Router::spawn(feed, config.presence_grace);
-        let (store, store_threads) = Store::open(db, durability, bus)?;
+        let (store, store_threads) = Store::open_at(db, durability, bus)?;
         let stopping = CancellationToken::new();
         let failure = Failure::default();
         tokio::spawn(supervise(
@@ -216,8 +215,24 @@ mod tests {
     async fn a_node_starts_and_stops_cleanly() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let node = Node::start(
-            &dir.path().join("node.db"),
+            &Location::Sqlite(dir.path().join("node.db")),
             Durability::Normal,
+            Config::default(),
+            PriorityRules::default(),
+        )
+        .expect("starts");
+        node.stop(true).await;
+    }
+
+    /// The same on PostgreSQL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_on_postgres_starts_and_stops_cleanly() {
+        let Some(url) = switchboard_tests::fresh_database() else {
+            return;
+        };
+        let node = Node::start(
+            &Location::Postgres(url.parse().expect("a valid URL")),
+            Durability::Full,
             Config::default(),
             PriorityRules::default(),
         )

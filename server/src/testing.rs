@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::node::Node;
 use crate::priority::PriorityRules;
 use crate::session::Session;
-use crate::store::{Durability, OpenError};
+use crate::store::{Durability, Location, OpenError};
 
 /// Bytes buffered in each direction of the pipe.
 const PIPE_BYTES: usize = 64 * 1024;
@@ -34,7 +34,7 @@ impl InMemoryServer {
     /// Durability is relaxed: a fuzz run is not about power loss.
     pub fn start(dir: &Path, config: Config) -> Result<Self, OpenError> {
         let node = Node::start(
-            &dir.join("fuzz.db"),
+            &Location::Sqlite(dir.join("fuzz.db")),
             Durability::Normal,
             config,
             PriorityRules::default(),

@@ -48,7 +48,11 @@
 //!   PostgreSQL and `nats-server` on free loopback ports for the cluster
 //!   tests (issue 16), which stop, restart and freeze them; [`throwaway`]:
 //!   what they share, including the one variable that may skip a test whose
-//!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]).
+//!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]); [`shared_postgres`]: one
+//!   such PostgreSQL per test process and a fresh database per test, for the
+//!   server's own PostgreSQL tests and the suite on PostgreSQL; [`store`]:
+//!   which store a [`TestServer`] uses ([`TEST_STORE_ENV`]`=postgres` runs
+//!   the whole suite on PostgreSQL).
 //!
 //! Test files say `use switchboard_tests::*;` (or `::prelude::*`): every item
 //! above is re-exported here through [`prelude`].
@@ -70,6 +74,8 @@ pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod session;
+pub mod shared_postgres;
+pub mod store;
 pub mod stuck;
 pub mod throwaway;
 pub mod tls;
@@ -91,6 +97,8 @@ pub mod prelude {
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
+    pub use crate::shared_postgres::{fresh_database, shared_postgres};
+    pub use crate::store::{TEST_STORE_ENV, TestStore};
     pub use crate::stuck::stuck_reader;
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;

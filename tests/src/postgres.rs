@@ -10,6 +10,8 @@
 //! does not. Stopping is `pg_ctl stop -m immediate`: what a crash does to the
 //! server's clients, and the recovery on the next start is the real one.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -117,6 +119,94 @@ impl TestPostgres {
         self.start_again();
     }
 
+    /// Creates an empty database `name` (`createdb`), owned by the superuser.
+    pub fn create_database(&self, name: &str) {
+        let output = self
+            .command("createdb")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", POSTGRES_USER, name])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run createdb");
+        assert!(
+            output.status.success(),
+            "`createdb {name}` failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Runs `sql` in database `name` with `psql`, failing the test if it fails.
+    pub fn run_sql(&self, name: &str, sql: &str) {
+        let output = self
+            .command("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-U",
+                POSTGRES_USER,
+                "-d",
+                name,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "`psql -c {sql}` failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn database_url(&self, name: &str) -> String {
+        format!("postgres://{POSTGRES_USER}@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// For a server that is never dropped (see [`crate::shared_postgres`]):
+    /// a watchdog, in a process group of its own so that a Ctrl-C to the
+    /// tests does not take it down first, waits for this process to end
+    /// however it ends, then stops the server and removes its directory.
+    pub(crate) fn stop_when_this_process_exits(&self) {
+        let stop = self.command_line(
+            "pg_ctl",
+            &[
+                OsStr::new("-D"),
+                self.data_dir().as_os_str(),
+                OsStr::new("stop"),
+                OsStr::new("-m"),
+                OsStr::new("immediate"),
+            ],
+        );
+        // The shell starts the watchdog in the background and exits at
+        // once: waited for here, it leaves no zombie, and the watchdog,
+        // orphaned, outlives this process.
+        let started = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                "pid=$1; dir=$2; shift 2; \
+                 ( while kill -0 \"$pid\" 2>/dev/null; do sleep 0.5; done; \
+                   \"$@\" >/dev/null 2>&1; rm -rf \"$dir\" ) &",
+            )
+            .arg("watchdog")
+            .arg(std::process::id().to_string())
+            .arg(self.dir.path())
+            .args(stop)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .status()
+            .expect("start the watchdog that stops the shared PostgreSQL");
+        assert!(started.success(), "the watchdog's shell failed: {started}");
+    }
+
     /// Everything the server has logged, across restarts.
     pub fn log(&self) -> String {
         read_log(&self.log_path())
@@ -219,6 +309,17 @@ impl TestPostgres {
             .stdin(Stdio::null())
             .output()
             .expect("run pg_ctl")
+    }
+
+    /// [`TestPostgres::command`]'s program and arguments, as words.
+    fn command_line(&self, program: &str, args: &[&OsStr]) -> Vec<OsString> {
+        let mut words: Vec<OsString> = Vec::new();
+        if self.as_postgres_user {
+            words.extend(["runuser", "-u", POSTGRES_USER, "--"].map(Into::into));
+        }
+        words.push(self.bin.join(program).into_os_string());
+        words.extend(args.iter().map(|arg| arg.to_os_string()));
+        words
     }
 
     /// `program` from the version's `bin`, as [`POSTGRES_USER`] when the

@@ -6,12 +6,12 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use crate::bins::switchboard_bin;
+use crate::store::TestStore;
 
 /// How long the server may take to print its `listening on` line, or to exit
 /// after SIGTERM.
@@ -70,12 +70,19 @@ impl Launch {
         }
     }
 
-    /// Starts `switchboard serve` on the database `db` and reads its stderr
+    /// Whether the test names the store itself, through the environment.
+    pub(crate) fn sets_store(&self) -> bool {
+        self.envs
+            .iter()
+            .any(|(key, _)| key == "SWITCHBOARD_DB" || key == "SWITCHBOARD_POSTGRES")
+    }
+
+    /// Starts `switchboard serve` on the store `db` and reads its stderr
     /// until `listening on ADDR`. A thread keeps draining stderr afterwards so
     /// the pipe never fills up and blocks the server. When the environment
     /// sets `SWITCHBOARD_DB` or `SWITCHBOARD_LISTEN`, the matching flag is left
     /// out so that the value really comes from the environment.
-    pub(crate) fn spawn(&self, db: &Path) -> (Child, SocketAddr, ServerLog) {
+    pub(crate) fn spawn(&self, db: &TestStore) -> (Child, SocketAddr, ServerLog) {
         let from_env = |key: &str| self.envs.iter().any(|(k, _)| k == key);
         let mut command = match self.open_files {
             Some(files) => {
@@ -92,8 +99,8 @@ impl Launch {
         if !from_env("SWITCHBOARD_LISTEN") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
-        if !from_env("SWITCHBOARD_DB") {
-            command.arg("--db").arg(db);
+        if !from_env(db.env_key()) {
+            command.args(db.flag());
         }
         command
             .args(&self.args)

@@ -12,6 +12,7 @@ use crate::bins::switchboard_bin;
 use crate::client::TestClient;
 use crate::deployment::Deployment;
 use crate::process::{Launch, PROCESS_TIMEOUT, ServerLog, parse_metrics_line};
+use crate::store::{TEST_STORE_ENV, TestStore, postgres_requested};
 
 /// How long [`TestServer::log_line`] waits for a line to reach the kept log.
 const LOG_LINE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,6 +25,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 pub struct TestServer {
     /// Holds the database; removed when the server is dropped.
     dir: tempfile::TempDir,
+    /// The SQLite file in `dir`, or a fresh PostgreSQL database.
+    store: TestStore,
     launch: Launch,
     child: Option<Child>,
     addr: SocketAddr,
@@ -54,12 +57,44 @@ impl TestServer {
         TestServer::start_limited(Launch::new(args, &[], Some(files)))
     }
 
+    /// A server on a fresh database of the shared throwaway PostgreSQL,
+    /// whatever [`crate::store::TEST_STORE_ENV`] says. `None` only when
+    /// PostgreSQL is missing and the cluster tests may be skipped.
+    pub fn start_on_postgres(args: &[&str]) -> Option<TestServer> {
+        let url = crate::shared_postgres::fresh_database()?;
+        Some(TestServer::start_on(
+            Launch::new(args, &[], None),
+            Some(TestStore::Postgres(url)),
+        ))
+    }
+
+    /// A server on the PostgreSQL database at `url` (a test's own
+    /// [`crate::TestPostgres`], to stop and start under it).
+    pub fn start_on_database(args: &[&str], url: &str) -> TestServer {
+        TestServer::start_on(
+            Launch::new(args, &[], None),
+            Some(TestStore::Postgres(url.to_owned())),
+        )
+    }
+
     fn start_limited(launch: Launch) -> TestServer {
+        // The suite on PostgreSQL, unless the test names its store itself.
+        let postgres = (postgres_requested() && !launch.sets_store()).then(|| {
+            let url = crate::shared_postgres::fresh_database().unwrap_or_else(|| {
+                panic!("{TEST_STORE_ENV}=postgres needs PostgreSQL (apt-get install postgresql)")
+            });
+            TestStore::Postgres(url)
+        });
+        TestServer::start_on(launch, postgres)
+    }
+
+    fn start_on(launch: Launch, store: Option<TestStore>) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let db = dir.path().join("switchboard.db");
-        let (child, addr, log) = launch.spawn(&db);
+        let store = store.unwrap_or_else(|| TestStore::Sqlite(dir.path().join("switchboard.db")));
+        let (child, addr, log) = launch.spawn(&store);
         TestServer {
             dir,
+            store,
             launch,
             child: Some(child),
             addr,
@@ -100,12 +135,17 @@ impl TestServer {
         TestClient::connect(self.addr).await
     }
 
-    /// Runs `switchboard <args> --db <this server's db>` and returns its output.
+    /// Where this server's data is.
+    pub fn store(&self) -> &TestStore {
+        &self.store
+    }
+
+    /// Runs `switchboard <args> --db <this server's db>` (or `--postgres
+    /// <its database>`) and returns its output.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(switchboard_bin())
             .args(args)
-            .arg("--db")
-            .arg(self.db())
+            .args(self.store.flag())
             .stdin(Stdio::null())
             .output()
             .expect("run the switchboard CLI")
@@ -221,7 +261,7 @@ impl TestServer {
     }
 
     fn respawn(&mut self) {
-        let (child, addr, log) = self.launch.spawn(&self.db());
+        let (child, addr, log) = self.launch.spawn(&self.store);
         self.child = Some(child);
         self.addr = addr;
         self.log = log;

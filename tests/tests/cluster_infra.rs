@@ -82,6 +82,28 @@ async fn postgres_answers_a_real_client() {
     assert_eq!(select_1(&client).await, 1);
 }
 
+/// The shared PostgreSQL (one per test process) hands each caller a
+/// database of its own: what one test writes, another never sees.
+#[tokio::test]
+async fn the_shared_postgres_gives_each_test_a_fresh_database() {
+    let (Some(first), Some(second)) = (fresh_database(), fresh_database()) else {
+        return;
+    };
+    assert_ne!(first, second);
+    let port = shared_postgres().expect("started above").port();
+    assert!(first.contains(&format!("127.0.0.1:{port}/")), "{first}");
+    let one = connect_postgres(&first).await;
+    let other = connect_postgres(&second).await;
+    one.batch_execute("CREATE TABLE mine (n int)")
+        .await
+        .expect("create a table");
+    let seen = other
+        .query_one("SELECT to_regclass('mine') IS NULL", &[])
+        .await
+        .expect("query the other database");
+    assert!(seen.get::<_, bool>(0), "the other database is untouched");
+}
+
 #[tokio::test]
 async fn postgres_serves_again_after_a_stop_with_what_was_committed() {
     let Some(mut postgres) = TestPostgres::start() else {

@@ -313,7 +313,7 @@ mod tests {
     fn node() -> (tempfile::TempDir, Node) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let node = Node::start(
-            &dir.path().join("metrics.db"),
+            &crate::store::Location::Sqlite(dir.path().join("metrics.db")),
             Durability::Normal,
             Config::default(),
             PriorityRules::default(),

@@ -23,9 +23,12 @@
 //! and `backend::ReadBackend`. Everything SQLite's is in `sqlite/`: opening
 //! the file, the SQL (one file per table), the writer's prepared statements
 //! behind `Tables`, the layout and migrations, the `agent` commands'
-//! [`Admin`]. The writer logs what its commits cost (`commit_stats`), and
-//! reports its health and figures to the metrics endpoint ([`WriterHealth`],
-//! `health.rs`: "can this node commit?").
+//! `Admin`. Everything PostgreSQL's is in `postgres/`, the same parts again,
+//! plus the sequencer row that orders every write transaction (see its
+//! module docs). [`Location`] says which, [`Admin`] serves the `agent`
+//! commands on either. The writer logs what its commits cost (`commit_stats`),
+//! and reports its health and figures to the metrics endpoint
+//! ([`WriterHealth`], `health.rs`: "can this node commit?").
 
 mod backend;
 mod commit_stats;
@@ -35,20 +38,30 @@ mod health;
 mod outcome;
 mod paging;
 mod position;
+mod postgres;
 mod reader;
 mod rules;
 mod sqlite;
 mod startup;
 #[cfg(test)]
 mod test_support;
+mod threads;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
+mod admin;
+mod location;
+
+pub use self::postgres::url::{BadPostgresUrl, PostgresUrl};
+pub use admin::Admin;
 pub use health::{WriterFigures, WriterHealth};
+pub use location::Location;
 pub use sqlite::Durability;
-pub use sqlite::admin::{Admin, NameTaken};
+pub use sqlite::admin::NameTaken;
 use sqlite::server_lock::ServerLock;
+pub use threads::StoreThreads;
+use threads::start_threads;
 
 /// What `benches/storage.rs` needs to fill a database through the writer's
 /// own statements: SQLite's internals, for that bench alone (it turns the
@@ -61,13 +74,10 @@ pub mod bench_internals {
     pub use super::sqlite::tables::HotStatements;
 }
 use sqlite::{cannot_open, connect, open_database};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use switchboard_protocol::{Body, Key, Name, Priority, Role, Token};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 pub use crate::event::Backlog;
 use crate::event::{CommitSink, Origin};
@@ -152,6 +162,24 @@ pub enum OpenError {
         path: PathBuf,
         reason: std::io::Error,
     },
+    /// `url` is [`PostgresUrl`]'s `Display`, without the password; the
+    /// client's reason never holds it.
+    #[error(
+        "cannot connect to PostgreSQL at {url}: {reason}; check that PostgreSQL is \
+         running and reachable from here, and that --postgres (or SWITCHBOARD_POSTGRES) \
+         names the right host, port, user, password and database"
+    )]
+    PostgresUnreachable { url: String, reason: String },
+    /// Another server stores in this database (see `postgres::open_store`).
+    #[error(
+        "another switchboard is serving the PostgreSQL database {url}; stop it first, \
+         or give this server a database of its own: several nodes on one database \
+         need the cluster mode, which is not built yet (docs/cluster.md)"
+    )]
+    PostgresInUse { url: String },
+    /// Not switchboard's, or a schema this build cannot use.
+    #[error("PostgreSQL database {url}: {reason}")]
+    PostgresSchema { url: String, reason: String },
 }
 
 /// An agent and its current token hash (`None` once removed).
@@ -205,34 +233,22 @@ pub struct Store {
     health: WriterHealth,
 }
 
-/// The storage threads, to wait for on shutdown once every [`Store`] handle
-/// is gone (the writer commits what is queued before it stops).
-pub struct StoreThreads {
-    threads: Vec<JoinHandle<()>>,
-    /// Cancelled when the writer thread ends, however it ends.
-    writer_stopped: CancellationToken,
-    /// This server's hold on its database file, let go once the threads
-    /// are gone (see `sqlite::server_lock`).
-    _lock: ServerLock,
-}
-
-impl StoreThreads {
-    /// Cancelled once the writer has stopped: after the last handle is
-    /// gone, or early if it panicked (the node's supervisor watches this).
-    pub fn writer_stopped(&self) -> CancellationToken {
-        self.writer_stopped.clone()
-    }
-
-    pub fn join(self) {
-        for thread in self.threads {
-            if thread.join().is_err() {
-                tracing::error!("a storage thread panicked");
-            }
+impl Store {
+    /// Opens (creating and migrating if needed) the database at
+    /// `location` and starts the storage threads. Each commit goes to
+    /// `sink`, in order. `durability` is SQLite's; PostgreSQL's is its own
+    /// `synchronous_commit`.
+    pub fn open_at(
+        location: &Location,
+        durability: Durability,
+        sink: impl CommitSink,
+    ) -> Result<(Store, StoreThreads), OpenError> {
+        match location {
+            Location::Sqlite(path) => Store::open(path, durability, sink),
+            Location::Postgres(url) => Store::open_postgres(url, sink),
         }
     }
-}
 
-impl Store {
     /// Opens (creating and migrating if needed) the database at `path` and
     /// starts the storage threads. Each commit goes to `sink`, in order.
     pub fn open(
@@ -247,45 +263,41 @@ impl Store {
         let mut conn = open_database(path)?;
         startup::release_removed_agents(&mut conn).map_err(cannot_open(path))?;
         durability.apply(&conn).map_err(cannot_open(path))?;
-        let (writes, write_jobs) = mpsc::channel(WRITE_QUEUE);
-        let (reads, read_jobs) = mpsc::channel(READ_QUEUE);
         let writer = writer::Writer::new(conn, Box::new(sink)).map_err(cannot_open(path))?;
-        let health = WriterHealth::new(writer.record(), writes.downgrade());
-        let writer_stopped = CancellationToken::new();
-        let on_exit = writer_stopped.clone().drop_guard();
-        let mut threads = vec![
-            std::thread::Builder::new()
-                .name("store-writer".into())
-                .spawn(move || {
-                    let _on_exit = on_exit;
-                    writer.run(write_jobs);
+        let readers = (0..READERS)
+            .map(|_| connect(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        start_threads(writer, readers, Some(lock))
+    }
+
+    /// [`Store::open`] on PostgreSQL: the writer and each reader on a
+    /// connection of their own.
+    ///
+    /// The synchronous client drives each call on a small runtime of its
+    /// own, which tokio refuses to start on a thread of another runtime, and
+    /// `Node::start` runs on one. So the connections are made, and the
+    /// startup transaction run, on a thread of their own; from then on each
+    /// is used only on its storage thread.
+    fn open_postgres(
+        url: &PostgresUrl,
+        sink: impl CommitSink,
+    ) -> Result<(Store, StoreThreads), OpenError> {
+        let opened = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let (mut backend, readers) = self::postgres::open_store(url, READERS)?;
+                    let failed = |error: self::postgres::PostgresError| OpenError::PostgresSchema {
+                        url: url.to_string(),
+                        reason: error.to_string(),
+                    };
+                    startup::release_removed_agents(&mut backend).map_err(failed)?;
+                    let writer = writer::Writer::new(backend, Box::new(sink)).map_err(failed)?;
+                    Ok((writer, readers))
                 })
-                .map_err(OpenError::Thread)?,
-        ];
-        let read_jobs = Arc::new(Mutex::new(read_jobs));
-        for index in 0..READERS {
-            let conn = connect(path)?;
-            let jobs = Arc::clone(&read_jobs);
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("store-reader-{index}"))
-                    .spawn(move || reader::run(conn, jobs))
-                    .map_err(OpenError::Thread)?,
-            );
-        }
-        let threads = StoreThreads {
-            threads,
-            writer_stopped,
-            _lock: lock,
-        };
-        Ok((
-            Store {
-                writes,
-                reads,
-                health,
-            },
-            threads,
-        ))
+                .join()
+        });
+        let (writer, readers) = opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        start_threads(writer, readers, None)
     }
 
     /// The writer's health and figures (`health.rs`), for the metrics

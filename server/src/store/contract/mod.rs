@@ -259,10 +259,12 @@ fn add_releases<B: Subject>(conn: &B, released: u64) -> Result<(), B::Error> {
 }
 
 /// Every contract test, for a backend's test module to run:
-/// `contract_tests!(|| MyBackend::fresh());`
+/// `contract_tests!(|| MyBackend::fresh());`, or, for a backend whose
+/// server may be missing, `contract_tests!(fresh)` with `fresh()` giving an
+/// `Option` (`None`: the test is skipped, which `fresh` has said).
 macro_rules! contract_tests {
-    ($new:expr) => {
-        contract_tests!(@each $new;
+    (@tests $($how:tt)*) => {
+        contract_tests!($($how)*;
             reads::waiting_queue_is_urgent_first_then_oldest,
             reads::conversation_pages_backwards_and_returns_oldest_first,
             reads::held_conversations_are_listed_by_user_with_their_agent,
@@ -284,6 +286,22 @@ macro_rules! contract_tests {
                 $crate::store::contract::$group::$test($new);
             }
         )+
+    };
+    (@each_optional $fresh:ident; $($group:ident :: $test:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                if let Some(subject) = $fresh() {
+                    $crate::store::contract::$group::$test(|| subject);
+                }
+            }
+        )+
+    };
+    ($fresh:ident) => {
+        contract_tests!(@tests @each_optional $fresh);
+    };
+    ($new:expr) => {
+        contract_tests!(@tests @each $new);
     };
 }
 pub(in crate::store) use contract_tests;

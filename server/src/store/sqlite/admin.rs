@@ -30,16 +30,16 @@ pub struct NameTaken {
 }
 
 /// A database opened for the `agent` commands.
-pub struct Admin {
+pub struct SqliteAdmin {
     conn: Connection,
 }
 
-impl Admin {
+impl SqliteAdmin {
     /// Opens (creating if needed) the database at `path`; an older schema is
     /// refused, not upgraded: upgrades are `switchboard serve`'s, since a
     /// server of the previous version may still be writing to it.
-    pub fn open(path: &Path) -> Result<Admin, OpenError> {
-        open_database_without_upgrade(path).map(|conn| Admin { conn })
+    pub fn open(path: &Path) -> Result<SqliteAdmin, OpenError> {
+        open_database_without_upgrade(path).map(|conn| SqliteAdmin { conn })
     }
 
     /// Creates an agent, or brings back a removed one (without the

@@ -1,0 +1,112 @@
+//! [`Backend`] and [`Transaction`] for PostgreSQL: the writer's connection
+//! and its transactions, each holding the sequencer row from its first
+//! statement to its commit.
+
+use std::cell::RefCell;
+
+use switchboard_protocol::Timestamp;
+
+use super::conn::Conn;
+use super::queries::clock;
+use super::tables::Writes;
+use super::{PostgresError, Result};
+use crate::store::backend::{Backend, Transaction};
+
+/// The writer thread's connection.
+pub(in crate::store) struct PostgresWriter {
+    conn: RefCell<Conn>,
+}
+
+impl PostgresWriter {
+    pub(in crate::store) fn new(conn: Conn) -> Self {
+        Self {
+            conn: RefCell::new(conn),
+        }
+    }
+}
+
+/// One write transaction. Dropped without [`Transaction::commit`], it rolls
+/// back.
+pub(in crate::store) struct PostgresTx<'c> {
+    conn: &'c RefCell<Conn>,
+    finished: bool,
+}
+
+impl Backend for PostgresWriter {
+    type Error = PostgresError;
+    type Tx<'a> = PostgresTx<'a>;
+
+    /// `BEGIN` and the sequencer row, in one round trip; refuses a schema
+    /// another process upgraded. A connection lost since the last
+    /// transaction is opened again first.
+    fn begin(&mut self) -> Result<PostgresTx<'_>> {
+        let conn = self.conn.get_mut();
+        conn.reconnect_if_closed();
+        conn.retrying_if_lost(clock::begin_locked)?;
+        Ok(PostgresTx {
+            conn: &self.conn,
+            finished: false,
+        })
+    }
+
+    fn last_timestamp(&mut self) -> Result<Option<Timestamp>> {
+        clock::last_timestamp(self.conn.get_mut())
+    }
+
+    fn position_parts(&mut self) -> Result<(u64, u64)> {
+        clock::position_parts(self.conn.get_mut())
+    }
+}
+
+impl PostgresTx<'_> {
+    fn batch(&self, sql: &str) -> Result<()> {
+        self.conn.borrow_mut().batch(sql)
+    }
+}
+
+impl Transaction for PostgresTx<'_> {
+    type Error = PostgresError;
+    type TablesError = PostgresError;
+    type Tables<'t>
+        = Writes<'t>
+    where
+        Self: 't;
+
+    fn tables(&self) -> Result<Writes<'_>> {
+        Ok(Writes { conn: self.conn })
+    }
+
+    fn add_releases(&self, released: u64) -> Result<()> {
+        clock::add_releases(&mut self.conn.borrow_mut(), released)
+    }
+
+    fn savepoint(&self) -> Result<()> {
+        self.batch("SAVEPOINT request")
+    }
+
+    fn release_savepoint(&self) -> Result<()> {
+        self.batch("RELEASE request")
+    }
+
+    fn rollback_to_savepoint(&self) -> Result<()> {
+        self.batch("ROLLBACK TO request; RELEASE request")
+    }
+
+    /// Every error inside the transaction reaches the writer, which then
+    /// drops it (rolled back) or undoes that request's savepoint: `COMMIT`
+    /// never runs on a failed transaction (where PostgreSQL would roll
+    /// back and report success).
+    fn commit(mut self) -> Result<()> {
+        self.finished = true;
+        self.batch("COMMIT")
+    }
+}
+
+impl Drop for PostgresTx<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A lost connection rolls back on its own; nothing to report.
+            let _ = self.conn.borrow_mut().batch("ROLLBACK");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The waiting queue: user messages no agent has answered yet.
+
+use switchboard_protocol::{Message, Priority};
+
+use super::super::Result;
+use super::super::conn::Conn;
+use super::{collect_messages, priority_to_sql, select_messages};
+
+pub(in crate::store::postgres) fn add_waiting(
+    conn: &mut Conn,
+    message_id: u64,
+    user_id: i64,
+    priority: Priority,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO waiting (message_id, user_id, urgency) VALUES ($1, $2, $3)",
+        &[&(message_id as i64), &user_id, &priority_to_sql(priority)],
+    )?;
+    Ok(())
+}
+
+/// The user's messages stop waiting: an agent answered or let go.
+pub(in crate::store::postgres) fn clear_waiting(conn: &mut Conn, user_id: i64) -> Result<()> {
+    conn.execute("DELETE FROM waiting WHERE user_id = $1", &[&user_id])?;
+    Ok(())
+}
+
+/// User messages still waiting for an answer: most urgent first, then
+/// oldest; at most `limit`.
+pub(in crate::store::postgres) fn waiting_queue(
+    conn: &mut Conn,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    collect_messages(
+        conn,
+        select_messages!(
+            "JOIN waiting w ON w.message_id = m.id ORDER BY w.urgency DESC, w.message_id LIMIT $1"
+        ),
+        &[&i64::from(limit)],
+    )
+}

@@ -1,0 +1,95 @@
+//! The rules' [`Tables`] in PostgreSQL: the writer's reads and writes
+//! inside its transaction, which holds the sequencer row (`sb_clock`).
+//!
+//! The concurrency half of `Tables`'s contract: every write transaction
+//! takes the sequencer row first ([`super::queries::clock::begin_locked`]), so
+//! writers (and the `agent` commands) run one after the other; on top of
+//! that `find_user` locks the user's row (`FOR UPDATE`), as the contract
+//! asks, and message ids come from the row, rising in commit order.
+
+use std::cell::RefCell;
+
+use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+
+use super::conn::Conn;
+use super::queries::{agents, keys, messages, names, users, waiting};
+use super::{PostgresError, Result};
+use crate::store::rules::{AgentRow, ReleaseDue, Tables, UserRow};
+
+/// The writer's connection, borrowed for one rule's call at a time.
+pub(in crate::store) struct Writes<'c> {
+    pub(super) conn: &'c RefCell<Conn>,
+}
+
+impl Writes<'_> {
+    fn conn(&self) -> std::cell::RefMut<'_, Conn> {
+        self.conn.borrow_mut()
+    }
+}
+
+impl Tables for Writes<'_> {
+    type Error = PostgresError;
+
+    fn user_id(&mut self, name: &Name) -> Result<Option<i64>> {
+        users::user_id(&mut self.conn(), name)
+    }
+
+    fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>> {
+        users::find_user_for_update(&mut self.conn(), name)
+    }
+
+    fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>> {
+        agents::find_agent(&mut self.conn(), name)
+    }
+
+    fn names_like(&mut self, name: &Name) -> Result<Vec<(Role, Name)>> {
+        names::names_like(&mut self.conn(), name)
+    }
+
+    fn insert_user(&mut self, name: &Name, token_hash: &[u8], now: Timestamp) -> Result<()> {
+        users::insert_user(&mut self.conn(), name, token_hash, now)
+    }
+
+    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<()> {
+        users::set_assignment(&mut self.conn(), user_id, agent_id)
+    }
+
+    fn clear_waiting(&mut self, user_id: i64) -> Result<()> {
+        waiting::clear_waiting(&mut self.conn(), user_id)
+    }
+
+    fn find_key(&mut self, role: Role, sender_id: i64, key: &str) -> Result<Option<u64>> {
+        keys::find_key(&mut self.conn(), role, sender_id, key)
+    }
+
+    fn insert_key(&mut self, role: Role, sender_id: i64, key: &str, message_id: u64) -> Result<()> {
+        keys::insert_key(&mut self.conn(), role, sender_id, key, message_id)
+    }
+
+    fn message_by_id(&mut self, id: u64) -> Result<Message> {
+        messages::message_by_id(&mut self.conn(), id)
+    }
+
+    fn insert_message(
+        &mut self,
+        ts: Timestamp,
+        user_id: i64,
+        agent_id: Option<i64>,
+        body: &Body,
+        priority: Priority,
+    ) -> Result<u64> {
+        messages::insert_message(&mut self.conn(), ts, user_id, agent_id, body, priority)
+    }
+
+    fn add_waiting(&mut self, message_id: u64, user_id: i64, priority: Priority) -> Result<()> {
+        waiting::add_waiting(&mut self.conn(), message_id, user_id, priority)
+    }
+
+    fn held_by_removed_agents(&mut self) -> Result<Vec<(i64, Name, Name)>> {
+        agents::held_by_removed_agents(&mut self.conn())
+    }
+
+    fn take_releases_due(&mut self) -> Result<Vec<ReleaseDue>> {
+        agents::take_releases_due(&mut self.conn())
+    }
+}
