@@ -65,11 +65,16 @@ enum Command {
 struct ServerArgs {
     /// host:port of the switchboard server; for a help desk of several
     /// nodes, each of them, separated by commas (a:7878,b:7878,c:7878): the
-    /// client signs in on the first that answers and, when it loses one,
-    /// moves to the next.
+    /// client signs in on one that answers (from a node picked at random,
+    /// so clients spread; see --in-order) and, when it loses one, moves to
+    /// the next. Every address must be a node of the same help desk.
     #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER,
           value_parser = ServerList::parse)]
     server: ServerList,
+    /// Sign in on the first listed node that answers, not from a random
+    /// one: for a list in order of preference.
+    #[arg(long, env = "SWITCHBOARD_IN_ORDER")]
+    in_order: bool,
     /// Speak TLS (the server runs with --tls-cert/--tls-key).
     #[arg(long, env = "SWITCHBOARD_TLS")]
     tls: bool,
@@ -101,8 +106,15 @@ impl ServerArgs {
             net::Endpoint::plain(first)
         };
         let endpoints = addrs.iter().map(|addr| how.at(addr.as_str())).collect();
-        net::Nodes::new(endpoints)
-            .ok_or_else(|| ConnectError::Protocol("no server address given".into()))
+        let nodes = net::Nodes::new(endpoints)
+            .ok_or_else(|| ConnectError::Protocol("no server address given".into()))?;
+        // Any node will do; without randomness, the listed order.
+        let start = if self.in_order {
+            0
+        } else {
+            usize::try_from(getrandom::u64().unwrap_or(0)).unwrap_or(0)
+        };
+        Ok(nodes.starting_at(start))
     }
 }
 

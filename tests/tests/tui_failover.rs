@@ -22,10 +22,12 @@ fn free_address() -> String {
         .to_string()
 }
 
-/// `switchboard-tui user ana` on `servers`, keeping its token under `config`.
+/// `switchboard-tui user ana` on `servers`, keeping its token under `config`;
+/// `--in-order`, so that it tries them in the order listed (the first
+/// sign-in otherwise starts at a random node).
 fn user_command(config: &Path, servers: &str) -> String {
     format!(
-        "env XDG_CONFIG_HOME='{}' '{}' user ana --server {servers}",
+        "env XDG_CONFIG_HOME='{}' '{}' user ana --in-order --server {servers}",
         config.display(),
         tui_bin().display()
     )
@@ -117,7 +119,7 @@ fn clients_move_to_the_next_node_when_theirs_is_killed() {
     tmux.start(
         "agent",
         &format!(
-            "env SWITCHBOARD_TOKEN='{token}' '{}' agent alice --server {on_first},{second_addr}",
+            "env SWITCHBOARD_TOKEN='{token}' '{}' agent alice --in-order --server {on_first},{second_addr}",
             tui_bin().display()
         ),
     );

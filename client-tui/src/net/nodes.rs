@@ -4,7 +4,10 @@
 //! one it tries the others in a fixed cycle.
 //!
 //! The order is a rule of its own, kept pure here: the first sign-in tries
-//! the list from its start; after losing node `i` a round tries `i + 1`,
+//! the list from one node on, wrapping around (the caller picks it at
+//! random unless told to keep the listed order, so that customers given the
+//! same list spread over the nodes instead of all signing in on the first);
+//! after losing node `i` a round tries `i + 1`,
 //! `i + 2`, … and the lost node last, wrapping around, so that clients of a
 //! dead node move to the next one rather than hammering the one that just
 //! went away, and a node that only dropped the connection is still tried.
@@ -17,6 +20,8 @@ use super::Endpoint;
 pub struct Nodes {
     endpoints: Vec<Endpoint>,
     current: usize,
+    /// Where the first sign-in's round starts.
+    first: usize,
 }
 
 impl Nodes {
@@ -25,7 +30,15 @@ impl Nodes {
         (!endpoints.is_empty()).then_some(Self {
             endpoints,
             current: 0,
+            first: 0,
         })
+    }
+
+    /// The first sign-in starts at the node at `index` (modulo the number
+    /// of nodes) instead of the first listed.
+    pub fn starting_at(mut self, index: usize) -> Self {
+        self.first = index % self.endpoints.len();
+        self
     }
 
     /// How many nodes there are.
@@ -53,9 +66,10 @@ impl Nodes {
         self.current = index % self.endpoints.len();
     }
 
-    /// The first sign-in's round: every node, from the first listed.
+    /// The first sign-in's round: every node, from the starting one
+    /// ([`Nodes::starting_at`]; the first listed unless told otherwise).
     pub fn first_round(&self) -> impl Iterator<Item = usize> + use<> {
-        round(0, self.len())
+        round(self.first, self.len())
     }
 
     /// A round after losing the current node: the next ones, cycling, and
@@ -82,8 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn the_first_sign_in_tries_the_list_in_order() {
+    fn the_first_sign_in_tries_every_node_from_the_starting_one() {
         assert_eq!(nodes(3).first_round().collect::<Vec<_>>(), [0, 1, 2]);
+        let spread = nodes(3).starting_at(4);
+        assert_eq!(spread.first_round().collect::<Vec<_>>(), [1, 2, 0]);
     }
 
     #[test]
