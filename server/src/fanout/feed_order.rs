@@ -56,7 +56,9 @@ pub struct FeedOrder<T> {
     /// How many early batches are kept at most: past it the newest are
     /// dropped, and read back from storage in their turn. Bounds what a
     /// long gap (a node that stops hearing the database) can make a node
-    /// hold.
+    /// hold. A dropped batch leaves no trace here, so the caller must
+    /// [`probe`](FeedOrder::probe) storage when the bus is idle: that is
+    /// how it learns of batches past the last one it holds.
     early_limit: usize,
 }
 

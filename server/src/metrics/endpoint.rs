@@ -31,12 +31,13 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::Exporter;
 use crate::per_address::{self, AddressSlots};
 
-/// Exchanges served at once: a scraper or two and a load balancer's
-/// probes; more are closed unanswered, so a flood holds eight sockets.
-pub const MAX_CONNECTIONS: usize = 8;
+/// Exchanges served at once: scrapers and a load balancer's probes; more
+/// are closed unanswered, so a flood holds sixteen sockets (8 KiB each).
+pub const MAX_CONNECTIONS: usize = 16;
 /// Exchanges one client address (`per_address::client`) may hold at once:
-/// a scraper and a probe from one host, never every slot.
-pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 2;
+/// a scraper and a probe from one host, with room for an exchange that has
+/// just ended and not yet given its slot back, never more than a quarter.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 4;
 /// From accept to a whole request head: a scraper or a probe sends its head
 /// in one segment, so a client silent this long is not one.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
@@ -125,7 +126,14 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         return Ok(()); // closed before a whole request: nobody to answer
     };
     let response = respond(&request, exporter);
-    stream.write_all(&response.to_bytes()).await?;
+    let with_body = !matches!(
+        request,
+        Request::Get {
+            head_only: true,
+            ..
+        }
+    );
+    stream.write_all(&response.to_bytes(with_body)).await?;
     stream.shutdown().await?;
     if !matches!(request, Request::Get { .. }) {
         // The client may still be sending what was refused: closing with
@@ -139,8 +147,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 /// A request head, as far as the endpoint cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Request {
-    /// A GET of this path (the query, if any, left out).
-    Get { path: String },
+    /// A GET of this path (the query, if any, left out), or a HEAD: the
+    /// same answer without its body (some load balancers' health checks
+    /// send HEAD).
+    Get { path: String, head_only: bool },
     /// Another method.
     Method(String),
     /// Not HTTP/1.x.
@@ -175,8 +185,9 @@ fn parse(head: &[u8]) -> Option<Request> {
     match request.parse(head) {
         Ok(httparse::Status::Partial) => None,
         Ok(httparse::Status::Complete(_)) => Some(match (request.method, request.path) {
-            (Some("GET"), Some(target)) => Request::Get {
+            (Some(method @ ("GET" | "HEAD")), Some(target)) => Request::Get {
                 path: target.split('?').next().unwrap_or_default().to_owned(),
+                head_only: method == "HEAD",
             },
             (Some(method), _) => Request::Method(method.to_owned()),
             (None, _) => Request::Malformed,
@@ -209,7 +220,9 @@ impl Response {
         }
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
+    /// The answer as sent; without its body for a HEAD (the head still
+    /// gives the body's length, as HTTP says).
+    fn to_bytes(&self, with_body: bool) -> Vec<u8> {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.status,
@@ -218,18 +231,20 @@ impl Response {
             self.body.len()
         );
         if self.status == 405 {
-            head.push_str("Allow: GET\r\n");
+            head.push_str("Allow: GET, HEAD\r\n");
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(self.body.as_bytes());
+        if with_body {
+            bytes.extend_from_slice(self.body.as_bytes());
+        }
         bytes
     }
 }
 
 fn respond(request: &Request, exporter: &Exporter) -> Response {
     match request {
-        Request::Get { path } => match path.as_str() {
+        Request::Get { path, .. } => match path.as_str() {
             "/metrics" => match exporter.metrics() {
                 Ok(body) => Response {
                     status: 200,
@@ -252,7 +267,7 @@ fn respond(request: &Request, exporter: &Exporter) -> Response {
         Request::Method(_) => Response::text(
             405,
             "Method Not Allowed",
-            "only GET: GET /metrics or GET /healthz",
+            "only GET (or HEAD): GET /metrics or GET /healthz",
         ),
         Request::Malformed => Response::text(400, "Bad Request", "not an HTTP/1.x request"),
         Request::TooLarge => Response::text(
@@ -278,7 +293,15 @@ mod tests {
         assert_eq!(
             parse(get),
             Some(Request::Get {
-                path: "/metrics".into()
+                path: "/metrics".into(),
+                head_only: false
+            })
+        );
+        assert_eq!(
+            parse(b"HEAD /healthz HTTP/1.1\r\n\r\n"),
+            Some(Request::Get {
+                path: "/healthz".into(),
+                head_only: true
             })
         );
         assert_eq!(
@@ -349,7 +372,7 @@ mod tests {
         );
         let post = ask(&exporter, b"POST /healthz HTTP/1.1\r\n\r\n").await;
         assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
-        assert!(post.contains("Allow: GET\r\n"), "{post}");
+        assert!(post.contains("Allow: GET, HEAD\r\n"), "{post}");
         let garbage = ask(&exporter, b"\x00\x01\x02 nonsense\r\n\r\n").await;
         assert!(
             garbage.starts_with("HTTP/1.1 400 Bad Request\r\n"),
