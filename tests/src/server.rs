@@ -57,6 +57,13 @@ impl TestServer {
         TestServer::start_limited(Launch::new(args, &[], Some(files)))
     }
 
+    /// A server on a SQLite file, whatever [`crate::store::TEST_STORE_ENV`]
+    /// says: for tests about the file itself (a lock on it, a broken write
+    /// into it), which mean nothing on PostgreSQL.
+    pub fn start_on_sqlite(args: &[&str]) -> TestServer {
+        TestServer::start_on(Launch::new(args, &[], None), None)
+    }
+
     /// A server on a fresh database of the shared throwaway PostgreSQL,
     /// whatever [`crate::store::TEST_STORE_ENV`] says. `None` only when
     /// PostgreSQL is missing and the cluster tests may be skipped.
@@ -120,8 +127,18 @@ impl TestServer {
     }
 
     /// The database file (shared by the server and the `agent` CLI).
+    ///
+    /// Only for a server on SQLite ([`TestServer::start_on_sqlite`] when
+    /// the suite may run on PostgreSQL): a test that reaches into the file
+    /// is about SQLite, and says so rather than opening an empty file.
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("switchboard.db")
+        match &self.store {
+            TestStore::Sqlite(path) => path.clone(),
+            TestStore::Postgres(_) => panic!(
+                "this test reaches into the SQLite file: start its server with \
+                 TestServer::start_on_sqlite"
+            ),
+        }
     }
 
     /// The temporary directory that holds the database; tests may put other

@@ -350,10 +350,22 @@ async fn readers_that_read_get_their_whole_reply() {
             .await;
         readers.push(reader);
     }
-    for reader in &mut readers {
-        let reply = long_reply(reader).await;
+    // All read at once, as separate clients would: one waiting for the
+    // others to be read would take nothing meanwhile, and the server drops
+    // a connection that takes nothing for 10 s (point 26).
+    let mut reading = tokio::task::JoinSet::new();
+    for mut reader in readers {
+        reading.spawn(async move {
+            let reply = long_reply(&mut reader).await;
+            (reader, reply)
+        });
+    }
+    let mut readers = Vec::new();
+    while let Some(done) = reading.join_next().await {
+        let (reader, reply) = done.expect("a reader task");
         assert_eq!(reply["id"], "all");
         assert_eq!(reply["messages"].as_array(), Some(&messages));
+        readers.push(reader);
     }
     let before = id_of(&messages[500]);
     let page = readers[0]

@@ -11,7 +11,7 @@ use switchboard_tests::*;
 /// what to do, and the first goes on serving.
 #[tokio::test]
 async fn a_second_server_on_the_same_database_refuses_to_start() {
-    let server = TestServer::start();
+    let server = TestServer::start_on_sqlite(&[]);
     let mut second = Command::new(switchboard_bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(server.db())

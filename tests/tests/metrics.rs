@@ -256,7 +256,10 @@ async fn one_address_cannot_crowd_out_the_health_probe() {
 /// gone it says 200 again with no client traffic at all (its probe commit).
 #[tokio::test]
 async fn healthz_is_503_while_the_node_cannot_commit_and_200_once_it_can() {
-    let server = metrics_server(NO_SEND_LIMITS);
+    // About SQLite's file lock: on SQLite whatever the suite runs on.
+    let server = TestServer::start_on_sqlite(
+        &[NO_SEND_LIMITS, &["--metrics-listen", "127.0.0.1:0"]].concat(),
+    );
     let port = server.metrics_addr();
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     ana.send_message("before the lock").await;

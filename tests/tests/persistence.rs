@@ -213,7 +213,7 @@ impl Drop for FailingInserts {
 
 #[tokio::test]
 async fn a_failed_write_is_internal_stores_nothing_and_the_connection_stays() {
-    let server = TestServer::start();
+    let server = TestServer::start_on_sqlite(&[]);
     let token = server.add_agent("alice");
     let mut alice = agent(&server, "alice", &token).await;
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;

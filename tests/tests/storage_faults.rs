@@ -129,7 +129,7 @@ async fn a_full_disk_answers_internal_keeps_reads_and_recovers() {
 
 #[tokio::test]
 async fn a_locked_database_answers_internal_then_recovers() {
-    let server = TestServer::start_with(NO_SEND_LIMITS);
+    let server = TestServer::start_on_sqlite(NO_SEND_LIMITS);
     let (mut ana, _) = unsubscribed_user(&server, "ana").await;
     let before = ana.send_message("before the lock").await;
 

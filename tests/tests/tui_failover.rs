@@ -101,7 +101,8 @@ fn a_dead_first_node_is_passed_over_for_the_next() {
 /// stored, and each message shows once.
 #[test]
 fn clients_move_to_the_next_node_when_theirs_is_killed() {
-    let mut first = TestServer::start_with(NO_SEND_LIMITS);
+    // The second node starts on a copy of the first's SQLite file.
+    let mut first = TestServer::start_on_sqlite(NO_SEND_LIMITS);
     let token = first.add_agent("alice");
     let home = tempfile::tempdir().expect("temporary directory");
     let config = home.path().join("config");
