@@ -32,6 +32,7 @@ mod backend;
 mod commit_stats;
 #[cfg(test)]
 mod contract;
+mod copy;
 mod outcome;
 mod paging;
 mod position;
@@ -52,6 +53,7 @@ mod location;
 
 pub use self::postgres::url::{BadPostgresUrl, PostgresUrl};
 pub use admin::Admin;
+pub use copy::{CopyError, CopyProgress, CopySummary, Counts, Kind, copy_to_postgres};
 pub use location::Location;
 pub use sqlite::Durability;
 pub use sqlite::admin::NameTaken;
