@@ -68,6 +68,13 @@ impl TestServer {
         ))
     }
 
+    /// A server on a SQLite file in its own directory ([`TestServer::db`]),
+    /// whatever [`crate::store::TEST_STORE_ENV`] says: for tests about the
+    /// file itself (`switchboard copy` reads it).
+    pub fn start_on_sqlite(args: &[&str]) -> TestServer {
+        TestServer::start_on(Launch::new(args, &[], None), None)
+    }
+
     /// A server on the PostgreSQL database at `url` (a test's own
     /// [`crate::TestPostgres`], to stop and start under it).
     pub fn start_on_database(args: &[&str], url: &str) -> TestServer {

@@ -239,6 +239,7 @@ fn a_failure_in_the_middle_leaves_postgres_empty_and_the_copy_can_run_again() {
     );
     let text = error.to_string();
     assert!(text.contains("rolled back"), "{text}");
+    assert!(text.contains("foreign key"), "PostgreSQL says why: {text}");
     assert!(text.contains("run `switchboard copy` again"), "{text}");
     assert_eq!(target_rows(&url), (0, 0, 0), "nothing of it was kept");
 

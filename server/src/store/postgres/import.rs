@@ -14,6 +14,8 @@
 //! identity sequences, then commits: a failure anywhere before leaves the
 //! database as empty as it was.
 
+use std::error::Error;
+
 use super::conn::Conn;
 use super::queries::clock;
 use super::schema::Settle;
@@ -104,7 +106,7 @@ impl Target {
         R::insert(&mut self.conn, rows).map_err(|error| CopyError::Write {
             kind: R::KIND,
             url: self.conn.url().to_string(),
-            reason: error.to_string(),
+            reason: reason(&error),
         })
     }
 
@@ -141,7 +143,7 @@ impl Target {
             .batch("COMMIT")
             .map_err(|error| CopyError::Commit {
                 url: self.url(),
-                reason: error.to_string(),
+                reason: reason(&error),
             })
     }
 
@@ -162,9 +164,25 @@ impl Target {
     fn failed(&self, error: PostgresError) -> CopyError {
         CopyError::Transaction {
             url: self.url(),
-            reason: error.to_string(),
+            reason: reason(&error),
         }
     }
+}
+
+/// The error and every error under it: the client's own says only "db
+/// error", and PostgreSQL's message (which constraint, which table) is its
+/// source. Never the URL: the client's errors do not hold it.
+fn reason(error: &PostgresError) -> String {
+    let mut reason = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !reason.ends_with(&text) {
+            reason = format!("{reason}: {text}");
+        }
+        source = cause.source();
+    }
+    reason
 }
 
 impl Import for AgentRecord {
