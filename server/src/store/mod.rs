@@ -27,6 +27,8 @@
 //! plus the sequencer row that orders every write transaction (see its
 //! module docs). [`Location`] says which, [`Admin`] serves the `agent`
 //! commands on either. The writer logs what its commits cost (`commit_stats`).
+//! `copy/` moves a help desk from a SQLite file into an empty PostgreSQL
+//! database ([`copy_to_postgres`], `switchboard copy`).
 
 mod backend;
 mod commit_stats;
