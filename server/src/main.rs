@@ -40,9 +40,12 @@ enum Command {
     /// Provision support agents (works whether or not the server is running).
     #[command(subcommand)]
     Agent(AgentCommand),
-    /// Move a help desk from its SQLite file into an empty PostgreSQL
-    /// database: users, agents, every message with its id and ts, assignments,
-    /// the waiting queue and keys. Stop the server first (docs/cluster.md).
+    /// Move a help desk from its SQLite file into an empty PostgreSQL database.
+    ///
+    /// Copies users and agents with their tokens, every message with its id
+    /// and ts, assignments, the waiting queue and idempotency keys, in one
+    /// transaction. Stop the server first; afterwards serve with --postgres
+    /// (docs/cluster.md, "Moving from one SQLite node").
     Copy(CopyArgs),
 }
 
