@@ -12,7 +12,8 @@
 //! - [`store`]: storage behind the [`store::Store`] handle: one writer thread
 //!   committing in groups, reader threads for sign-ins, history and backlogs;
 //!   the rules of reads and writes over small traits, SQLite in `store/sqlite/`
-//!   (no `rusqlite` type outside it); [`store::Admin`] for the `agent` commands.
+//!   (no `rusqlite` type outside it); [`store::Admin`] for the `agent` commands;
+//!   [`store::copy_to_postgres`] for `switchboard copy`.
 //! - [`fanout`]: who is online and who gets which frame, behind the
 //!   [`fanout::Router`] handle: the registry, the delivery rules, the
 //!   [`fanout::outbox`] (the bounded queue from the router to each session)

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_server::config::defaults;
 use switchboard_server::inflow::Allowance;
 use switchboard_server::priority::PriorityRules;
-use switchboard_server::store::{Durability, Location, PostgresUrl};
+use switchboard_server::store::{self, Durability, Location, PostgresUrl};
 use switchboard_server::{Config, ServeOptions, admin};
 
 #[derive(Parser)]
@@ -40,6 +40,25 @@ enum Command {
     /// Provision support agents (works whether or not the server is running).
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Move a help desk from its SQLite file into an empty PostgreSQL database.
+    ///
+    /// Copies users and agents with their tokens, every message with its id
+    /// and ts, assignments, the waiting queue and idempotency keys, in one
+    /// transaction. Stop the server first; afterwards serve with --postgres
+    /// (docs/cluster.md, "Moving from one SQLite node").
+    Copy(CopyArgs),
+}
+
+#[derive(Args)]
+struct CopyArgs {
+    /// The SQLite file to copy from; no server may be serving it.
+    #[arg(long, env = "SWITCHBOARD_DB", default_value = "switchboard.db")]
+    db: PathBuf,
+    /// The empty PostgreSQL database to copy into:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE. Prefer the environment
+    /// variable for a password.
+    #[arg(long, env = "SWITCHBOARD_POSTGRES", hide_env_values = true)]
+    postgres: String,
 }
 
 #[derive(Args)]
@@ -269,6 +288,7 @@ fn init_logging() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Copy(args) => copy(args),
         Command::Agent(AgentCommand::Add { name, db }) => {
             println!("{}", admin::add_agent(&db.location()?, &name)?.expose());
             Ok(())
@@ -289,6 +309,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Progress and the summary on stdout; a failure reaches `main`, which
+/// prints it on stderr and exits nonzero. The URL is parsed here, not by
+/// clap, whose error would quote it, password and all.
+fn copy(args: CopyArgs) -> anyhow::Result<()> {
+    let url = args.postgres.parse::<PostgresUrl>()?;
+    println!("copying {} to {url}", args.db.display());
+    let summary = store::copy_to_postgres(&args.db, &url, &mut |progress| println!("{progress}"))?;
+    println!("{summary}");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -57,9 +57,10 @@ impl TestServer {
         TestServer::start_limited(Launch::new(args, &[], Some(files)))
     }
 
-    /// A server on a SQLite file, whatever [`crate::store::TEST_STORE_ENV`]
-    /// says: for tests about the file itself (a lock on it, a broken write
-    /// into it), which mean nothing on PostgreSQL.
+    /// A server on a SQLite file in its own directory ([`TestServer::db`]),
+    /// whatever [`crate::store::TEST_STORE_ENV`] says: for tests about the
+    /// file itself (a lock on it, a broken write into it, `switchboard copy`
+    /// reading it), which mean nothing on PostgreSQL.
     pub fn start_on_sqlite(args: &[&str]) -> TestServer {
         TestServer::start_on(Launch::new(args, &[], None), None)
     }

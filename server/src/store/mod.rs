@@ -29,11 +29,14 @@
 //! commands on either. The writer logs what its commits cost (`commit_stats`),
 //! and reports its health and figures to the metrics endpoint
 //! ([`WriterHealth`], `health.rs`: "can this node commit?").
+//! `copy/` moves a help desk from a SQLite file into an empty PostgreSQL
+//! database ([`copy_to_postgres`], `switchboard copy`).
 
 mod backend;
 mod commit_stats;
 #[cfg(test)]
 mod contract;
+mod copy;
 mod health;
 mod outcome;
 mod paging;
@@ -55,6 +58,7 @@ mod location;
 
 pub use self::postgres::url::{BadPostgresUrl, PostgresUrl};
 pub use admin::Admin;
+pub use copy::{CopyError, CopyProgress, CopySummary, Counts, Kind, copy_to_postgres};
 pub use health::{WriterFigures, WriterHealth};
 pub use location::Location;
 pub use sqlite::Durability;

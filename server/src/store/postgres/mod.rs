@@ -35,6 +35,7 @@ pub(super) mod backend;
 pub(super) mod conn;
 #[cfg(test)]
 mod contract_tests;
+pub(super) mod import;
 pub(super) mod queries;
 pub(super) mod reads;
 pub(super) mod schema;

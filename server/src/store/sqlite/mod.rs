@@ -12,6 +12,7 @@ pub(super) mod admin;
 pub(super) mod backend;
 #[cfg(test)]
 mod contract_tests;
+pub(super) mod export;
 pub mod queries;
 pub(super) mod reads;
 pub(super) mod schema;
