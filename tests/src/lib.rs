@@ -30,6 +30,8 @@
 //! - [`session`]: the protocol's requests as one call each, and [`user`] /
 //!   [`agent`]: a connection that is already greeted, identified and
 //!   subscribed, for tests that are about something else.
+//! - [`sqlite_lock`]: [`SqliteWriteLock`], another process holding a
+//!   server's SQLite file, so its commits fail (`internal`) until released.
 //! - [`stuck`]: [`stuck_reader`], a connection the server is writing a long
 //!   reply to and that reads nothing more.
 //! - [`frames`]: the exact frames a test can write out in full (greeting,
@@ -75,6 +77,7 @@ pub mod process;
 pub mod server;
 pub mod session;
 pub mod shared_postgres;
+pub mod sqlite_lock;
 pub mod store;
 pub mod stuck;
 pub mod throwaway;
@@ -98,6 +101,7 @@ pub mod prelude {
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
     pub use crate::shared_postgres::{fresh_database, shared_postgres};
+    pub use crate::sqlite_lock::SqliteWriteLock;
     pub use crate::store::{TEST_STORE_ENV, TestStore};
     pub use crate::stuck::stuck_reader;
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};

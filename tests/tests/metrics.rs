@@ -267,17 +267,8 @@ async fn healthz_is_503_while_the_node_cannot_commit_and_200_once_it_can() {
 
     // Another process takes the write lock and keeps it past the server's
     // busy timeout (5 s), as in storage_faults.rs.
-    let locker = rusqlite::Connection::open(server.db()).expect("opens the db");
-    locker
-        .execute_batch("BEGIN EXCLUSIVE")
-        .expect("takes the lock");
-    ana.send(&json!({"type":"send","id":"locked","body":"during the lock"}))
-        .await;
-    let reply = ana
-        .next_frame_within(Duration::from_secs(20))
-        .await
-        .expect("a reply within 20 s")
-        .expect("the connection stays open");
+    let locker = SqliteWriteLock::take(&server);
+    let reply = locker.send_during(&mut ana).await;
     assert_eq!(reply["code"], "internal", "{reply}");
 
     let health = http_get(port, "/healthz").await;
@@ -297,7 +288,7 @@ async fn healthz_is_503_while_the_node_cannot_commit_and_200_once_it_can() {
     assert!(scrape.sample("switchboard_commit_failures_total") >= 1.0);
     assert!(scrape.sample("switchboard_refusals_total{code=\"internal\"}") >= 1.0);
 
-    locker.execute_batch("ROLLBACK").expect("releases the lock");
+    locker.release();
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let health = http_get(port, "/healthz").await;

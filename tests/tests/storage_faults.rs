@@ -135,17 +135,8 @@ async fn a_locked_database_answers_internal_then_recovers() {
 
     // Another process takes the write lock and keeps it past the server's
     // busy timeout (5 s).
-    let locker = rusqlite::Connection::open(server.db()).expect("opens the db");
-    locker
-        .execute_batch("BEGIN EXCLUSIVE")
-        .expect("takes the lock");
-    ana.send(&json!({"type":"send","id":"locked","body":"during the lock"}))
-        .await;
-    let reply = ana
-        .next_frame_within(Duration::from_secs(20))
-        .await
-        .expect("a reply within 20 s")
-        .expect("the connection stays open");
+    let locker = SqliteWriteLock::take(&server);
+    let reply = locker.send_during(&mut ana).await;
     assert_eq!(reply["type"], "error", "{reply}");
     assert_eq!(reply["code"], "internal");
     assert_eq!(reply["id"], "locked");
@@ -155,7 +146,7 @@ async fn a_locked_database_answers_internal_then_recovers() {
     let stored = ana.history(None, json!({})).await;
     assert_eq!(stored, vec![before]);
 
-    locker.execute_batch("ROLLBACK").expect("releases the lock");
+    locker.release();
     let after = ana.send_message("after the lock").await;
     assert_eq!(after["body"], "after the lock");
 }

@@ -46,6 +46,7 @@ mod reader;
 mod rules;
 mod sqlite;
 mod startup;
+mod stored_priority;
 #[cfg(test)]
 mod test_support;
 mod threads;

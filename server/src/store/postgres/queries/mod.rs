@@ -7,8 +7,10 @@
 //! [`Tables`]: crate::store::rules::Tables
 //! [`Reads`]: crate::store::rules::Reads
 
+use crate::store::stored_priority::priority_from_sql;
+pub(super) use crate::store::stored_priority::priority_to_sql;
 use postgres::Row;
-use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+use switchboard_protocol::{Body, Message, Name, Role, Timestamp};
 
 use super::conn::Conn;
 use super::{PostgresError, Result};
@@ -34,24 +36,6 @@ macro_rules! select_messages {
     };
 }
 pub(super) use select_messages;
-
-pub(super) fn priority_to_sql(priority: Priority) -> i64 {
-    match priority {
-        Priority::Low => 0,
-        Priority::Normal => 1,
-        Priority::High => 2,
-        Priority::Urgent => 3,
-    }
-}
-
-fn priority_from_sql(value: i64) -> Priority {
-    match value {
-        0 => Priority::Low,
-        2 => Priority::High,
-        3 => Priority::Urgent,
-        _ => Priority::Normal,
-    }
-}
 
 pub(super) fn role_to_sql(role: Role) -> i64 {
     match role {

@@ -5,30 +5,14 @@
 //! they share: reading a message row, priorities as integers, ids as SQL
 //! integers.
 
+use crate::store::stored_priority::priority_from_sql;
+pub(in crate::store) use crate::store::stored_priority::priority_to_sql;
 use rusqlite::{Connection, Row};
-use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+use switchboard_protocol::{Body, Message, Name, Role, Timestamp};
 
 pub(in crate::store) use crate::store::rules::{AgentRow, UserRow};
 
 pub type Result<T> = rusqlite::Result<T>;
-
-pub fn priority_to_sql(priority: Priority) -> i64 {
-    match priority {
-        Priority::Low => 0,
-        Priority::Normal => 1,
-        Priority::High => 2,
-        Priority::Urgent => 3,
-    }
-}
-
-fn priority_from_sql(value: i64) -> Priority {
-    match value {
-        0 => Priority::Low,
-        2 => Priority::High,
-        3 => Priority::Urgent,
-        _ => Priority::Normal,
-    }
-}
 
 fn conversion_error(
     index: usize,
