@@ -46,6 +46,14 @@ async fn becomes(up: &mut watch::Receiver<bool>, wanted: bool) {
         .expect("the bus is alive");
 }
 
+/// A node's bus on `nats`, once it is up: the bus, its feed, and its state.
+async fn connected(nats: &TestNats, node: &str) -> (NatsBus, NatsFeed, watch::Receiver<bool>) {
+    let (bus, feed) = NatsBus::connect(&nats.url(), node).await.expect("connects");
+    let mut up = bus.up();
+    becomes(&mut up, true).await;
+    (bus, feed, up)
+}
+
 async fn publish_run(bus: &NatsBus, seqs: std::ops::RangeInclusive<u64>) {
     for seq in seqs {
         let bytes = feed_wire::encode(Seq(seq - 1), &released(seq));
@@ -85,11 +93,7 @@ async fn the_bus_says_when_nats_dies_and_carries_on_when_it_is_back() {
     let Some(mut nats) = TestNats::start() else {
         return;
     };
-    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1")
-        .await
-        .expect("connects");
-    let mut up = bus.up();
-    becomes(&mut up, true).await;
+    let (bus, mut feed, mut up) = connected(&nats, "node-1").await;
     nats.stop();
     becomes(&mut up, false).await;
     nats.start_again();
@@ -157,11 +161,7 @@ async fn publishing_through_an_outage_never_waits() {
     let Some(mut nats) = TestNats::start() else {
         return;
     };
-    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1")
-        .await
-        .expect("connects");
-    let mut up = bus.up();
-    becomes(&mut up, true).await;
+    let (bus, mut feed, mut up) = connected(&nats, "node-1").await;
     nats.stop();
     becomes(&mut up, false).await;
     let started = std::time::Instant::now();
