@@ -77,12 +77,19 @@ fn a_bad_server_list_is_refused_at_start_with_the_entry_named() {
 }
 
 /// Every node of the list is tried before the client gives up, and the
-/// error names each with its reason.
+/// error names each with its reason (in the order tried: `--in-order`, as
+/// the first sign-in otherwise starts at a random node).
 #[test]
 fn when_no_node_answers_each_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = tui(
-        &["user", "ana", "--server", "127.0.0.1:1,127.0.0.1:2"],
+        &[
+            "user",
+            "ana",
+            "--in-order",
+            "--server",
+            "127.0.0.1:1,127.0.0.1:2",
+        ],
         dir.path(),
     );
     assert!(!output.status.success());
