@@ -1,6 +1,10 @@
 //! PROTOCOL.md "Ordering and backlog": what `subscribe` sends before
 //! `subscribed`, for users and agents, `limit`, resuming with `since`, and the
 //! 10,000-message cap (`truncated`).
+//!
+//! One file because it is one section of the protocol, "Ordering and
+//! backlog", and its tests share the long-conversation helpers; the stress
+//! of backlog against slow readers lives in `abuse_replies.rs`.
 
 use serde_json::{Value, json};
 use switchboard_tests::*;

@@ -1,6 +1,11 @@
 //! The server's bounds: `--rate`/`--burst` (`rate_limited`), `--max-connections`
 //! (`server_busy`), `--hello-timeout`, `--outbox-frames` (`slow_consumer`),
 //! `--max-body` (`invalid_body`) and `--max-line` (`line_too_long`).
+//!
+//! One file for the per-connection bounds, one test group per flag, kept
+//! together because they share the same server-starting helpers and each is
+//! short; the cross-connection limits of issue 15 live in the `abuse_*.rs`
+//! files.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,4 +1,8 @@
 //! What is on screen, read back from ratatui's `TestBackend` buffer.
+//!
+//! One file because it is one concept: every test draws the whole screen
+//! through the same `TestBackend` helpers and reads it back; split by pane,
+//! the helpers would have to be shared across files for no gain in reading.
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -3,6 +3,10 @@
 //! time stamps and positions continue above the copied ones, and every
 //! refusal and failure leaves PostgreSQL empty. The end-to-end test over
 //! TCP is `tests/tests/copy.rs`.
+//!
+//! One file because every test needs the same fixture (a filled SQLite file,
+//! a fresh PostgreSQL database, and reading both back through each backend's
+//! own reads); the refusals are a handful of short cases beside the main one.
 
 use std::path::{Path, PathBuf};
 
