@@ -147,6 +147,18 @@ pub struct Commit {
     /// Each answer with how many of the batch's events come before it: a
     /// connection's replies keep its request order whichever list they are in.
     pub answers: Vec<(usize, Answer)>,
+    /// The batch as a shared database's feed holds it, for the bus to
+    /// carry to the other nodes; `None` on SQLite (one node).
+    pub feed: Option<FeedEntry>,
+}
+
+/// A batch as written to a shared database's feed in its own transaction
+/// (`sb_feed`) and published on the bus: linked to the position before it,
+/// encoded once (`crate::feed_wire`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEntry {
+    pub after: Seq,
+    pub encoded: bytes::Bytes,
 }
 
 impl Commit {

@@ -20,8 +20,8 @@
 //!   and [`fanout::credentials`] (closes connections whose agent token was
 //!   rotated or removed by the `agent` commands); [`credentials`] is the
 //!   watcher that re-reads the tokens and tells the router.
-//! - [`node`]: wires storage to fan-out (they share only [`event`]) and
-//!   supervises them. docs/architecture.md is the whole map.
+//! - [`node`]: wires storage to fan-out (they share only [`event`], and a
+//!   cluster's [`feed_wire`]) and supervises them. docs/architecture.md is the whole map.
 //! - [`assignment`], [`priority`], [`rate_limit`], [`token`]: pure rules.
 //! - [`inflow`], [`signups`], [`per_address`]: what untrusted clients may
 //!   send, register and hold, counted across their connections.
@@ -46,6 +46,7 @@ pub mod credentials;
 pub mod error;
 pub mod event;
 pub mod fanout;
+pub mod feed_wire;
 pub mod identity;
 pub mod inflow;
 pub mod listener;
@@ -88,6 +89,8 @@ pub struct ServeOptions {
     pub listen: String,
     /// The SQLite file (`--db`) or PostgreSQL database (`--postgres`).
     pub db: Location,
+    /// `--nats`: the cluster's bus (with PostgreSQL only).
+    pub nats: Option<String>,
     pub durability: Durability,
     pub config: Config,
     pub rules: PriorityRules,
@@ -104,6 +107,8 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Open(#[from] OpenError),
+    #[error(transparent)]
+    Bus(#[from] fanout::nats_bus::BusError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -134,8 +139,16 @@ pub async fn run(
         None => None,
     };
     let backlog = listener::backlog_for(options.config.listen_backlog);
-    let node = Node::start(
+    let bus = match &options.nats {
+        Some(url) => {
+            let name = format!("switchboard {}", std::process::id());
+            Some(fanout::nats_bus::NatsBus::connect(url, &name).await?)
+        }
+        None => None,
+    };
+    let node = Node::start_with_bus(
         &options.db,
+        bus,
         options.durability,
         options.config,
         options.rules,

@@ -19,8 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::credentials;
+use crate::event::NodeId;
 use crate::fanout::Router;
 use crate::fanout::bus::LocalBus;
+use crate::fanout::cluster_feed;
+use crate::fanout::nats_bus::{NatsBus, NatsFeed};
 use crate::metrics::Observed;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
@@ -65,9 +68,34 @@ impl Node {
         config: Config,
         rules: PriorityRules,
     ) -> Result<Node, OpenError> {
-        let (bus, feed) = LocalBus::new();
-        let (router, router_task) = Router::spawn(feed, config.presence_grace);
-        let (store, store_threads) = Store::open_at(db, durability, bus)?;
+        Node::start_with_bus(db, None, durability, config, rules)
+    }
+
+    /// [`Node::start`], on the cluster's bus when one is given (with
+    /// PostgreSQL: the node then hears other nodes' commits on it). On
+    /// PostgreSQL, with a bus or without, the router's feed is the cluster
+    /// feed (`fanout/cluster_feed.rs`): this node's commits merged in
+    /// position order with every other node's.
+    pub fn start_with_bus(
+        db: &Location,
+        bus: Option<(NatsBus, NatsFeed)>,
+        durability: Durability,
+        config: Config,
+        rules: PriorityRules,
+    ) -> Result<Node, OpenError> {
+        let (sink, own) = LocalBus::new();
+        let (store, store_threads, shared) = Store::open_at(db, durability, sink)?;
+        let (feed, node) = match &shared {
+            Some(shared) => {
+                // Ends with the writer: supervised through it.
+                let (feed, _task) =
+                    cluster_feed::spawn(own, shared.start, shared.feed.clone(), bus);
+                tracing::info!(node = shared.node.0, "joined the cluster on this database");
+                (feed, shared.node)
+            }
+            None => (own, NodeId::LOCAL),
+        };
+        let (router, router_task) = Router::spawn(feed, config.presence_grace, node);
         let stopping = CancellationToken::new();
         let failure = Failure::default();
         tokio::spawn(supervise(

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use switchboard_server::config::defaults;
 use switchboard_server::inflow::Allowance;
 use switchboard_server::priority::PriorityRules;
-use switchboard_server::store::Durability;
+use switchboard_server::store::{Durability, Location};
 use switchboard_server::{Config, ServeOptions};
 
 use crate::DbArg;
@@ -23,6 +23,13 @@ pub(crate) struct ServeArgs {
     listen: String,
     #[command(flatten)]
     db: DbArg,
+    /// Cluster mode: carry each commit to the other nodes on this NATS
+    /// server (nats://[USER:PASSWORD@]HOST:PORT), with --postgres. Every
+    /// node given the same two URLs is one help desk (docs/cluster.md).
+    /// Without it, nodes on one database still serve correctly, reading
+    /// each other's commits from the database, more slowly.
+    #[arg(long, env = "SWITCHBOARD_NATS", hide_env_values = true)]
+    nats: Option<String>,
     /// Longest accepted line in bytes; longer lines get `line_too_long`.
     #[arg(long, env = "SWITCHBOARD_MAX_LINE", default_value_t = defaults::MAX_LINE_BYTES,
           value_parser = clap::value_parser!(u32).range(64..))]
@@ -214,9 +221,18 @@ impl ServeArgs {
             reply_budget_bytes: usize::try_from(self.reply_budget).unwrap_or(usize::MAX),
             replies_per_user: self.replies_per_user as usize,
         };
+        let db = self.db.location()?;
+        if self.nats.is_some() && !matches!(db, Location::Postgres(_)) {
+            anyhow::bail!(
+                "--nats needs --postgres: the nodes of a cluster share one PostgreSQL \
+                 database, and the bus only carries its commits between them \
+                 (docs/cluster.md)"
+            );
+        }
         Ok(ServeOptions {
             listen: self.listen,
-            db: self.db.location()?,
+            db,
+            nats: self.nats,
             durability: match self.durability {
                 DurabilityArg::Full => Durability::Full,
                 DurabilityArg::Normal => Durability::Normal,

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use switchboard_protocol::Name;
 use switchboard_server::event::{Batch, Event, Seq};
-use switchboard_server::fanout::feed_wire;
 use switchboard_server::fanout::nats_bus::{NatsBus, NatsFeed};
+use switchboard_server::feed_wire;
 use switchboard_tests::TestNats;
 use tokio::sync::watch;
 

@@ -208,25 +208,6 @@ async fn every_agent_command_takes_postgres_in_place_of_db() {
     assert!(from_env.status.success(), "{from_env:?}");
 }
 
-/// Until the cluster mode, one server per database: a second would deliver
-/// only its own commits.
-#[test]
-fn a_second_server_on_the_same_database_is_refused() {
-    let Some(server) = node(&[]) else {
-        return;
-    };
-    let TestStore::Postgres(url) = server.store() else {
-        panic!("a PostgreSQL node");
-    };
-    let second = switchboard(&["serve", "--listen", "127.0.0.1:0", "--postgres", url]);
-    assert!(!second.status.success());
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        stderr.contains("another switchboard is serving the PostgreSQL database"),
-        "{stderr}"
-    );
-}
-
 #[test]
 fn db_and_postgres_together_are_refused() {
     let output = switchboard(&[

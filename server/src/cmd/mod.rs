@@ -22,7 +22,7 @@ use switchboard_protocol::{ClientFrame, Name, RequestId, Role, ServerFrame};
 
 use crate::error::RequestError;
 
-use crate::event::{ConnId, NodeId, Origin};
+use crate::event::{ConnId, Origin};
 use crate::identity::Identity;
 use crate::inflow::Exceeded;
 use crate::rate_limit::TokenBucket;
@@ -58,7 +58,7 @@ pub struct Caller<'a> {
 impl Caller<'_> {
     pub fn origin(&self) -> Origin {
         Origin {
-            node: NodeId::LOCAL,
+            node: self.services.router.node(),
             conn: self.conn,
             request: self.request.clone(),
         }

@@ -22,6 +22,12 @@ const FEED_QUEUE: usize = 16_384;
 pub struct Feed(mpsc::Receiver<Commit>);
 
 impl Feed {
+    /// A feed and the sender that fills it (a cluster's feed task).
+    pub fn channel() -> (mpsc::Sender<Commit>, Feed) {
+        let (commits, feed) = mpsc::channel(FEED_QUEUE);
+        (commits, Feed(feed))
+    }
+
     /// The next commit; `None` once every publisher is gone.
     pub async fn next(&mut self) -> Option<Commit> {
         self.0.recv().await
@@ -38,8 +44,8 @@ impl LocalBus {
     /// (nothing is committed before a node's router starts, so a single
     /// node's feed needs no earlier position).
     pub fn new() -> (LocalBus, Feed) {
-        let (commits, feed) = mpsc::channel(FEED_QUEUE);
-        (LocalBus { commits }, Feed(feed))
+        let (commits, feed) = Feed::channel();
+        (LocalBus { commits }, feed)
     }
 }
 
@@ -69,6 +75,7 @@ mod tests {
                 }],
             }),
             answers: Vec::new(),
+            feed: None,
         }
     }
 

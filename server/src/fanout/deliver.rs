@@ -31,7 +31,7 @@ impl Registry {
     /// their requesters, each in request order (an answer comes after the
     /// events of the requests before it).
     pub fn committed(&mut self, commit: Commit) {
-        let Commit { batch, answers } = commit;
+        let Commit { batch, answers, .. } = commit;
         let mut answers = answers.into_iter().peekable();
         if let Some(batch) = batch {
             for (index, event) in batch.events.into_iter().enumerate() {
@@ -65,13 +65,8 @@ impl Registry {
                     user: user.clone(),
                     agent: agent.clone(),
                 });
-                self.fan_out(
-                    seq,
-                    &user,
-                    origin.as_ref().map(|origin| origin.conn),
-                    &event,
-                    None,
-                );
+                let requester = origin.as_ref().and_then(|origin| self.local(origin));
+                self.fan_out(seq, &user, requester, &event, None);
                 if let Some(origin) = origin {
                     self.reply(
                         &origin,
@@ -117,14 +112,16 @@ impl Registry {
         // Everyone else first, the sender last: once the sender has its
         // reply, every other connection's event is already queued, so a
         // `ping` on any of them is a barrier (docs/protocol.md, point 16).
+        let sender = self.local(&origin);
         self.fan_out(
             seq,
             &message.user,
-            Some(origin.conn),
+            sender,
             &encoded.event(),
             Some(message.id),
         );
-        if let Some(peer) = self.peers.get_mut(&origin.conn) {
+        if let Some((conn, peer)) = sender.and_then(|conn| Some((conn, self.peers.get_mut(&conn)?)))
+        {
             let sent = encoded
                 .sent(origin.request.as_ref())
                 .expect("server frames always serialise: no maps with non-string keys");
@@ -134,7 +131,7 @@ impl Registry {
                 None if peer.subscribed => peer.seen.delivered(message.id),
                 None => {}
             }
-            self.push(origin.conn, sent, true);
+            self.push(conn, sent, true);
         }
     }
 
@@ -299,6 +296,7 @@ mod tests {
                     refusal: crate::event::Refusal::NotDone,
                 },
             )],
+            feed: None,
         });
         assert_eq!(
             ana.frames()

@@ -1,6 +1,5 @@
 //! A cluster's feed, put in order: the rule each node's router needs before
-//! it can apply other nodes' commits (issue 16; not wired in yet: one node's
-//! [`super::bus::LocalBus`] hands commits over in order already).
+//! it can apply other nodes' commits (issue 16; `cluster_feed.rs` runs it).
 //!
 //! In a cluster every node hears every node's committed batches on the bus
 //! (NATS core), which promises nothing: a batch may come late, early, twice,
@@ -18,16 +17,7 @@
 use std::collections::BTreeMap;
 
 use crate::event::Seq;
-
-/// A batch with the position of the one committed before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Linked<T> {
-    /// The position of the batch committed just before this one (the
-    /// position a snapshot reports just before this commit).
-    pub after: Seq,
-    pub seq: Seq,
-    pub item: T,
-}
+pub use crate::feed_wire::Linked;
 
 /// Positions to read back from storage: every batch with
 /// `after < seq <= upto`, oldest first.
@@ -148,6 +138,24 @@ impl<T> FeedOrder<T> {
         batch.item
     }
 
+    /// Storage no longer holds the batches up to `to` (the feed table
+    /// keeps them for a while, then prunes them): this node moves on past
+    /// them, and applies whatever held batch now follows.
+    pub fn skip_to(&mut self, to: Seq) -> Offered<T> {
+        let mut ready = Vec::new();
+        if to > self.applied {
+            self.applied = to;
+            self.drop_stale();
+            while let Some(next) = self.early.remove(&self.applied) {
+                ready.push(self.apply(next));
+            }
+        }
+        Offered {
+            ready,
+            gap: self.missing(),
+        }
+    }
+
     fn hold(&mut self, batch: Linked<T>) {
         self.early.insert(batch.after, batch);
         while self.early.len() > self.early_limit {
@@ -246,6 +254,23 @@ mod tests {
                 batch
             })
             .collect()
+    }
+
+    #[test]
+    fn skipping_past_pruned_batches_applies_what_follows() {
+        let mut feed = FeedOrder::starting_at(Seq(1), 8);
+        assert_eq!(
+            feed.offer(linked(6, 8)).gap,
+            Some(Gap {
+                after: Seq(1),
+                upto: Seq(6)
+            })
+        );
+        let offered = feed.skip_to(Seq(6));
+        assert_eq!(offered.ready, [8]);
+        assert_eq!(offered.gap, None);
+        assert_eq!(feed.applied(), Seq(8));
+        assert_eq!(feed.skip_to(Seq(3)).ready, Vec::<u64>::new(), "never back");
     }
 
     proptest! {

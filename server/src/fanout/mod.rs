@@ -12,8 +12,6 @@
 //! - [`feed_order`]: a cluster's feed put in order: batches from the bus
 //!   applied by position with no gap and none twice, the missing ranges named
 //!   for a read-back from storage; pure (issue 16; not wired in yet).
-//! - [`feed_wire`]: a committed batch as the bus carries it between nodes
-//!   (versioned JSON, linked to the position before it).
 //! - [`nats_bus`]: the bus on core NATS: publish, receive, and whether it is
 //!   up (issue 16; not wired in yet).
 //! - [`registry`]: membership: peers, subscriptions, presence and the agent
@@ -53,10 +51,11 @@
 //! feed batches ordered by `Seq` with no gap.
 
 pub mod bus;
+pub mod cluster_feed;
+mod cluster_order;
 pub mod credentials;
 mod deliver;
 pub mod feed_order;
-pub mod feed_wire;
 pub mod nats_bus;
 pub mod outbox;
 mod presence;

@@ -25,7 +25,7 @@ use super::outbox::{OutboxSender, Outgoing, PushError};
 use super::presence::Presence;
 use super::seen::Seen;
 use super::subscribe::Held;
-use crate::event::{ConnId, ConnMap, Origin, Seq};
+use crate::event::{ConnId, ConnMap, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use crate::metrics::counts::FanoutCounts;
 
@@ -77,16 +77,26 @@ pub struct Registry {
     pub(super) presence: Presence,
     /// Frames queued and refusals answered, for the metrics endpoint.
     pub(super) counts: Arc<FanoutCounts>,
+    /// This node: a commit's origin is one of its connections only if it
+    /// names this node (connection ids are counted per node).
+    pub(super) node: NodeId,
 }
 
 impl Registry {
-    /// An empty registry that announces a user offline `presence_grace`
-    /// after its last connection closes, unless it is back by then.
-    pub fn new(presence_grace: Duration) -> Self {
+    /// An empty registry of `node`'s connections that announces a user
+    /// offline `presence_grace` after its last connection closes, unless it
+    /// is back by then.
+    pub fn new(presence_grace: Duration, node: NodeId) -> Self {
         Self {
             presence: Presence::new(presence_grace),
+            node,
             ..Self::default()
         }
+    }
+
+    /// The connection a request came from, if it came to this node.
+    pub(super) fn local(&self, origin: &Origin) -> Option<ConnId> {
+        (origin.node == self.node).then_some(origin.conn)
     }
 
     pub fn connect(
@@ -228,8 +238,10 @@ impl Registry {
     }
 
     pub(super) fn reply(&mut self, origin: &Origin, frame: &ServerFrame) {
-        if self.peers.contains_key(&origin.conn) {
-            self.push(origin.conn, encode(frame), true);
+        if let Some(conn) = self.local(origin)
+            && self.peers.contains_key(&conn)
+        {
+            self.push(conn, encode(frame), true);
         }
     }
 

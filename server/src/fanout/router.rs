@@ -24,7 +24,7 @@ use super::credentials::AgentTokens;
 use super::outbox::OutboxSender;
 use super::registry::Registry;
 use crate::event::Backlog;
-use crate::event::{ConnId, Origin};
+use crate::event::{ConnId, NodeId, Origin};
 use crate::identity::Identity;
 use crate::metrics::counts::FanoutCounts;
 
@@ -69,6 +69,8 @@ pub struct Router {
     stopped: CancellationToken,
     /// What the task counts, for the metrics endpoint.
     counts: Arc<FanoutCounts>,
+    /// The node this router serves.
+    node: NodeId,
 }
 
 /// Cancels its token when dropped: on the task's return, and during a
@@ -86,16 +88,18 @@ impl Router {
     /// Starts the router task on `feed`; it stops when every handle is
     /// gone. The handle to the task is for supervision: it ends early only
     /// by a panic. `presence_grace`: how long a user's last connection may
-    /// be gone before agents hear it offline.
+    /// be gone before agents hear it offline. `node`: which node's
+    /// connections it serves ([`NodeId::LOCAL`] alone on SQLite).
     pub fn spawn(
         mut feed: Feed,
         presence_grace: Duration,
+        node: NodeId,
     ) -> (Router, tokio::task::JoinHandle<()>) {
         let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
         let guard = StopGuard(stopped.clone());
-        let registry = Registry::new(presence_grace);
+        let registry = Registry::new(presence_grace, node);
         let counts = Arc::clone(&registry.counts);
         let task = tokio::spawn(async move {
             // Declared before the guard, as the guard's comment requires.
@@ -149,6 +153,7 @@ impl Router {
             disconnects,
             stopped,
             counts,
+            node,
         };
         (router, task)
     }
@@ -157,6 +162,12 @@ impl Router {
     /// by the metrics endpoint.
     pub fn counts(&self) -> Arc<FanoutCounts> {
         Arc::clone(&self.counts)
+    }
+
+    /// The node whose connections this router serves: the origin of its
+    /// sessions' requests.
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 
     /// Whether the router task has ended: a closed outbox then means the
@@ -258,7 +269,7 @@ mod tests {
     async fn the_router_announces_a_departure_when_its_grace_is_over() {
         let (_bus, feed) = super::super::bus::LocalBus::new();
         let grace = Duration::from_millis(300);
-        let (router, _task) = Router::spawn(feed, grace);
+        let (router, _task) = Router::spawn(feed, grace, NodeId::LOCAL);
         let join = |conn, identity: Identity| {
             let router = router.clone();
             async move {
@@ -308,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn a_router_that_dies_says_so_before_its_outboxes_close() {
         let (_bus, feed) = super::super::bus::LocalBus::new();
-        let (router, task) = Router::spawn(feed, Duration::ZERO);
+        let (router, task) = Router::spawn(feed, Duration::ZERO, NodeId::LOCAL);
         let (tx, mut rx) = outbox(4, usize::MAX);
         router
             .connect(1, alice_identity(), b"t".to_vec(), tx)

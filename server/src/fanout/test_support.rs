@@ -19,6 +19,7 @@ pub(super) fn commit_at(seq: u64, event: Event) -> Commit {
             events: vec![event],
         }),
         answers: Vec::new(),
+        feed: None,
     }
 }
 

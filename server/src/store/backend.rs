@@ -20,6 +20,7 @@ use switchboard_protocol::Timestamp;
 
 use super::AgentCredential;
 use super::rules::{Reads, Tables};
+use crate::event::Seq;
 
 pub(super) trait Backend {
     type Error: Error + Send + Sync + 'static;
@@ -56,6 +57,34 @@ pub(super) trait Transaction {
     /// Undoes what was written since the savepoint.
     fn rollback_to_savepoint(&self) -> Result<(), Self::Error>;
     fn commit(self) -> Result<(), Self::Error>;
+
+    /// What a shared database's sequencer row said when this transaction
+    /// took it. `None` (SQLite) for a database only this writer writes: it
+    /// keeps positions and time stamps itself. `Some` (PostgreSQL, which
+    /// several nodes may write): the writer continues from it.
+    fn shared_clock(&self) -> Option<SharedClock> {
+        None
+    }
+
+    /// Appends a batch to a shared database's feed (`sb_feed`), in this
+    /// transaction, for other nodes to read back by position. Nothing to
+    /// do where no other node reads.
+    fn append_feed(&self, _after: Seq, _seq: Seq, _encoded: &[u8]) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A shared sequencer row as a write transaction found it, holding it
+/// until commit: where positions continue, and the one clock (the
+/// database's) every node stamps messages from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SharedClock {
+    pub last_message_id: u64,
+    pub releases: u64,
+    /// The newest time stamp any node stored.
+    pub last_ts: Timestamp,
+    /// The database's clock as the transaction began.
+    pub now: Timestamp,
 }
 
 /// What a reader thread reads from: its own connection or client.

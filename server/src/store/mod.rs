@@ -44,6 +44,7 @@ mod position;
 mod postgres;
 mod reader;
 mod rules;
+pub mod shared_feed;
 mod sqlite;
 mod startup;
 mod stored_priority;
@@ -62,6 +63,7 @@ pub use admin::Admin;
 pub use copy::{CopyError, CopyProgress, CopySummary, Counts, Kind, copy_to_postgres};
 pub use health::{WriterFigures, WriterHealth};
 pub use location::Location;
+pub use shared_feed::SharedFeed;
 pub use sqlite::Durability;
 pub use sqlite::admin::NameTaken;
 use sqlite::server_lock::ServerLock;
@@ -85,7 +87,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::event::Backlog;
-use crate::event::{CommitSink, Origin};
+use crate::event::{CommitSink, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use reader::ReadJob;
 
@@ -175,11 +177,10 @@ pub enum OpenError {
          names the right host, port, user, password and database"
     )]
     PostgresUnreachable { url: String, reason: String },
-    /// Another server stores in this database (see `postgres::open_store`).
+    /// `switchboard copy` is filling this database (see `postgres::open_store`).
     #[error(
-        "another switchboard is serving the PostgreSQL database {url}; stop it first, \
-         or give this server a database of its own: several nodes on one database \
-         need the cluster mode, which is not built yet (docs/cluster.md)"
+        "`switchboard copy` is writing into the PostgreSQL database {url}; start the \
+         server once the copy has finished"
     )]
     PostgresInUse { url: String },
     /// Not switchboard's, or a schema this build cannot use.
@@ -230,6 +231,16 @@ enum WriteJob {
     Probe,
 }
 
+/// What a node needs to share its database with other nodes (cluster
+/// mode): its id among them, the position its feed starts after (every
+/// later commit, its own or another node's, is delivered from there), and
+/// the feed's reader.
+pub struct SharedDatabase {
+    pub node: NodeId,
+    pub start: Seq,
+    pub feed: SharedFeed,
+}
+
 /// The handle every session holds.
 #[derive(Clone)]
 pub struct Store {
@@ -243,14 +254,23 @@ impl Store {
     /// `location` and starts the storage threads. Each commit goes to
     /// `sink`, in order. `durability` is SQLite's; PostgreSQL's is its own
     /// `synchronous_commit`.
+    ///
+    /// On PostgreSQL, which other nodes may share, it also says what this
+    /// node needs to hear their commits: [`SharedDatabase`].
     pub fn open_at(
         location: &Location,
         durability: Durability,
         sink: impl CommitSink,
-    ) -> Result<(Store, StoreThreads), OpenError> {
+    ) -> Result<(Store, StoreThreads, Option<SharedDatabase>), OpenError> {
         match location {
-            Location::Sqlite(path) => Store::open(path, durability, sink),
-            Location::Postgres(url) => Store::open_postgres(url, sink),
+            Location::Sqlite(path) => {
+                let (store, threads) = Store::open(path, durability, sink)?;
+                Ok((store, threads, None))
+            }
+            Location::Postgres(url) => {
+                let (store, threads, shared) = Store::open_postgres(url, sink)?;
+                Ok((store, threads, Some(shared)))
+            }
         }
     }
 
@@ -286,23 +306,29 @@ impl Store {
     fn open_postgres(
         url: &PostgresUrl,
         sink: impl CommitSink,
-    ) -> Result<(Store, StoreThreads), OpenError> {
+    ) -> Result<(Store, StoreThreads, SharedDatabase), OpenError> {
         let opened = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let (mut backend, readers) = self::postgres::open_store(url, READERS)?;
+                    let mut opened = self::postgres::open_store(url, READERS)?;
                     let failed = |error: self::postgres::PostgresError| OpenError::PostgresSchema {
                         url: url.to_string(),
                         reason: error.to_string(),
                     };
-                    startup::release_removed_agents(&mut backend).map_err(failed)?;
-                    let writer = writer::Writer::new(backend, Box::new(sink)).map_err(failed)?;
-                    Ok((writer, readers))
+                    startup::release_removed_agents(&mut opened.writer).map_err(failed)?;
+                    let writer =
+                        writer::Writer::new(opened.writer, Box::new(sink)).map_err(failed)?;
+                    Ok((writer, opened.readers, opened.feed, opened.node))
                 })
                 .join()
         });
-        let (writer, readers) = opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        start_threads(writer, readers, None)
+        let (writer, readers, feed, node) =
+            opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let start = writer.position();
+        // Not joined on shutdown: it ends once the cluster feed lets go.
+        let (feed, _thread) = shared_feed::start(feed).map_err(OpenError::Thread)?;
+        let (store, threads) = start_threads(writer, readers, None)?;
+        Ok((store, threads, SharedDatabase { node, start, feed }))
     }
 
     /// The writer's health and figures (`health.rs`), for the metrics

@@ -40,6 +40,15 @@ impl Outcome {
         }
     }
 
+    /// The events committing this would hand on, in order.
+    pub(super) fn events(&self) -> &[Event] {
+        match self {
+            Outcome::Written(Written::Event(event)) => std::slice::from_ref(event),
+            Outcome::Announce(events) => events,
+            _ => &[],
+        }
+    }
+
     /// How many releases committing this would count (schema 7).
     pub(super) fn releases(&self) -> u64 {
         let released = |event: &Event| matches!(event, Event::Released { .. });

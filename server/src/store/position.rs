@@ -16,14 +16,24 @@ pub(super) struct Position {
 impl Position {
     pub(super) fn read<B: Backend>(backend: &mut B) -> Result<Self, B::Error> {
         let (last_message_id, releases) = backend.position_parts()?;
-        Ok(Self {
+        Ok(Self::at(last_message_id, releases))
+    }
+
+    /// The position after `last_message_id` and `releases`.
+    pub(super) fn at(last_message_id: u64, releases: u64) -> Self {
+        Self {
             last_message_id,
             releases,
-        })
+        }
+    }
+
+    /// The position itself: the `Seq` of the last commit with events.
+    pub(super) fn seq(&self) -> Seq {
+        Seq(self.last_message_id + self.releases)
     }
 
     /// Moves past a committed batch of `events`.
-    pub(super) fn advance(&mut self, events: &[Event]) -> Seq {
+    pub(super) fn advance<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) -> Seq {
         for event in events {
             match event {
                 Event::Sent { message, .. } => {
@@ -32,6 +42,6 @@ impl Position {
                 Event::Released { .. } => self.releases += 1,
             }
         }
-        Seq(self.last_message_id + self.releases)
+        self.seq()
     }
 }

@@ -18,9 +18,8 @@ pub struct StoreThreads {
     /// Cancelled when the writer thread ends, however it ends.
     writer_stopped: CancellationToken,
     /// This server's hold on its SQLite file, let go once the threads
-    /// are gone (see `sqlite::server_lock`). None on PostgreSQL, where the
-    /// writer's connection holds an advisory lock instead
-    /// (`postgres::open_store`).
+    /// are gone (see `sqlite::server_lock`). None on PostgreSQL, which
+    /// several nodes may share (cluster mode).
     _lock: Option<ServerLock>,
 }
 

@@ -114,7 +114,9 @@ fn target_holds(url: &PostgresUrl) -> Option<String> {
 
 /// Every message in the PostgreSQL database, as a server reads them.
 fn target_messages(url: &PostgresUrl) -> usize {
-    let (_, mut readers) = crate::store::postgres::open_store(url, 1).expect("opens");
+    let mut readers = crate::store::postgres::open_store(url, 1)
+        .expect("opens")
+        .readers;
     let (messages, _) = readers[0]
         .reads()
         .messages_since(0, RESUME_CAP)
@@ -158,8 +160,8 @@ fn every_row_lands_and_ids_stamps_and_positions_continue_above_them() {
 
     // What every reader of either backend sees is the same.
     let mut sqlite = connect(&db).expect("opens");
-    let (mut writer, mut readers) =
-        crate::store::postgres::open_store(&url, 1).expect("a server can open the copy");
+    let opened = crate::store::postgres::open_store(&url, 1).expect("a server can open the copy");
+    let (mut writer, mut readers) = (opened.writer, opened.readers);
     let postgres = &mut readers[0];
     let (from_sqlite, _) = sqlite.reads().messages_since(0, RESUME_CAP).expect("reads");
     let (from_postgres, _) = postgres
@@ -243,7 +245,9 @@ fn every_row_lands_and_ids_stamps_and_positions_continue_above_them() {
     tx.commit().expect("commits");
     drop((writer, readers));
     crate::admin::add_agent(&Location::Postgres(url.clone()), "zoe").expect("a new agent");
-    let (_, mut readers) = crate::store::postgres::open_store(&url, 1).expect("opens");
+    let mut readers = crate::store::postgres::open_store(&url, 1)
+        .expect("opens")
+        .readers;
     let next_agent = readers[0]
         .reads()
         .find_agent(&name("zoe"))

@@ -7,10 +7,11 @@ use std::cell::RefCell;
 use switchboard_protocol::Timestamp;
 
 use super::conn::Conn;
-use super::queries::clock;
+use super::queries::{clock, feed};
 use super::tables::Writes;
 use super::{PostgresError, Result};
-use crate::store::backend::{Backend, Transaction};
+use crate::event::Seq;
+use crate::store::backend::{Backend, SharedClock, Transaction};
 
 /// The writer thread's connection.
 pub(in crate::store) struct PostgresWriter {
@@ -29,6 +30,8 @@ impl PostgresWriter {
 /// back.
 pub(in crate::store) struct PostgresTx<'c> {
     conn: &'c RefCell<Conn>,
+    /// What the sequencer row said as this transaction took it.
+    shared: SharedClock,
     finished: bool,
 }
 
@@ -42,9 +45,10 @@ impl Backend for PostgresWriter {
     fn begin(&mut self) -> Result<PostgresTx<'_>> {
         let conn = self.conn.get_mut();
         conn.reconnect_if_closed();
-        conn.retrying_if_lost(clock::begin_locked)?;
+        let shared = conn.retrying_if_lost(clock::begin_locked)?;
         Ok(PostgresTx {
             conn: &self.conn,
+            shared,
             finished: false,
         })
     }
@@ -99,6 +103,22 @@ impl Transaction for PostgresTx<'_> {
     fn commit(mut self) -> Result<()> {
         self.finished = true;
         self.batch("COMMIT")
+    }
+
+    /// Several nodes write this database: the writer continues from what
+    /// the row said, never from its own memory.
+    fn shared_clock(&self) -> Option<SharedClock> {
+        Some(self.shared)
+    }
+
+    fn append_feed(&self, after: Seq, seq: Seq, encoded: &[u8]) -> Result<()> {
+        feed::append(
+            &mut self.conn.borrow_mut(),
+            after,
+            seq,
+            encoded,
+            self.shared.now,
+        )
     }
 }
 

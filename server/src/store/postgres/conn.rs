@@ -120,17 +120,20 @@ impl Conn {
         Ok(self.client.batch_execute(sql)?)
     }
 
-    /// Statements without parameters in one round trip, and the first
-    /// column of every row they return, as text.
-    pub(super) fn simple_column(&mut self, sql: &str) -> Result<Vec<Option<String>>> {
-        Ok(self
-            .client
-            .simple_query(sql)?
-            .into_iter()
-            .filter_map(|message| match message {
-                SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_owned)),
+    /// Statements without parameters in one round trip, and every column
+    /// of the first row they return, as text (none: no row).
+    pub(super) fn simple_row(&mut self, sql: &str) -> Result<Vec<Option<String>>> {
+        let messages = self.client.simple_query(sql)?;
+        Ok(messages
+            .iter()
+            .find_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|index| row.get(index).map(str::to_owned))
+                        .collect(),
+                ),
                 _ => None,
             })
-            .collect())
+            .unwrap_or_default())
     }
 }

@@ -35,6 +35,7 @@ pub(super) mod backend;
 pub(super) mod conn;
 #[cfg(test)]
 mod contract_tests;
+pub(super) mod feed;
 pub(super) mod import;
 pub(super) mod queries;
 pub(super) mod reads;
@@ -45,6 +46,7 @@ pub mod url;
 use thiserror::Error;
 
 use super::OpenError;
+use crate::event::NodeId;
 use conn::Conn;
 use schema::Settle;
 use url::PostgresUrl;
@@ -91,22 +93,23 @@ pub(super) fn settle_schema(
     Ok(conn)
 }
 
-/// Held (session-scoped) by the writer's connection of the one server on
-/// a database: "SWBS".
+/// Held (session-scoped) by every server's writer connection, shared, and by
+/// `switchboard copy`, exclusive: a copy never writes into a database a
+/// node serves, and no node starts on one a copy is filling. "SWBS".
 const SERVER_LOCK: i64 = 0x5357_4253;
 
-/// How long startup waits for the server lock: a server killed a moment ago
-/// holds it until PostgreSQL notices its connection is gone, which takes
-/// milliseconds, not seconds.
+/// How long startup waits for its share of the server lock: a copy killed a
+/// moment ago holds it until PostgreSQL notices its connection is gone,
+/// which takes milliseconds, not seconds.
 const SERVER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Takes [`SERVER_LOCK`] on the writer's connection, waiting up to
-/// [`SERVER_LOCK_WAIT`] for a server that was just killed to let go of it.
+/// Takes a share of [`SERVER_LOCK`] on the writer's connection, waiting up
+/// to [`SERVER_LOCK_WAIT`] for a copy to let go of it.
 fn take_server_lock(writer: &mut Conn, url: &PostgresUrl) -> std::result::Result<(), OpenError> {
     let deadline = std::time::Instant::now() + SERVER_LOCK_WAIT;
     loop {
         let locked = writer
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
+            .query_one("SELECT pg_try_advisory_lock_shared($1)", &[&SERVER_LOCK])
             .and_then(|row| queries::get::<bool>(&row, 0));
         match locked {
             Ok(true) => return Ok(()),
@@ -128,21 +131,41 @@ fn take_server_lock(writer: &mut Conn, url: &PostgresUrl) -> std::result::Result
     }
 }
 
+/// What `serve` opens on PostgreSQL: the writer's connection, the
+/// readers', the feed thread's, and this node's id among the nodes that
+/// share the database.
+pub(super) struct OpenedStore {
+    pub writer: backend::PostgresWriter,
+    pub readers: Vec<reads::PostgresReader>,
+    pub feed: feed::PostgresFeed,
+    pub node: NodeId,
+}
+
 /// For `serve`: the writer's connection, its schema created or upgraded,
-/// and `readers` more for the reader threads.
+/// `readers` more for the reader threads, one for the feed thread, and a
+/// new node id.
 ///
-/// One server per database, for now: without the bus between nodes (the
-/// cluster step), two servers would each deliver only their own commits.
-/// The writer's connection holds an advisory lock while it lives, and a
-/// second server is refused at startup, as on SQLite (`server_lock`).
+/// Any number of nodes may share the database (cluster mode): every write
+/// takes the sequencer row, and each node reads the others' commits from
+/// the feed (`sb_feed`) or hears them on the bus.
 pub(super) fn open_store(
     url: &PostgresUrl,
     readers: usize,
-) -> std::result::Result<(backend::PostgresWriter, Vec<reads::PostgresReader>), OpenError> {
+) -> std::result::Result<OpenedStore, OpenError> {
     let mut writer = settle_schema(connect(url)?, Settle::Migrate)?;
     take_server_lock(&mut writer, url)?;
+    let node = queries::nodes::register(&mut writer, switchboard_protocol::Timestamp::now())
+        .map_err(|error| OpenError::PostgresSchema {
+            url: url.to_string(),
+            reason: error.to_string(),
+        })?;
     let readers = (0..readers)
         .map(|_| connect(url).map(reads::PostgresReader::new))
         .collect::<std::result::Result<_, _>>()?;
-    Ok((backend::PostgresWriter::new(writer), readers))
+    Ok(OpenedStore {
+        writer: backend::PostgresWriter::new(writer),
+        readers,
+        feed: feed::PostgresFeed::new(connect(url)?),
+        node: NodeId(node),
+    })
 }

@@ -83,6 +83,22 @@ const MIGRATIONS: &[&str] = &[
         user_id     BIGINT PRIMARY KEY REFERENCES users(id),
         agent_id    BIGINT NOT NULL REFERENCES agents(id)
      );"#,
+    // 2: cluster mode (issue 16). The feed: every committed batch with
+    // events, as the bus carries it, so a node reads back by position what
+    // the bus lost; written in the batch's own transaction, pruned after
+    // `feed::RETENTION`. The nodes: each running node's id.
+    r#"CREATE TABLE sb_feed (
+        seq         BIGINT PRIMARY KEY,
+        -- The position of the batch committed just before this one.
+        after       BIGINT NOT NULL,
+        -- The batch, encoded as on the bus (fanout/feed_wire.rs).
+        batch       BYTEA NOT NULL,
+        at_us       BIGINT NOT NULL
+     );
+     CREATE TABLE sb_nodes (
+        id          INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        started_us  BIGINT NOT NULL
+     );"#,
 ];
 
 /// The schema version this build writes.

@@ -243,16 +243,27 @@ pub(in crate::store) fn release_removed_agents<T: Tables>(
 /// Time stamps that strictly increase, even if the system clock steps back.
 pub(in crate::store) struct Clock {
     last: Timestamp,
+    /// The database's time, read when the transaction began (cluster).
+    pinned: Option<Timestamp>,
 }
 
 impl Clock {
     /// A clock whose next time stamp comes after `last` (the newest stored).
     pub(in crate::store) fn after(last: Timestamp) -> Self {
-        Self { last }
+        Self { last, pinned: None }
+    }
+
+    /// Follows a shared database's clock (a cluster's nodes stamp from one
+    /// clock, not each from its own): from now on time stamps come after
+    /// `last`, the newest stored by any node, taken from the database's
+    /// `now` (read as its transaction began).
+    pub(in crate::store) fn pin(&mut self, now: Timestamp, last: Timestamp) {
+        self.last = self.last.max(last);
+        self.pinned = Some(now);
     }
 
     pub(in crate::store) fn now(&mut self) -> Timestamp {
-        let now = Timestamp::now();
+        let now = self.pinned.unwrap_or_else(Timestamp::now);
         self.last = if now > self.last {
             now
         } else {

@@ -47,7 +47,8 @@ use super::health::WriterRecord;
 use super::outcome::Outcome;
 use super::position::Position;
 use super::rules::{Clock, Written};
-use crate::event::{Batch, Commit, CommitSink, Event};
+use crate::event::{Batch, Commit, CommitSink, Event, FeedEntry};
+use crate::feed_wire;
 
 /// The most requests in one transaction: large enough to amortise the
 /// fsync, small enough that the first request of a group is not kept
@@ -69,6 +70,8 @@ pub(super) struct Writer<B> {
 struct Group {
     outcomes: Vec<Outcome>,
     failed: Option<String>,
+    /// The batch as appended to a shared database's feed, if it was.
+    feed: Option<FeedEntry>,
 }
 
 impl<B: Backend> Writer<B> {
@@ -84,6 +87,11 @@ impl<B: Backend> Writer<B> {
             stats: CommitStats::new(Instant::now()),
             record: Arc::default(),
         })
+    }
+
+    /// The position of the last commit this writer knows of.
+    pub(super) fn position(&self) -> crate::event::Seq {
+        self.position.seq()
     }
 
     /// Where this writer records its health and figures.
@@ -126,8 +134,17 @@ impl<B: Backend> Writer<B> {
         // write: one that wrote nothing (a replayed key, refused sends)
         // commits even on a full disk, and would call the writer healthy.
         let must_write = probed || self.record.is_failing();
-        let Group { outcomes, failed } =
-            run_group(&mut self.backend, &mut self.clock, jobs, must_write);
+        let Group {
+            outcomes,
+            failed,
+            feed,
+        } = run_group(
+            &mut self.backend,
+            &mut self.clock,
+            &mut self.position,
+            jobs,
+            must_write,
+        );
         let took = started.elapsed();
         self.stats.record(jobs.len(), took);
         let mut events = Vec::with_capacity(outcomes.len());
@@ -165,7 +182,11 @@ impl<B: Backend> Writer<B> {
             seq: self.position.advance(&events),
             events,
         });
-        let commit = Commit { batch, answers };
+        let commit = Commit {
+            batch,
+            answers,
+            feed,
+        };
         if !commit.is_empty() {
             self.sink.committed(commit);
         }
@@ -179,11 +200,12 @@ impl<B: Backend> Writer<B> {
 fn run_group<B: Backend>(
     backend: &mut B,
     clock: &mut Clock,
+    position: &mut Position,
     jobs: &[WriteJob],
     must_write: bool,
 ) -> Group {
-    commit_together(backend, clock, jobs, must_write)
-        .unwrap_or_else(|| commit_apart(backend, clock, jobs, must_write))
+    commit_together(backend, clock, position, jobs, must_write)
+        .unwrap_or_else(|| commit_apart(backend, clock, position, jobs, must_write))
 }
 
 /// The fast path: the whole group in one transaction, no savepoints.
@@ -191,6 +213,7 @@ fn run_group<B: Backend>(
 fn commit_together<B: Backend>(
     backend: &mut B,
     clock: &mut Clock,
+    position: &mut Position,
     jobs: &[WriteJob],
     must_write: bool,
 ) -> Option<Group> {
@@ -198,6 +221,7 @@ fn commit_together<B: Backend>(
         Ok(tx) => tx,
         Err(error) => return Some(group_failed(jobs, &error)),
     };
+    follow_shared_clock(&tx, clock, position);
     let outcomes = {
         let mut hot = match tx.tables() {
             Ok(hot) => hot,
@@ -215,8 +239,7 @@ fn commit_together<B: Backend>(
         }
         outcomes
     };
-    let committed = count_releases(&tx, &outcomes, must_write)
-        .and_then(|()| tx.commit().map_err(backend_failed));
+    let committed = finish(tx, *position, &outcomes, must_write);
     Some(settle(committed, outcomes))
 }
 
@@ -225,6 +248,7 @@ fn commit_together<B: Backend>(
 fn commit_apart<B: Backend>(
     backend: &mut B,
     clock: &mut Clock,
+    position: &mut Position,
     jobs: &[WriteJob],
     must_write: bool,
 ) -> Group {
@@ -232,6 +256,7 @@ fn commit_apart<B: Backend>(
         Ok(tx) => tx,
         Err(error) => return group_failed(jobs, &error),
     };
+    follow_shared_clock(&tx, clock, position);
     let mut poisoned = false;
     let outcomes: Vec<Outcome> = {
         let mut hot = match tx.tables() {
@@ -248,10 +273,56 @@ fn commit_apart<B: Backend>(
         drop(tx); // rolls back
         Err(WriteError::Poisoned)
     } else {
-        count_releases(&tx, &outcomes, must_write)
-            .and_then(|()| tx.commit().map_err(backend_failed))
+        finish(tx, *position, &outcomes, must_write)
     };
     settle(committed, outcomes)
+}
+
+/// On a database other nodes write too, positions and time stamps
+/// continue from its sequencer row, which this transaction now holds.
+fn follow_shared_clock<T: Transaction>(tx: &T, clock: &mut Clock, position: &mut Position) {
+    if let Some(shared) = tx.shared_clock() {
+        *position = Position::at(shared.last_message_id, shared.releases);
+        clock.pin(shared.now, shared.last_ts);
+    }
+}
+
+/// The end of a group's transaction: its releases counted, its batch
+/// appended to a shared database's feed, then the commit.
+fn finish<T: Transaction>(
+    tx: T,
+    before: Position,
+    outcomes: &[Outcome],
+    must_write: bool,
+) -> Result<Option<FeedEntry>, WriteError> {
+    count_releases(&tx, outcomes, must_write)?;
+    let feed = append_feed(&tx, before, outcomes)?;
+    tx.commit().map_err(backend_failed)?;
+    Ok(feed)
+}
+
+/// Appends the group's batch, if it has events, to a shared database's
+/// feed (cluster mode), linked to the position before it: encoded once,
+/// here, and the same bytes go on the bus after the commit.
+fn append_feed<T: Transaction>(
+    tx: &T,
+    before: Position,
+    outcomes: &[Outcome],
+) -> Result<Option<FeedEntry>, WriteError> {
+    let mut events = outcomes.iter().flat_map(Outcome::events).peekable();
+    if tx.shared_clock().is_none() || events.peek().is_none() {
+        return Ok(None);
+    }
+    let after = before.seq();
+    let mut next = before;
+    let seq = next.advance(outcomes.iter().flat_map(Outcome::events));
+    let encoded = feed_wire::encode_events(after, seq, events);
+    tx.append_feed(after, seq, &encoded)
+        .map_err(backend_failed)?;
+    Ok(Some(FeedEntry {
+        after,
+        encoded: encoded.into(),
+    }))
 }
 
 /// Counts the group's releases in its own transaction (schema 7), so the
@@ -272,17 +343,19 @@ fn count_releases<T: Transaction>(
 }
 
 /// The outcomes of a group whose commit succeeded, or their failures.
-fn settle(committed: Result<(), WriteError>, outcomes: Vec<Outcome>) -> Group {
+fn settle(committed: Result<Option<FeedEntry>, WriteError>, outcomes: Vec<Outcome>) -> Group {
     match committed {
-        Ok(()) => Group {
+        Ok(feed) => Group {
             outcomes,
             failed: None,
+            feed,
         },
         Err(error) => {
             tracing::error!(%error, requests = outcomes.len(), "commit failed; answering internal");
             Group {
                 outcomes: outcomes.into_iter().map(Outcome::into_failure).collect(),
                 failed: Some(error.to_string()),
+                feed: None,
             }
         }
     }
@@ -294,6 +367,7 @@ fn group_failed(jobs: &[WriteJob], error: &WriteError) -> Group {
     Group {
         outcomes: jobs.iter().map(not_done).collect(),
         failed: Some(error.to_string()),
+        feed: None,
     }
 }
 
@@ -476,7 +550,14 @@ mod tests {
         let mut conn = db();
         queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
         let jobs = [send(1, "ann", "one"), send(2, "ann", "two")];
-        let outcomes = run_group(&mut conn, &mut clock(), &jobs, false).outcomes;
+        let outcomes = run_group(
+            &mut conn,
+            &mut clock(),
+            &mut Position::at(0, 0),
+            &jobs,
+            false,
+        )
+        .outcomes;
         assert_eq!(summary(&outcomes), ["one", "two"]);
         assert_eq!(stored_bodies(&conn), ["one", "two"]);
     }
@@ -500,7 +581,14 @@ mod tests {
             send(3, "ann", "after"),
             send(4, "nobody", "unknown"),
         ];
-        let outcomes = run_group(&mut conn, &mut clock(), &jobs, false).outcomes;
+        let outcomes = run_group(
+            &mut conn,
+            &mut clock(),
+            &mut Position::at(0, 0),
+            &jobs,
+            false,
+        )
+        .outcomes;
         assert_eq!(
             summary(&outcomes),
             ["before", "internal", "after", "unknown_user"]
@@ -529,8 +617,14 @@ mod tests {
             name: name("alice"),
             credential: Credential::new(b"t"),
         };
-        let outcomes =
-            run_group(&mut conn, &mut clock(), &[WriteJob::Send(answer)], false).outcomes;
+        let outcomes = run_group(
+            &mut conn,
+            &mut clock(),
+            &mut Position::at(0, 0),
+            &[WriteJob::Send(answer)],
+            false,
+        )
+        .outcomes;
         assert_eq!(summary(&outcomes), ["unauthorized"]);
         assert!(stored_bodies(&conn).is_empty());
     }

@@ -9,17 +9,21 @@ use super::super::schema::CURRENT_VERSION;
 use super::super::{PostgresError, Result};
 use super::{get, sql_id};
 use crate::event::Seq;
+use crate::store::backend::SharedClock;
 
 /// Starts a write transaction and takes the sequencer row, held until
-/// commit, reading the schema version in the same round trip: a server
+/// commit, reading in the same round trip what the writer continues from
+/// (the row, and the database's clock) and the schema version: a server
 /// must not write its layout into a database upgraded under it.
-pub(in crate::store::postgres) fn begin_locked(conn: &mut Conn) -> Result<()> {
-    let version = conn.simple_column(
+pub(in crate::store::postgres) fn begin_locked(conn: &mut Conn) -> Result<SharedClock> {
+    let row = conn.simple_row(
         "BEGIN;
-         SELECT s.version FROM sb_clock c, switchboard_schema s FOR UPDATE OF c",
+         SELECT s.version, c.last_message_id, c.releases, c.last_ts_us,
+                (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT
+         FROM sb_clock c, switchboard_schema s FOR UPDATE OF c",
     );
-    let version = match version {
-        Ok(version) => version,
+    let row = match row {
+        Ok(row) => row,
         Err(error) => {
             // `BEGIN` may have run: leave nothing open (a lost connection
             // has nothing open anyway).
@@ -27,18 +31,33 @@ pub(in crate::store::postgres) fn begin_locked(conn: &mut Conn) -> Result<()> {
             return Err(error);
         }
     };
-    let found = version
-        .first()
-        .and_then(|version| version.as_deref())
-        .and_then(|version| version.parse::<i64>().ok());
-    match found {
-        Some(CURRENT_VERSION) => Ok(()),
+    let number = |index: usize| {
+        row.get(index)
+            .and_then(|value| value.as_deref())
+            .and_then(|value| value.parse::<i64>().ok())
+    };
+    match number(0) {
+        Some(CURRENT_VERSION) => {}
         found => {
             // Not ours to write: leave nothing open.
             let _ = conn.batch("ROLLBACK");
-            Err(PostgresError::SchemaChanged {
+            return Err(PostgresError::SchemaChanged {
                 found: found.unwrap_or(0),
-            })
+            });
+        }
+    }
+    match (number(1), number(2), number(3), number(4)) {
+        (Some(last_message_id), Some(releases), Some(last_ts), Some(now)) => Ok(SharedClock {
+            last_message_id: last_message_id as u64,
+            releases: releases as u64,
+            last_ts: Timestamp::from_micros(last_ts),
+            now: Timestamp::from_micros(now),
+        }),
+        _ => {
+            let _ = conn.batch("ROLLBACK");
+            Err(PostgresError::Corrupt(
+                "the sequencer row sb_clock is not readable".into(),
+            ))
         }
     }
 }

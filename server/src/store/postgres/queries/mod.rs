@@ -17,9 +17,11 @@ use super::{PostgresError, Result};
 
 pub(super) mod agents;
 pub(super) mod clock;
+pub(super) mod feed;
 pub(super) mod keys;
 pub(super) mod messages;
 pub(super) mod names;
+pub(super) mod nodes;
 pub(super) mod users;
 pub(super) mod waiting;
 

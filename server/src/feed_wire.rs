@@ -17,8 +17,23 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::feed_order::Linked;
 use crate::event::{Batch, Event, Seq};
+
+/// The most batches one read-back of the feed table returns; a reader asks
+/// again when it got that many.
+pub const READ_BACK_LIMIT: u32 = 512;
+
+/// A batch as a shared database's feed table holds it: encoded, linked.
+pub type StoredBatch = Linked<Vec<u8>>;
+
+/// Where a node reads a shared database's feed table back by position:
+/// storage answers (`store::SharedFeed`), fan-out asks
+/// (`fanout/cluster_feed.rs`); this trait is all they share of it.
+pub trait FeedTable: Clone + Send + Sync + 'static {
+    /// The batches after position `after`, oldest first, at most
+    /// [`READ_BACK_LIMIT`]; the error says why not, for a person.
+    fn after(&self, after: Seq) -> impl Future<Output = Result<Vec<StoredBatch>, String>> + Send;
+}
 
 /// The format this build writes and reads.
 pub const FEED_FORMAT: u32 = 1;
@@ -35,12 +50,22 @@ pub enum FeedWireError {
     Format { found: u32 },
 }
 
+/// A batch with the position of the one committed before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked<T> {
+    /// The position of the batch committed just before this one (the
+    /// position a snapshot reports just before this commit).
+    pub after: Seq,
+    pub seq: Seq,
+    pub item: T,
+}
+
 #[derive(Serialize)]
 struct Outgoing<'a> {
     format: u32,
     after: Seq,
     seq: Seq,
-    events: &'a [Event],
+    events: &'a [&'a Event],
 }
 
 #[derive(Deserialize)]
@@ -53,11 +78,19 @@ struct Incoming {
 
 /// One batch, as the bus carries it.
 pub fn encode(after: Seq, batch: &Batch) -> Vec<u8> {
+    encode_events(after, batch.seq, batch.events.iter())
+}
+
+/// One batch from its events by reference: the writer encodes a batch
+/// before it commits (to store it in the feed table in the same
+/// transaction), while its events still sit in the requests' outcomes.
+pub fn encode_events<'a>(after: Seq, seq: Seq, events: impl Iterator<Item = &'a Event>) -> Vec<u8> {
+    let events: Vec<&Event> = events.collect();
     let outgoing = Outgoing {
         format: FEED_FORMAT,
         after,
-        seq: batch.seq,
-        events: &batch.events,
+        seq,
+        events: &events,
     };
     serde_json::to_vec(&outgoing).expect("a batch always serialises")
 }

@@ -1,0 +1,279 @@
+//! Several nodes on one PostgreSQL database (issue 16): the contract of
+//! docs/protocol.md holds whichever node each client is on, with the NATS
+//! bus between the nodes and without it (the nodes then read each other's
+//! commits from the database), and while the bus is down.
+//!
+//! Each test starts its own nodes on a fresh database of the shared
+//! throwaway PostgreSQL, with a throwaway `nats-server` when it needs one.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+use switchboard_tests::*;
+
+/// A help desk of `nodes` nodes on one fresh database, on `nats` when given.
+struct Cluster {
+    nodes: Vec<TestServer>,
+}
+
+impl Cluster {
+    fn start(nodes: usize, nats: Option<&TestNats>) -> Option<Cluster> {
+        let url = fresh_database()?;
+        let nats_url = nats.map(TestNats::url);
+        let mut args: Vec<&str> = NO_SEND_LIMITS.to_vec();
+        if let Some(nats_url) = &nats_url {
+            args.extend(["--nats", nats_url]);
+        }
+        let nodes = (0..nodes)
+            .map(|_| TestServer::start_on_database(&args, &url))
+            .collect();
+        Some(Cluster { nodes })
+    }
+
+    fn node(&self, index: usize) -> &TestServer {
+        &self.nodes[index % self.nodes.len()]
+    }
+}
+
+/// The bus for a test, or `None` when nats-server is missing and the
+/// cluster tests may be skipped.
+fn bus() -> Option<TestNats> {
+    TestNats::start()
+}
+
+/// Every way a test runs: with the bus, and without it.
+async fn with_and_without_bus<F, Fut>(nodes: usize, test: F)
+where
+    F: Fn(Cluster) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(nats) = bus() else { return };
+    let Some(cluster) = Cluster::start(nodes, Some(&nats)) else {
+        return;
+    };
+    test(cluster).await;
+    let Some(cluster) = Cluster::start(nodes, None) else {
+        return;
+    };
+    test(cluster).await;
+}
+
+/// Sends `frame` with a new id and returns its reply, passing over the
+/// events that arrive first (presence, other messages).
+async fn reply_to(client: &mut TestClient, mut frame: Value) -> Value {
+    let id = json!(client.request_id());
+    frame["id"] = id.clone();
+    client.send(&frame).await;
+    loop {
+        let next = client.recv().await;
+        if next["id"] == id {
+            return next;
+        }
+    }
+}
+
+/// The next `message` event's message, passing over other events.
+async fn next_message(client: &mut TestClient) -> Value {
+    loop {
+        let next = client.recv().await;
+        if next["type"] == "message" {
+            return next["message"].clone();
+        }
+    }
+}
+
+fn number(frame: &Value, field: &str) -> u64 {
+    frame[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {field} in {frame}"))
+}
+
+/// Every node takes its own node id, and says it joined the cluster.
+#[tokio::test]
+async fn each_node_joins_with_an_id_of_its_own() {
+    let Some(cluster) = Cluster::start(2, None) else {
+        return;
+    };
+    let first = cluster.node(0).log_line("joined the cluster");
+    let second = cluster.node(1).log_line("joined the cluster");
+    assert_ne!(first, second, "two nodes, two ids");
+}
+
+/// A user on one node, an agent on another: the message, the answer, the
+/// `assigned` and the `sent` each reach whom they must.
+#[tokio::test]
+async fn a_conversation_spans_nodes() {
+    with_and_without_bus(2, |cluster| async move {
+        let token = cluster.node(0).add_agent("alice");
+        let mut alice = agent(cluster.node(0), "alice", &token).await;
+        let (mut ana, _) = user(cluster.node(1), "ana").await;
+        let question = ana.send_message("where is my order?").await;
+        assert_eq!(alice.recv_message().await, question);
+        let answer = alice.send_to_assigning("ana", "on its way").await;
+        assert_eq!(ana.recv_type("assigned").await, assigned("ana", "alice"));
+        assert_eq!(ana.recv_message().await, answer);
+    })
+    .await;
+}
+
+/// Users on three nodes send at once; an agent on each node sees every
+/// message once, ids strictly rising, time stamps rising with them.
+#[tokio::test]
+async fn ids_and_time_stamps_rise_in_commit_order_across_nodes() {
+    with_and_without_bus(3, |cluster| async move {
+        let tokens: Vec<String> = (0..3)
+            .map(|index| cluster.node(0).add_agent(&format!("agent{index}")))
+            .collect();
+        let mut agents = Vec::new();
+        for (index, token) in tokens.iter().enumerate() {
+            agents.push(agent(cluster.node(index), &format!("agent{index}"), token).await);
+        }
+        let mut senders = Vec::new();
+        for index in 0..3 {
+            let (client, _) = user(cluster.node(index), &format!("user{index}")).await;
+            senders.push(client);
+        }
+        const EACH: usize = 30;
+        let mut sending = tokio::task::JoinSet::new();
+        for mut client in senders {
+            sending.spawn(async move {
+                client.send_messages(&numbered("m", EACH)).await;
+            });
+        }
+        sending.join_all().await;
+        for watcher in &mut agents {
+            let mut seen = Vec::new();
+            while seen.len() < 3 * EACH {
+                let frame = watcher.recv().await;
+                if frame["type"] == "message" {
+                    seen.push(frame["message"].clone());
+                }
+            }
+            let ids: Vec<u64> = seen.iter().map(|message| number(message, "id")).collect();
+            assert!(
+                ids.windows(2).all(|pair| pair[0] < pair[1]),
+                "ids rise: {ids:?}"
+            );
+            let stamps: Vec<&str> = seen
+                .iter()
+                .map(|message| message["ts"].as_str().expect("a ts"))
+                .collect();
+            assert!(
+                stamps.windows(2).all(|pair| pair[0] < pair[1]),
+                "time stamps rise with ids: {stamps:?}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A key sent to one node and resent to another is stored once, and the
+/// second node answers with the original message.
+#[tokio::test]
+async fn a_key_resent_to_another_node_is_stored_once() {
+    with_and_without_bus(2, |cluster| async move {
+        let (mut first, token) = user(cluster.node(0), "ana").await;
+        let original = first
+            .request(json!({"type":"send","key":"k1","body":"hello"}))
+            .await;
+        assert_eq!(original["type"], "sent", "{original}");
+        drop(first);
+        let mut second = user_again(cluster.node(1), "ana", &token).await;
+        let again = second
+            .request(json!({"type":"send","key":"k1","body":"hello"}))
+            .await;
+        assert_eq!(again["message"], original["message"]);
+        let history = second.history(None, json!({})).await;
+        assert_eq!(history.len(), 1, "stored once: {history:?}");
+    })
+    .await;
+}
+
+/// Two agents on two nodes answer one unheld user at once, many times over:
+/// each time exactly one wins, and the other is refused.
+#[tokio::test]
+async fn racing_agents_on_two_nodes_exactly_one_wins() {
+    with_and_without_bus(2, |cluster| async move {
+        let alice_token = cluster.node(0).add_agent("alice");
+        let bob_token = cluster.node(0).add_agent("bob");
+        let mut alice = agent(cluster.node(0), "alice", &alice_token).await;
+        let mut bob = agent(cluster.node(1), "bob", &bob_token).await;
+        for round in 0..10 {
+            let name = format!("user{round}");
+            let (mut customer, _) = user(cluster.node(round), &name).await;
+            customer.send_message("help").await;
+            let ask = |name: &str| json!({"type":"send","to":name,"body":"mine"});
+            let (a, b) = tokio::join!(
+                reply_to(&mut alice, ask(&name)),
+                reply_to(&mut bob, ask(&name))
+            );
+            let won: Vec<&Value> = [&a, &b]
+                .into_iter()
+                .filter(|reply| reply["type"] == "sent")
+                .collect();
+            assert_eq!(won.len(), 1, "one winner: {a} / {b}");
+            let lost = if a["type"] == "sent" { &b } else { &a };
+            assert_eq!(lost["code"], "assigned_to_other", "{lost}");
+        }
+    })
+    .await;
+}
+
+/// A `since` resume on another node misses nothing and repeats nothing.
+#[tokio::test]
+async fn subscribe_since_on_another_node_misses_nothing() {
+    with_and_without_bus(2, |cluster| async move {
+        let token = cluster.node(0).add_agent("alice");
+        let mut alice = agent(cluster.node(0), "alice", &token).await;
+        let (mut ana, _) = user(cluster.node(0), "ana").await;
+        let first = ana.send_message("one").await;
+        assert_eq!(next_message(&mut alice).await, first);
+        let last_seen = number(&first, "id");
+        drop(alice);
+        // Ana hears alice go; `reply_to` passes over that.
+        let send = json!({"type":"send","body":"two"});
+        reply_to(&mut ana, send).await;
+        let send = json!({"type":"send","body":"three"});
+        reply_to(&mut ana, send).await;
+        let mut again = TestClient::connect(cluster.node(1).addr()).await;
+        again.hello_agent("alice", &token).await;
+        let (backlog, _) = again.subscribe_with(json!({"since": last_seen})).await;
+        assert_eq!(bodies(&messages_in(&backlog)), ["two", "three"]);
+        let four = reply_to(&mut ana, json!({"type":"send","body":"four"})).await;
+        assert_eq!(next_message(&mut again).await, four["message"]);
+    })
+    .await;
+}
+
+/// The bus dies under a running cluster and comes back: nothing is lost,
+/// delivery goes on through the database meanwhile, and no node restarts.
+#[tokio::test]
+async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
+    let Some(mut nats) = bus() else { return };
+    let Some(cluster) = Cluster::start(2, Some(&nats)) else {
+        return;
+    };
+    let token = cluster.node(0).add_agent("alice");
+    let mut alice = agent(cluster.node(0), "alice", &token).await;
+    let (mut ana, _) = user(cluster.node(1), "ana").await;
+    let mut expected = HashSet::new();
+    let send = async |ana: &mut TestClient, body: &str| {
+        let sent = ana.send_message(body).await;
+        number(&sent, "id")
+    };
+    expected.insert(send(&mut ana, "before").await);
+    nats.stop();
+    for index in 0..5 {
+        expected.insert(send(&mut ana, &format!("down {index}")).await);
+    }
+    nats.start_again();
+    for index in 0..5 {
+        expected.insert(send(&mut ana, &format!("back {index}")).await);
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.push(number(&next_message(&mut alice).await, "id"));
+    }
+    assert!(got.windows(2).all(|pair| pair[0] < pair[1]), "{got:?}");
+    assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected);
+}
