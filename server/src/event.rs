@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::{Message, Name, RequestId};
+use switchboard_protocol::{Message, Name, RequestId, Role};
 
 /// Identifies one connection for the life of the server process.
 pub type ConnId = u64;
@@ -97,6 +97,21 @@ pub enum Event {
         user: Name,
         agent: Name,
     },
+    /// A cluster node's connection began counting for presence (its first
+    /// subscription) or stopped (it closed, or its node's lease ran out
+    /// and another node swept it). Only a cluster writes these: every node
+    /// counts every node's connections (`fanout/members.rs`).
+    Member { member: Member, open: bool },
+}
+
+/// A subscribed connection of a cluster node, as the other nodes count it
+/// for presence and `agents_online`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    pub node: NodeId,
+    pub conn: ConnId,
+    pub role: Role,
+    pub name: Name,
 }
 
 /// One commit's events, in commit order, at its position.

@@ -31,6 +31,7 @@
 //! - [`reply_budget`]: long replies in flight, server-wide and per user.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
+//! - [`lease`]: a cluster node's lease, and the records of its connections.
 //! - [`metrics`]: the operator port (`--metrics-listen`): Prometheus
 //!   metrics and a health check over HTTP, and the counters behind them.
 //! - `testing` (cargo feature `testing`): the real session over an
@@ -49,6 +50,7 @@ pub mod fanout;
 pub mod feed_wire;
 pub mod identity;
 pub mod inflow;
+pub mod lease;
 pub mod listener;
 pub mod metrics;
 pub mod node;

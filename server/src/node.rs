@@ -23,7 +23,9 @@ use crate::event::NodeId;
 use crate::fanout::Router;
 use crate::fanout::bus::LocalBus;
 use crate::fanout::cluster_feed;
+use crate::fanout::members::Membership;
 use crate::fanout::nats_bus::{NatsBus, NatsFeed};
+use crate::lease;
 use crate::metrics::Observed;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
@@ -85,18 +87,32 @@ impl Node {
     ) -> Result<Node, OpenError> {
         let (sink, own) = LocalBus::new();
         let (store, store_threads, shared) = Store::open_at(db, durability, sink)?;
-        let (feed, node) = match &shared {
+        let stopping = CancellationToken::new();
+        let (router, router_task) = match &shared {
             Some(shared) => {
                 // Ends with the writer: supervised through it.
                 let (feed, _task) =
                     cluster_feed::spawn(own, shared.start, shared.feed.clone(), bus);
+                let (changes, reported) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(lease::record_members(reported, store.clone()));
+                let membership = Membership {
+                    initial: shared.members.clone(),
+                    changes,
+                };
+                let started =
+                    Router::spawn(feed, config.presence_grace, shared.node, Some(membership));
+                tokio::spawn(lease::keep(
+                    shared.node,
+                    shared.feed.clone(),
+                    store.clone(),
+                    started.0.clone(),
+                    stopping.clone(),
+                ));
                 tracing::info!(node = shared.node.0, "joined the cluster on this database");
-                (feed, shared.node)
+                started
             }
-            None => (own, NodeId::LOCAL),
+            None => Router::spawn(own, config.presence_grace, NodeId::LOCAL, None),
         };
-        let (router, router_task) = Router::spawn(feed, config.presence_grace, node);
-        let stopping = CancellationToken::new();
         let failure = Failure::default();
         tokio::spawn(supervise(
             router_task,

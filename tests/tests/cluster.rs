@@ -7,6 +7,7 @@
 //! throwaway PostgreSQL, with a throwaway `nats-server` when it needs one.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_tests::*;
@@ -107,11 +108,19 @@ async fn a_conversation_spans_nodes() {
         let token = cluster.node(0).add_agent("alice");
         let mut alice = agent(cluster.node(0), "alice", &token).await;
         let (mut ana, _) = user(cluster.node(1), "ana").await;
-        let question = ana.send_message("where is my order?").await;
-        assert_eq!(alice.recv_message().await, question);
-        let answer = alice.send_to_assigning("ana", "on its way").await;
-        assert_eq!(ana.recv_type("assigned").await, assigned("ana", "alice"));
-        assert_eq!(ana.recv_message().await, answer);
+        let question = reply_to(&mut ana, json!({"type":"send","body":"where is my order?"})).await;
+        assert_eq!(next_message(&mut alice).await, question["message"]);
+        let answer = reply_to(
+            &mut alice,
+            json!({"type":"send","to":"ana","body":"on its way"}),
+        )
+        .await;
+        assert_eq!(answer["type"], "sent", "{answer}");
+        assert_eq!(
+            next_of(&mut ana, "assigned").await,
+            assigned("ana", "alice")
+        );
+        assert_eq!(next_message(&mut ana).await, answer["message"]);
     })
     .await;
 }
@@ -137,7 +146,10 @@ async fn ids_and_time_stamps_rise_in_commit_order_across_nodes() {
         let mut sending = tokio::task::JoinSet::new();
         for mut client in senders {
             sending.spawn(async move {
-                client.send_messages(&numbered("m", EACH)).await;
+                for body in numbered("m", EACH) {
+                    let sent = reply_to(&mut client, json!({"type":"send","body":body})).await;
+                    assert_eq!(sent["type"], "sent", "{sent}");
+                }
             });
         }
         sending.join_all().await;
@@ -173,15 +185,15 @@ async fn ids_and_time_stamps_rise_in_commit_order_across_nodes() {
 async fn a_key_resent_to_another_node_is_stored_once() {
     with_and_without_bus(2, |cluster| async move {
         let (mut first, token) = user(cluster.node(0), "ana").await;
-        let original = first
-            .request(json!({"type":"send","key":"k1","body":"hello"}))
-            .await;
+        let original = reply_to(&mut first, json!({"type":"send","key":"k1","body":"hello"})).await;
         assert_eq!(original["type"], "sent", "{original}");
         drop(first);
         let mut second = user_again(cluster.node(1), "ana", &token).await;
-        let again = second
-            .request(json!({"type":"send","key":"k1","body":"hello"}))
-            .await;
+        let again = reply_to(
+            &mut second,
+            json!({"type":"send","key":"k1","body":"hello"}),
+        )
+        .await;
         assert_eq!(again["message"], original["message"]);
         let history = second.history(None, json!({})).await;
         assert_eq!(history.len(), 1, "stored once: {history:?}");
@@ -201,7 +213,7 @@ async fn racing_agents_on_two_nodes_exactly_one_wins() {
         for round in 0..10 {
             let name = format!("user{round}");
             let (mut customer, _) = user(cluster.node(round), &name).await;
-            customer.send_message("help").await;
+            reply_to(&mut customer, json!({"type":"send","body":"help"})).await;
             let ask = |name: &str| json!({"type":"send","to":name,"body":"mine"});
             let (a, b) = tokio::join!(
                 reply_to(&mut alice, ask(&name)),
@@ -226,7 +238,8 @@ async fn subscribe_since_on_another_node_misses_nothing() {
         let token = cluster.node(0).add_agent("alice");
         let mut alice = agent(cluster.node(0), "alice", &token).await;
         let (mut ana, _) = user(cluster.node(0), "ana").await;
-        let first = ana.send_message("one").await;
+        let first = reply_to(&mut ana, json!({"type":"send","body":"one"})).await;
+        let first = first["message"].clone();
         assert_eq!(next_message(&mut alice).await, first);
         let last_seen = number(&first, "id");
         drop(alice);
@@ -258,8 +271,8 @@ async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
     let (mut ana, _) = user(cluster.node(1), "ana").await;
     let mut expected = HashSet::new();
     let send = async |ana: &mut TestClient, body: &str| {
-        let sent = ana.send_message(body).await;
-        number(&sent, "id")
+        let sent = reply_to(ana, json!({"type":"send","body":body})).await;
+        number(&sent["message"], "id")
     };
     expected.insert(send(&mut ana, "before").await);
     nats.stop();
@@ -276,4 +289,101 @@ async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
     }
     assert!(got.windows(2).all(|pair| pair[0] < pair[1]), "{got:?}");
     assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected);
+}
+
+/// The next frame of `kind`, passing over others.
+async fn next_of(client: &mut TestClient, kind: &str) -> Value {
+    next_of_within(client, kind, RECV_TIMEOUT).await
+}
+
+/// The next frame of `kind` within `wait`, passing over others.
+async fn next_of_within(client: &mut TestClient, kind: &str, wait: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_frame_within(left).await {
+            Some(Some(next)) if next["type"] == kind => return next,
+            Some(Some(_)) => {}
+            Some(None) => panic!("the connection closed before a {kind} frame"),
+            None => panic!("no {kind} frame within {wait:?}"),
+        }
+    }
+}
+
+/// How long a swept node's users take to go offline elsewhere, at most:
+/// the lease (5 s), a renewal (1 s), the sweep through the feed, the
+/// presence grace (2 s), with room for a loaded machine.
+const SWEPT_WITHIN: Duration = Duration::from_secs(20);
+
+/// Presence and `agents_online` count every node's connections: an agent
+/// hears a user on another node come and go, and a user hears agents
+/// online on other nodes.
+#[tokio::test]
+async fn presence_and_agents_online_count_every_node() {
+    with_and_without_bus(2, |cluster| async move {
+        let token = cluster.node(0).add_agent("alice");
+        let mut alice = agent(cluster.node(0), "alice", &token).await;
+        let mut ana = TestClient::connect(cluster.node(1).addr()).await;
+        let (_, welcome) = ana.hello_new_user("ana").await;
+        ana.subscribe().await;
+        assert_eq!(next_of(&mut alice, "presence").await, presence("ana", true));
+        // Alice is online on the other node: counted as soon as her record
+        // reaches this one through the feed.
+        if welcome["agents_online"] != 1 {
+            assert_eq!(
+                next_of(&mut ana, "agents").await,
+                json!({"type":"agents","online":1})
+            );
+        }
+        let mut ben = TestClient::connect(cluster.node(1).addr()).await;
+        let (_, welcome) = ben.hello_new_user("ben").await;
+        assert_eq!(welcome["agents_online"], 1, "{welcome}");
+        ben.subscribe().await;
+        assert_eq!(next_of(&mut alice, "presence").await, presence("ben", true));
+        ana.bye().await;
+        assert_eq!(
+            next_of(&mut alice, "presence").await,
+            presence("ana", false)
+        );
+        drop(alice);
+        assert_eq!(
+            next_of(&mut ben, "agents").await,
+            json!({"type":"agents","online":0})
+        );
+    })
+    .await;
+}
+
+/// A node frozen past its lease (SIGSTOP) is swept: its users go offline
+/// on every other node. Woken, it does not serve what may be stale: it
+/// closes its connections, saying why, and serves new ones.
+#[tokio::test]
+async fn a_node_frozen_past_its_lease_is_swept_and_closes_its_clients_on_waking() {
+    let Some(nats) = bus() else { return };
+    let Some(cluster) = Cluster::start(2, Some(&nats)) else {
+        return;
+    };
+    let token = cluster.node(0).add_agent("alice");
+    let mut alice = agent(cluster.node(0), "alice", &token).await;
+    let (mut ana, ana_token) = user(cluster.node(1), "ana").await;
+    assert_eq!(next_of(&mut alice, "presence").await, presence("ana", true));
+    cluster.node(1).signal("STOP");
+    // The lease (5 s) runs out, a renewal of the other node sees it, and
+    // the sweep goes through the feed; then the grace (2 s).
+    assert_eq!(
+        next_of_within(&mut alice, "presence", SWEPT_WITHIN).await,
+        presence("ana", false)
+    );
+    cluster.node(1).signal("CONT");
+    let bye = next_of(&mut ana, "bye").await;
+    assert!(
+        bye["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("lost its place")),
+        "{bye}"
+    );
+    let mut again = user_again(cluster.node(1), "ana", &ana_token).await;
+    assert_eq!(next_of(&mut alice, "presence").await, presence("ana", true));
+    let hello = reply_to(&mut again, json!({"type":"send","body":"back"})).await;
+    assert_eq!(next_message(&mut alice).await, hello["message"]);
 }

@@ -78,6 +78,7 @@ impl Registry {
                     );
                 }
             }
+            Event::Member { member, open } => self.member(member, open),
         }
     }
 

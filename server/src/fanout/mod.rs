@@ -56,6 +56,7 @@ mod cluster_order;
 pub mod credentials;
 mod deliver;
 pub mod feed_order;
+pub mod members;
 pub mod nats_bus;
 pub mod outbox;
 mod presence;

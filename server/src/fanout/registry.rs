@@ -21,11 +21,12 @@ use switchboard_protocol::{Name, Role, ServerFrame};
 
 use super::credentials::AgentTokens;
 use super::deliver::encode;
+use super::members::RemoteMembers;
 use super::outbox::{OutboxSender, Outgoing, PushError};
 use super::presence::Presence;
 use super::seen::Seen;
 use super::subscribe::Held;
-use crate::event::{ConnId, ConnMap, NodeId, Origin, Seq};
+use crate::event::{ConnId, ConnMap, Member, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use crate::metrics::counts::FanoutCounts;
 
@@ -80,6 +81,12 @@ pub struct Registry {
     /// This node: a commit's origin is one of its connections only if it
     /// names this node (connection ids are counted per node).
     pub(super) node: NodeId,
+    /// Other nodes' subscribed connections (cluster mode, `members.rs`).
+    pub(super) remote: RemoteMembers,
+    /// Whether this node's subscribed connections are recorded for the
+    /// others (cluster mode), and those not yet handed out.
+    pub(super) records_members: bool,
+    pub(super) member_changes: Vec<(Member, bool)>,
 }
 
 impl Registry {
@@ -125,8 +132,14 @@ impl Registry {
         self.agents_online_count()
     }
 
+    /// Agents online on any node.
     pub(super) fn agents_online_count(&self) -> u32 {
-        u32::try_from(self.agents_online.len()).unwrap_or(u32::MAX)
+        let elsewhere = self
+            .remote
+            .agents()
+            .filter(|name| !self.agents_online.contains_key(*name))
+            .count();
+        u32::try_from(self.agents_online.len() + elsewhere).unwrap_or(u32::MAX)
     }
 
     pub fn disconnect(&mut self, conn: ConnId) {
@@ -140,19 +153,21 @@ impl Registry {
         if let Some(peer) = self.peers.get_mut(&conn) {
             peer.subscribed = true;
         }
+        self.report_member(conn, identity.role, &identity.name, true);
         match identity.role {
             Role::User => {
                 let conns = self.user_conns.entry(identity.name.clone()).or_default();
                 conns.insert(conn);
-                if conns.len() == 1 && self.presence.came_online(&identity.name, Instant::now()) {
-                    self.announce(identity.name, true);
+                if conns.len() == 1 && !self.remote.has_user(&identity.name) {
+                    self.user_presence_changed(identity.name, true);
                 }
             }
             Role::Agent => {
                 self.agent_conns.insert(conn);
+                let first_anywhere = !self.remote.has_agent(&identity.name);
                 let count = self.agents_online.entry(identity.name).or_default();
                 *count += 1;
-                if *count == 1 {
+                if *count == 1 && first_anywhere {
                     self.agents_changed();
                 }
             }
@@ -169,6 +184,7 @@ impl Registry {
             return;
         }
         let name = peer.identity.name;
+        self.report_member(conn, peer.identity.role, &name, false);
         match peer.identity.role {
             Role::User => {
                 let last = match self.user_conns.get_mut(&name) {
@@ -180,8 +196,8 @@ impl Registry {
                 };
                 if last {
                     self.user_conns.remove(&name);
-                    if self.presence.went_offline(&name, Instant::now()) {
-                        self.announce(name, false);
+                    if !self.remote.has_user(&name) {
+                        self.user_presence_changed(name, false);
                     }
                 }
             }
@@ -191,7 +207,9 @@ impl Registry {
                     *count -= 1;
                     if *count == 0 {
                         self.agents_online.remove(&name);
-                        self.agents_changed();
+                        if !self.remote.has_agent(&name) {
+                            self.agents_changed();
+                        }
                     }
                 }
             }
@@ -212,6 +230,20 @@ impl Registry {
         self.presence.next_due()
     }
 
+    /// A user came online, or went offline, on every node taken together:
+    /// announced when `presence.rs` says so.
+    pub(super) fn user_presence_changed(&mut self, name: Name, online: bool) {
+        let now = Instant::now();
+        let announce = if online {
+            self.presence.came_online(&name, now)
+        } else {
+            self.presence.went_offline(&name, now)
+        };
+        if announce {
+            self.announce(name, online);
+        }
+    }
+
     /// Tells every subscribed agent connection that `name` is (not) online.
     fn announce(&mut self, name: Name, online: bool) {
         let event = encode(&ServerFrame::Presence {
@@ -225,7 +257,7 @@ impl Registry {
         }
     }
 
-    fn agents_changed(&mut self) {
+    pub(super) fn agents_changed(&mut self) {
         let online = self.agents_online_count();
         let event = encode(&ServerFrame::Agents { online });
         let users: Vec<ConnId> = self.user_conns.values().flatten().copied().collect();

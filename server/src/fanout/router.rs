@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::Feed;
 use super::credentials::AgentTokens;
+use super::members::Membership;
 use super::outbox::OutboxSender;
 use super::registry::Registry;
 use crate::event::Backlog;
@@ -53,6 +54,8 @@ enum Command {
         backlog: Option<Backlog>,
     },
     Credentials(AgentTokens, Instant),
+    /// The node lost its lease: close every connection (`members.rs`).
+    DismissAll,
     /// Panics the task: the supervision tests' stand-in for a bug.
     #[cfg(test)]
     Crash,
@@ -89,17 +92,24 @@ impl Router {
     /// gone. The handle to the task is for supervision: it ends early only
     /// by a panic. `presence_grace`: how long a user's last connection may
     /// be gone before agents hear it offline. `node`: which node's
-    /// connections it serves ([`NodeId::LOCAL`] alone on SQLite).
+    /// connections it serves ([`NodeId::LOCAL`] alone on SQLite);
+    /// `membership`, in a cluster: every node's connections to count, and
+    /// where this node's go to be recorded.
     pub fn spawn(
         mut feed: Feed,
         presence_grace: Duration,
         node: NodeId,
+        membership: Option<Membership>,
     ) -> (Router, tokio::task::JoinHandle<()>) {
         let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
         let guard = StopGuard(stopped.clone());
-        let registry = Registry::new(presence_grace, node);
+        let mut registry = Registry::new(presence_grace, node);
+        let member_changes = membership.map(|membership| {
+            registry.join_cluster(membership.initial);
+            membership.changes
+        });
         let counts = Arc::clone(&registry.counts);
         let task = tokio::spawn(async move {
             // Declared before the guard, as the guard's comment requires.
@@ -132,6 +142,7 @@ impl Router {
                             registry.subscribed(origin, identity, since, backlog);
                         }
                         Some(Command::Credentials(tokens, read_at)) => registry.credentials(tokens, read_at),
+                        Some(Command::DismissAll) => registry.dismiss_all(),
                         #[cfg(test)]
                         Some(Command::Crash) => panic!("crash requested by a test"),
                         None => break,
@@ -143,6 +154,12 @@ impl Router {
                     () = &mut presence_timer, if armed.is_some() => {
                         armed = None;
                         registry.presence_due(Instant::now());
+                    }
+                }
+                if let Some(changes) = &member_changes {
+                    for change in registry.member_changes.drain(..) {
+                        // Gone only once the node is stopping.
+                        let _ = changes.send(change);
                     }
                 }
             }
@@ -213,6 +230,11 @@ impl Router {
             .await;
     }
 
+    /// Closes every connection, telling each why: the node lost its lease.
+    pub async fn dismiss_all(&self) {
+        let _ = self.commands.send(Command::DismissAll).await;
+    }
+
     /// Forgets a connection, however it ended.
     pub fn disconnect(&self, conn: ConnId) {
         let _ = self.disconnects.send(conn);
@@ -269,7 +291,7 @@ mod tests {
     async fn the_router_announces_a_departure_when_its_grace_is_over() {
         let (_bus, feed) = super::super::bus::LocalBus::new();
         let grace = Duration::from_millis(300);
-        let (router, _task) = Router::spawn(feed, grace, NodeId::LOCAL);
+        let (router, _task) = Router::spawn(feed, grace, NodeId::LOCAL, None);
         let join = |conn, identity: Identity| {
             let router = router.clone();
             async move {
@@ -319,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn a_router_that_dies_says_so_before_its_outboxes_close() {
         let (_bus, feed) = super::super::bus::LocalBus::new();
-        let (router, task) = Router::spawn(feed, Duration::ZERO, NodeId::LOCAL);
+        let (router, task) = Router::spawn(feed, Duration::ZERO, NodeId::LOCAL, None);
         let (tx, mut rx) = outbox(4, usize::MAX);
         router
             .connect(1, alice_identity(), b"t".to_vec(), tx)

@@ -87,7 +87,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::event::Backlog;
-use crate::event::{CommitSink, NodeId, Origin, Seq};
+use crate::event::{CommitSink, Member, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use reader::ReadJob;
 
@@ -229,6 +229,13 @@ enum WriteJob {
     /// A commit that changes nothing, to learn whether the writer can
     /// commit again after a failure (`health.rs`).
     Probe,
+    /// A cluster node's connection opened or closed (presence across nodes).
+    Member {
+        member: Member,
+        open: bool,
+    },
+    /// Forgets the nodes whose lease ran out, and their connections.
+    SweepExpiredNodes,
 }
 
 /// What a node needs to share its database with other nodes (cluster
@@ -238,6 +245,8 @@ enum WriteJob {
 pub struct SharedDatabase {
     pub node: NodeId,
     pub start: Seq,
+    /// Every node's subscribed connections as of `start`.
+    pub members: Vec<Member>,
     pub feed: SharedFeed,
 }
 
@@ -318,17 +327,23 @@ impl Store {
                     startup::release_removed_agents(&mut opened.writer).map_err(failed)?;
                     let writer =
                         writer::Writer::new(opened.writer, Box::new(sink)).map_err(failed)?;
-                    Ok((writer, opened.readers, opened.feed, opened.node))
+                    let shared = (opened.feed, opened.node, opened.members, opened.start);
+                    Ok((writer, opened.readers, shared))
                 })
                 .join()
         });
-        let (writer, readers, feed, node) =
+        let (writer, readers, (feed, node, members, start)) =
             opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        let start = writer.position();
         // Not joined on shutdown: it ends once the cluster feed lets go.
         let (feed, _thread) = shared_feed::start(feed).map_err(OpenError::Thread)?;
         let (store, threads) = start_threads(writer, readers, None)?;
-        Ok((store, threads, SharedDatabase { node, start, feed }))
+        let shared = SharedDatabase {
+            node,
+            start,
+            members,
+            feed,
+        };
+        Ok((store, threads, shared))
     }
 
     /// The writer's health and figures (`health.rs`), for the metrics
@@ -394,6 +409,19 @@ impl Store {
             user,
         })
         .await
+    }
+
+    /// Records that a cluster node's connection began or stopped counting
+    /// for presence; the other nodes hear it through the feed. Not waited
+    /// for: the writer keeps the order they were queued in.
+    pub async fn record_member(&self, member: Member, open: bool) -> Result<(), StoreError> {
+        self.write(WriteJob::Member { member, open }).await
+    }
+
+    /// Sweeps the nodes whose lease ran out; their connections' offline
+    /// events go through the feed.
+    pub async fn sweep_expired_nodes(&self) -> Result<(), StoreError> {
+        self.write(WriteJob::SweepExpiredNodes).await
     }
 
     /// A subscriber's backlog (or everything after `since`), read on a

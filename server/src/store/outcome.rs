@@ -49,9 +49,11 @@ impl Outcome {
         }
     }
 
-    /// How many releases committing this would count (schema 7).
+    /// How many events besides messages committing this would count in
+    /// the position (schema 7 calls them all releases).
     pub(super) fn releases(&self) -> u64 {
-        let released = |event: &Event| matches!(event, Event::Released { .. });
+        let released =
+            |event: &Event| matches!(event, Event::Released { .. } | Event::Member { .. });
         match self {
             Outcome::Written(Written::Event(event)) => u64::from(released(event)),
             Outcome::Announce(events) => events.iter().filter(|e| released(e)).count() as u64,

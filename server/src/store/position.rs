@@ -5,7 +5,7 @@ use super::backend::Backend;
 use crate::event::{Event, Seq};
 
 /// Where the last commit sits: the newest message id plus the releases made
-/// (schema 7). Their sum rises with every commit that has events, and a
+/// (schema 7) and, in a cluster, the connection events committed. Their sum rises with every commit that has events, and a
 /// reader computes the same sum from its snapshot.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Position {
@@ -39,7 +39,9 @@ impl Position {
                 Event::Sent { message, .. } => {
                     self.last_message_id = self.last_message_id.max(message.id);
                 }
-                Event::Released { .. } => self.releases += 1,
+                // Schema 7 named the count for releases; a cluster's
+                // connection events move positions the same way.
+                Event::Released { .. } | Event::Member { .. } => self.releases += 1,
             }
         }
         self.seq()

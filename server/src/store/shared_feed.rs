@@ -1,8 +1,10 @@
-//! A shared database's feed, read back by position (cluster mode, issue
-//! 16): the handle a node's cluster feed (`fanout/cluster_feed.rs`) asks for
-//! the batches after the last one it applied, and the thread that answers
-//! on a connection of its own, so that a read-back never waits behind the
-//! readers' backlogs and history pages.
+//! A node's own line to a shared database (cluster mode, issue 16): the
+//! feed read back by position, and the node's lease. The handle the
+//! cluster feed (`fanout/cluster_feed.rs`) asks for the batches after the
+//! last one it applied, and the lease task (`crate::lease`) renews with;
+//! and the thread that answers on a connection of its own, so that neither
+//! waits behind the readers' backlogs and history pages, nor the writer's
+//! groups.
 //!
 //! The thread also prunes the feed: batches older than [`RETENTION`] are
 //! deleted (every node does it; deleting twice is harmless). A node that
@@ -15,7 +17,7 @@ use switchboard_protocol::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use crate::event::Seq;
+use crate::event::{NodeId, Seq};
 pub use crate::feed_wire::StoredBatch;
 use crate::feed_wire::{FeedTable, READ_BACK_LIMIT};
 
@@ -26,8 +28,26 @@ pub const RETENTION: Duration = Duration::from_secs(600);
 /// How often the thread prunes, at most.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
-/// Read-backs waiting for the thread; one node asks one at a time.
+/// Requests waiting for the thread; one node asks one of each at a time.
 const QUEUE: usize = 4;
+
+/// How long a node's lease lasts, by the database's clock: a node frozen
+/// or cut off for longer is swept by the others, and its connections go
+/// offline everywhere.
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// How often a node renews its lease: several renewals fit in one lease,
+/// so a slow one costs nothing.
+pub const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+/// What renewing a lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    /// This node still held its lease, and holds it for [`LEASE`] more.
+    pub held: bool,
+    /// Another node's lease has run out: it is due to be swept.
+    pub others_expired: bool,
+}
 
 /// The cluster feed's handle on the feed table.
 #[derive(Clone)]
@@ -35,18 +55,45 @@ pub struct SharedFeed {
     jobs: mpsc::Sender<FeedJob>,
 }
 
-pub(super) struct FeedJob {
-    after: Seq,
-    reply: oneshot::Sender<Result<Vec<StoredBatch>, StoreError>>,
+pub(super) enum FeedJob {
+    ReadBack {
+        after: Seq,
+        reply: oneshot::Sender<Result<Vec<StoredBatch>, StoreError>>,
+    },
+    Renew {
+        node: NodeId,
+        reply: oneshot::Sender<Result<Renewal, StoreError>>,
+    },
+    Rejoin {
+        node: NodeId,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 impl SharedFeed {
     /// The batches after position `after`, oldest first, at most
     /// [`READ_BACK_LIMIT`].
     pub async fn after(&self, after: Seq) -> Result<Vec<StoredBatch>, StoreError> {
+        self.ask(|reply| FeedJob::ReadBack { after, reply }).await
+    }
+
+    /// Renews `node`'s lease for [`LEASE`], if it still holds one.
+    pub async fn renew(&self, node: NodeId) -> Result<Renewal, StoreError> {
+        self.ask(|reply| FeedJob::Renew { node, reply }).await
+    }
+
+    /// Takes `node`'s id again, with a fresh lease, after it lost it.
+    pub async fn rejoin(&self, node: NodeId) -> Result<(), StoreError> {
+        self.ask(|reply| FeedJob::Rejoin { node, reply }).await
+    }
+
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> FeedJob,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(FeedJob { after, reply })
+            .send(job(reply))
             .await
             .map_err(|_| StoreError::Stopped)?;
         answer.await.map_err(|_| StoreError::Stopped)?
@@ -66,6 +113,8 @@ pub(super) trait FeedBackend: Send + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
     fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<StoredBatch>, Self::Error>;
     fn prune(&mut self, before: Timestamp) -> Result<u64, Self::Error>;
+    fn renew(&mut self, node: NodeId, lease: Duration) -> Result<Renewal, Self::Error>;
+    fn rejoin(&mut self, node: NodeId, lease: Duration) -> Result<(), Self::Error>;
 }
 
 /// Starts the thread; it ends once every handle is gone.
@@ -77,12 +126,22 @@ pub(super) fn start<B: FeedBackend>(
         .name("store-feed".into())
         .spawn(move || {
             let mut pruned = Instant::now();
+            // Whoever asked may have stopped waiting: nothing to do then.
             while let Some(job) = queue.blocking_recv() {
-                let read = backend
-                    .after(job.after, READ_BACK_LIMIT)
-                    .map_err(StoreError::backend);
-                // The cluster feed may have stopped waiting; nothing to do.
-                let _ = job.reply.send(read);
+                match job {
+                    FeedJob::ReadBack { after, reply } => {
+                        let read = backend.after(after, READ_BACK_LIMIT);
+                        let _ = reply.send(read.map_err(StoreError::backend));
+                    }
+                    FeedJob::Renew { node, reply } => {
+                        let renewed = backend.renew(node, LEASE);
+                        let _ = reply.send(renewed.map_err(StoreError::backend));
+                    }
+                    FeedJob::Rejoin { node, reply } => {
+                        let rejoined = backend.rejoin(node, LEASE);
+                        let _ = reply.send(rejoined.map_err(StoreError::backend));
+                    }
+                }
                 if pruned.elapsed() >= PRUNE_EVERY {
                     pruned = Instant::now();
                     prune(&mut backend);

@@ -1,12 +1,15 @@
-//! [`FeedBackend`] for PostgreSQL: the feed thread's own connection.
+//! [`FeedBackend`] for PostgreSQL: the feed thread's own connection, for
+//! read-backs of the feed and the node's lease.
 
 use switchboard_protocol::Timestamp;
 
 use super::conn::Conn;
-use super::queries::feed;
+use super::queries::{feed, nodes};
 use super::{PostgresError, Result};
-use crate::event::Seq;
-use crate::store::shared_feed::{FeedBackend, StoredBatch};
+use std::time::Duration;
+
+use crate::event::{NodeId, Seq};
+use crate::store::shared_feed::{FeedBackend, Renewal, StoredBatch};
 
 pub(in crate::store) struct PostgresFeed {
     conn: Conn,
@@ -30,5 +33,16 @@ impl FeedBackend for PostgresFeed {
 
     fn prune(&mut self, before: Timestamp) -> Result<u64> {
         feed::prune(&mut self.conn, before)
+    }
+
+    fn renew(&mut self, node: NodeId, lease: Duration) -> Result<Renewal> {
+        self.conn.reconnect_if_closed();
+        self.conn
+            .retrying_if_lost(|conn| nodes::renew(conn, node, lease))
+    }
+
+    fn rejoin(&mut self, node: NodeId, lease: Duration) -> Result<()> {
+        self.conn.reconnect_if_closed();
+        nodes::rejoin(&mut self.conn, node, lease)
     }
 }

@@ -139,6 +139,10 @@ pub(super) struct OpenedStore {
     pub readers: Vec<reads::PostgresReader>,
     pub feed: feed::PostgresFeed,
     pub node: NodeId,
+    /// Every node's subscribed connections, and the position of the
+    /// snapshot they were read in: where this node's feed starts.
+    pub members: Vec<crate::event::Member>,
+    pub start: crate::event::Seq,
 }
 
 /// For `serve`: the writer's connection, its schema created or upgraded,
@@ -154,11 +158,13 @@ pub(super) fn open_store(
 ) -> std::result::Result<OpenedStore, OpenError> {
     let mut writer = settle_schema(connect(url)?, Settle::Migrate)?;
     take_server_lock(&mut writer, url)?;
-    let node = queries::nodes::register(&mut writer, switchboard_protocol::Timestamp::now())
-        .map_err(|error| OpenError::PostgresSchema {
-            url: url.to_string(),
-            reason: error.to_string(),
-        })?;
+    let failed = |error: PostgresError| OpenError::PostgresSchema {
+        url: url.to_string(),
+        reason: error.to_string(),
+    };
+    let node =
+        queries::nodes::register(&mut writer, crate::store::shared_feed::LEASE).map_err(failed)?;
+    let (members, start) = queries::nodes::members_at(&mut writer).map_err(failed)?;
     let readers = (0..readers)
         .map(|_| connect(url).map(reads::PostgresReader::new))
         .collect::<std::result::Result<_, _>>()?;
@@ -167,5 +173,7 @@ pub(super) fn open_store(
         readers,
         feed: feed::PostgresFeed::new(connect(url)?),
         node: NodeId(node),
+        members,
+        start,
     })
 }

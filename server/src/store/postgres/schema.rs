@@ -86,7 +86,9 @@ const MIGRATIONS: &[&str] = &[
     // 2: cluster mode (issue 16). The feed: every committed batch with
     // events, as the bus carries it, so a node reads back by position what
     // the bus lost; written in the batch's own transaction, pruned after
-    // `feed::RETENTION`. The nodes: each running node's id.
+    // `shared_feed::RETENTION`. The nodes: each running node's id and the
+    // lease it renews. The connections: each node's subscribed ones, which
+    // every node counts for presence.
     r#"CREATE TABLE sb_feed (
         seq         BIGINT PRIMARY KEY,
         -- The position of the batch committed just before this one.
@@ -97,7 +99,16 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE sb_nodes (
         id          INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        started_us  BIGINT NOT NULL
+        started_us  BIGINT NOT NULL,
+        -- By the database's clock: past it, any node may sweep this one.
+        lease_until_us BIGINT NOT NULL
+     );
+     CREATE TABLE sb_connections (
+        node        INTEGER NOT NULL,
+        conn        BIGINT NOT NULL,
+        role        BIGINT NOT NULL,   -- 0 user, 1 agent
+        name        TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (node, conn)
      );"#,
 ];
 

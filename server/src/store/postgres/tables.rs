@@ -12,8 +12,9 @@ use std::cell::RefCell;
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
 use super::conn::Conn;
-use super::queries::{agents, keys, messages, names, users, waiting};
+use super::queries::{agents, keys, messages, names, nodes, users, waiting};
 use super::{PostgresError, Result};
+use crate::event::Member;
 use crate::store::rules::{AgentRow, ReleaseDue, Tables, UserRow};
 
 /// The writer's connection, borrowed for one rule's call at a time.
@@ -91,5 +92,17 @@ impl Tables for Writes<'_> {
 
     fn take_releases_due(&mut self) -> Result<Vec<ReleaseDue>> {
         agents::take_releases_due(&mut self.conn())
+    }
+
+    fn open_member(&mut self, member: &Member) -> Result<bool> {
+        nodes::open_member(&mut self.conn(), member)
+    }
+
+    fn close_member(&mut self, member: &Member) -> Result<bool> {
+        nodes::close_member(&mut self.conn(), member)
+    }
+
+    fn sweep_expired_nodes(&mut self) -> Result<Vec<Member>> {
+        nodes::sweep_expired(&mut self.conn())
     }
 }

@@ -9,6 +9,7 @@
 //! one `BEGIN IMMEDIATE` transaction at a time. The contract tests
 //! (`store::contract`) check the rules half against every backend.
 
+use crate::event::Member;
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
 /// A user as stored.
@@ -128,4 +129,23 @@ pub(in crate::store) trait Tables {
     /// Takes every release left due by an agent removed and added again
     /// off the list, by user name.
     fn take_releases_due(&mut self) -> Result<Vec<ReleaseDue>, Self::Error>;
+
+    // A cluster's connections (`sb_connections`), counted by every node for
+    // presence. One node (SQLite) keeps none: its router knows every
+    // connection, and it is never asked.
+
+    /// Records a node's subscribed connection; whether it was recorded
+    /// (not if its node has lost its lease).
+    fn open_member(&mut self, _member: &Member) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+    /// Forgets one; whether it was recorded.
+    fn close_member(&mut self, _member: &Member) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+    /// Forgets every node whose lease ran out, with its connections: the
+    /// connections forgotten.
+    fn sweep_expired_nodes(&mut self) -> Result<Vec<Member>, Self::Error> {
+        Ok(Vec::new())
+    }
 }

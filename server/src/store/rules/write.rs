@@ -13,7 +13,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token
 
 use super::Tables;
 use crate::assignment::{self, Decision};
-use crate::event::{Answer, Event, Origin, Refusal};
+use crate::event::{Answer, Event, Member, Origin, Refusal};
 use crate::identity::Identity;
 use crate::store::{Registration, SendRequest};
 use crate::token;
@@ -238,6 +238,42 @@ pub(in crate::store) fn release_removed_agents<T: Tables>(
         }
     }
     Ok(released)
+}
+
+/// A cluster node's connection opened or closed: recorded, and an event
+/// for the other nodes' presence when it changed anything.
+pub(in crate::store) fn member<T: Tables>(
+    tables: &mut T,
+    member: &Member,
+    open: bool,
+) -> Result<Vec<Event>, T::Error> {
+    let changed = if open {
+        tables.open_member(member)?
+    } else {
+        tables.close_member(member)?
+    };
+    Ok(changed
+        .then(|| Event::Member {
+            member: member.clone(),
+            open,
+        })
+        .into_iter()
+        .collect())
+}
+
+/// The connections of nodes whose lease ran out, closed: the other nodes
+/// hear them go, in commit order like everything else.
+pub(in crate::store) fn sweep_expired_nodes<T: Tables>(
+    tables: &mut T,
+) -> Result<Vec<Event>, T::Error> {
+    Ok(tables
+        .sweep_expired_nodes()?
+        .into_iter()
+        .map(|member| Event::Member {
+            member,
+            open: false,
+        })
+        .collect())
 }
 
 /// Time stamps that strictly increase, even if the system clock steps back.

@@ -89,11 +89,6 @@ impl<B: Backend> Writer<B> {
         })
     }
 
-    /// The position of the last commit this writer knows of.
-    pub(super) fn position(&self) -> crate::event::Seq {
-        self.position.seq()
-    }
-
     /// Where this writer records its health and figures.
     pub(super) fn record(&self) -> Arc<WriterRecord> {
         Arc::clone(&self.record)
@@ -473,7 +468,7 @@ mod tests {
                 .iter()
                 .map(|event| match event {
                     Event::Sent { message, .. } => message.body.as_str().to_owned(),
-                    Event::Released { .. } => "released".into(),
+                    Event::Released { .. } | Event::Member { .. } => "other".into(),
                 })
                 .collect()
         };

@@ -38,6 +38,8 @@ impl WriteJob {
             WriteJob::Release { .. } => "release",
             WriteJob::ReleaseRemovedAgents => "release removed agents",
             WriteJob::Probe => "probe",
+            WriteJob::Member { .. } => "connection",
+            WriteJob::SweepExpiredNodes => "sweep expired nodes",
         }
     }
 }
@@ -54,7 +56,10 @@ pub(super) fn not_done(job: &WriteJob) -> Outcome {
                 refusal: Refusal::NotDone,
             }))
         }
-        WriteJob::ReleaseRemovedAgents | WriteJob::Probe => Outcome::Announce(Vec::new()),
+        WriteJob::ReleaseRemovedAgents
+        | WriteJob::Probe
+        | WriteJob::Member { .. }
+        | WriteJob::SweepExpiredNodes => Outcome::Announce(Vec::new()),
     }
 }
 
@@ -108,6 +113,19 @@ where
         } => Outcome::Written(rules::release(hot, origin, agent, user).map_err(backend_failed)?),
         // Nothing to apply: the group's commit is the probe (`count_releases`).
         WriteJob::Probe => Outcome::Announce(Vec::new()),
+        WriteJob::Member { member, open } => {
+            Outcome::Announce(rules::member(hot, member, *open).map_err(backend_failed)?)
+        }
+        WriteJob::SweepExpiredNodes => {
+            let swept = rules::sweep_expired_nodes(hot).map_err(backend_failed)?;
+            if !swept.is_empty() {
+                tracing::warn!(
+                    connections = swept.len(),
+                    "a node's lease ran out: its connections are offline now"
+                );
+            }
+            Outcome::Announce(swept)
+        }
         WriteJob::ReleaseRemovedAgents => {
             let released = rules::release_removed_agents(hot).map_err(backend_failed)?;
             if !released.is_empty() {

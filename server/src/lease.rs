@@ -1,0 +1,84 @@
+//! A cluster node's lease and its connections' records (issue 16).
+//!
+//! A node renews its lease in the shared database every
+//! [`RENEW_EVERY`](crate::store::shared_feed::RENEW_EVERY); a lease lasts
+//! [`LEASE`](crate::store::shared_feed::LEASE) by the database's clock.
+//! When a renewal sees another node's lease run out, this node sweeps it:
+//! the swept node's connections go offline on every node, through the
+//! ordered feed. When a renewal finds this node's own lease gone (it was
+//! frozen or cut off for longer, and another node swept it), it takes its
+//! id again and closes every connection: what its registry held may be
+//! stale, and its clients connect again and resume.
+//!
+//! The records: each subscribed connection the router reports is written
+//! (`Store::record_member`) in the order reported; the writer keeps it.
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{Member, NodeId};
+use crate::fanout::Router;
+use crate::store::shared_feed::{RENEW_EVERY, Renewal};
+use crate::store::{SharedFeed, Store};
+
+/// Renews `node`'s lease until `stopping`, sweeping expired nodes and
+/// dismissing every connection if the lease was lost.
+pub async fn keep(
+    node: NodeId,
+    feed: SharedFeed,
+    store: Store,
+    router: Router,
+    stopping: CancellationToken,
+) {
+    let mut timer = tokio::time::interval(RENEW_EVERY);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Logged once per outage, not once a second.
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = timer.tick() => {}
+        }
+        match feed.renew(node).await {
+            Ok(Renewal {
+                held,
+                others_expired,
+            }) => {
+                if failing {
+                    tracing::info!("renewing this node's lease again");
+                    failing = false;
+                }
+                if !held {
+                    tracing::warn!(
+                        node = node.0,
+                        "this node's lease ran out and another node swept it; taking it \
+                         again and closing every connection"
+                    );
+                    if let Err(error) = feed.rejoin(node).await {
+                        tracing::error!(%error, "could not take the lease again; retrying");
+                        continue;
+                    }
+                    router.dismiss_all().await;
+                }
+                if others_expired {
+                    let _ = store.sweep_expired_nodes().await;
+                }
+            }
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "cannot renew this node's lease; retrying every second");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Writes each connection change the router reports, in order, until the
+/// router is gone.
+pub async fn record_members(mut changes: mpsc::UnboundedReceiver<(Member, bool)>, store: Store) {
+    while let Some((member, open)) = changes.recv().await {
+        if store.record_member(member, open).await.is_err() {
+            return; // the writer has stopped
+        }
+    }
+}
