@@ -3,7 +3,9 @@
 //! A node renews its lease in the shared database every
 //! [`RENEW_EVERY`](crate::store::shared_feed::RENEW_EVERY); a lease lasts
 //! [`LEASE`](crate::store::shared_feed::LEASE) by the database's clock.
-//! When a renewal sees another node's lease run out, this node sweeps it:
+//! When a renewal sees another node's lease run out, this node sweeps it
+//! (once its own renewals have gone through for a whole lease, so that
+//! after the database was down every node has renewed before any sweeps):
 //! the swept node's connections go offline on every node, through the
 //! ordered feed. When a renewal finds this node's own lease gone (it was
 //! frozen or cut off for longer, and another node swept it), it takes its
@@ -18,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Member, NodeId};
 use crate::fanout::Router;
-use crate::store::shared_feed::{RENEW_EVERY, Renewal};
+use crate::store::shared_feed::{LEASE, RENEW_EVERY, Renewal};
 use crate::store::{SharedFeed, Store};
 
 /// Renews `node`'s lease until `stopping`, sweeping expired nodes and
@@ -34,6 +36,12 @@ pub async fn keep(
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Logged once per outage, not once a second.
     let mut failing = false;
+    // Since when renewals have gone through without a break: another node
+    // is swept only by a node that has itself renewed for a whole lease, so
+    // that after an outage of the database (renewals failing, or hanging)
+    // every node had its chance to renew first.
+    let mut renewing_since = tokio::time::Instant::now();
+    let mut last_renewed: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = stopping.cancelled() => return,
@@ -48,6 +56,11 @@ pub async fn keep(
                     tracing::info!("renewing this node's lease again");
                     failing = false;
                 }
+                let now = tokio::time::Instant::now();
+                if last_renewed.is_none_or(|at| now - at > 2 * RENEW_EVERY) {
+                    renewing_since = now;
+                }
+                last_renewed = Some(now);
                 if !held {
                     tracing::warn!(
                         node = node.0,
@@ -60,15 +73,16 @@ pub async fn keep(
                     }
                     router.dismiss_all().await;
                 }
-                if others_expired {
+                if others_expired && now - renewing_since >= LEASE {
                     let _ = store.sweep_expired_nodes().await;
                 }
             }
-            Err(error) if !failing => {
-                failing = true;
-                tracing::warn!(%error, "cannot renew this node's lease; retrying every second");
+            Err(error) => {
+                if !failing {
+                    failing = true;
+                    tracing::warn!(%error, "cannot renew this node's lease; retrying every second");
+                }
             }
-            Err(_) => {}
         }
     }
 }

@@ -80,7 +80,7 @@ pub use config::Config;
 use node::Node;
 use priority::PriorityRules;
 use server::Drain;
-use store::{Durability, Location, OpenError};
+use store::{Durability, Location};
 
 /// How long sessions get to say `bye` once the node is failing: enough for
 /// a last frame, short enough that the process is gone within a second.
@@ -108,9 +108,7 @@ pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
-    Open(#[from] OpenError),
-    #[error(transparent)]
-    Bus(#[from] fanout::nats_bus::BusError),
+    Start(#[from] node::StartError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -141,20 +139,14 @@ pub async fn run(
         None => None,
     };
     let backlog = listener::backlog_for(options.config.listen_backlog);
-    let bus = match &options.nats {
-        Some(url) => {
-            let name = format!("switchboard {}", std::process::id());
-            Some(fanout::nats_bus::NatsBus::connect(url, &name).await?)
-        }
-        None => None,
-    };
     let node = Node::start_with_bus(
         &options.db,
-        bus,
+        options.nats.as_deref(),
         options.durability,
         options.config,
         options.rules,
-    )?;
+    )
+    .await?;
     // Bound before the protocol's port, so a server that cannot serve its
     // operator port never announces itself. `draining` turns /healthz to 503
     // from the shutdown signal on.

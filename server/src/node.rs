@@ -21,15 +21,16 @@ use crate::config::Config;
 use crate::credentials;
 use crate::event::NodeId;
 use crate::fanout::Router;
+use crate::fanout::bus::Feed;
 use crate::fanout::bus::LocalBus;
 use crate::fanout::cluster_feed;
 use crate::fanout::members::Membership;
-use crate::fanout::nats_bus::{NatsBus, NatsFeed};
+use crate::fanout::nats_bus::{self, BusError, NatsBus, NatsFeed};
 use crate::lease;
 use crate::metrics::Observed;
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
-use crate::store::{Durability, Location, OpenError, Store, StoreThreads};
+use crate::store::{Durability, Location, OpenError, SharedDatabase, Store, StoreThreads};
 
 /// A running node: its shared services and the threads behind them.
 pub struct Node {
@@ -40,6 +41,15 @@ pub struct Node {
     stopping: CancellationToken,
     failure: Failure,
     watcher: JoinHandle<()>,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
 }
 
 /// Why a node failed, once it has.
@@ -70,23 +80,46 @@ impl Node {
         config: Config,
         rules: PriorityRules,
     ) -> Result<Node, OpenError> {
-        Node::start_with_bus(db, None, durability, config, rules)
+        let (sink, own) = LocalBus::new();
+        let opened = Store::open_at(db, durability, sink)?;
+        Ok(Node::assemble(opened, own, None, config, rules))
     }
 
-    /// [`Node::start`], on the cluster's bus when one is given (with
-    /// PostgreSQL: the node then hears other nodes' commits on it). On
-    /// PostgreSQL, with a bus or without, the router's feed is the cluster
-    /// feed (`fanout/cluster_feed.rs`): this node's commits merged in
-    /// position order with every other node's.
-    pub fn start_with_bus(
+    /// [`Node::start`], on the cluster's bus at `nats` when one is given
+    /// (with PostgreSQL: the node then hears other nodes' commits on it, on
+    /// its help desk's subject). On PostgreSQL, with a bus or without, the
+    /// router's feed is the cluster feed (`fanout/cluster_feed.rs`): this
+    /// node's commits merged in position order with every other node's.
+    pub async fn start_with_bus(
         db: &Location,
-        bus: Option<(NatsBus, NatsFeed)>,
+        nats: Option<&str>,
         durability: Durability,
         config: Config,
         rules: PriorityRules,
-    ) -> Result<Node, OpenError> {
+    ) -> Result<Node, StartError> {
         let (sink, own) = LocalBus::new();
-        let (store, store_threads, shared) = Store::open_at(db, durability, sink)?;
+        let opened = Store::open_at(db, durability, sink)?;
+        let bus = match (&opened.2, nats) {
+            (Some(shared), Some(url)) => {
+                let name = format!("switchboard node {}", shared.node.0);
+                let subject = nats_bus::feed_subject(&shared.cluster);
+                Some(NatsBus::connect(url, &name, subject).await?)
+            }
+            _ => None,
+        };
+        Ok(Node::assemble(opened, own, bus, config, rules))
+    }
+
+    /// Starts the rest on an open store: the router on its feed (the
+    /// cluster feed on a shared database), the lease, the credential
+    /// watcher, and their supervisor.
+    fn assemble(
+        (store, store_threads, shared): (Store, StoreThreads, Option<SharedDatabase>),
+        own: Feed,
+        bus: Option<(NatsBus, NatsFeed)>,
+        config: Config,
+        rules: PriorityRules,
+    ) -> Node {
         let stopping = CancellationToken::new();
         let (router, router_task) = match &shared {
             Some(shared) => {
@@ -126,13 +159,13 @@ impl Node {
             services.router.clone(),
             stopping.clone(),
         ));
-        Ok(Node {
+        Node {
             services,
             store_threads,
             stopping,
             failure,
             watcher,
-        })
+        }
     }
 
     /// What every session shares.

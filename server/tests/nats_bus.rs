@@ -10,13 +10,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use switchboard_protocol::Name;
 use switchboard_server::event::{Batch, Event, Seq};
-use switchboard_server::fanout::nats_bus::{NatsBus, NatsFeed};
+use switchboard_server::fanout::nats_bus::{self, NatsBus, NatsFeed};
 use switchboard_server::feed_wire;
 use switchboard_tests::TestNats;
 use tokio::sync::watch;
 
 /// How long a batch or a change of the bus's state may take here.
 const WITHIN: Duration = Duration::from_secs(15);
+
+/// One help desk's subject for every bus of a test.
+fn subject() -> String {
+    nats_bus::feed_subject("test-desk")
+}
 
 fn released(seq: u64) -> Batch {
     let name = |text: &str| Name::parse(text).expect("a valid name");
@@ -48,7 +53,9 @@ async fn becomes(up: &mut watch::Receiver<bool>, wanted: bool) {
 
 /// A node's bus on `nats`, once it is up: the bus, its feed, and its state.
 async fn connected(nats: &TestNats, node: &str) -> (NatsBus, NatsFeed, watch::Receiver<bool>) {
-    let (bus, feed) = NatsBus::connect(&nats.url(), node).await.expect("connects");
+    let (bus, feed) = NatsBus::connect(&nats.url(), node, subject())
+        .await
+        .expect("connects");
     let mut up = bus.up();
     becomes(&mut up, true).await;
     (bus, feed, up)
@@ -67,10 +74,10 @@ async fn every_node_hears_one_nodes_batches_in_order() {
     let Some(nats) = TestNats::start() else {
         return;
     };
-    let (first, mut first_feed) = NatsBus::connect(&nats.url(), "node-1")
+    let (first, mut first_feed) = NatsBus::connect(&nats.url(), "node-1", subject())
         .await
         .expect("connects");
-    let (second, mut second_feed) = NatsBus::connect(&nats.url(), "node-2")
+    let (second, mut second_feed) = NatsBus::connect(&nats.url(), "node-2", subject())
         .await
         .expect("connects");
     for bus in [&first, &second] {
@@ -110,7 +117,7 @@ async fn a_node_starts_while_nats_is_down_and_joins_when_it_is_up() {
         return;
     };
     nats.stop();
-    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1")
+    let (bus, mut feed) = NatsBus::connect(&nats.url(), "node-1", subject())
         .await
         .expect("starting does not wait for NATS");
     let mut up = bus.up();
@@ -123,7 +130,7 @@ async fn a_node_starts_while_nats_is_down_and_joins_when_it_is_up() {
 
 #[tokio::test]
 async fn a_bad_address_is_refused_with_what_to_give() {
-    let error = NatsBus::connect("nats://user:pw@[not an address", "node-1")
+    let error = NatsBus::connect("nats://user:pw@[not an address", "node-1", subject())
         .await
         .err()
         .expect("refused");
@@ -140,7 +147,7 @@ async fn a_frozen_nats_is_noticed_and_its_thaw_too() {
     let Some(nats) = TestNats::start() else {
         return;
     };
-    let (bus, _feed) = NatsBus::connect(&nats.url(), "node-1")
+    let (bus, _feed) = NatsBus::connect(&nats.url(), "node-1", subject())
         .await
         .expect("connects");
     let mut up = bus.up();

@@ -24,6 +24,8 @@
 //! - [`client`]: [`TestClient`], one TCP connection that sends JSON lines and
 //!   receives frames with a timeout, so a missing frame fails the test instead
 //!   of hanging it.
+//! - [`cluster`]: [`Cluster`], several nodes on one fresh PostgreSQL
+//!   database (and a bus), and the helpers cluster tests share.
 //! - [`greeted`]: [`TestClient::connect`], which waits for the greeting a
 //!   bounded time and retries with jittered backoff, as every client must
 //!   (a burst of connects can lose handshakes in silence).
@@ -65,6 +67,7 @@
 pub mod assert;
 pub mod bins;
 pub mod client;
+pub mod cluster;
 pub mod deployment;
 pub mod flags;
 pub mod frames;
@@ -89,6 +92,9 @@ pub mod prelude {
     pub use crate::assert::{assert_error, assert_message, assert_timestamp};
     pub use crate::bins::{switchboard_bin, tui_bin};
     pub use crate::client::{RECV_TIMEOUT, TestClient};
+    pub use crate::cluster::{
+        Cluster, bus, next_message, next_of, next_of_within, number, reply_to, with_and_without_bus,
+    };
     pub use crate::deployment::Deployment;
     pub use crate::flags::NO_SEND_LIMITS;
     pub use crate::frames::{assigned, greeting, presence, released};

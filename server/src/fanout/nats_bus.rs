@@ -18,7 +18,7 @@
 //! What an operator must give the bus, before it is wired in (issue 16):
 //! NATS with credentials (and TLS off loopback), because a node delivers the
 //! batches it hears as committed, and anyone who can publish on
-//! [`FEED_SUBJECT`] could otherwise forge them; and a `max_payload` above the
+//! the feed's subject could otherwise forge them; and a `max_payload` above the
 //! largest batch (a group of up to 1,024 sends of up to `--max-body`
 //! characters can pass nats-server's default 1 MB), or batches split below
 //! it. A batch NATS refuses is read back by the other nodes, so neither
@@ -33,8 +33,16 @@ use futures::StreamExt;
 use thiserror::Error;
 use tokio::sync::watch;
 
-/// The subject every node publishes its batches on and listens to.
+/// The subjects the nodes publish their batches on and listen to: one per
+/// help desk, [`FEED_SUBJECT`] followed by its database's cluster id
+/// (`sb_cluster`), so that help desks sharing one NATS never hear each
+/// other's batches.
 pub const FEED_SUBJECT: &str = "switchboard.feed";
+
+/// The feed subject of the help desk whose database has `cluster` as its id.
+pub fn feed_subject(cluster: &str) -> String {
+    format!("{FEED_SUBJECT}.{cluster}")
+}
 
 /// How often the client pings the server: a frozen NATS (SIGSTOP, a stuck
 /// host) keeps its TCP connection open and is noticed only by unanswered
@@ -90,6 +98,8 @@ pub enum BusError {
 pub struct NatsBus {
     client: async_nats::Client,
     up: watch::Receiver<bool>,
+    /// This help desk's subject ([`feed_subject`]).
+    subject: String,
 }
 
 /// The batches every node (this one too) publishes, as they arrive.
@@ -107,7 +117,11 @@ impl NatsBus {
     /// subscribes to the feed. Returns at once when NATS is down: the
     /// client keeps trying in the background, and [`NatsBus::up`] says
     /// when it is through.
-    pub async fn connect(url: &str, node: &str) -> Result<(NatsBus, NatsFeed), BusError> {
+    pub async fn connect(
+        url: &str,
+        node: &str,
+        subject: String,
+    ) -> Result<(NatsBus, NatsFeed), BusError> {
         let (up_sender, up) = watch::channel(false);
         let shown = without_credentials(url);
         let reporter = Arc::new(EventReport {
@@ -137,10 +151,17 @@ impl NatsBus {
                 }
             })?;
         let subscriber = client
-            .subscribe(FEED_SUBJECT)
+            .subscribe(subject.clone())
             .await
             .map_err(|error| BusError::Subscribe(error.to_string()))?;
-        Ok((NatsBus { client, up }, NatsFeed(subscriber)))
+        Ok((
+            NatsBus {
+                client,
+                up,
+                subject,
+            },
+            NatsFeed(subscriber),
+        ))
     }
 
     /// Publishes one batch (`feed_wire::encode`). Waits at most
@@ -157,7 +178,7 @@ impl NatsBus {
         if !*self.up.borrow() {
             return Err(BusError::Stalled);
         }
-        tokio::time::timeout(SEND_WAIT, self.client.publish(FEED_SUBJECT, batch))
+        tokio::time::timeout(SEND_WAIT, self.client.publish(self.subject.clone(), batch))
             .await
             .map_err(|_| BusError::Stalled)?
             .map_err(|error| BusError::Publish(error.to_string()))

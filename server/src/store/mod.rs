@@ -248,6 +248,8 @@ pub struct SharedDatabase {
     /// Every node's subscribed connections as of `start`.
     pub members: Vec<Member>,
     pub feed: SharedFeed,
+    /// The help desk's id: its nodes' subject on the bus.
+    pub cluster: String,
 }
 
 /// The handle every session holds.
@@ -328,11 +330,11 @@ impl Store {
                     let writer =
                         writer::Writer::new(opened.writer, Box::new(sink)).map_err(failed)?;
                     let shared = (opened.feed, opened.node, opened.members, opened.start);
-                    Ok((writer, opened.readers, shared))
+                    Ok((writer, opened.readers, shared, opened.cluster))
                 })
                 .join()
         });
-        let (writer, readers, (feed, node, members, start)) =
+        let (writer, readers, (feed, node, members, start), cluster) =
             opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         // Not joined on shutdown: it ends once the cluster feed lets go.
         let (feed, _thread) = shared_feed::start(feed).map_err(OpenError::Thread)?;
@@ -342,6 +344,7 @@ impl Store {
             start,
             members,
             feed,
+            cluster,
         };
         Ok((store, threads, shared))
     }

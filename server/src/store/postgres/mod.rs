@@ -143,6 +143,8 @@ pub(super) struct OpenedStore {
     /// snapshot they were read in: where this node's feed starts.
     pub members: Vec<crate::event::Member>,
     pub start: crate::event::Seq,
+    /// The help desk's id (`sb_cluster`).
+    pub cluster: String,
 }
 
 /// For `serve`: the writer's connection, its schema created or upgraded,
@@ -165,6 +167,7 @@ pub(super) fn open_store(
     let node =
         queries::nodes::register(&mut writer, crate::store::shared_feed::LEASE).map_err(failed)?;
     let (members, start) = queries::nodes::members_at(&mut writer).map_err(failed)?;
+    let cluster = queries::nodes::cluster_id(&mut writer).map_err(failed)?;
     let readers = (0..readers)
         .map(|_| connect(url).map(reads::PostgresReader::new))
         .collect::<std::result::Result<_, _>>()?;
@@ -175,5 +178,6 @@ pub(super) fn open_store(
         node: NodeId(node),
         members,
         start,
+        cluster,
     })
 }

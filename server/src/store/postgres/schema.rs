@@ -87,8 +87,9 @@ const MIGRATIONS: &[&str] = &[
     // events, as the bus carries it, so a node reads back by position what
     // the bus lost; written in the batch's own transaction, pruned after
     // `shared_feed::RETENTION`. The nodes: each running node's id and the
-    // lease it renews. The connections: each node's subscribed ones, which
-    // every node counts for presence.
+    // lease it renews. The cluster: the help desk's id, which keeps its bus
+    // subject apart from another's. The connections: each node's
+    // subscribed ones, which every node counts for presence.
     r#"CREATE TABLE sb_feed (
         seq         BIGINT PRIMARY KEY,
         -- The position of the batch committed just before this one.
@@ -103,6 +104,9 @@ const MIGRATIONS: &[&str] = &[
         -- By the database's clock: past it, any node may sweep this one.
         lease_until_us BIGINT NOT NULL
      );
+     -- This help desk's id: its nodes' subject on a shared NATS.
+     CREATE TABLE sb_cluster (id TEXT NOT NULL);
+     INSERT INTO sb_cluster (id) SELECT md5(random()::text || clock_timestamp()::text);
      CREATE TABLE sb_connections (
         node        INTEGER NOT NULL,
         conn        BIGINT NOT NULL,

@@ -87,6 +87,12 @@ pub(in crate::store::postgres) fn rejoin(
     Ok(())
 }
 
+/// This help desk's id (`sb_cluster`), made when its schema was.
+pub(in crate::store::postgres) fn cluster_id(conn: &mut Conn) -> Result<String> {
+    let row = conn.query_one("SELECT id FROM sb_cluster", &[])?;
+    get(&row, 0)
+}
+
 /// Records a subscribed connection, unless its node has lost its lease
 /// (then it is as good as closed); whether it was recorded.
 pub(in crate::store::postgres) fn open_member(conn: &mut Conn, member: &Member) -> Result<bool> {
