@@ -1,8 +1,8 @@
 //! [`Deployment`]: what a protocol test needs from the system under test,
-//! whatever its shape. Today the only one is a single node, [`crate::TestServer`];
-//! a cluster of nodes (PostgreSQL + NATS) can implement the same two methods, and
-//! the session helpers ([`crate::user`], [`crate::agent`], …) then work on it
-//! unchanged, because they never reach into a server for an address or a file.
+//! whatever its shape. [`crate::TestServer`] is one node, or in cluster mode
+//! ([`crate::store`]) several nodes on one database and one bus; the session
+//! helpers ([`crate::user`], [`crate::agent`], …) work on either unchanged,
+//! because they never reach into a server for an address or a file.
 
 use crate::client::TestClient;
 

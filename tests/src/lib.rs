@@ -15,10 +15,13 @@
 //! # Map
 //!
 //! - [`server`]: [`TestServer`], one server process on `127.0.0.1:0` with its
-//!   own database in a temporary directory; killed when dropped, so tests can
-//!   run in parallel. Restarts, signals and its log.
-//! - [`process`]: the `switchboard serve` child itself: command line, the
-//!   thread that drains stderr, the `listening on` line.
+//!   own database in a temporary directory (in cluster mode, three on one
+//!   database and one bus); killed when dropped, so tests can run in
+//!   parallel. Restarts, signals and its log.
+//! - [`nodes`]: the processes behind one [`TestServer`]: connections take
+//!   turns over them, and a restart or a signal reaches every one.
+//! - [`process`]: one `switchboard serve` child: command line, the thread
+//!   that drains stderr, the `listening on` line.
 //! - [`deployment`]: [`Deployment`], what a test needs from the system under
 //!   test (connect, provision an agent), so a cluster can stand in for one node.
 //! - [`client`]: [`TestClient`], one TCP connection that sends JSON lines and
@@ -54,9 +57,12 @@
 //!   what they share, including the one variable that may skip a test whose
 //!   server is missing ([`SKIP_CLUSTER_TESTS_ENV`]); [`shared_postgres`]: one
 //!   such PostgreSQL per test process and a fresh database per test, for the
-//!   server's own PostgreSQL tests and the suite on PostgreSQL; [`store`]:
-//!   which store a [`TestServer`] uses ([`TEST_STORE_ENV`]`=postgres` runs
-//!   the whole suite on PostgreSQL).
+//!   server's own PostgreSQL tests and the suite on PostgreSQL;
+//!   [`shared_nats`](mod@shared_nats): one such `nats-server` per test
+//!   process, the bus of every cluster in cluster mode; [`store`]: which
+//!   store a [`TestServer`] uses ([`TEST_STORE_ENV`]`=postgres` runs the whole suite on one
+//!   PostgreSQL node, `=cluster` on [`CLUSTER_NODES`] nodes sharing a
+//!   database and a bus).
 //!
 //! Test files say `use switchboard_tests::*;` (or `::prelude::*`): every item
 //! above is re-exported here through [`prelude`].
@@ -75,10 +81,12 @@ pub mod greeted;
 pub mod http;
 pub mod messages;
 pub mod nats;
+pub mod nodes;
 pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod session;
+pub mod shared_nats;
 pub mod shared_postgres;
 pub mod sqlite_lock;
 pub mod store;
@@ -106,9 +114,10 @@ pub mod prelude {
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;
     pub use crate::session::{agent, unsubscribed_user, user, user_again};
+    pub use crate::shared_nats::shared_nats;
     pub use crate::shared_postgres::{fresh_database, shared_postgres};
     pub use crate::sqlite_lock::SqliteWriteLock;
-    pub use crate::store::{TEST_STORE_ENV, TestStore};
+    pub use crate::store::{CLUSTER_NODES, SuiteStore, TEST_STORE_ENV, TestStore};
     pub use crate::stuck::stuck_reader;
     pub use crate::throwaway::{SKIP_CLUSTER_TESTS_ENV, STARTUP_TIMEOUT};
     pub use crate::tls::write_self_signed_certificate;

@@ -11,6 +11,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -127,6 +128,46 @@ impl TestNats {
     /// Resumes a [`TestNats::freeze`]d server with SIGCONT.
     pub fn thaw(&self) {
         self.signal(Signal::CONT);
+    }
+
+    /// For a server that is never dropped (see [`crate::shared_nats`]): a
+    /// watchdog, in a process group of its own so that a Ctrl-C to the tests
+    /// does not take it down first, waits for this process to end however it
+    /// ends, then kills the server and removes its directory. The server is
+    /// still this process's child until then, so its pid is not reused; the
+    /// watchdog checks the process's name anyway before it kills.
+    pub(crate) fn stop_when_this_process_exits(&self) {
+        let server = self.child.as_ref().expect("nats-server is running").id();
+        // /proc/PID/comm holds at most 15 bytes of the program's name.
+        let name: String = self
+            .program
+            .file_name()
+            .map(|name| name.to_string_lossy().chars().take(15).collect())
+            .unwrap_or_default();
+        // The shell starts the watchdog in the background and exits at
+        // once: waited for here, it leaves no zombie, and the watchdog,
+        // orphaned, outlives this process.
+        let started = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "pid=$1; server=$2; name=$3; dir=$4; \
+                 ( while kill -0 \"$pid\" 2>/dev/null; do sleep 0.5; done; \
+                   if [ \"$(cat /proc/$server/comm 2>/dev/null)\" = \"$name\" ]; then \
+                     kill -9 \"$server\"; fi; \
+                   rm -rf \"$dir\" ) &",
+            )
+            .arg("watchdog")
+            .arg(std::process::id().to_string())
+            .arg(server.to_string())
+            .arg(name)
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .status()
+            .expect("start the watchdog that stops the shared nats-server");
+        assert!(started.success(), "the watchdog's shell failed: {started}");
     }
 
     /// Everything the server has logged, across restarts.

@@ -1,7 +1,7 @@
 //! One `switchboard serve` child process: the command line it starts with,
 //! the thread that drains its stderr, and the `listening on` line that says
-//! where it accepts connections. [`crate::TestServer`] owns one; a cluster of
-//! nodes would own one per node, each with its own `Launch`.
+//! where it accepts connections. [`crate::TestServer`] starts every one of
+//! its nodes ([`crate::nodes`]) from one `Launch`.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -49,13 +49,16 @@ impl ServerLog {
     }
 }
 
-/// How a server is started: its extra `serve` flags, environment and
-/// open-file limit. Kept so that a restart starts it the same way.
+/// How a server is started: its extra `serve` flags, environment,
+/// open-file limit and bus. Kept so that a restart starts it the same way,
+/// and shared by the nodes of a cluster, which all start the same way.
 pub(crate) struct Launch {
     args: Vec<String>,
     envs: Vec<(String, String)>,
     /// The open-file limit the server starts with (`prlimit`), if set.
     open_files: Option<u64>,
+    /// The NATS URL of a cluster's bus (`--nats`), if any.
+    bus: Option<String>,
 }
 
 impl Launch {
@@ -67,23 +70,42 @@ impl Launch {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             open_files,
+            bus: None,
+        }
+    }
+
+    /// The same launch with `--nats URL`: a node of a cluster.
+    pub(crate) fn on_bus(self, url: String) -> Launch {
+        Launch {
+            bus: Some(url),
+            ..self
         }
     }
 
     /// Whether the test names the store itself, through the environment.
     pub(crate) fn sets_store(&self) -> bool {
-        self.envs
-            .iter()
-            .any(|(key, _)| key == "SWITCHBOARD_DB" || key == "SWITCHBOARD_POSTGRES")
+        self.env_sets("SWITCHBOARD_DB") || self.env_sets("SWITCHBOARD_POSTGRES")
+    }
+
+    /// Whether the test names the address to listen on, through the
+    /// environment: one address, so one node.
+    pub(crate) fn fixes_listen(&self) -> bool {
+        self.env_sets("SWITCHBOARD_LISTEN")
+    }
+
+    /// Whether the environment sets `key`, whose flag is then left out.
+    fn env_sets(&self, key: &str) -> bool {
+        self.envs.iter().any(|(k, _)| k == key)
     }
 
     /// Starts `switchboard serve` on the store `db` and reads its stderr
     /// until `listening on ADDR`. A thread keeps draining stderr afterwards so
     /// the pipe never fills up and blocks the server. When the environment
-    /// sets `SWITCHBOARD_DB` or `SWITCHBOARD_LISTEN`, the matching flag is left
-    /// out so that the value really comes from the environment.
-    pub(crate) fn spawn(&self, db: &TestStore) -> (Child, SocketAddr, ServerLog) {
-        let from_env = |key: &str| self.envs.iter().any(|(k, _)| k == key);
+    /// sets `SWITCHBOARD_DB`, `SWITCHBOARD_POSTGRES`, `SWITCHBOARD_LISTEN` or
+    /// `SWITCHBOARD_NATS`, the matching flag is left out so that the value
+    /// really comes from the environment. `name` says which server a failure
+    /// is about (`switchboard serve`, or one node of several).
+    pub(crate) fn spawn(&self, db: &TestStore, name: &str) -> (Child, SocketAddr, ServerLog) {
         let mut command = match self.open_files {
             Some(files) => {
                 let mut prlimit = Command::new("prlimit");
@@ -96,11 +118,16 @@ impl Launch {
             None => Command::new(switchboard_bin()),
         };
         command.arg("serve");
-        if !from_env("SWITCHBOARD_LISTEN") {
+        if !self.fixes_listen() {
             command.args(["--listen", "127.0.0.1:0"]);
         }
-        if !from_env(db.env_key()) {
+        if !self.env_sets(db.env_key()) {
             command.args(db.flag());
+        }
+        if let Some(url) = &self.bus
+            && !self.env_sets("SWITCHBOARD_NATS")
+        {
+            command.args(["--nats", url]);
         }
         command
             .args(&self.args)
@@ -121,12 +148,16 @@ impl Launch {
             for line in BufReader::new(stderr).split(b'\n') {
                 let Ok(line) = line else { break };
                 let line = strip_ansi(&String::from_utf8_lossy(&line));
-                if let Some(addr) = parse_listening(&line)
+                let listening = parse_listening(&line);
+                // Kept before the address is sent: once `spawn` returns, the
+                // `listening on` line is in the log (a cluster's last node
+                // had none yet when a test read every node's log at once).
+                thread_log.push(line);
+                if let Some(addr) = listening
                     && let Some(found) = found.take()
                 {
                     let _ = found.send(addr);
                 }
-                thread_log.push(line);
             }
         });
 
@@ -138,7 +169,7 @@ impl Launch {
                 // The drain thread may not have read the pipe to its end yet:
                 // this prints the lines it has so far.
                 panic!(
-                    "switchboard serve did not log `listening on 127.0.0.1:PORT` ({reason:?}, \
+                    "{name} did not log `listening on 127.0.0.1:PORT` ({reason:?}, \
                      exit status {status:?}); stderr:\n{}",
                     log.text()
                 );

@@ -1,36 +1,34 @@
 //! [`TestServer`]: one `switchboard serve` on `127.0.0.1:0` with its own
-//! database in a temporary directory, and what a test does to it from the
-//! outside: the CLI on its database, restarts, SIGTERM, SIGKILL and its log.
-//! Killed when dropped, so tests can run in parallel.
+//! database in a temporary directory, or in cluster mode ([`crate::store`])
+//! [`CLUSTER_NODES`] of them on one database and one bus; and what a test
+//! does to it from the outside: the CLI on its database, restarts, SIGTERM,
+//! SIGKILL and its log. Killed when dropped, so tests can run in parallel.
+//!
+//! A test sees one server whatever it is: connections take turns over the
+//! nodes, and a restart or a signal reaches every node ([`crate::nodes`]).
+//! A test that must choose a node says so ([`TestServer::connect_to`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::bins::switchboard_bin;
 use crate::client::TestClient;
 use crate::deployment::Deployment;
-use crate::process::{Launch, PROCESS_TIMEOUT, ServerLog, parse_metrics_line};
-use crate::store::{TEST_STORE_ENV, TestStore, postgres_requested};
+use crate::nodes::Nodes;
+use crate::process::{Launch, parse_metrics_line};
+use crate::store::{CLUSTER_NODES, SuiteStore, TEST_STORE_ENV, TestStore};
 
-/// How long [`TestServer::log_line`] waits for a line to reach the kept log.
-const LOG_LINE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often a wait for the process or for its log looks again. std has no
-/// wait with a timeout, so the waits poll; short, as only a test waits.
-const POLL_INTERVAL: Duration = Duration::from_millis(10);
-
-/// A running `switchboard serve`, with its own temporary database.
+/// A running `switchboard serve` (or a cluster of them), with its own
+/// temporary database.
 pub struct TestServer {
     /// Holds the database; removed when the server is dropped.
     dir: tempfile::TempDir,
     /// The SQLite file in `dir`, or a fresh PostgreSQL database.
     store: TestStore,
+    /// How every node starts, and starts again.
     launch: Launch,
-    child: Option<Child>,
-    addr: SocketAddr,
-    log: ServerLog,
+    nodes: Nodes,
 }
 
 impl TestServer {
@@ -45,8 +43,12 @@ impl TestServer {
     }
 
     /// A server with extra flags and environment variables. When `envs` sets
-    /// `SWITCHBOARD_DB` or `SWITCHBOARD_LISTEN`, the matching flag is left out so
-    /// that the value really comes from the environment.
+    /// `SWITCHBOARD_DB`, `SWITCHBOARD_POSTGRES`, `SWITCHBOARD_LISTEN` or
+    /// `SWITCHBOARD_NATS`, the matching flag is left out so that the value
+    /// really comes from the environment. A test that names its store that
+    /// way gets one node on it, in any mode; one that names its listen
+    /// address gets one node there (one address, one node), in cluster mode
+    /// still on PostgreSQL and the bus.
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> TestServer {
         TestServer::start_limited(Launch::new(args, envs, None))
     }
@@ -57,15 +59,15 @@ impl TestServer {
         TestServer::start_limited(Launch::new(args, &[], Some(files)))
     }
 
-    /// A server on a SQLite file in its own directory ([`TestServer::db`]),
+    /// One node on a SQLite file in its own directory ([`TestServer::db`]),
     /// whatever [`crate::store::TEST_STORE_ENV`] says: for tests about the
     /// file itself (a lock on it, a broken write into it, `switchboard copy`
     /// reading it), which mean nothing on PostgreSQL.
     pub fn start_on_sqlite(args: &[&str]) -> TestServer {
-        TestServer::start_on(Launch::new(args, &[], None), None)
+        TestServer::start_on(Launch::new(args, &[], None), None, 1)
     }
 
-    /// A server on a fresh database of the shared throwaway PostgreSQL,
+    /// One node on a fresh database of the shared throwaway PostgreSQL,
     /// whatever [`crate::store::TEST_STORE_ENV`] says. `None` only when
     /// PostgreSQL is missing and the cluster tests may be skipped.
     pub fn start_on_postgres(args: &[&str]) -> Option<TestServer> {
@@ -73,57 +75,84 @@ impl TestServer {
         Some(TestServer::start_on(
             Launch::new(args, &[], None),
             Some(TestStore::Postgres(url)),
+            1,
         ))
     }
 
-    /// A server on the PostgreSQL database at `url` (a test's own
+    /// One node on the PostgreSQL database at `url` (a test's own
     /// [`crate::TestPostgres`], to stop and start under it).
     pub fn start_on_database(args: &[&str], url: &str) -> TestServer {
         TestServer::start_on(
             Launch::new(args, &[], None),
             Some(TestStore::Postgres(url.to_owned())),
+            1,
         )
     }
 
+    /// What a plain `TestServer` is in this run ([`TEST_STORE_ENV`]), unless
+    /// the test names its store in the environment (then one node on it).
     fn start_limited(launch: Launch) -> TestServer {
-        // The suite on PostgreSQL, unless the test names its store itself.
-        let postgres = (postgres_requested() && !launch.sets_store()).then(|| {
-            let url = crate::shared_postgres::fresh_database().unwrap_or_else(|| {
-                panic!("{TEST_STORE_ENV}=postgres needs PostgreSQL (apt-get install postgresql)")
-            });
-            TestStore::Postgres(url)
-        });
-        TestServer::start_on(launch, postgres)
+        let suite = SuiteStore::requested();
+        if launch.sets_store() {
+            return TestServer::start_on(launch, None, 1);
+        }
+        match suite {
+            SuiteStore::Sqlite => TestServer::start_on(launch, None, 1),
+            SuiteStore::Postgres => TestServer::start_on(launch, Some(suite_database(suite)), 1),
+            SuiteStore::Cluster => {
+                let nats = crate::shared_nats::shared_nats().unwrap_or_else(|| {
+                    panic!(
+                        "{TEST_STORE_ENV}=cluster needs nats-server (apt-get install nats-server)"
+                    )
+                });
+                let count = if launch.fixes_listen() {
+                    1
+                } else {
+                    CLUSTER_NODES
+                };
+                let launch = launch.on_bus(nats.url());
+                TestServer::start_on(launch, Some(suite_database(suite)), count)
+            }
+        }
     }
 
-    fn start_on(launch: Launch, store: Option<TestStore>) -> TestServer {
+    /// `count` nodes from `launch`, on `store` or else on a SQLite file in
+    /// a new temporary directory.
+    fn start_on(launch: Launch, store: Option<TestStore>, count: usize) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let store = store.unwrap_or_else(|| TestStore::Sqlite(dir.path().join("switchboard.db")));
-        let (child, addr, log) = launch.spawn(&store);
+        let nodes = Nodes::start(count, &launch, &store);
         TestServer {
             dir,
             store,
             launch,
-            child: Some(child),
-            addr,
-            log,
+            nodes,
         }
     }
 
-    /// The server process's id (to read its memory from /proc).
+    /// How many nodes serve: [`CLUSTER_NODES`] for a plain server in
+    /// cluster mode, else 1.
+    pub fn nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The process id of the first node (to read its memory from /proc).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the server is running").id()
+        self.nodes.first_pid()
     }
 
-    /// Where clients connect.
+    /// Where a client connects: the next node's address, round-robin (the
+    /// same turns as [`TestServer::connect`]), so that a test that connects
+    /// to `addr()` spreads its clients too. Connect to one value as often
+    /// as needed to reach the same node again.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.nodes.next_addr()
     }
 
-    /// Where the server serves `/metrics` and `/healthz`: started with
+    /// Where the first node serves `/metrics` and `/healthz`: started with
     /// `--metrics-listen 127.0.0.1:0`, it logs `metrics on http://ADDR`.
     pub fn metrics_addr(&self) -> SocketAddr {
-        let line = self.log_line("metrics on http://");
+        let line = self.nodes.first_log_line("metrics on http://");
         parse_metrics_line(&line).unwrap_or_else(|| panic!("no address in {line:?}"))
     }
 
@@ -148,9 +177,17 @@ impl TestServer {
         self.dir.path()
     }
 
-    /// Opens a connection and checks the greeting.
+    /// Opens a connection and checks the greeting, on the next node
+    /// round-robin: a test's clients are spread over a cluster's nodes.
     pub async fn connect(&self) -> TestClient {
-        TestClient::connect(self.addr).await
+        TestClient::connect(self.nodes.next_addr()).await
+    }
+
+    /// Opens a connection to node `node` (counted from 0, in the order the
+    /// nodes started) and checks the greeting: for a test about which node
+    /// a client is on.
+    pub async fn connect_to(&self, node: usize) -> TestClient {
+        TestClient::connect(self.nodes.addr(node)).await
     }
 
     /// Where this server's data is.
@@ -184,106 +221,74 @@ impl TestServer {
         token
     }
 
-    /// Graceful restart: SIGTERM, wait for exit code 0, then start again on the
-    /// same database and flags (on a new port: use [`TestServer::addr`] again).
+    /// Graceful restart: SIGTERM to every node, wait for exit code 0 from
+    /// each, then start them again on the same database and flags (on new
+    /// ports: use [`TestServer::addr`] again).
     pub fn restart(&mut self) {
         let status = self.terminate();
         assert!(
             status.success(),
             "server exited with {status} after SIGTERM"
         );
-        self.respawn();
+        self.start_again();
     }
 
-    /// Crash and restart: SIGKILL (no chance to flush anything), then start again
-    /// on the same database. What was acknowledged must survive.
+    /// Crash and restart: SIGKILL to every node (no chance to flush
+    /// anything), then start them again on the same database. What was
+    /// acknowledged must survive.
     pub fn kill9_and_restart(&mut self) {
-        let mut child = self.child.take().expect("the server is running");
-        child.kill().expect("SIGKILL the server");
-        child.wait().expect("reap the killed server");
-        self.respawn();
+        self.nodes.kill();
+        self.start_again();
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
+    /// Sends SIGTERM to every node and waits for each to exit: the first
+    /// status that is not a success, or success.
     pub fn terminate(&mut self) -> ExitStatus {
         self.signal_and_wait("TERM")
     }
 
-    /// Sends `kill -<signal>` (e.g. `"TERM"`) and returns at once: for a
-    /// test that looks at the server while it stops.
+    /// Sends `kill -<signal>` (e.g. `"TERM"`) to every node and returns at
+    /// once: for a test that looks at the server while it stops.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+        self.nodes.signal(signal);
     }
 
-    /// Sends `kill -<signal>` (e.g. `"INT"`) and waits for the process to exit.
+    /// Sends `kill -<signal>` (e.g. `"INT"`) to every node and waits for
+    /// each to exit: the first status that is not a success, or success.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
-        let mut child = self.child.take().expect("the server is running");
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
-        // Polling `try_wait` against a deadline: std has no wait with a timeout,
-        // and a server that never exits must fail the test, not hang it.
-        let deadline = Instant::now() + PROCESS_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the server") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "server still running {PROCESS_TIMEOUT:?} after SIG{signal}; stderr:\n{}",
-                    self.recent_log()
-                );
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        self.nodes.signal_and_wait(signal)
     }
 
-    /// The last lines the server wrote to stderr.
+    /// The last lines each node wrote to stderr; with several nodes, node
+    /// by node, each line prefixed `[node N] `.
     pub fn recent_log(&self) -> String {
-        self.log.text()
+        self.nodes.log()
     }
 
-    /// The first line of the server's recent stderr that contains `needle`,
-    /// waiting up to `LOG_LINE_TIMEOUT` (5 s) for it: another thread drains the
-    /// pipe, so a line the server just wrote may not be there yet.
+    /// The first line of [`TestServer::recent_log`] that contains `needle`
+    /// (any node's), waiting up to 5 s for it: another thread drains each
+    /// pipe, so a line a node just wrote may not be there yet.
     pub fn log_line(&self, needle: &str) -> String {
-        let deadline = Instant::now() + LOG_LINE_TIMEOUT;
-        loop {
-            let log = self.recent_log();
-            if let Some(line) = log.lines().find(|line| line.contains(needle)) {
-                return line.to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no line with {needle:?} in the log:\n{log}"
-            );
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        self.nodes.log_line(needle)
     }
 
-    /// Starts the server again on the same database and flags after
-    /// [`TestServer::terminate`] (on a new port).
+    /// Starts every node again, one after another, on the same database and
+    /// flags after [`TestServer::terminate`] (on new ports).
     pub fn start_again(&mut self) {
-        assert!(self.child.is_none(), "the server is still running");
-        self.respawn();
+        self.nodes.start_again(&self.launch, &self.store);
     }
+}
 
-    fn respawn(&mut self) {
-        let (child, addr, log) = self.launch.spawn(&self.store);
-        self.child = Some(child);
-        self.addr = addr;
-        self.log = log;
-    }
+/// The fresh database of the shared PostgreSQL a `suite` run puts each
+/// plain server on; without PostgreSQL, the test fails with what to install.
+fn suite_database(suite: SuiteStore) -> TestStore {
+    let url = crate::shared_postgres::fresh_database().unwrap_or_else(|| {
+        panic!(
+            "{TEST_STORE_ENV}={} needs PostgreSQL (apt-get install postgresql)",
+            suite.name()
+        )
+    });
+    TestStore::Postgres(url)
 }
 
 impl Deployment for TestServer {
@@ -297,11 +302,8 @@ impl Deployment for TestServer {
 }
 
 impl Drop for TestServer {
+    /// Each node is killed when dropped, after this.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
         if std::thread::panicking() {
             eprintln!(
                 "--- last lines of switchboard's stderr ---\n{}",

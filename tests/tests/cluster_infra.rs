@@ -145,6 +145,18 @@ async fn nats_greets_a_raw_client_with_info() {
     assert!(info["server_id"].is_string(), "{info}");
 }
 
+/// The shared `nats-server` (one per test process, the bus of every
+/// cluster in cluster mode) is one server for every caller, and serves.
+#[tokio::test]
+async fn the_shared_nats_is_one_server_for_every_caller() {
+    let (Some(first), Some(second)) = (shared_nats(), shared_nats()) else {
+        return;
+    };
+    assert!(std::ptr::eq(first, second), "started once");
+    let info = nats_info(first.addr()).await;
+    assert_eq!(info["port"], first.addr().port(), "{info}");
+}
+
 #[tokio::test]
 async fn frozen_nats_says_nothing_until_thawed() {
     let Some(nats) = TestNats::start() else {
