@@ -1,4 +1,4 @@
-//! A cluster node's lease and its connections' records (issue 16).
+//! A cluster node's lease (issue 16).
 //!
 //! A node renews its lease in the shared database every
 //! [`RENEW_EVERY`](crate::store::shared_feed::RENEW_EVERY); a lease lasts
@@ -11,14 +11,10 @@
 //! frozen or cut off for longer, and another node swept it), it takes its
 //! id again and closes every connection: what its registry held may be
 //! stale, and its clients connect again and resume.
-//!
-//! The records: each subscribed connection the router reports is written
-//! (`Store::record_member`) in the order reported; the writer keeps it.
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Member, NodeId};
+use crate::event::NodeId;
 use crate::fanout::Router;
 use crate::store::shared_feed::{LEASE, RENEW_EVERY, Renewal};
 use crate::store::{SharedFeed, Store};
@@ -83,16 +79,6 @@ pub async fn keep(
                     tracing::warn!(%error, "cannot renew this node's lease; retrying every second");
                 }
             }
-        }
-    }
-}
-
-/// Writes each connection change the router reports, in order, until the
-/// router is gone.
-pub async fn record_members(mut changes: mpsc::UnboundedReceiver<(Member, bool)>, store: Store) {
-    while let Some((member, open)) = changes.recv().await {
-        if store.record_member(member, open).await.is_err() {
-            return; // the writer has stopped
         }
     }
 }

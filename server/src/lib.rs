@@ -31,7 +31,7 @@
 //! - [`reply_budget`]: long replies in flight, server-wide and per user.
 //! - [`error`]: every refusal, mapped to its protocol error code.
 //! - [`admin`]: the `switchboard agent …` commands; [`tls`]: optional TLS.
-//! - [`lease`]: a cluster node's lease, and the records of its connections.
+//! - [`lease`]: a cluster node's lease.
 //! - [`metrics`]: the operator port (`--metrics-listen`): Prometheus
 //!   metrics and a health check over HTTP, and the counters behind them.
 //! - `testing` (cargo feature `testing`): the real session over an

@@ -24,7 +24,6 @@ use crate::fanout::Router;
 use crate::fanout::bus::Feed;
 use crate::fanout::bus::LocalBus;
 use crate::fanout::cluster_feed;
-use crate::fanout::members::Membership;
 use crate::fanout::nats_bus::{self, BusError, NatsBus, NatsFeed};
 use crate::lease;
 use crate::metrics::Observed;
@@ -126,14 +125,8 @@ impl Node {
                 // Ends with the writer: supervised through it.
                 let (feed, _task) =
                     cluster_feed::spawn(own, shared.start, shared.feed.clone(), bus);
-                let (changes, reported) = tokio::sync::mpsc::unbounded_channel();
-                tokio::spawn(lease::record_members(reported, store.clone()));
-                let membership = Membership {
-                    initial: shared.members.clone(),
-                    changes,
-                };
-                let started =
-                    Router::spawn(feed, config.presence_grace, shared.node, Some(membership));
+                let members = Some(shared.members.clone());
+                let started = Router::spawn(feed, config.presence_grace, shared.node, members);
                 tokio::spawn(lease::keep(
                     shared.node,
                     shared.feed.clone(),

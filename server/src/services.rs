@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::error::RequestError;
 use crate::fanout::Router;
 use crate::inflow::InflowLimits;
 use crate::metrics::counts::SessionCounts;
@@ -37,6 +38,28 @@ impl Services {
             counts: Arc::default(),
             config,
             rules,
+        }
+    }
+}
+
+impl Services {
+    /// The cluster's barrier: waits until this node's router has applied
+    /// every commit the database holds now, whichever node made it, so that
+    /// what follows (a `pong`, a `welcome`'s count) comes after their
+    /// events (docs/protocol.md, points 16 and 36). Nothing to wait for on
+    /// one node, whose router hears every commit before anyone is answered.
+    pub async fn catch_up(&self) -> Result<(), RequestError> {
+        if !self.router.in_cluster() {
+            return Ok(());
+        }
+        let newest = self.store.position().await.map_err(|error| {
+            tracing::error!(%error, "reading the cluster's position failed");
+            RequestError::Internal
+        })?;
+        if self.router.applied(newest).await {
+            Ok(())
+        } else {
+            Err(RequestError::Internal)
         }
     }
 }

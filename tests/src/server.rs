@@ -291,6 +291,43 @@ fn suite_database(suite: SuiteStore) -> TestStore {
     TestStore::Postgres(url)
 }
 
+/// One node of a [`TestServer`] (the only one, on a single node): for a
+/// test about what each node counts for itself (send limits, per-address
+/// caps: docs/protocol.md, point 36), whose clients must all reach the
+/// same node.
+pub struct OneNode<'a> {
+    server: &'a TestServer,
+    index: usize,
+}
+
+impl TestServer {
+    /// Node `index` (counted from 0), as a [`Deployment`] of its own.
+    pub fn node(&self, index: usize) -> OneNode<'_> {
+        assert!(index < self.nodes(), "node {index} of {}", self.nodes());
+        OneNode {
+            server: self,
+            index,
+        }
+    }
+}
+
+impl OneNode<'_> {
+    /// Where this node serves.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.nodes.addr(self.index)
+    }
+}
+
+impl Deployment for OneNode<'_> {
+    fn connect(&self) -> impl Future<Output = TestClient> + Send {
+        self.server.connect_to(self.index)
+    }
+
+    fn add_agent(&self, name: &str) -> String {
+        self.server.add_agent(name)
+    }
+}
+
 impl Deployment for TestServer {
     fn connect(&self) -> impl Future<Output = TestClient> + Send {
         TestServer::connect(self)

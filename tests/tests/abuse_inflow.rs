@@ -110,10 +110,13 @@ async fn one_user_on_fifty_connections_cannot_flood_the_agents_off() {
         Duration::from_millis(5),
     );
 
-    let (first, token) = unsubscribed_user(&server, "mallory").await;
+    // A node counts its own connections (docs/protocol.md, point 36):
+    // mallory's all reach the same one; the agents may be on any.
+    let node = server.node(0);
+    let (first, token) = unsubscribed_user(&node, "mallory").await;
     let mut connections = vec![first];
     for _ in 1..CONNECTIONS {
-        let mut connection = server.connect().await.labelled("mallory");
+        let mut connection = node.connect().await.labelled("mallory");
         connection.hello_user("mallory", &token).await;
         connections.push(connection);
     }
@@ -179,8 +182,9 @@ async fn an_address_is_counted_across_its_users() {
     let mut alice = agent(&server, "alice", &token).await;
     let mut sent = 0;
     let mut refused = Vec::new();
+    // One node counts its own connections' address (point 36).
     for name in ["ana", "bo", "cy"] {
-        let (connection, _) = unsubscribed_user(&server, name).await;
+        let (connection, _) = unsubscribed_user(&server.node(0), name).await;
         let (ok, errors) = burst(connection, sent, 3).await;
         sent += ok;
         refused.extend(errors);

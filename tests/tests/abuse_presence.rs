@@ -229,6 +229,8 @@ async fn a_steady_agent_outlasts_sixteen_flapping_users_and_ends_with_the_truth(
 #[tokio::test]
 async fn one_address_opening_connections_too_fast_is_refused_then_let_in_again() {
     let server = TestServer::start();
+    // Each node counts its own connections (docs/protocol.md, point 36).
+    let node = server.node(0);
     let from = Ipv4Addr::new(127, 0, 0, 40);
     let (mut accepted, mut refused) = (0, Vec::new());
     for _ in 0..150 {
@@ -236,7 +238,7 @@ async fn one_address_opening_connections_too_fast_is_refused_then_let_in_again()
         socket
             .bind(SocketAddr::new(from.into(), 0))
             .expect("loopback");
-        let stream = socket.connect(server.addr()).await.expect("connect");
+        let stream = socket.connect(node.addr()).await.expect("connect");
         let mut client = TestClient::from_stream(stream);
         match client.next_frame().await {
             Some(frame) if frame == greeting() => accepted += 1,
@@ -253,11 +255,11 @@ async fn one_address_opening_connections_too_fast_is_refused_then_let_in_again()
     let message = busy["message"].as_str().expect("a message");
     assert!(message.contains("too many new connections"), "{message}");
     // Another address is not held back; this one gets in a second later.
-    let _other = connect_from(server.addr(), Ipv4Addr::new(127, 0, 0, 41))
+    let _other = connect_from(node.addr(), Ipv4Addr::new(127, 0, 0, 41))
         .await
         .expect("another address gets in");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    connect_from(server.addr(), from)
+    connect_from(node.addr(), from)
         .await
         .expect("let in again after a second");
 }

@@ -181,10 +181,19 @@ async fn subscribe_since_on_another_node_misses_nothing() {
     .await;
 }
 
-/// The bus dies under a running cluster and comes back: nothing is lost,
+/// How the bus fails in a test.
+#[derive(Clone, Copy, Debug)]
+enum BusFailure {
+    /// Killed: connections drop at once.
+    Stopped,
+    /// SIGSTOP: connections stay open and nothing is answered, until the
+    /// pings go unanswered.
+    Frozen,
+}
+
+/// The bus fails under a running cluster and comes back: nothing is lost,
 /// delivery goes on through the database meanwhile, and no node restarts.
-#[tokio::test]
-async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
+async fn delivery_survives_the_bus(failure: BusFailure) {
     let Some(mut nats) = bus() else { return };
     let Some(cluster) = Cluster::start(2, Some(&nats)) else {
         return;
@@ -198,11 +207,18 @@ async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
         number(&sent["message"], "id")
     };
     expected.insert(send(&mut ana, "before").await);
-    nats.stop();
+    match failure {
+        BusFailure::Stopped => nats.stop(),
+        BusFailure::Frozen => nats.freeze(),
+    }
     for index in 0..5 {
         expected.insert(send(&mut ana, &format!("down {index}")).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    nats.start_again();
+    match failure {
+        BusFailure::Stopped => nats.start_again(),
+        BusFailure::Frozen => nats.thaw(),
+    }
     for index in 0..5 {
         expected.insert(send(&mut ana, &format!("back {index}")).await);
     }
@@ -210,8 +226,25 @@ async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
     while got.len() < expected.len() {
         got.push(number(&next_message(&mut alice).await, "id"));
     }
-    assert!(got.windows(2).all(|pair| pair[0] < pair[1]), "{got:?}");
-    assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected);
+    assert!(
+        got.windows(2).all(|pair| pair[0] < pair[1]),
+        "{failure:?}: {got:?}"
+    );
+    assert_eq!(
+        got.into_iter().collect::<HashSet<_>>(),
+        expected,
+        "{failure:?}"
+    );
+}
+
+#[tokio::test]
+async fn delivery_goes_on_while_the_bus_is_down_and_after_it_is_back() {
+    delivery_survives_the_bus(BusFailure::Stopped).await;
+}
+
+#[tokio::test]
+async fn delivery_goes_on_while_the_bus_is_frozen_and_after_it_thaws() {
+    delivery_survives_the_bus(BusFailure::Frozen).await;
 }
 
 /// How long a swept node's users take to go offline elsewhere, at most:

@@ -149,7 +149,7 @@ impl Command {
             Command::Send(send) => send.apply(caller).await,
             Command::Release(release) => release.apply(caller).await,
             Command::History(history) => history.apply(caller).await,
-            Command::Ping => Ok(ping::apply(caller.request)),
+            Command::Ping => ping::apply(caller).await,
             Command::Bye => Ok(Reply::Close),
         }
     }

@@ -1,11 +1,11 @@
 //! A cluster's membership as one node's registry sees it (issue 16):
 //! other nodes' subscribed connections, counted so that presence and
-//! `agents_online` cover every node; this node's own, handed out to be
-//! recorded for the others; and what a node does when it has lost its
-//! lease.
+//! `agents_online` cover every node, and what a node does when it has lost
+//! its lease.
 //!
-//! Each node records its subscribed connections in the shared database
-//! (`sb_connections`, through the writer, so the others hear of each one in
+//! Each session of a cluster node records its connection in the shared
+//! database when it first subscribes, committed before its `subscribed`
+//! (`session/member.rs`, through the writer, so the others hear of it in
 //! the ordered feed as an [`Event::Member`](crate::event::Event::Member)).
 //! A node's own events come back to it through the feed too, and are passed
 //! over: its registry already counted them, at once. Presence is then:
@@ -17,19 +17,10 @@
 use std::collections::{HashMap, HashSet};
 
 use switchboard_protocol::{Name, Role, ServerFrame};
-use tokio::sync::mpsc;
 
 use super::deliver::encode;
 use super::registry::Registry;
 use crate::event::{ConnId, Member, NodeId};
-
-/// What a cluster node's router starts from and reports to: every node's
-/// subscribed connections when it started, and where to send its own
-/// connections' changes for recording.
-pub struct Membership {
-    pub initial: Vec<Member>,
-    pub changes: mpsc::UnboundedSender<(Member, bool)>,
-}
 
 /// Other nodes' subscribed connections, counted by name.
 #[derive(Default)]
@@ -84,10 +75,9 @@ impl RemoteMembers {
 }
 
 impl Registry {
-    /// Starts counting other nodes' connections from `membership`, and
-    /// reporting this node's.
+    /// Starts counting other nodes' connections, from every node's
+    /// subscribed connections when this node started.
     pub fn join_cluster(&mut self, initial: Vec<Member>) {
-        self.records_members = true;
         for member in initial {
             self.member(member, true);
         }
@@ -112,20 +102,6 @@ impl Registry {
                 self.agents_changed();
             }
             _ => {} // online here anyway: nothing changed for anyone
-        }
-    }
-
-    /// This node's connection began or stopped counting: the other nodes
-    /// are to hear of it.
-    pub(super) fn report_member(&mut self, conn: ConnId, role: Role, name: &Name, open: bool) {
-        if self.records_members {
-            let member = Member {
-                node: self.node,
-                conn,
-                role,
-                name: name.clone(),
-            };
-            self.member_changes.push((member, open));
         }
     }
 
@@ -211,17 +187,11 @@ mod tests {
 
     /// This node's own events come back through the feed: passed over.
     #[test]
-    fn own_connections_are_reported_once_and_not_counted_twice() {
+    fn own_connections_are_not_counted_twice() {
         let mut registry = Registry::new(std::time::Duration::ZERO, NodeId(1));
         registry.join_cluster(Vec::new());
         let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
         let _ana = join(&mut registry, 2, Role::User, "ana", 16);
-        let reported: Vec<(ConnId, bool)> = registry
-            .member_changes
-            .drain(..)
-            .map(|(member, open)| (member.conn, open))
-            .collect();
-        assert_eq!(reported, [(1, true), (2, true)]);
         alice.frames();
         registry.member(member(1, 2, Role::User, "ana"), true);
         assert_eq!(alice.frames(), [], "nothing new");

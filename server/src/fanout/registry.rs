@@ -26,7 +26,7 @@ use super::outbox::{OutboxSender, Outgoing, PushError};
 use super::presence::Presence;
 use super::seen::Seen;
 use super::subscribe::Held;
-use crate::event::{ConnId, ConnMap, Member, NodeId, Origin, Seq};
+use crate::event::{ConnId, ConnMap, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use crate::metrics::counts::FanoutCounts;
 
@@ -83,10 +83,6 @@ pub struct Registry {
     pub(super) node: NodeId,
     /// Other nodes' subscribed connections (cluster mode, `members.rs`).
     pub(super) remote: RemoteMembers,
-    /// Whether this node's subscribed connections are recorded for the
-    /// others (cluster mode), and those not yet handed out.
-    pub(super) records_members: bool,
-    pub(super) member_changes: Vec<(Member, bool)>,
 }
 
 impl Registry {
@@ -153,7 +149,6 @@ impl Registry {
         if let Some(peer) = self.peers.get_mut(&conn) {
             peer.subscribed = true;
         }
-        self.report_member(conn, identity.role, &identity.name, true);
         match identity.role {
             Role::User => {
                 let conns = self.user_conns.entry(identity.name.clone()).or_default();
@@ -184,7 +179,6 @@ impl Registry {
             return;
         }
         let name = peer.identity.name;
-        self.report_member(conn, peer.identity.role, &name, false);
         match peer.identity.role {
             Role::User => {
                 let last = match self.user_conns.get_mut(&name) {

@@ -15,17 +15,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use tokio_util::sync::CancellationToken;
 
 use super::bus::Feed;
 use super::credentials::AgentTokens;
-use super::members::Membership;
 use super::outbox::OutboxSender;
 use super::registry::Registry;
 use crate::event::Backlog;
-use crate::event::{ConnId, NodeId, Origin};
+use crate::event::{ConnId, Member, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use crate::metrics::counts::FanoutCounts;
 
@@ -74,6 +73,8 @@ pub struct Router {
     counts: Arc<FanoutCounts>,
     /// The node this router serves.
     node: NodeId,
+    /// The position of the last batch the task applied.
+    applied: watch::Receiver<Seq>,
 }
 
 /// Cancels its token when dropped: on the task's return, and during a
@@ -93,23 +94,23 @@ impl Router {
     /// by a panic. `presence_grace`: how long a user's last connection may
     /// be gone before agents hear it offline. `node`: which node's
     /// connections it serves ([`NodeId::LOCAL`] alone on SQLite);
-    /// `membership`, in a cluster: every node's connections to count, and
-    /// where this node's go to be recorded.
+    /// `members`, in a cluster: every node's subscribed connections when
+    /// this one started, to count (`members.rs`).
     pub fn spawn(
         mut feed: Feed,
         presence_grace: Duration,
         node: NodeId,
-        membership: Option<Membership>,
+        members: Option<Vec<Member>>,
     ) -> (Router, tokio::task::JoinHandle<()>) {
         let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
         let guard = StopGuard(stopped.clone());
         let mut registry = Registry::new(presence_grace, node);
-        let member_changes = membership.map(|membership| {
-            registry.join_cluster(membership.initial);
-            membership.changes
-        });
+        if let Some(members) = members {
+            registry.join_cluster(members);
+        }
+        let (applied_tx, applied) = watch::channel(Seq::default());
         let counts = Arc::clone(&registry.counts);
         let task = tokio::spawn(async move {
             // Declared before the guard, as the guard's comment requires.
@@ -149,17 +150,17 @@ impl Router {
                     },
                     // One commit routed in one go, so each recipient's
                     // frames from a group are queued before its session wakes.
-                    Some(commit) = feed.next() => registry.committed(commit),
+                    Some(commit) = feed.next() => {
+                        let seq = commit.batch.as_ref().map(|batch| batch.seq);
+                        registry.committed(commit);
+                        if let Some(seq) = seq {
+                            applied_tx.send_replace(seq);
+                        }
+                    }
                     Some(conn) = disconnect_rx.recv() => registry.disconnect(conn),
                     () = &mut presence_timer, if armed.is_some() => {
                         armed = None;
                         registry.presence_due(Instant::now());
-                    }
-                }
-                if let Some(changes) = &member_changes {
-                    for change in registry.member_changes.drain(..) {
-                        // Gone only once the node is stopping.
-                        let _ = changes.send(change);
                     }
                 }
             }
@@ -171,6 +172,7 @@ impl Router {
             stopped,
             counts,
             node,
+            applied,
         };
         (router, task)
     }
@@ -185,6 +187,18 @@ impl Router {
     /// sessions' requests.
     pub fn node(&self) -> NodeId {
         self.node
+    }
+
+    /// Whether this router serves one node of a cluster.
+    pub fn in_cluster(&self) -> bool {
+        self.node != NodeId::LOCAL
+    }
+
+    /// Waits until the task has applied every batch up to `seq` (each
+    /// connection's frames of them are queued); `false` if it stopped.
+    pub async fn applied(&self, seq: Seq) -> bool {
+        let mut applied = self.applied.clone();
+        applied.wait_for(|at| *at >= seq).await.is_ok()
     }
 
     /// Whether the router task has ended: a closed outbox then means the

@@ -22,11 +22,14 @@
 //! - [`crate::cmd::Command`]: what each request means (the session only
 //!   does I/O and keeps that order);
 //! - [`sign_in`]: the anonymous connection's `hello`;
+//! - [`member`]: in a cluster, the connection's record for every node's
+//!   presence, written at its first `subscribe` and removed as it goes;
 //! - [`end`]: why a session ends and what it still writes before closing.
 
 mod batched_writer;
 mod end;
 mod idle;
+mod member;
 mod replies;
 mod replying;
 mod sign_in;
@@ -59,6 +62,7 @@ use crate::services::SharedServices;
 use batched_writer::BatchedWriter;
 use end::End;
 use idle::IdleClock;
+use member::MemberRecord;
 use replies::Replies;
 
 /// How long a closing session may spend sending what it still owes.
@@ -110,6 +114,8 @@ pub struct Session<R = OwnedReadHalf, W = OwnedWriteHalf> {
     idle: IdleClock,
     /// This connection in the metrics: anonymous, then its role, until dropped.
     counted: Counted,
+    /// In a cluster, this connection's record, once it has subscribed.
+    member: Option<MemberRecord>,
 }
 
 impl Session {
@@ -144,6 +150,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 peer: None,
             },
             counted: Counted::new(Arc::clone(&services.counts)),
+            member: None,
             services,
         }
     }
@@ -245,13 +252,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 if command.reads_own_writes() {
                     self.pay_what_is_owed().await?;
                 }
+                let recorded = self.record_membership(&command, &identity).await;
                 let caller = Caller {
                     conn: self.conn,
                     request: request.clone(),
                     identity: &identity,
                     services,
                 };
-                command.apply(caller).await
+                match recorded {
+                    Ok(()) => command.apply(caller).await,
+                    Err(error) => Err(error),
+                }
             }
             Err(error) => Err(error),
         };
@@ -259,7 +270,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // Nothing is owed before a history (it paid first): written now,
             // read and encoded as it goes.
             Ok(Reply::Page(page)) => self.write_history(page, &identity).await?,
-            Ok(Reply::Now(frame)) => self.reply(&frame).await?,
+            Ok(Reply::Now(frame)) => {
+                // Events queued while it ran go first (a cluster's `ping`
+                // waits for other nodes' commits: they are its barrier).
+                self.write_queued().await?;
+                self.reply(&frame).await?
+            }
             Ok(Reply::Later) => self.replies.expect_later(),
             Ok(Reply::Close) => return Ok(Some(End::Bye)),
             Err(error) => self.reply_error(request, &error).await?,
@@ -268,6 +284,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.pay_what_is_owed().await?;
         }
         Ok(None)
+    }
+
+    /// In a cluster, a connection's first `subscribe` records it for every
+    /// node's presence first (`member.rs`).
+    async fn record_membership(
+        &mut self,
+        command: &Command,
+        identity: &Identity,
+    ) -> Result<(), RequestError> {
+        if matches!(command, Command::Subscribe(_))
+            && self.member.is_none()
+            && self.services.router.in_cluster()
+        {
+            self.member = Some(MemberRecord::open(&self.services, self.conn, identity).await?);
+        }
+        Ok(())
     }
 
     async fn pay_what_is_owed(&mut self) -> io::Result<()> {

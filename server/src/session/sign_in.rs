@@ -73,6 +73,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let credential = identity.credential.as_bytes().to_vec();
         let config = &self.services.config;
         let (outbox, queued) = outbox(config.outbox_frames, config.outbox_bytes);
+        // In a cluster, the count includes every agent whose subscription
+        // was answered before this sign-in, on any node.
+        if let Err(error) = self.services.catch_up().await {
+            return Ok(Err(error));
+        }
         let router = &self.services.router;
         let Some(agents_online) = router
             .connect(self.conn, identity.clone(), credential, outbox)

@@ -229,10 +229,12 @@ enum WriteJob {
     /// A commit that changes nothing, to learn whether the writer can
     /// commit again after a failure (`health.rs`).
     Probe,
-    /// A cluster node's connection opened or closed (presence across nodes).
+    /// A cluster node's connection opened or closed (presence across
+    /// nodes); `reply`, when given, hears whether it was committed.
     Member {
         member: Member,
         open: bool,
+        reply: Option<oneshot::Sender<Result<(), StoreError>>>,
     },
     /// Forgets the nodes whose lease ran out, and their connections.
     SweepExpiredNodes,
@@ -414,11 +416,39 @@ impl Store {
         .await
     }
 
-    /// Records that a cluster node's connection began or stopped counting
-    /// for presence; the other nodes hear it through the feed. Not waited
-    /// for: the writer keeps the order they were queued in.
-    pub async fn record_member(&self, member: Member, open: bool) -> Result<(), StoreError> {
-        self.write(WriteJob::Member { member, open }).await
+    /// Records that a cluster node's connection began counting for
+    /// presence, and waits for the commit: the other nodes hear it through
+    /// the feed, at a position below every later one.
+    pub async fn record_member_open(&self, member: Member) -> Result<(), StoreError> {
+        let (reply, committed) = oneshot::channel();
+        self.write(WriteJob::Member {
+            member,
+            open: true,
+            reply: Some(reply),
+        })
+        .await?;
+        committed.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Records that a cluster node's connection stopped counting, without
+    /// waiting (it is called as a connection goes, from `Drop`): queued
+    /// behind its open, which the writer keeps in order. `false` if the
+    /// queue was full or the writer gone (the record then stays until the
+    /// node's lease ends).
+    pub fn record_member_closed(&self, member: Member) -> bool {
+        self.writes
+            .try_send(WriteJob::Member {
+                member,
+                open: false,
+                reply: None,
+            })
+            .is_ok()
+    }
+
+    /// The position of the newest commit in the database: where this
+    /// node's router must have got to for a barrier (cluster mode).
+    pub async fn position(&self) -> Result<Seq, StoreError> {
+        self.read(|reply| ReadJob::Position { reply }).await
     }
 
     /// Sweeps the nodes whose lease ran out; their connections' offline

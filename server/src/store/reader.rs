@@ -10,8 +10,9 @@ use switchboard_protocol::{Message, Name, Role, Token};
 use tokio::sync::{mpsc, oneshot};
 
 use super::backend::ReadBackend;
-use super::rules::read;
+use super::rules::{Reads, read};
 use super::{AgentCredential, Backlog, REPLY_CHUNK, RESUME_CAP, StoreError};
+use crate::event::Seq;
 use crate::identity::Identity;
 
 /// A read request, answered on its oneshot.
@@ -45,6 +46,10 @@ pub(super) enum ReadJob {
     },
     RemovedAgentsHold {
         reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// The position of the newest commit (a cluster's barrier).
+    Position {
+        reply: oneshot::Sender<Result<Seq, StoreError>>,
     },
 }
 
@@ -96,6 +101,9 @@ pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver
             }
             ReadJob::AgentCredentials { reply } => {
                 let _ = reply.send(backend.agent_credentials().map_err(StoreError::backend));
+            }
+            ReadJob::Position { reply } => {
+                let _ = reply.send(backend.reads().position().map_err(StoreError::backend));
             }
             ReadJob::RemovedAgentsHold { reply } => {
                 let _ = reply.send(

@@ -40,13 +40,13 @@ mod request;
 
 use request::{WriteError, apply, apply_in_savepoint, backend_failed, not_done};
 
-use super::WriteJob;
 use super::backend::{Backend, Transaction};
 use super::commit_stats::CommitStats;
 use super::health::WriterRecord;
 use super::outcome::Outcome;
 use super::position::Position;
 use super::rules::{Clock, Written};
+use super::{StoreError, WriteJob};
 use crate::event::{Batch, Commit, CommitSink, Event, FeedEntry};
 use crate::feed_wire;
 
@@ -144,11 +144,25 @@ impl<B: Backend> Writer<B> {
         self.stats.record(jobs.len(), took);
         let mut events = Vec::with_capacity(outcomes.len());
         let mut answers = Vec::new();
+        let committed = failed.is_none();
         for (job, outcome) in jobs.drain(..).zip(outcomes) {
             match (job, outcome) {
                 (WriteJob::RegisterUser { reply, .. }, Outcome::Registered(result)) => {
                     // The session may have gone; its answer has no one to go to.
                     let _ = reply.send(result);
+                }
+                (
+                    WriteJob::Member {
+                        reply: Some(reply), ..
+                    },
+                    Outcome::Announce(announced),
+                ) => {
+                    events.extend(announced);
+                    let _ = reply.send(if committed {
+                        Ok(())
+                    } else {
+                        Err(StoreError::NotCommitted)
+                    });
                 }
                 (_, Outcome::Written(Written::Event(event))) => events.push(event),
                 (_, Outcome::Written(Written::Answer(answer))) => {

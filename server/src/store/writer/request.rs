@@ -113,7 +113,7 @@ where
         } => Outcome::Written(rules::release(hot, origin, agent, user).map_err(backend_failed)?),
         // Nothing to apply: the group's commit is the probe (`count_releases`).
         WriteJob::Probe => Outcome::Announce(Vec::new()),
-        WriteJob::Member { member, open } => {
+        WriteJob::Member { member, open, .. } => {
             Outcome::Announce(rules::member(hot, member, *open).map_err(backend_failed)?)
         }
         WriteJob::SweepExpiredNodes => {

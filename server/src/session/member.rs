@@ -1,0 +1,59 @@
+//! A cluster session's record of its connection (issue 16): written to the
+//! shared database (`sb_connections`) when the connection first
+//! subscribes, committed before its `subscribed` is sent, so that every
+//! node counts it in presence and `agents_online` from a position below
+//! anything that follows; and removed when the session goes, however it
+//! goes (`Drop`). A node that dies leaves its records to the lease sweep
+//! (`crate::lease`).
+
+use crate::error::RequestError;
+use crate::event::{ConnId, Member};
+use crate::identity::Identity;
+use crate::services::Services;
+use crate::store::Store;
+
+/// This connection, recorded; removed again when dropped.
+pub(super) struct MemberRecord {
+    store: Store,
+    member: Member,
+}
+
+impl MemberRecord {
+    /// Records the connection and waits for the commit.
+    pub(super) async fn open(
+        services: &Services,
+        conn: ConnId,
+        identity: &Identity,
+    ) -> Result<MemberRecord, RequestError> {
+        let member = Member {
+            node: services.router.node(),
+            conn,
+            role: identity.role,
+            name: identity.name.clone(),
+        };
+        services
+            .store
+            .record_member_open(member.clone())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "recording a connection for the cluster failed");
+                RequestError::Internal
+            })?;
+        Ok(MemberRecord {
+            store: services.store.clone(),
+            member,
+        })
+    }
+}
+
+impl Drop for MemberRecord {
+    fn drop(&mut self) {
+        if !self.store.record_member_closed(self.member.clone()) {
+            tracing::warn!(
+                conn = self.member.conn,
+                "could not queue the removal of a closed connection's record; it stays \
+                 until this node stops"
+            );
+        }
+    }
+}
