@@ -24,6 +24,7 @@ use crate::fanout::Router;
 use crate::fanout::bus::Feed;
 use crate::fanout::bus::LocalBus;
 use crate::fanout::cluster_feed;
+use crate::fanout::members::ClusterStart;
 use crate::fanout::nats_bus::{self, BusError, NatsBus, NatsFeed};
 use crate::lease;
 use crate::metrics::Observed;
@@ -125,8 +126,11 @@ impl Node {
                 // Ends with the writer: supervised through it.
                 let (feed, _task) =
                     cluster_feed::spawn(own, shared.start, shared.feed.clone(), bus);
-                let members = Some(shared.members.clone());
-                let started = Router::spawn(feed, config.presence_grace, shared.node, members);
+                let start = ClusterStart {
+                    applied: shared.start,
+                    members: shared.members.clone(),
+                };
+                let started = Router::spawn(feed, config.presence_grace, shared.node, Some(start));
                 tokio::spawn(lease::keep(
                     shared.node,
                     shared.feed.clone(),

@@ -16,7 +16,8 @@ const MESSAGES: usize = 1_000;
 /// A user (`ana`) with a long conversation, and a second connection of hers
 /// with a small receive buffer that asked for it twice (`subscribe since=0`
 /// and `history`) and read one message: the server is writing to it, and it
-/// reads nothing more. The server must run with every send limit off.
+/// reads nothing more. The server must run with every send limit off. On a
+/// cluster it is on the first node, the one `pid` and `metrics_addr` name.
 pub async fn stuck_reader(server: &TestServer) -> TestClient {
     let (mut ana, token) = unsubscribed_user(server, "ana").await;
     let body = "x".repeat(4_000);
@@ -31,7 +32,10 @@ pub async fn stuck_reader(server: &TestServer) -> TestClient {
     }
     let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
     socket.set_recv_buffer_size(4_096).expect("a small buffer");
-    let stream = socket.connect(server.addr()).await.expect("connects");
+    let stream = socket
+        .connect(server.node(0).addr())
+        .await
+        .expect("connects");
     let mut stuck = TestClient::from_stream(stream).labelled("stuck");
     assert_eq!(stuck.recv().await, crate::frames::greeting());
     stuck.hello_user("ana", &token).await;

@@ -83,18 +83,20 @@ async fn zero_turns_the_idle_timeout_off() {
 
 #[tokio::test]
 async fn the_whole_server_registers_at_most_its_share_of_new_names() {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     let server = TestServer::start_with_env(
         &["--signups-per-minute", "2"],
         &[("SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL", "3")],
     );
     // Two from one address, one from another: the server's three.
-    let (_, a1_token) = unsubscribed_user(&server, "a1").await;
-    unsubscribed_user(&server, "a2").await;
-    let mut other = TestClient::connect_from_another_address(server.addr()).await;
+    let (_, a1_token) = unsubscribed_user(&server.node(0), "a1").await;
+    unsubscribed_user(&server.node(0), "a2").await;
+    let mut other = TestClient::connect_from_another_address(server.node(0).addr()).await;
     other.recv_type("greeting").await;
     other.hello_new_user("b1").await;
     // A fourth address would have room of its own; the server has none.
-    let mut late = TestClient::connect_from_another_address(server.addr()).await;
+    let mut late = TestClient::connect_from_another_address(server.node(0).addr()).await;
     late.recv_type("greeting").await;
     let refused = late
         .request(json!({"type":"hello","role":"user","name":"b2"}))
@@ -106,6 +108,6 @@ async fn the_whole_server_registers_at_most_its_share_of_new_names() {
         "the refusal says it is the server's limit: {refused}"
     );
     // Signing in with a token is never limited.
-    let mut again = server.connect().await;
+    let mut again = server.connect_to(0).await;
     again.hello_user("a1", &a1_token).await;
 }

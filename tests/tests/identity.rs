@@ -314,10 +314,12 @@ async fn a_refused_hello_is_logged_without_its_token() {
 /// in with a token and registering from another address still work.
 #[tokio::test]
 async fn new_names_are_limited_per_address() {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     let server = TestServer::start_with(&["--signups-per-minute", "2"]);
-    let (ana_token, _) = server.connect().await.hello_new_user("ana").await;
-    server.connect().await.hello_new_user("bo").await;
-    let mut third = server.connect().await;
+    let (ana_token, _) = server.connect_to(0).await.hello_new_user("ana").await;
+    server.connect_to(0).await.hello_new_user("bo").await;
+    let mut third = server.connect_to(0).await;
     let refused = third
         .request(json!({"type":"hello","id":"h","role":"user","name":"cy"}))
         .await;
@@ -331,7 +333,7 @@ async fn new_names_are_limited_per_address() {
     // The same connection can still sign in as someone who exists.
     third.hello_user("ana", &ana_token).await;
 
-    let mut elsewhere = TestClient::connect_from_another_address(server.addr()).await;
+    let mut elsewhere = TestClient::connect_from_another_address(server.node(0).addr()).await;
     assert_eq!(elsewhere.recv().await, greeting());
     elsewhere.hello_new_user("cy").await;
 }

@@ -83,10 +83,12 @@ async fn rate_zero_disables_the_limit() {
 
 #[tokio::test]
 async fn connections_over_the_maximum_get_server_busy_and_are_closed() {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     let server = TestServer::start_with(&["--max-connections", "2"]);
-    let first = server.connect().await;
-    let mut second = server.connect().await;
-    let mut third = TestClient::connect_raw(server.addr()).await;
+    let first = server.connect_to(0).await;
+    let mut second = server.connect_to(0).await;
+    let mut third = TestClient::connect_raw(server.node(0).addr()).await;
     third.recv_error(Value::Null, "server_busy").await;
     third.expect_closed().await;
     // The others are unaffected.
@@ -101,9 +103,11 @@ async fn connections_over_the_maximum_get_server_busy_and_are_closed() {
 /// after the client does, so this connects again until greeted, failing
 /// past a deadline.
 async fn greeted_once_a_slot_frees(server: &TestServer) {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     let deadline = Instant::now() + RECV_TIMEOUT;
     loop {
-        let mut next = TestClient::connect_raw(server.addr()).await;
+        let mut next = TestClient::connect_raw(server.node(0).addr()).await;
         let frame = next.recv().await;
         if frame == greeting() {
             break;
@@ -123,10 +127,12 @@ async fn greeted_once_a_slot_frees(server: &TestServer) {
 /// frees its address's place.
 #[tokio::test]
 async fn one_address_holds_at_most_its_share_of_connections() {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     let server = TestServer::start_with(&["--max-connections-per-address", "2"]);
-    let first = server.connect().await;
-    let mut second = server.connect().await;
-    let mut third = TestClient::connect_raw(server.addr()).await;
+    let first = server.connect_to(0).await;
+    let mut second = server.connect_to(0).await;
+    let mut third = TestClient::connect_raw(server.node(0).addr()).await;
     let refused = third.recv_error(Value::Null, "server_busy").await;
     assert!(
         refused["message"]
@@ -137,7 +143,7 @@ async fn one_address_holds_at_most_its_share_of_connections() {
     third.expect_closed().await;
 
     // Another loopback address is another host: it is not held back.
-    let mut elsewhere = TestClient::connect_from_another_address(server.addr()).await;
+    let mut elsewhere = TestClient::connect_from_another_address(server.node(0).addr()).await;
     assert_eq!(elsewhere.recv().await, greeting());
     let (_, welcome) = second.hello_new_user("ana").await;
     assert_eq!(welcome["type"], "welcome");
@@ -315,6 +321,8 @@ async fn a_backlog_over_the_byte_bound_with_messages_behind_it_is_not_a_slow_con
 /// failed` ten times a second.
 #[tokio::test]
 async fn max_connections_is_fitted_to_the_open_file_limit() {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     let server = TestServer::start_with_open_files(200, &["--max-connections", "1000"]);
     let log = server.recent_log();
     assert!(
@@ -323,7 +331,7 @@ async fn max_connections_is_fitted_to_the_open_file_limit() {
     );
     let mut greeted = Vec::new();
     let busy = loop {
-        let mut client = TestClient::connect_raw(server.addr()).await;
+        let mut client = TestClient::connect_raw(server.node(0).addr()).await;
         let first = client.recv().await;
         if first["type"] == "greeting" {
             greeted.push(client);

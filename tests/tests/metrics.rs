@@ -51,6 +51,8 @@ fn connections(scrape: &HttpReply) -> [f64; 3] {
 
 #[tokio::test]
 async fn the_counters_move_with_a_conversation() {
+    // What one node counts for itself (docs/protocol.md, point 36):
+    // every client of this test reaches the same node.
     // From the environment, as every flag can be.
     let server = TestServer::start_with_env(
         NO_SEND_LIMITS,
@@ -76,10 +78,10 @@ async fn the_counters_move_with_a_conversation() {
     assert_eq!(before.sample("switchboard_healthy"), 1.0);
 
     let token = server.add_agent("alice");
-    let mut alice = agent(&server, "alice", &token).await;
-    let (mut ana, _) = user(&server, "ana").await;
+    let mut alice = agent(&server.node(0), "alice", &token).await;
+    let (mut ana, _) = user(&server.node(0), "ana").await;
     assert_eq!(alice.recv().await, presence("ana", true));
-    let mut stranger = server.connect().await;
+    let mut stranger = server.connect_to(0).await;
     stranger
         .send(&json!({"type":"send","id":"x","body":"hello?"}))
         .await;

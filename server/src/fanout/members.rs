@@ -20,7 +20,14 @@ use switchboard_protocol::{Name, Role, ServerFrame};
 
 use super::deliver::encode;
 use super::registry::Registry;
-use crate::event::{ConnId, Member, NodeId};
+use crate::event::{ConnId, Member, NodeId, Seq};
+
+/// Where a cluster node's router starts: the position its feed starts
+/// after, and every node's subscribed connections as of it.
+pub struct ClusterStart {
+    pub applied: Seq,
+    pub members: Vec<Member>,
+}
 
 /// Other nodes' subscribed connections, counted by name.
 #[derive(Default)]

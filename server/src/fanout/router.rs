@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::Feed;
 use super::credentials::AgentTokens;
+use super::members::ClusterStart;
 use super::outbox::OutboxSender;
 use super::registry::Registry;
 use crate::event::Backlog;
-use crate::event::{ConnId, Member, NodeId, Origin, Seq};
+use crate::event::{ConnId, NodeId, Origin, Seq};
 use crate::identity::Identity;
 use crate::metrics::counts::FanoutCounts;
 
@@ -94,23 +95,25 @@ impl Router {
     /// by a panic. `presence_grace`: how long a user's last connection may
     /// be gone before agents hear it offline. `node`: which node's
     /// connections it serves ([`NodeId::LOCAL`] alone on SQLite);
-    /// `members`, in a cluster: every node's subscribed connections when
-    /// this one started, to count (`members.rs`).
+    /// `cluster`: where a cluster node's feed starts and every node's
+    /// subscribed connections then, to count (`members.rs`).
     pub fn spawn(
         mut feed: Feed,
         presence_grace: Duration,
         node: NodeId,
-        members: Option<Vec<Member>>,
+        cluster: Option<ClusterStart>,
     ) -> (Router, tokio::task::JoinHandle<()>) {
         let (commands, mut command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (disconnects, mut disconnect_rx) = mpsc::unbounded_channel();
         let stopped = CancellationToken::new();
         let guard = StopGuard(stopped.clone());
         let mut registry = Registry::new(presence_grace, node);
-        if let Some(members) = members {
-            registry.join_cluster(members);
+        let mut start = Seq::default();
+        if let Some(cluster) = cluster {
+            registry.join_cluster(cluster.members);
+            start = cluster.applied;
         }
-        let (applied_tx, applied) = watch::channel(Seq::default());
+        let (applied_tx, applied) = watch::channel(start);
         let counts = Arc::clone(&registry.counts);
         let task = tokio::spawn(async move {
             // Declared before the guard, as the guard's comment requires.

@@ -6,6 +6,10 @@
 //! goes (`Drop`). A node that dies leaves its records to the lease sweep
 //! (`crate::lease`).
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::Session;
+use crate::cmd::Command;
 use crate::error::RequestError;
 use crate::event::{ConnId, Member};
 use crate::identity::Identity;
@@ -55,5 +59,23 @@ impl Drop for MemberRecord {
                  until this node stops"
             );
         }
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// In a cluster, a connection's first `subscribe` records it for every
+    /// node's presence first (`member.rs`).
+    pub(super) async fn record_membership(
+        &mut self,
+        command: &Command,
+        identity: &Identity,
+    ) -> Result<(), RequestError> {
+        if matches!(command, Command::Subscribe(_))
+            && self.member.is_none()
+            && self.services.router.in_cluster()
+        {
+            self.member = Some(MemberRecord::open(&self.services, self.conn, identity).await?);
+        }
+        Ok(())
     }
 }

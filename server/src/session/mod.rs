@@ -53,7 +53,6 @@ use tokio_util::sync::CancellationToken;
 use crate::cmd::{Caller, Command, PerConnection, Reply};
 use crate::error::RequestError;
 use crate::event::ConnId;
-use crate::fanout::Router;
 use crate::fanout::outbox::{OutboxReceiver, Outgoing, Payload};
 use crate::identity::Identity;
 use crate::metrics::counts::Counted;
@@ -64,6 +63,7 @@ use end::End;
 use idle::IdleClock;
 use member::MemberRecord;
 use replies::Replies;
+use sign_in::Registered;
 
 /// How long a closing session may spend sending what it still owes.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,19 +80,6 @@ const MAX_HELD_REPLIES: usize = 1_024;
 enum State {
     Anonymous { failed_hellos: u8 },
     SignedIn(Identity),
-}
-
-/// Tells the router a connection is gone, however the session ends (even by
-/// panic).
-struct Registered {
-    router: Router,
-    conn: ConnId,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.router.disconnect(self.conn);
-    }
 }
 
 /// A session over any byte stream: TCP in the server, an in-memory pipe in
@@ -284,22 +271,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.pay_what_is_owed().await?;
         }
         Ok(None)
-    }
-
-    /// In a cluster, a connection's first `subscribe` records it for every
-    /// node's presence first (`member.rs`).
-    async fn record_membership(
-        &mut self,
-        command: &Command,
-        identity: &Identity,
-    ) -> Result<(), RequestError> {
-        if matches!(command, Command::Subscribe(_))
-            && self.member.is_none()
-            && self.services.router.in_cluster()
-        {
-            self.member = Some(MemberRecord::open(&self.services, self.conn, identity).await?);
-        }
-        Ok(())
     }
 
     async fn pay_what_is_owed(&mut self) -> io::Result<()> {

@@ -9,9 +9,11 @@ use std::io;
 use switchboard_protocol::{ClientFrame, Name, RequestId, Role, ServerFrame};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{End, MAX_FAILED_HELLOS, Registered, Session, State};
+use super::{End, MAX_FAILED_HELLOS, Session, State};
 use crate::cmd::hello::{Hello, SignedIn};
 use crate::error::RequestError;
+use crate::event::ConnId;
+use crate::fanout::Router;
 use crate::fanout::outbox::outbox;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -103,5 +105,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.idle.start(tokio::time::Instant::now());
         self.write_frame(&welcome).await?;
         Ok(Ok(()))
+    }
+}
+
+/// Tells the router a connection is gone, however the session ends (even by
+/// panic).
+pub(super) struct Registered {
+    pub(super) router: Router,
+    pub(super) conn: ConnId,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.router.disconnect(self.conn);
     }
 }
