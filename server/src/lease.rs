@@ -12,10 +12,13 @@
 //! id again and closes every connection: what its registry held may be
 //! stale, and its clients connect again and resume.
 
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::event::NodeId;
 use crate::fanout::Router;
+use crate::metrics::cluster::ClusterCounts;
 use crate::store::shared_feed::{LEASE, RENEW_EVERY, Renewal};
 use crate::store::{SharedFeed, Store};
 
@@ -26,6 +29,7 @@ pub async fn keep(
     feed: SharedFeed,
     store: Store,
     router: Router,
+    counts: Arc<ClusterCounts>,
     stopping: CancellationToken,
 ) {
     let mut timer = tokio::time::interval(RENEW_EVERY);
@@ -57,6 +61,7 @@ pub async fn keep(
                     renewing_since = now;
                 }
                 last_renewed = Some(now);
+                counts.renewed(now.into_std());
                 if !held {
                     tracing::warn!(
                         node = node.0,

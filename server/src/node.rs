@@ -14,6 +14,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +29,10 @@ use crate::fanout::members::ClusterStart;
 use crate::fanout::nats_bus::{self, BusError, NatsBus, NatsFeed};
 use crate::lease;
 use crate::metrics::Observed;
+use crate::metrics::cluster::{ClusterCounts, ClusterObserved};
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
+use crate::store::shared_feed::LEASE;
 use crate::store::{Durability, Location, OpenError, SharedDatabase, Store, StoreThreads};
 
 /// A running node: its shared services and the threads behind them.
@@ -41,6 +44,8 @@ pub struct Node {
     stopping: CancellationToken,
     failure: Failure,
     watcher: JoinHandle<()>,
+    /// A cluster node's figures for the operator port, and its bus's state.
+    cluster: Option<(Arc<ClusterCounts>, Option<watch::Receiver<bool>>)>,
 }
 
 /// Why a node could not start.
@@ -121,11 +126,19 @@ impl Node {
         rules: PriorityRules,
     ) -> Node {
         let stopping = CancellationToken::new();
+        let mut cluster = None;
         let (router, router_task) = match &shared {
             Some(shared) => {
+                let counts = Arc::new(ClusterCounts::default());
+                cluster = Some((Arc::clone(&counts), bus.as_ref().map(|(bus, _)| bus.up())));
                 // Ends with the writer: supervised through it.
-                let (feed, _task) =
-                    cluster_feed::spawn(own, shared.start, shared.feed.clone(), bus);
+                let (feed, _task) = cluster_feed::spawn(
+                    own,
+                    shared.start,
+                    shared.feed.clone(),
+                    bus,
+                    Arc::clone(&counts),
+                );
                 let start = ClusterStart {
                     applied: shared.start,
                     members: shared.members.clone(),
@@ -136,6 +149,7 @@ impl Node {
                     shared.feed.clone(),
                     store.clone(),
                     started.0.clone(),
+                    counts,
                     stopping.clone(),
                 ));
                 tracing::info!(node = shared.node.0, "joined the cluster on this database");
@@ -162,6 +176,7 @@ impl Node {
             stopping,
             failure,
             watcher,
+            cluster,
         }
     }
 
@@ -194,6 +209,15 @@ impl Node {
             writer: self.services.store.writer_health(),
             failure: Box::new(move || failure.reason()),
             draining: CancellationToken::new(),
+            cluster: self
+                .cluster
+                .as_ref()
+                .map(|(counts, bus_up)| ClusterObserved {
+                    counts: Arc::clone(counts),
+                    router: self.services.router.clone(),
+                    bus_up: bus_up.clone(),
+                    lease: LEASE,
+                }),
         }
     }
 

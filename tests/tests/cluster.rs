@@ -324,3 +324,51 @@ async fn a_node_frozen_past_its_lease_is_swept_and_closes_its_clients_on_waking(
     let hello = reply_to(&mut again, json!({"type":"send","body":"back"})).await;
     assert_eq!(next_message(&mut alice).await, hello["message"]);
 }
+
+/// Scrapes node `index`'s `/metrics` until `holds` is true of it, within
+/// [`SWEPT_WITHIN`] (the bus's loss is noticed by the NATS client's pings).
+async fn scrape_until(
+    cluster: &Cluster,
+    index: usize,
+    holds: impl Fn(&HttpReply) -> bool,
+) -> HttpReply {
+    let addr = cluster.node(index).metrics_addr();
+    let deadline = tokio::time::Instant::now() + SWEPT_WITHIN;
+    loop {
+        let scrape = http_get(addr, "/metrics").await;
+        if holds(&scrape) {
+            return scrape;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never held:\n{}",
+            scrape.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each node reports its place in the cluster: how far its feed is behind,
+/// whether its bus is connected, its lease's age; the bus's loss shows.
+#[tokio::test]
+async fn each_node_reports_its_feed_its_bus_and_its_lease() {
+    let Some(mut nats) = bus() else { return };
+    let metrics = ["--metrics-listen", "127.0.0.1:0"];
+    let Some(cluster) = Cluster::start_with(2, Some(&nats), &metrics) else {
+        return;
+    };
+    let (mut ana, _) = user(cluster.node(1), "ana").await;
+    reply_to(&mut ana, json!({"type":"send","body":"hello"})).await;
+    let scrape = scrape_until(&cluster, 0, |scrape| {
+        scrape.sample("switchboard_cluster_bus_connected") == 1.0
+            && scrape.sample("switchboard_cluster_lease_age_seconds") < 5.0
+            && scrape.sample("switchboard_cluster_feed_behind") == 0.0
+    })
+    .await;
+    assert_eq!(scrape.sample("switchboard_healthy"), 1.0);
+    nats.stop();
+    scrape_until(&cluster, 0, |scrape| {
+        scrape.sample("switchboard_cluster_bus_connected") == 0.0
+    })
+    .await;
+}

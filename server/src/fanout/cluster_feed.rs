@@ -19,6 +19,7 @@
 //! when; this file only does the I/O. The database is the truth: nothing
 //! the bus says is applied out of order, and nothing it loses is lost.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,6 +31,7 @@ use super::cluster_order::{ClusterOrder, Step};
 use super::nats_bus::{NatsBus, NatsFeed};
 use crate::event::{Commit, Seq};
 use crate::feed_wire::{self, FeedTable, Linked, READ_BACK_LIMIT, StoredBatch};
+use crate::metrics::cluster::ClusterCounts;
 
 /// How often the feed table is read while the bus is up and carries
 /// nothing: a batch the bus lost without a later one to reveal the gap is
@@ -53,6 +55,7 @@ pub fn spawn<T: FeedTable>(
     start: Seq,
     table: T,
     bus: Option<(NatsBus, NatsFeed)>,
+    counts: Arc<ClusterCounts>,
 ) -> (Feed, JoinHandle<()>) {
     let (out, feed) = Feed::channel();
     let (publish, up, heard) = match bus {
@@ -72,6 +75,7 @@ pub fn spawn<T: FeedTable>(
         publish,
         up,
         heard,
+        counts,
     };
     (feed, tokio::spawn(task.run()))
 }
@@ -84,6 +88,8 @@ struct ClusterFeed<T> {
     publish: Option<mpsc::Sender<Bytes>>,
     up: Option<tokio::sync::watch::Receiver<bool>>,
     heard: Option<NatsFeed>,
+    /// The newest position known, for the metrics.
+    counts: Arc<ClusterCounts>,
 }
 
 impl<T: FeedTable> ClusterFeed<T> {
@@ -104,6 +110,9 @@ impl<T: FeedTable> ClusterFeed<T> {
                 commit = self.own.next() => match commit {
                     Some(commit) => {
                         self.publish(&commit);
+                        if let Some(batch) = &commit.batch {
+                            self.counts.saw(batch.seq);
+                        }
                         self.order.own(commit)
                     }
                     // The writer has stopped: so has the node.
@@ -112,7 +121,10 @@ impl<T: FeedTable> ClusterFeed<T> {
                 Some(bytes) = next_heard(&mut self.heard) => {
                     timer.reset();
                     match feed_wire::decode(&bytes) {
-                        Ok(batch) => self.order.heard(batch),
+                        Ok(batch) => {
+                            self.counts.saw(batch.seq);
+                            self.order.heard(batch)
+                        }
                         Err(error) => {
                             tracing::warn!(%error);
                             owed = true;
@@ -200,6 +212,7 @@ impl<T: FeedTable> ClusterFeed<T> {
             let Linked { after, seq, item } = row;
             match feed_wire::decode(&item) {
                 Ok(batch) if batch.after == after && batch.seq == seq => {
+                    self.counts.saw(seq);
                     let mut next = self.order.heard(batch);
                     step.ready.append(&mut next.ready);
                     step.gap = next.gap;

@@ -197,6 +197,11 @@ impl Router {
         self.node != NodeId::LOCAL
     }
 
+    /// The position of the last batch the task applied.
+    pub fn applied_position(&self) -> Seq {
+        *self.applied.borrow()
+    }
+
     /// Waits until the task has applied every batch up to `seq` (each
     /// connection's frames of them are queued); `false` if it stopped.
     pub async fn applied(&self, seq: Seq) -> bool {

@@ -32,6 +32,7 @@ impl Collector for NodeCollector {
         )?;
 
         connections(&mut encoder, observed)?;
+        cluster(&mut encoder, observed)?;
 
         let writer = observed.writer.figures();
         counter(
@@ -102,6 +103,39 @@ fn connections(encoder: &mut DescriptorEncoder, observed: &Observed) -> fmt::Res
         ("anonymous", now.anonymous),
     ] {
         ConstGauge::new(open).encode(family.encode_family(&[("role", role)])?)?;
+    }
+    Ok(())
+}
+
+/// A cluster node's families (none on one node).
+fn cluster(encoder: &mut DescriptorEncoder, observed: &Observed) -> fmt::Result {
+    let Some(cluster) = &observed.cluster else {
+        return Ok(());
+    };
+    let figures = cluster.figures(std::time::Instant::now());
+    gauge(
+        encoder,
+        "cluster_feed_behind",
+        "Positions between the newest commit this node knows of and the last it delivered",
+        i64::try_from(figures.behind).unwrap_or(i64::MAX),
+    )?;
+    if let Some(connected) = figures.bus_connected {
+        gauge(
+            encoder,
+            "cluster_bus_connected",
+            "1 while this node is connected to NATS, else 0 (it then reads other nodes' commits \
+             from PostgreSQL)",
+            i64::from(connected),
+        )?;
+    }
+    if let Some(age) = figures.lease_age {
+        let metric = ConstGauge::new(age.as_secs_f64());
+        metric.encode(encoder.encode_descriptor(
+            "cluster_lease_age_seconds",
+            "Seconds since this node last renewed its lease (a lease lasts 5 s)",
+            None,
+            metric.metric_type(),
+        )?)?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! the cluster mode (issue 16) adds its feed lag, whether its bus is
 //! connected and its lease age to `Observed`, and the lease to [`Observed::health`].
 
+pub mod cluster;
 mod collector;
 pub mod counts;
 pub mod endpoint;
@@ -48,6 +49,8 @@ pub struct Observed {
     /// Cancelled once the server was told to stop: from then on it takes
     /// no new connections, and a load balancer must send them elsewhere.
     pub draining: CancellationToken,
+    /// A cluster node's place in the cluster; `None` on one node.
+    pub cluster: Option<cluster::ClusterObserved>,
 }
 
 impl fmt::Debug for Observed {
@@ -64,7 +67,13 @@ impl Observed {
         if self.draining.is_cancelled() {
             return Err(DRAINING.to_owned());
         }
-        verdict((self.failure)(), || self.writer.check())
+        verdict((self.failure)(), || {
+            self.writer.check()?;
+            match &self.cluster {
+                Some(cluster) => cluster.check(std::time::Instant::now()),
+                None => Ok(()),
+            }
+        })
     }
 }
 
