@@ -5,9 +5,8 @@
 # throwaway nats-server (SWITCHBOARD_TEST_STORE=cluster; see
 # tests/src/store.rs). A test's connections take turns over the nodes.
 #
-# Not part of scripts/test.sh or CI yet: until `serve` has cluster mode
-# (`--nats`, several nodes on one database), every such test fails at start
-# with `unexpected argument '--nats'`. Needs PostgreSQL and nats-server
+# scripts/test.sh (and CI) runs this pass third; this script runs it alone,
+# building the binaries first. Needs PostgreSQL and nats-server
 # (`apt-get install postgresql nats-server`). Extra arguments go to cargo
 # test (e.g. `--test sending`, or a filter).
 #
