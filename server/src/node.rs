@@ -27,7 +27,7 @@ use crate::fanout::bus::LocalBus;
 use crate::fanout::cluster_feed;
 use crate::fanout::members::ClusterStart;
 use crate::fanout::nats_bus::{self, BusError, NatsBus, NatsFeed};
-use crate::lease;
+use crate::lease::Lease;
 use crate::metrics::Observed;
 use crate::metrics::cluster::{ClusterCounts, ClusterObserved};
 use crate::priority::PriorityRules;
@@ -127,31 +127,26 @@ impl Node {
     ) -> Node {
         let stopping = CancellationToken::new();
         let mut cluster = None;
+        let mut feed_task = None;
         let (router, router_task) = match &shared {
             Some(shared) => {
                 let counts = Arc::new(ClusterCounts::default());
                 cluster = Some((Arc::clone(&counts), bus.as_ref().map(|(bus, _)| bus.up())));
-                // Ends with the writer: supervised through it.
-                let (feed, _task) = cluster_feed::spawn(
+                // Ends with the writer; supervised, for a panic.
+                let (feed, task) = cluster_feed::spawn(
                     own,
+                    shared.node,
                     shared.start,
                     shared.feed.clone(),
                     bus,
                     Arc::clone(&counts),
                 );
+                feed_task = Some(task);
                 let start = ClusterStart {
                     applied: shared.start,
                     members: shared.members.clone(),
                 };
                 let started = Router::spawn(feed, config.presence_grace, shared.node, Some(start));
-                tokio::spawn(lease::keep(
-                    shared.node,
-                    shared.feed.clone(),
-                    store.clone(),
-                    started.0.clone(),
-                    counts,
-                    stopping.clone(),
-                ));
                 tracing::info!(node = shared.node.0, "joined the cluster on this database");
                 started
             }
@@ -160,11 +155,23 @@ impl Node {
         let failure = Failure::default();
         tokio::spawn(supervise(
             router_task,
+            feed_task,
             store_threads.writer_stopped(),
             stopping.clone(),
             failure.clone(),
         ));
         let services = Arc::new(Services::new(store, router, config, rules));
+        if let (Some(shared), Some((counts, _))) = (&shared, &cluster) {
+            let lease = Lease {
+                node: shared.node,
+                feed: shared.feed.clone(),
+                store: services.store.clone(),
+                router: services.router.clone(),
+                counts: Arc::clone(counts),
+                records: Arc::clone(&services.records),
+            };
+            tokio::spawn(lease.keep(stopping.clone()));
+        }
         let watcher = tokio::spawn(credentials::watch(
             services.store.clone(),
             services.router.clone(),
@@ -245,10 +252,17 @@ impl Node {
 /// either ends first, logs why and marks the node failed.
 async fn supervise(
     router: JoinHandle<()>,
+    cluster_feed: Option<JoinHandle<()>>,
     writer_stopped: CancellationToken,
     stopping: CancellationToken,
     failure: Failure,
 ) {
+    let cluster_feed = async {
+        match cluster_feed {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
     let reason = tokio::select! {
         () = stopping.cancelled() => return,
         ended = router => match ended {
@@ -256,6 +270,10 @@ async fn supervise(
             _ => "the router stopped",
         },
         () = writer_stopped.cancelled() => "the storage writer stopped",
+        ended = cluster_feed => match ended {
+            Err(error) if error.is_panic() => "the cluster feed panicked",
+            _ => "the cluster feed stopped",
+        },
     };
     if stopping.is_cancelled() {
         return;
@@ -273,7 +291,14 @@ mod tests {
 
     async fn supervised(router: JoinHandle<()>, writer: CancellationToken) -> Option<&'static str> {
         let failure = Failure::default();
-        supervise(router, writer, CancellationToken::new(), failure.clone()).await;
+        supervise(
+            router,
+            None,
+            writer,
+            CancellationToken::new(),
+            failure.clone(),
+        )
+        .await;
         failure.reason()
     }
 
@@ -303,7 +328,7 @@ mod tests {
         let failure = Failure::default();
         let router = tokio::spawn(async {});
         stopping.cancel();
-        supervise(router, CancellationToken::new(), stopping, failure.clone()).await;
+        supervise(router, None, CancellationToken::new(), stopping, failure.clone()).await;
         assert_eq!(failure.reason(), None);
     }
 

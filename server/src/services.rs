@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::error::RequestError;
 use crate::fanout::Router;
 use crate::inflow::InflowLimits;
+use crate::lease::OwnRecords;
 use crate::metrics::counts::SessionCounts;
 use crate::priority::PriorityRules;
 use crate::reply_budget::ReplyBudget;
@@ -25,6 +26,9 @@ pub struct Services {
     pub replies: ReplyBudget,
     /// Connections open and refusals, for the metrics endpoint.
     pub counts: Arc<SessionCounts>,
+    /// In a cluster, the connections whose sessions hold a record
+    /// (`session/member.rs`, `lease.rs`).
+    pub records: Arc<OwnRecords>,
 }
 
 impl Services {
@@ -36,11 +40,18 @@ impl Services {
             inflow: InflowLimits::new(config.per_user, config.per_address),
             replies: ReplyBudget::new(config.reply_budget_bytes, config.replies_per_user),
             counts: Arc::default(),
+            records: Arc::default(),
             config,
             rules,
         }
     }
 }
+
+/// How long the cluster's barrier waits for this node to catch up: far
+/// longer than a batch takes to arrive by the slowest path (a 25 ms poll),
+/// short enough that a node cut off from the feed answers rather than
+/// hangs.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Services {
     /// The cluster's barrier: waits until this node's router has applied
@@ -56,10 +67,16 @@ impl Services {
             tracing::error!(%error, "reading the cluster's position failed");
             RequestError::Internal
         })?;
-        if self.router.applied(newest).await {
-            Ok(())
-        } else {
-            Err(RequestError::Internal)
+        match tokio::time::timeout(CATCH_UP_WAIT, self.router.applied(newest)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(RequestError::Internal),
+            Err(_) => {
+                tracing::warn!(
+                    position = newest.0,
+                    "this node did not catch up with the cluster's feed in time; answering internal"
+                );
+                Err(RequestError::Internal)
+            }
         }
     }
 }

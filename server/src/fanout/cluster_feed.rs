@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use super::bus::Feed;
 use super::cluster_order::{ClusterOrder, Step};
 use super::nats_bus::{NatsBus, NatsFeed};
-use crate::event::{Commit, Seq};
+use crate::event::{Commit, NodeId, Seq};
 use crate::feed_wire::{self, FeedTable, Linked, READ_BACK_LIMIT, StoredBatch};
 use crate::metrics::cluster::ClusterCounts;
 
@@ -46,12 +46,13 @@ const POLL_EVERY: Duration = Duration::from_millis(25);
 /// and the other nodes read it back.
 const PUBLISH_QUEUE: usize = 1_024;
 
-/// Starts the feed task for a node on a shared database: `own` is the
+/// Starts the feed task for `node` on a shared database: `own` is the
 /// node's writer's feed, `start` the position it has applied everything up
 /// to, `table` the feed table, `bus` the cluster's bus if there is one. The
 /// returned feed is the router's.
 pub fn spawn<T: FeedTable>(
     own: Feed,
+    node: NodeId,
     start: Seq,
     table: T,
     bus: Option<(NatsBus, NatsFeed)>,
@@ -70,7 +71,7 @@ pub fn spawn<T: FeedTable>(
     let task = ClusterFeed {
         own,
         out,
-        order: ClusterOrder::starting_at(start),
+        order: ClusterOrder::starting_at(start, node),
         table,
         publish,
         up,

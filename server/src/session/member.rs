@@ -10,9 +10,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
 use crate::cmd::Command;
+use std::sync::Arc;
+
 use crate::error::RequestError;
 use crate::event::{ConnId, Member};
 use crate::identity::Identity;
+use crate::lease::OwnRecords;
 use crate::services::Services;
 use crate::store::Store;
 
@@ -20,6 +23,9 @@ use crate::store::Store;
 pub(super) struct MemberRecord {
     store: Store,
     member: Member,
+    /// This node's list of recorded connections, which `lease.rs` keeps
+    /// the database's records true to.
+    records: Arc<OwnRecords>,
 }
 
 impl MemberRecord {
@@ -35,28 +41,34 @@ impl MemberRecord {
             role: identity.role,
             name: identity.name.clone(),
         };
+        // Listed before the write: whatever becomes of it, the record is
+        // this session's until it is dropped (then removed, or reconciled).
+        services.records.insert(conn);
+        let record = MemberRecord {
+            store: services.store.clone(),
+            member,
+            records: Arc::clone(&services.records),
+        };
         services
             .store
-            .record_member_open(member.clone())
+            .record_member_open(record.member.clone())
             .await
             .map_err(|error| {
                 tracing::error!(%error, "recording a connection for the cluster failed");
                 RequestError::Internal
             })?;
-        Ok(MemberRecord {
-            store: services.store.clone(),
-            member,
-        })
+        Ok(record)
     }
 }
 
 impl Drop for MemberRecord {
     fn drop(&mut self) {
+        self.records.remove(self.member.conn);
         if !self.store.record_member_closed(self.member.clone()) {
             tracing::warn!(
                 conn = self.member.conn,
-                "could not queue the removal of a closed connection's record; it stays \
-                 until this node stops"
+                "could not queue the removal of a closed connection's record; the next \
+                 reconciliation removes it"
             );
         }
     }

@@ -10,8 +10,8 @@ use super::postgres::url::PostgresUrl;
 use super::reader::ReadJob;
 use super::threads::start_threads;
 use super::{
-    OpenError, READERS, SharedFeed, Store, StoreError, StoreThreads, WriteJob, shared_feed,
-    startup, writer,
+    LiveConnections, OpenError, READERS, SharedFeed, Store, StoreError, StoreThreads, WriteJob,
+    shared_feed, writer,
 };
 use crate::event::{CommitSink, Member, NodeId, Seq};
 
@@ -45,13 +45,17 @@ impl Store {
         let opened = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let mut opened = super::postgres::open_store(url, READERS)?;
+                    let opened = super::postgres::open_store(url, READERS)?;
                     let failed =
                         |error: super::postgres::PostgresError| OpenError::PostgresSchema {
                             url: url.to_string(),
                             reason: error.to_string(),
                         };
-                    startup::release_removed_agents(&mut opened.writer).map_err(failed)?;
+                    // No startup release here (unlike SQLite): other nodes
+                    // must hear it, in the feed, and this node's start
+                    // position is already read. The credential watcher has
+                    // the writer release them within a second (a removed
+                    // agent holds nothing meanwhile: `Tables::find_user`).
                     let writer =
                         writer::Writer::new(opened.writer, Box::new(sink)).map_err(failed)?;
                     let shared = (opened.feed, opened.node, opened.members, opened.start);
@@ -111,7 +115,18 @@ impl Store {
 
     /// Sweeps the nodes whose lease ran out; their connections' offline
     /// events go through the feed.
-    pub async fn sweep_expired_nodes(&self) -> Result<(), StoreError> {
-        self.write(WriteJob::SweepExpiredNodes).await
+    /// Forgets `node`'s connection records but those of the connections
+    /// `live` lists when the writer gets to it; the other nodes hear the
+    /// forgotten ones go.
+    pub async fn reconcile_members(
+        &self,
+        node: NodeId,
+        live: LiveConnections,
+    ) -> Result<(), StoreError> {
+        self.write(WriteJob::ReconcileMembers { node, live }).await
+    }
+
+    pub async fn sweep_expired_nodes(&self, sweeper: NodeId) -> Result<(), StoreError> {
+        self.write(WriteJob::SweepExpiredNodes { sweeper }).await
     }
 }

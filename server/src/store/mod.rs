@@ -59,7 +59,7 @@ use std::path::{Path, PathBuf};
 mod admin;
 mod location;
 
-pub use self::postgres::url::{BadPostgresUrl, PostgresUrl};
+pub use self::postgres::url::{BadPostgresUrl, CONNECT_TIMEOUT, PostgresUrl};
 pub use admin::Admin;
 pub use cluster::SharedDatabase;
 pub use copy::{CopyError, CopyProgress, CopySummary, Counts, Kind, copy_to_postgres};
@@ -89,7 +89,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::event::Backlog;
-use crate::event::{CommitSink, Member, Origin};
+use crate::event::{CommitSink, ConnId, Member, NodeId, Origin};
 use crate::identity::Identity;
 use reader::ReadJob;
 
@@ -239,8 +239,23 @@ enum WriteJob {
         reply: Option<oneshot::Sender<Result<(), StoreError>>>,
     },
     /// Forgets the nodes whose lease ran out, and their connections.
-    SweepExpiredNodes,
+    /// Forgets `node`'s records but those of the connections `live` lists
+    /// when the writer gets to it (a session lists its connection before it
+    /// queues its record, so none queued earlier is forgotten).
+    ReconcileMembers {
+        node: NodeId,
+        live: LiveConnections,
+    },
+    SweepExpiredNodes {
+        /// The node sweeping, never swept by its own job (it may have sat
+        /// in a slow queue).
+        sweeper: NodeId,
+    },
 }
+
+/// The connections of a cluster node whose sessions hold a record, read
+/// when a reconciliation runs.
+pub type LiveConnections = Box<dyn Fn() -> Vec<ConnId> + Send + Sync>;
 
 /// The handle every session holds.
 #[derive(Clone)]

@@ -13,7 +13,6 @@
 
 use std::time::{Duration, Instant};
 
-use switchboard_protocol::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -112,7 +111,8 @@ impl FeedTable for SharedFeed {
 pub(super) trait FeedBackend: Send + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
     fn after(&mut self, after: Seq, limit: u32) -> Result<Vec<StoredBatch>, Self::Error>;
-    fn prune(&mut self, before: Timestamp) -> Result<u64, Self::Error>;
+    /// Deletes up to `limit` batches older than `kept`; how many.
+    fn prune(&mut self, kept: Duration, limit: u32) -> Result<u64, Self::Error>;
     fn renew(&mut self, node: NodeId, lease: Duration) -> Result<Renewal, Self::Error>;
     fn rejoin(&mut self, node: NodeId, lease: Duration) -> Result<(), Self::Error>;
 }
@@ -142,26 +142,31 @@ pub(super) fn start<B: FeedBackend>(
                         let _ = reply.send(rejoined.map_err(StoreError::backend));
                     }
                 }
-                if pruned.elapsed() >= PRUNE_EVERY {
+                // A prune that hit its limit goes on after the next request
+                // (a renewal comes every second), a bounded step each time.
+                if pruned.elapsed() >= PRUNE_EVERY && !prune(&mut backend) {
                     pruned = Instant::now();
-                    prune(&mut backend);
                 }
             }
         })?;
     Ok((SharedFeed { jobs }, thread))
 }
 
-fn prune<B: FeedBackend>(backend: &mut B) {
-    let before = Timestamp::from_micros(
-        Timestamp::now()
-            .as_micros()
-            .saturating_sub(RETENTION.as_micros() as i64),
-    );
-    match backend.prune(before) {
-        Ok(0) => {}
-        Ok(deleted) => tracing::debug!(deleted, "pruned the cluster feed"),
+/// Batches one prune deletes at most: through the index by time, a few
+/// milliseconds, never long enough to hold up a lease renewal.
+const PRUNE_LIMIT: u32 = 5_000;
+
+/// Prunes one bounded step; whether there is more to prune.
+fn prune<B: FeedBackend>(backend: &mut B) -> bool {
+    match backend.prune(RETENTION, PRUNE_LIMIT) {
+        Ok(0) => false,
+        Ok(deleted) => {
+            tracing::debug!(deleted, "pruned the cluster feed");
+            deleted >= u64::from(PRUNE_LIMIT)
+        }
         Err(error) => {
-            tracing::warn!(%error, "could not prune the cluster feed; trying again later")
+            tracing::warn!(%error, "could not prune the cluster feed; trying again later");
+            false
         }
     }
 }

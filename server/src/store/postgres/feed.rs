@@ -1,8 +1,6 @@
 //! [`FeedBackend`] for PostgreSQL: the feed thread's own connection, for
 //! read-backs of the feed and the node's lease.
 
-use switchboard_protocol::Timestamp;
-
 use super::conn::Conn;
 use super::queries::{feed, nodes};
 use super::{PostgresError, Result};
@@ -31,8 +29,8 @@ impl FeedBackend for PostgresFeed {
             .retrying_if_lost(|conn| feed::after(conn, after, limit))
     }
 
-    fn prune(&mut self, before: Timestamp) -> Result<u64> {
-        feed::prune(&mut self.conn, before)
+    fn prune(&mut self, kept: Duration, limit: u32) -> Result<u64> {
+        feed::prune(&mut self.conn, kept, limit)
     }
 
     fn renew(&mut self, node: NodeId, lease: Duration) -> Result<Renewal> {

@@ -98,6 +98,7 @@ const MIGRATIONS: &[&str] = &[
         batch       BYTEA NOT NULL,
         at_us       BIGINT NOT NULL
      );
+     CREATE INDEX sb_feed_by_time ON sb_feed (at_us);
      CREATE TABLE sb_nodes (
         id          INTEGER GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         started_us  BIGINT NOT NULL,

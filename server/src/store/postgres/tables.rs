@@ -14,7 +14,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 use super::conn::Conn;
 use super::queries::{agents, keys, messages, names, nodes, users, waiting};
 use super::{PostgresError, Result};
-use crate::event::Member;
+use crate::event::{ConnId, Member, NodeId};
 use crate::store::rules::{AgentRow, ReleaseDue, Tables, UserRow};
 
 /// The writer's connection, borrowed for one rule's call at a time.
@@ -102,7 +102,11 @@ impl Tables for Writes<'_> {
         nodes::close_member(&mut self.conn(), member)
     }
 
-    fn sweep_expired_nodes(&mut self) -> Result<Vec<Member>> {
-        nodes::sweep_expired(&mut self.conn())
+    fn forget_members(&mut self, node: NodeId, live: &[ConnId]) -> Result<Vec<Member>> {
+        nodes::forget_members(&mut self.conn(), node, live)
+    }
+
+    fn sweep_expired_nodes(&mut self, sweeper: NodeId) -> Result<Vec<Member>> {
+        nodes::sweep_expired(&mut self.conn(), sweeper)
     }
 }

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 /// How long a connection attempt may take before startup says the database
 /// is unreachable, unless the URL sets `connect_timeout`.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A PostgreSQL connection string, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
 /// or `host=… user=… dbname=…`. Shown (`Display`, `Debug`) as

@@ -18,6 +18,6 @@ mod write;
 pub(in crate::store) use reads::{Reads, ReplyChunk, ResumeCap};
 pub(in crate::store) use tables::{AgentRow, ReleaseDue, Tables, UserRow};
 pub(super) use write::{
-    Clock, Written, member, register_user, release, release_removed_agents, store_message,
-    sweep_expired_nodes,
+    Clock, Written, forget_members, member, register_user, release, release_removed_agents,
+    store_message, sweep_expired_nodes,
 };

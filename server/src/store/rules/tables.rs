@@ -9,7 +9,7 @@
 //! one `BEGIN IMMEDIATE` transaction at a time. The contract tests
 //! (`store::contract`) check the rules half against every backend.
 
-use crate::event::Member;
+use crate::event::{ConnId, Member, NodeId};
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
 /// A user as stored.
@@ -143,9 +143,18 @@ pub(in crate::store) trait Tables {
     fn close_member(&mut self, _member: &Member) -> Result<bool, Self::Error> {
         Ok(false)
     }
-    /// Forgets every node whose lease ran out, with its connections: the
-    /// connections forgotten.
-    fn sweep_expired_nodes(&mut self) -> Result<Vec<Member>, Self::Error> {
+    /// Forgets `node`'s records but those of `live` connections: the
+    /// records forgotten.
+    fn forget_members(
+        &mut self,
+        _node: NodeId,
+        _live: &[ConnId],
+    ) -> Result<Vec<Member>, Self::Error> {
+        Ok(Vec::new())
+    }
+    /// Forgets every node but `sweeper` whose lease ran out, with its
+    /// connections: the connections forgotten.
+    fn sweep_expired_nodes(&mut self, _sweeper: NodeId) -> Result<Vec<Member>, Self::Error> {
         Ok(Vec::new())
     }
 }

@@ -13,7 +13,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token
 
 use super::Tables;
 use crate::assignment::{self, Decision};
-use crate::event::{Answer, Event, Member, Origin, Refusal};
+use crate::event::{Answer, ConnId, Event, Member, NodeId, Origin, Refusal};
 use crate::identity::Identity;
 use crate::store::{Registration, SendRequest};
 use crate::token;
@@ -261,13 +261,31 @@ pub(in crate::store) fn member<T: Tables>(
         .collect())
 }
 
+/// `node`'s records of connections no session holds (`live` are the ones
+/// that do), closed: the other nodes hear them go.
+pub(in crate::store) fn forget_members<T: Tables>(
+    tables: &mut T,
+    node: NodeId,
+    live: &[ConnId],
+) -> Result<Vec<Event>, T::Error> {
+    Ok(tables
+        .forget_members(node, live)?
+        .into_iter()
+        .map(|member| Event::Member {
+            member,
+            open: false,
+        })
+        .collect())
+}
+
 /// The connections of nodes whose lease ran out, closed: the other nodes
 /// hear them go, in commit order like everything else.
 pub(in crate::store) fn sweep_expired_nodes<T: Tables>(
     tables: &mut T,
+    sweeper: NodeId,
 ) -> Result<Vec<Event>, T::Error> {
     Ok(tables
-        .sweep_expired_nodes()?
+        .sweep_expired_nodes(sweeper)?
         .into_iter()
         .map(|member| Event::Member {
             member,

@@ -440,6 +440,12 @@ mod tests {
         Clock::after(Timestamp::from_micros(0))
     }
 
+    /// Each request's outcome, `jobs` run as one group on a fresh writer's
+    /// clock and position.
+    fn group_of(conn: &mut Connection, jobs: &[WriteJob]) -> Vec<Outcome> {
+        run_group(conn, &mut clock(), &mut Position::at(0, 0), jobs, false).outcomes
+    }
+
     /// A sink that keeps every commit, for the tests to read.
     #[derive(Clone, Default)]
     struct Kept(std::sync::Arc<std::sync::Mutex<Vec<Commit>>>);
@@ -559,14 +565,7 @@ mod tests {
         let mut conn = db();
         queries::insert_user(&conn, &name("ann"), b"h", Timestamp::from_micros(0)).expect("user");
         let jobs = [send(1, "ann", "one"), send(2, "ann", "two")];
-        let outcomes = run_group(
-            &mut conn,
-            &mut clock(),
-            &mut Position::at(0, 0),
-            &jobs,
-            false,
-        )
-        .outcomes;
+        let outcomes = group_of(&mut conn, &jobs);
         assert_eq!(summary(&outcomes), ["one", "two"]);
         assert_eq!(stored_bodies(&conn), ["one", "two"]);
     }
@@ -590,14 +589,7 @@ mod tests {
             send(3, "ann", "after"),
             send(4, "nobody", "unknown"),
         ];
-        let outcomes = run_group(
-            &mut conn,
-            &mut clock(),
-            &mut Position::at(0, 0),
-            &jobs,
-            false,
-        )
-        .outcomes;
+        let outcomes = group_of(&mut conn, &jobs);
         assert_eq!(
             summary(&outcomes),
             ["before", "internal", "after", "unknown_user"]
@@ -626,14 +618,7 @@ mod tests {
             name: name("alice"),
             credential: Credential::new(b"t"),
         };
-        let outcomes = run_group(
-            &mut conn,
-            &mut clock(),
-            &mut Position::at(0, 0),
-            &[WriteJob::Send(answer)],
-            false,
-        )
-        .outcomes;
+        let outcomes = group_of(&mut conn, &[WriteJob::Send(answer)]);
         assert_eq!(summary(&outcomes), ["unauthorized"]);
         assert!(stored_bodies(&conn).is_empty());
     }

@@ -39,7 +39,8 @@ impl WriteJob {
             WriteJob::ReleaseRemovedAgents => "release removed agents",
             WriteJob::Probe => "probe",
             WriteJob::Member { .. } => "connection",
-            WriteJob::SweepExpiredNodes => "sweep expired nodes",
+            WriteJob::SweepExpiredNodes { .. } => "sweep expired nodes",
+            WriteJob::ReconcileMembers { .. } => "reconcile connection records",
         }
     }
 }
@@ -59,7 +60,8 @@ pub(super) fn not_done(job: &WriteJob) -> Outcome {
         WriteJob::ReleaseRemovedAgents
         | WriteJob::Probe
         | WriteJob::Member { .. }
-        | WriteJob::SweepExpiredNodes => Outcome::Announce(Vec::new()),
+        | WriteJob::SweepExpiredNodes { .. }
+        | WriteJob::ReconcileMembers { .. } => Outcome::Announce(Vec::new()),
     }
 }
 
@@ -116,8 +118,18 @@ where
         WriteJob::Member { member, open, .. } => {
             Outcome::Announce(rules::member(hot, member, *open).map_err(backend_failed)?)
         }
-        WriteJob::SweepExpiredNodes => {
-            let swept = rules::sweep_expired_nodes(hot).map_err(backend_failed)?;
+        WriteJob::ReconcileMembers { node, live } => {
+            let forgotten = rules::forget_members(hot, *node, &live()).map_err(backend_failed)?;
+            if !forgotten.is_empty() {
+                tracing::info!(
+                    connections = forgotten.len(),
+                    "removed records of connections that had closed"
+                );
+            }
+            Outcome::Announce(forgotten)
+        }
+        WriteJob::SweepExpiredNodes { sweeper } => {
+            let swept = rules::sweep_expired_nodes(hot, *sweeper).map_err(backend_failed)?;
             if !swept.is_empty() {
                 tracing::warn!(
                     connections = swept.len(),

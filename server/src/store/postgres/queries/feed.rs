@@ -3,6 +3,8 @@
 //! what the bus lost, by position (`fanout/cluster_feed.rs`); rows older
 //! than the retention are pruned.
 
+use std::time::Duration;
+
 use switchboard_protocol::Timestamp;
 
 use super::super::Result;
@@ -51,10 +53,23 @@ pub(in crate::store::postgres) fn after(
         .collect()
 }
 
-/// Deletes the batches appended before `before`; how many.
-pub(in crate::store::postgres) fn prune(conn: &mut Conn, before: Timestamp) -> Result<u64> {
+/// Deletes up to `limit` of the batches appended longer than `kept` ago
+/// by the database's clock (the clock `at_us` was stamped with), oldest
+/// first, through the index by time; how many. Bounded, so that it never
+/// holds up the lease renewals that share its connection.
+pub(in crate::store::postgres) fn prune(
+    conn: &mut Conn,
+    kept: Duration,
+    limit: u32,
+) -> Result<u64> {
     conn.execute(
-        "DELETE FROM sb_feed WHERE at_us < $1",
-        &[&before.as_micros()],
+        "DELETE FROM sb_feed WHERE seq IN (
+            SELECT seq FROM sb_feed
+            WHERE at_us < (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT - $1
+            ORDER BY at_us LIMIT $2)",
+        &[
+            &i64::try_from(kept.as_micros()).unwrap_or(i64::MAX),
+            &i64::from(limit),
+        ],
     )
 }

@@ -13,7 +13,7 @@ use switchboard_protocol::Role;
 use super::super::Result;
 use super::super::conn::Conn;
 use super::{get, parse_name, role_to_sql};
-use crate::event::{Member, NodeId, Seq};
+use crate::event::{ConnId, Member, NodeId, Seq};
 use crate::store::shared_feed::Renewal;
 
 /// The database's clock, in µs, in SQL.
@@ -119,13 +119,32 @@ pub(in crate::store::postgres) fn close_member(conn: &mut Conn, member: &Member)
     Ok(deleted > 0)
 }
 
-/// Forgets the nodes whose lease ran out and every connection of a node
-/// that is gone: the connections forgotten.
-pub(in crate::store::postgres) fn sweep_expired(conn: &mut Conn) -> Result<Vec<Member>> {
+/// Forgets `node`'s records but those of `live` connections: the records
+/// forgotten.
+pub(in crate::store::postgres) fn forget_members(
+    conn: &mut Conn,
+    node: NodeId,
+    live: &[ConnId],
+) -> Result<Vec<Member>> {
+    let live: Vec<i64> = live.iter().map(|&conn| conn as i64).collect();
+    let rows = conn.query(
+        "DELETE FROM sb_connections WHERE node = $1 AND NOT (conn = ANY($2))
+         RETURNING node, conn, role, name",
+        &[&(node.0 as i32), &live],
+    )?;
+    rows.iter().map(member_from_row).collect()
+}
+
+/// Forgets the nodes but `sweeper` whose lease ran out and every
+/// connection of a node that is gone: the connections forgotten.
+pub(in crate::store::postgres) fn sweep_expired(
+    conn: &mut Conn,
+    sweeper: NodeId,
+) -> Result<Vec<Member>> {
     let rows = conn.query(
         concat!(
             "WITH expired AS (
-                DELETE FROM sb_nodes WHERE lease_until_us < ",
+                DELETE FROM sb_nodes WHERE id <> $1 AND lease_until_us < ",
             now_us!(),
             " RETURNING id)
              DELETE FROM sb_connections c
@@ -133,7 +152,7 @@ pub(in crate::store::postgres) fn sweep_expired(conn: &mut Conn) -> Result<Vec<M
                 OR NOT EXISTS (SELECT 1 FROM sb_nodes n WHERE n.id = c.node)
              RETURNING node, conn, role, name"
         ),
-        &[],
+        &[&(sweeper.0 as i32)],
     )?;
     rows.iter().map(member_from_row).collect()
 }
