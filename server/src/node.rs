@@ -328,7 +328,14 @@ mod tests {
         let failure = Failure::default();
         let router = tokio::spawn(async {});
         stopping.cancel();
-        supervise(router, None, CancellationToken::new(), stopping, failure.clone()).await;
+        supervise(
+            router,
+            None,
+            CancellationToken::new(),
+            stopping,
+            failure.clone(),
+        )
+        .await;
         assert_eq!(failure.reason(), None);
     }
 
