@@ -20,13 +20,20 @@
 //! commits, and every snapshot holds a prefix of the commits. A sequence
 //! (`BIGSERIAL`) would not do: `nextval` is handed out at insert time, so a
 //! later id can commit first and a reader of `id > N` skips the earlier one
-//! for good (docs/cluster.md, "The sequencer row"). Today one node writes;
-//! the row is what lets several share the database later.
+//! for good (docs/cluster.md, "The sequencer row"). That is what lets
+//! several nodes share the database (cluster mode): each transaction reads
+//! the row it locks (`clock::begin_locked`) and the writer continues
+//! positions from it, never from its own memory.
 //!
-//! Time stamps still come from the writer's [`Clock`](super::rules::Clock),
-//! continued from `sb_clock.last_ts_us` after a restart; the cluster step
-//! takes them from the database's clock under the same lock instead, so that
-//! nodes whose clocks differ still stamp in commit order.
+//! Time stamps come from the database's clock, read in the same statement
+//! ([`Clock::pin`](super::rules::Clock)), and continue above
+//! `sb_clock.last_ts_us`, so nodes whose clocks differ still stamp in
+//! commit order, from one clock.
+//!
+//! Cluster mode's own tables (schema 2): `sb_feed`, every batch by position
+//! for read-backs (`queries/feed.rs`, the feed thread's [`feed`]); `sb_nodes`
+//! and `sb_connections`, the nodes' leases and their subscribed
+//! connections (`queries/nodes.rs`); `sb_cluster`, the help desk's id.
 //!
 //! Nothing outside `store` sees a `postgres` type.
 

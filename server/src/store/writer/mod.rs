@@ -29,6 +29,13 @@
 //! stamps rise in commit order (SQLite's rowid and [`Clock`], on this one
 //! thread), an assignment is decided by one thread at a time, and each
 //! commit's [`Seq`](crate::event::Seq) is above every earlier one.
+//!
+//! On a database other nodes write too (PostgreSQL, cluster mode), each
+//! transaction says what the shared sequencer row held when it took it
+//! ([`Transaction::shared_clock`]): the writer continues positions from
+//! there and stamps from the database's clock, and appends the group's
+//! batch to the shared feed before it commits (`append_feed`), encoded once;
+//! the same bytes go to the bus in the [`Commit`].
 
 use std::sync::Arc;
 use std::time::Instant;
