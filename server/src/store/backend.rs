@@ -56,7 +56,17 @@ pub(super) trait Transaction {
     fn release_savepoint(&self) -> Result<(), Self::Error>;
     /// Undoes what was written since the savepoint.
     fn rollback_to_savepoint(&self) -> Result<(), Self::Error>;
+    /// Commits, writing first anything the tables held back.
     fn commit(self) -> Result<(), Self::Error>;
+    /// Writes what the tables held back to write in bulk (PostgreSQL: a
+    /// group's messages, queue rows and keys, `postgres/held_back.rs`), so
+    /// that the database refusing a row is found while the requests can
+    /// still be told apart: the writer calls it after the fast path's last
+    /// request and after each request on the slow path. Nothing to do
+    /// where every write is made as the rules ask (SQLite).
+    fn write_held(&self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 
     /// What a shared database's sequencer row said when this transaction
     /// took it. `None` (SQLite) for a database only this writer writes: it

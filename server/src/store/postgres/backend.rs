@@ -7,21 +7,25 @@ use std::cell::RefCell;
 use switchboard_protocol::Timestamp;
 
 use super::conn::Conn;
+use super::held_back::HeldBack;
+use super::known_users::KnownUsers;
 use super::queries::{clock, feed};
 use super::tables::Writes;
 use super::{PostgresError, Result};
 use crate::event::Seq;
 use crate::store::backend::{Backend, SharedClock, Transaction};
 
-/// The writer thread's connection.
+/// The writer thread's connection, and the users' ids it has read.
 pub(in crate::store) struct PostgresWriter {
     conn: RefCell<Conn>,
+    known_users: RefCell<KnownUsers>,
 }
 
 impl PostgresWriter {
     pub(in crate::store) fn new(conn: Conn) -> Self {
         Self {
             conn: RefCell::new(conn),
+            known_users: RefCell::default(),
         }
     }
 }
@@ -30,8 +34,11 @@ impl PostgresWriter {
 /// back.
 pub(in crate::store) struct PostgresTx<'c> {
     conn: &'c RefCell<Conn>,
+    known_users: &'c RefCell<KnownUsers>,
     /// What the sequencer row said as this transaction took it.
     shared: SharedClock,
+    /// The rows appended and not yet written (`held_back.rs`).
+    held: RefCell<HeldBack>,
     finished: bool,
 }
 
@@ -48,7 +55,9 @@ impl Backend for PostgresWriter {
         let shared = conn.retrying_if_lost(clock::begin_locked)?;
         Ok(PostgresTx {
             conn: &self.conn,
+            known_users: &self.known_users,
             shared,
+            held: RefCell::new(HeldBack::after(shared.last_message_id)),
             finished: false,
         })
     }
@@ -66,6 +75,10 @@ impl PostgresTx<'_> {
     fn batch(&self, sql: &str) -> Result<()> {
         self.conn.borrow_mut().batch(sql)
     }
+
+    fn write_held_rows(&self) -> Result<()> {
+        self.held.borrow_mut().write(&mut self.conn.borrow_mut())
+    }
 }
 
 impl Transaction for PostgresTx<'_> {
@@ -77,14 +90,22 @@ impl Transaction for PostgresTx<'_> {
         Self: 't;
 
     fn tables(&self) -> Result<Writes<'_>> {
-        Ok(Writes { conn: self.conn })
+        Ok(Writes {
+            conn: self.conn,
+            held: &self.held,
+            known_users: self.known_users,
+        })
     }
 
     fn add_releases(&self, released: u64) -> Result<()> {
         clock::add_releases(&mut self.conn.borrow_mut(), released)
     }
 
+    /// Nothing is held at a savepoint: each request's rows are written
+    /// before its savepoint is released (`write_held`), so rolling back to
+    /// it drops exactly what the request held.
     fn savepoint(&self) -> Result<()> {
+        self.write_held_rows()?;
         self.batch("SAVEPOINT request")
     }
 
@@ -93,7 +114,13 @@ impl Transaction for PostgresTx<'_> {
     }
 
     fn rollback_to_savepoint(&self) -> Result<()> {
+        self.held.borrow_mut().discard();
+        self.known_users.borrow_mut().rolled_back();
         self.batch("ROLLBACK TO request; RELEASE request")
+    }
+
+    fn write_held(&self) -> Result<()> {
+        self.write_held_rows()
     }
 
     /// Every error inside the transaction reaches the writer, which then
@@ -101,8 +128,17 @@ impl Transaction for PostgresTx<'_> {
     /// never runs on a failed transaction (where PostgreSQL would roll
     /// back and report success).
     fn commit(mut self) -> Result<()> {
+        // Written inside the transaction: if this fails, dropping `self`
+        // rolls back.
+        self.write_held_rows()?;
         self.finished = true;
-        self.batch("COMMIT")
+        let committed = self.batch("COMMIT");
+        let mut known_users = self.known_users.borrow_mut();
+        match committed {
+            Ok(()) => known_users.committed(),
+            Err(_) => known_users.rolled_back(),
+        }
+        committed
     }
 
     /// Several nodes write this database: the writer continues from what
@@ -112,6 +148,7 @@ impl Transaction for PostgresTx<'_> {
     }
 
     fn append_feed(&self, after: Seq, seq: Seq, encoded: &[u8]) -> Result<()> {
+        self.write_held_rows()?;
         feed::append(
             &mut self.conn.borrow_mut(),
             after,
@@ -127,6 +164,7 @@ impl Drop for PostgresTx<'_> {
         if !self.finished {
             // A lost connection rolls back on its own; nothing to report.
             let _ = self.conn.borrow_mut().batch("ROLLBACK");
+            self.known_users.borrow_mut().rolled_back();
         }
     }
 }

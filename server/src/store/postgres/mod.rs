@@ -41,9 +41,11 @@ pub(super) mod admin;
 pub(super) mod backend;
 pub(super) mod conn;
 #[cfg(test)]
-mod contract_tests;
+pub(super) mod contract_tests;
 pub(super) mod feed;
+mod held_back;
 pub(super) mod import;
+mod known_users;
 pub(super) mod queries;
 pub(super) mod reads;
 pub(super) mod schema;

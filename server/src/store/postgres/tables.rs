@@ -12,14 +12,19 @@ use std::cell::RefCell;
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
 use super::conn::Conn;
+use super::held_back::HeldBack;
+use super::known_users::KnownUsers;
 use super::queries::{agents, keys, messages, names, nodes, users, waiting};
 use super::{PostgresError, Result};
 use crate::event::{ConnId, Member, NodeId};
 use crate::store::rules::{AgentRow, ReleaseDue, Tables, UserRow};
 
-/// The writer's connection, borrowed for one rule's call at a time.
+/// The writer's connection, borrowed for one rule's call at a time, with
+/// the transaction's held-back rows and the users' ids already read.
 pub(in crate::store) struct Writes<'c> {
     pub(super) conn: &'c RefCell<Conn>,
+    pub(super) held: &'c RefCell<HeldBack>,
+    pub(super) known_users: &'c RefCell<KnownUsers>,
 }
 
 impl Writes<'_> {
@@ -31,8 +36,16 @@ impl Writes<'_> {
 impl Tables for Writes<'_> {
     type Error = PostgresError;
 
+    /// From the ids already read if it can be (`known_users.rs`).
     fn user_id(&mut self, name: &Name) -> Result<Option<i64>> {
-        users::user_id(&mut self.conn(), name)
+        if let Some(id) = self.known_users.borrow().get(name) {
+            return Ok(Some(id));
+        }
+        let id = users::user_id(&mut self.conn(), name)?;
+        if let Some(id) = id {
+            self.known_users.borrow_mut().read(name, id);
+        }
+        Ok(id)
     }
 
     fn find_user(&mut self, name: &Name) -> Result<Option<UserRow>> {
@@ -56,19 +69,30 @@ impl Tables for Writes<'_> {
     }
 
     fn clear_waiting(&mut self, user_id: i64) -> Result<()> {
+        self.held.borrow_mut().stop_waiting(user_id);
         waiting::clear_waiting(&mut self.conn(), user_id)
     }
 
     fn find_key(&mut self, role: Role, sender_id: i64, key: &str) -> Result<Option<u64>> {
+        if let Some(id) = self.held.borrow().find_key(role, sender_id, key) {
+            return Ok(Some(id));
+        }
         keys::find_key(&mut self.conn(), role, sender_id, key)
     }
 
+    /// Held back until the group's end (`held_back.rs`).
     fn insert_key(&mut self, role: Role, sender_id: i64, key: &str, message_id: u64) -> Result<()> {
-        keys::insert_key(&mut self.conn(), role, sender_id, key, message_id)
+        self.held.borrow_mut().key(role, sender_id, key, message_id);
+        Ok(())
     }
 
     fn message_by_id(&mut self, id: u64) -> Result<Message> {
-        messages::message_by_id(&mut self.conn(), id)
+        let mut conn = self.conn();
+        let mut held = self.held.borrow_mut();
+        if held.holds(id) {
+            held.write(&mut conn)?;
+        }
+        messages::message_by_id(&mut conn, id)
     }
 
     fn insert_message(
@@ -79,11 +103,20 @@ impl Tables for Writes<'_> {
         body: &Body,
         priority: Priority,
     ) -> Result<u64> {
-        messages::insert_message(&mut self.conn(), ts, user_id, agent_id, body, priority)
+        // Held back until the group's end, with the next id the sequencer
+        // row would give (`held_back.rs`).
+        Ok(self
+            .held
+            .borrow_mut()
+            .message(ts, user_id, agent_id, body, priority))
     }
 
+    /// Held back until the group's end (`held_back.rs`).
     fn add_waiting(&mut self, message_id: u64, user_id: i64, priority: Priority) -> Result<()> {
-        waiting::add_waiting(&mut self.conn(), message_id, user_id, priority)
+        self.held
+            .borrow_mut()
+            .waiting(message_id, user_id, priority);
+        Ok(())
     }
 
     fn held_by_removed_agents(&mut self) -> Result<Vec<(i64, Name, Name)>> {

@@ -255,6 +255,12 @@ fn commit_together<B: Backend>(
         }
         outcomes
     };
+    // A row the database refuses here is some request's: find which on
+    // the slow path.
+    if let Err(error) = tx.write_held() {
+        tracing::warn!(%error, "a request's rows were refused; running its group again request by request");
+        return None;
+    }
     let committed = finish(tx, *position, &outcomes, must_write);
     Some(settle(committed, outcomes))
 }
@@ -387,6 +393,8 @@ fn group_failed(jobs: &[WriteJob], error: &WriteError) -> Group {
     }
 }
 
+#[cfg(test)]
+mod postgres_tests;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,7 +170,10 @@ pub(super) fn apply_in_savepoint<T: Transaction>(
     poisoned: &mut bool,
 ) -> Outcome {
     let outcome = tx.savepoint().map_err(backend_failed).and_then(|()| {
-        let applied = apply(hot, clock, job);
+        // Its held-back rows are written inside its savepoint: refused,
+        // they are this request's failure, undone with it.
+        let applied = apply(hot, clock, job)
+            .and_then(|outcome| tx.write_held().map(|()| outcome).map_err(backend_failed));
         keep_or_undo(tx, applied, poisoned)
     });
     outcome.unwrap_or_else(|error| {

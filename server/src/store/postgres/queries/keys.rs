@@ -20,17 +20,3 @@ pub(in crate::store::postgres) fn find_key(
     .map(|row| get::<i64>(&row, 0).map(|id| id as u64))
     .transpose()
 }
-
-pub(in crate::store::postgres) fn insert_key(
-    conn: &mut Conn,
-    role: Role,
-    sender_id: i64,
-    key: &str,
-    message_id: u64,
-) -> Result<()> {
-    conn.execute(
-        "INSERT INTO send_keys (sender_role, sender_id, key, message_id) VALUES ($1, $2, $3, $4)",
-        &[&role_to_sql(role), &sender_id, &key, &(message_id as i64)],
-    )?;
-    Ok(())
-}

@@ -1,53 +1,18 @@
-//! Messages: storing one with its id from the sequencer row, paging a
-//! conversation, `since` resumes, and reading a reply's chunk.
+//! Messages: reading one, paging a conversation, `since` resumes, and
+//! reading a reply's chunk. (They are stored with a group's other
+//! appended rows: `appends.rs`.)
 
 use std::collections::HashMap;
 
-use switchboard_protocol::{Body, Message, Priority, Timestamp};
+use switchboard_protocol::Message;
 
 use super::super::conn::Conn;
 use super::super::{PostgresError, Result};
-use super::{collect_messages, get, message_from_row, priority_to_sql, select_messages, sql_id};
+use super::{collect_messages, get, message_from_row, select_messages, sql_id};
 use crate::store::rules::ResumeCap;
 
 const MESSAGE_BY_ID: &str = select_messages!("WHERE m.id = $1");
 const MESSAGES_BY_IDS: &str = select_messages!("WHERE m.id = ANY($1)");
-
-/// Takes the next id from the sequencer row and stores the message under
-/// it, in one round trip. The row is already locked by this transaction
-/// (`clock::begin_locked`), so the id is above every id committed before.
-const INSERT_MESSAGE: &str = concat!(
-    "WITH clock AS (",
-    "UPDATE sb_clock
-     SET last_message_id = last_message_id + 1, last_ts_us = greatest(last_ts_us, $1)
-     RETURNING last_message_id",
-    ")
-     INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority)
-     SELECT last_message_id, $1::BIGINT, $2::BIGINT, $3::BIGINT, $4::TEXT, $5::BIGINT FROM clock
-     RETURNING id"
-);
-
-/// Stores a message at the end of its conversation; returns its id.
-pub(in crate::store::postgres) fn insert_message(
-    conn: &mut Conn,
-    ts: Timestamp,
-    user_id: i64,
-    agent_id: Option<i64>,
-    body: &Body,
-    priority: Priority,
-) -> Result<u64> {
-    let row = conn.query_one(
-        INSERT_MESSAGE,
-        &[
-            &ts.as_micros(),
-            &user_id,
-            &agent_id,
-            &body.as_str(),
-            &priority_to_sql(priority),
-        ],
-    )?;
-    Ok(get::<i64>(&row, 0)? as u64)
-}
 
 pub(in crate::store::postgres) fn message_by_id(conn: &mut Conn, id: u64) -> Result<Message> {
     message_from_row(&conn.query_one(MESSAGE_BY_ID, &[&sql_id(id)])?)

@@ -16,6 +16,7 @@ use super::conn::Conn;
 use super::{PostgresError, Result};
 
 pub(super) mod agents;
+pub(super) mod appends;
 pub(super) mod clock;
 pub(super) mod feed;
 pub(super) mod keys;

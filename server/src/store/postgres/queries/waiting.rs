@@ -1,23 +1,10 @@
 //! The waiting queue: user messages no agent has answered yet.
 
-use switchboard_protocol::{Message, Priority};
+use switchboard_protocol::Message;
 
 use super::super::Result;
 use super::super::conn::Conn;
-use super::{collect_messages, priority_to_sql, select_messages};
-
-pub(in crate::store::postgres) fn add_waiting(
-    conn: &mut Conn,
-    message_id: u64,
-    user_id: i64,
-    priority: Priority,
-) -> Result<()> {
-    conn.execute(
-        "INSERT INTO waiting (message_id, user_id, urgency) VALUES ($1, $2, $3)",
-        &[&(message_id as i64), &user_id, &priority_to_sql(priority)],
-    )?;
-    Ok(())
-}
+use super::{collect_messages, select_messages};
 
 /// The user's messages stop waiting: an agent answered or let go.
 pub(in crate::store::postgres) fn clear_waiting(conn: &mut Conn, user_id: i64) -> Result<()> {
