@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The cluster's performance rows (issue 16), measured on this machine: one
-# node on PostgreSQL, and three nodes on PostgreSQL and NATS, each driven by
+# The cluster's performance rows (issue 16), measured on this machine in one
+# run: one node on SQLite (the default, for comparison), one node on
+# PostgreSQL, and three nodes on PostgreSQL and NATS, each driven by
 # switchboard-load with users and agents spread over the nodes round-robin
 # (which also checks that every acked message reached every agent once, in
 # order, and is stored). Run it with the machine to itself: the nodes,
@@ -87,27 +88,32 @@ ROWS="$WORK/rows.tsv"
 : >"$ROWS"
 DATABASES=0
 
-# start_nodes COUNT BUS: a fresh database and COUNT nodes on it (BUS=1:
-# with --nats); sets URL, ADDRS and PIDS (comma lists) and TOKENS.
+# start_nodes COUNT STORE: a fresh database and COUNT nodes on it (STORE:
+# sqlite, postgres, or nats: PostgreSQL with --nats); sets ADDRS and PIDS
+# (comma lists) and TOKENS.
 start_nodes() {
-    local count=$1 bus=$2 index
+    local count=$1 store=$2 index
     DATABASES=$((DATABASES + 1))
-    local db="bench$DATABASES"
-    as_postgres "$PGBIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE $db" >/dev/null
-    URL="postgres://postgres@127.0.0.1:$PG_PORT/$db"
+    local db="bench$DATABASES" where
+    if [[ $store == sqlite ]]; then
+        where=(--db "$WORK/$db.sqlite")
+    else
+        as_postgres "$PGBIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE $db" >/dev/null
+        where=(--postgres "postgres://postgres@127.0.0.1:$PG_PORT/$db")
+    fi
     TOKENS=""
     for index in $(seq "$AGENTS"); do
-        TOKENS+="${TOKENS:+,}agent$index=$("$SWITCHBOARD" agent add "agent$index" --postgres "$URL" 2>>"$WORK/agents.log")"
+        TOKENS+="${TOKENS:+,}agent$index=$("$SWITCHBOARD" agent add "agent$index" "${where[@]}" 2>>"$WORK/agents.log")"
     done
     local nats=()
-    ((bus)) && nats=(--nats "nats://127.0.0.1:$NATS_PORT")
+    [[ $store == nats ]] && nats=(--nats "nats://127.0.0.1:$NATS_PORT")
     ADDRS="" PIDS=""
     for index in $(seq "$count"); do
         local log="$WORK/$db-node$index.log"
         SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=0 SWITCHBOARD_SIGNUPS_PER_MINUTE=0 \
         SWITCHBOARD_SIGNUPS_PER_MINUTE_TOTAL=0 SWITCHBOARD_CONNECTIONS_PER_SECOND_PER_ADDRESS=0 \
         SWITCHBOARD_LOG=warn,switchboard_server=info \
-            "$SWITCHBOARD" serve --listen 127.0.0.1:0 --postgres "$URL" "${nats[@]}" \
+            "$SWITCHBOARD" serve --listen 127.0.0.1:0 "${where[@]}" "${nats[@]}" \
             --no-send-limits 2>"$log" &
         NODE_PIDS+=($!)
         local addr
@@ -117,12 +123,12 @@ start_nodes() {
     done
 }
 
-# row NAME NODES BUS LOAD-ARGS...
+# row NAME NODES STORE LOAD-ARGS...
 row() {
-    local name=$1 nodes=$2 bus=$3
+    local name=$1 nodes=$2 store=$3
     shift 3
     echo "bench-cluster: $name..." >&2
-    start_nodes "$nodes" "$bus"
+    start_nodes "$nodes" "$store"
     local report="$WORK/row$DATABASES.json" status=0
     "$LOAD" --server "$ADDRS" --agent-tokens "$TOKENS" --agents "$AGENTS" --server-pid "$PIDS" \
         --timeout "$RUN_TIMEOUT" --json "$@" >"$report" || status=$?
@@ -146,13 +152,13 @@ row() {
         ] | @tsv' "$report" >>"$ROWS"
 }
 
-for shape in "1 0 1 node, PostgreSQL" "3 1 3 nodes, PostgreSQL + NATS"; do
-    read -r nodes bus label <<<"$shape"
-    row "$label: closed ${SMALL_USERS}x1" "$nodes" "$bus" \
+for shape in "1 sqlite 1 node, SQLite" "1 postgres 1 node, PostgreSQL" "3 nats 3 nodes, PostgreSQL + NATS"; do
+    read -r nodes store label <<<"$shape"
+    row "$label: closed ${SMALL_USERS}x1" "$nodes" "$store" \
         --users "$SMALL_USERS" --window 1 --messages "$SMALL_MESSAGES"
-    row "$label: closed ${BIG_USERS}x16" "$nodes" "$bus" \
+    row "$label: closed ${BIG_USERS}x16" "$nodes" "$store" \
         --users "$BIG_USERS" --window 16 --messages "$BIG_MESSAGES"
-    row "$label: open ${OPEN_RATE}/s" "$nodes" "$bus" \
+    row "$label: open ${OPEN_RATE}/s" "$nodes" "$store" \
         --users "$OPEN_USERS" --rate "$OPEN_RATE" --duration "$OPEN_DURATION"
 done
 

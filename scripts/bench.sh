@@ -27,6 +27,10 @@
 #   DURABILITY=full             server --durability (full | normal)
 #   REDIS_CLIENTS=50 REDIS_REQUESTS=200000   the Redis row (SKIP_REDIS=1 to leave it out)
 #   SKIP_STORAGE=1              leave out the 1M-message database rows
+#   SKIP_CLUSTER=1              leave out the cluster rows (scripts/bench-cluster.sh:
+#                               one node on SQLite, one on PostgreSQL, three on
+#                               PostgreSQL + NATS, each at 50x1, 200x16 and an
+#                               open loop at 2,000/s; run after the rows above)
 #   RUN_TIMEOUT=120             seconds any one load run may take
 #
 # "server RSS/conn" is (RSS once everyone is connected - RSS before) / connections,
@@ -282,3 +286,11 @@ if [[ -s $NOTES ]]; then
 fi
 echo "commands (DB, PID: the throwaway server's; every server: switchboard serve --listen 127.0.0.1:0 --rate 0 --durability $DURABILITY --max-connections $MAX_CONNECTIONS --max-connections-per-address 0 --signups-per-minute 0 --signups-per-minute-total 0 --no-send-limits):"
 sed 's/^/  /' "$COMMANDS"
+
+if ((${SKIP_CLUSTER:-0})); then
+    echo "cluster rows left out (SKIP_CLUSTER=1)"
+else
+    echo
+    echo "cluster rows (scripts/bench-cluster.sh):"
+    scripts/bench-cluster.sh
+fi
