@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use crossterm::event::EventStream;
 use switchboard_protocol::{Name, ServerListError, Timestamp, Token, parse_server_list};
-use switchboard_tui::app::{App, Mode};
+use switchboard_tui::app::{App, Connection, Mode};
 use switchboard_tui::net::{self, ConnectError, Identity};
 use switchboard_tui::{config, run, terminal};
 use tokio::sync::mpsc;
@@ -234,7 +234,12 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     drop(guard);
     // The sender is gone: the network task says bye and ends.
     let _ = tokio::time::timeout(BYE_TIMEOUT, net).await;
-    Ok(result?)
+    match result?.connection {
+        // Refused while running (a token rotated or removed): the shell and
+        // any script see the failure, with what was on the screen.
+        Connection::Failed(reason) => anyhow::bail!("{reason}"),
+        _ => Ok(()),
+    }
 }
 
 /// `a`, or `a, b and c`: files named in a message.

@@ -42,15 +42,16 @@ pub enum RunError<E> {
     Keys(#[source] io::Error),
 }
 
-/// Runs until the user quits or the terminal's events end. `events` comes
-/// from the network task; `to_net` goes to it.
+/// Runs until the user quits or the terminal's events end, and hands back
+/// the app as it ended (whether the server refused it, for the exit
+/// status). `events` comes from the network task; `to_net` goes to it.
 pub async fn event_loop<B, K>(
     tui: &mut Terminal<B>,
     mut app: App,
     mut keys: K,
     mut events: mpsc::Receiver<Msg>,
     to_net: mpsc::Sender<ClientFrame>,
-) -> Result<(), RunError<B::Error>>
+) -> Result<App, RunError<B::Error>>
 where
     B: Backend,
     K: Stream<Item = io::Result<Event>> + Unpin,
@@ -82,7 +83,7 @@ where
             event = keys.next() => match event {
                 Some(Ok(event)) => keymap::terminal_msgs(key_context(&app), event),
                 Some(Err(e)) => return Err(RunError::Keys(e)),
-                None => return Ok(()),
+                None => return Ok(app),
             },
             msg = events.recv(), if net_open => match msg {
                 Some(msg) => vec![msg],
@@ -107,7 +108,7 @@ where
                 outbox.forget();
             }
             if step(tui, &mut app, &mut outbox, msg)?.is_break() {
-                return Ok(());
+                return Ok(app);
             }
         }
         if redraw_at.is_none() {

@@ -92,7 +92,7 @@ impl fmt::Display for ErrorCode {
 pub enum FrameError {
     #[error("line longer than {max} bytes")]
     LineTooLong { max: usize },
-    #[error("invalid JSON: {reason}")]
+    #[error("invalid JSON: {reason}; send one JSON object per line, e.g. {{\"type\":\"ping\"}}")]
     BadJson { reason: String },
     #[error("{reason}")]
     BadFrame {

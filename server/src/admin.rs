@@ -18,7 +18,7 @@ pub enum AdminError {
     InvalidName(String, switchboard_protocol::NameError),
     #[error("an agent named {0} already exists (use `agent rotate {0}` for a new token)")]
     Exists(Name),
-    #[error("no agent named {0}")]
+    #[error("no agent named {0} (`switchboard agent list` shows every agent)")]
     NoSuchAgent(Name),
     #[error(transparent)]
     NameTaken(#[from] NameTaken),
@@ -33,7 +33,7 @@ pub enum AdminError {
     /// Says "database: …", as before the store hid its backend.
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("no randomness for a token: {0}")]
+    #[error("no randomness for a token")]
     Random(#[from] getrandom::Error),
 }
 

@@ -109,10 +109,12 @@ pub enum ServeError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Start(#[from] node::StartError),
-    #[error("cannot listen on {address}: {source}")]
+    /// The cause is in the message, with what to do about it; not also
+    /// a `source`, which `main` would print a second time.
+    #[error("cannot listen on {address}: {reason}{}", listen_hint(reason))]
     Listen {
         address: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error(
         "cannot listen for metrics on {address} (--metrics-listen): {source}; \
@@ -124,6 +126,21 @@ pub enum ServeError {
     },
     #[error("{0}; the server stopped (see the log above for why)")]
     Failed(&'static str),
+}
+
+/// What to do when `--listen` fails: the usual two mistakes named.
+fn listen_hint(reason: &std::io::Error) -> &'static str {
+    match reason.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another server (perhaps another switchboard) has that port: stop it, \
+             or give this one another with --listen HOST:PORT"
+        }
+        std::io::ErrorKind::InvalidInput => "; --listen takes HOST:PORT, e.g. 127.0.0.1:7878",
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: pick a port above 1023"
+        }
+        _ => "",
+    }
 }
 
 /// Opens the database, listens, serves until `shutdown`, then stops
@@ -139,6 +156,16 @@ pub async fn run(
         None => None,
     };
     let backlog = listener::backlog_for(options.config.listen_backlog);
+    // Bound first: a port already taken stops the server before it opens,
+    // or creates, any database (issue 17, first-hour findings). Nothing is
+    // accepted until the node is up; a client that connects meanwhile
+    // waits in the backlog for its greeting.
+    let listener = listener::bind(&options.listen, backlog)
+        .await
+        .map_err(|reason| ServeError::Listen {
+            address: options.listen.clone(),
+            reason,
+        })?;
     let node = Node::start_with_bus(
         &options.db,
         options.nats.as_deref(),
@@ -165,15 +192,9 @@ pub async fn run(
         ),
         None => None,
     };
-    let listener = listener::bind(&options.listen, backlog)
-        .await
-        .map_err(|source| ServeError::Listen {
-            address: options.listen.clone(),
-            source,
-        })?;
-    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+    let address = listener.local_addr().map_err(|reason| ServeError::Listen {
         address: options.listen.clone(),
-        source,
+        reason,
     })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
     tracing::info!(db = %options.db, transport, backlog, "listening on {address}");

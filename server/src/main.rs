@@ -156,7 +156,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(AgentCommand::List { db }) => {
-            for (name, held) in admin::list_agents(&db.location()?)? {
+            let agents = admin::list_agents(&db.location()?)?;
+            if agents.is_empty() {
+                // On stderr: a script reading the list still reads none.
+                eprintln!("no agents yet: add one with `switchboard agent add NAME`");
+            }
+            for (name, held) in agents {
                 println!("{name}\t{held} conversation(s)");
             }
             Ok(())

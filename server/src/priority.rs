@@ -44,11 +44,13 @@ fn length_bit(len: usize) -> u64 {
 
 #[derive(Debug, Error)]
 pub enum RulesError {
-    #[error("cannot read the priority rules file: {0}")]
+    // Each cause is the error's `source`, printed once after its message
+    // by whoever reports the chain (`main`): not in the message too.
+    #[error("cannot read the priority rules file")]
     Read(#[from] std::io::Error),
     #[error(
         "the priority rules must be a JSON object like \
-         {{\"urgent\": [\"outage\"], \"high\": [\"refund\"], \"low\": [\"thanks\"]}}: {0}"
+         {{\"urgent\": [\"outage\"], \"high\": [\"refund\"], \"low\": [\"thanks\"]}}"
     )]
     Shape(#[from] serde_json::Error),
     #[error("unknown priority {0:?} in the rules (use urgent, high, normal or low)")]

@@ -14,19 +14,19 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("cannot read the TLS certificate chain {path}: {source}")]
+    #[error("cannot read the TLS certificate chain {path}")]
     Certificate {
         path: PathBuf,
         source: rustls::pki_types::pem::Error,
     },
     #[error("{0} holds no PEM certificate")]
     NoCertificate(PathBuf),
-    #[error("cannot read the TLS private key {path}: {source}")]
+    #[error("cannot read the TLS private key {path}")]
     Key {
         path: PathBuf,
         source: rustls::pki_types::pem::Error,
     },
-    #[error("the TLS certificate and key cannot be used: {0}")]
+    #[error("the TLS certificate and key cannot be used")]
     Config(#[from] rustls::Error),
 }
 

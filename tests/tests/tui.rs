@@ -172,6 +172,11 @@ fn a_wrong_agent_token_is_a_plain_error_before_the_full_screen() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unauthorized"), "{stderr}");
+    // What to do next, not only what happened (issue 17, first hour).
+    assert!(
+        stderr.contains("`switchboard agent rotate alice`"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
 }
 
@@ -193,7 +198,28 @@ fn an_unreachable_server_is_a_plain_error() {
         stderr.contains("cannot reach the switchboard server"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("is `switchboard serve` running there?"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
+}
+
+/// `--server localhost`, no port: the error says the form it takes.
+#[test]
+fn a_server_address_without_a_port_is_explained() {
+    let config = tempfile::tempdir().expect("temporary directory");
+    let out = Command::new(tui_bin())
+        .args(["user", "ana", "--server", "localhost"])
+        .env("XDG_CONFIG_HOME", config.path())
+        .output()
+        .expect("run switchboard-tui");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"localhost\" is not host:port (e.g. 127.0.0.1:7878"),
+        "{stderr}"
+    );
 }
 
 /// `--tls --ca FILE`: the customer's client reaches a TLS server that uses a

@@ -68,10 +68,15 @@ pub struct Welcome {
 
 #[derive(Debug, Error)]
 pub enum ConnectError {
-    #[error("cannot reach the switchboard server at {addr}")]
+    /// The cause is in the message with what to do about it, not a
+    /// `source` (which would be printed a second time).
+    #[error(
+        "cannot reach the switchboard server at {addr}: {reason}{}",
+        unreachable_hint(reason)
+    )]
     Unreachable {
         addr: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// No greeting (or TLS handshake) in time; `tls` is whether the client
     /// spoke TLS.
@@ -80,8 +85,13 @@ pub enum ConnectError {
         timeout_hint(*.tls)
     )]
     Timeout { addr: String, tls: bool },
-    #[error("the server refused to sign in {name}: {message} ({})", code.as_str())]
+    #[error(
+        "the server refused to sign in {name}: {message} ({}){}",
+        code.as_str(),
+        refused_hint(*role, *code, name)
+    )]
     Refused {
+        role: Role,
         name: Name,
         code: ErrorCode,
         message: String,
@@ -151,6 +161,33 @@ impl ConnectError {
     }
 }
 
+/// What to do when no connection could be made: the two usual mistakes.
+fn unreachable_hint(reason: &std::io::Error) -> &'static str {
+    match reason.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            " (is `switchboard serve` running there? --server HOST:PORT picks another)"
+        }
+        std::io::ErrorKind::InvalidInput => " (--server takes HOST:PORT, e.g. 127.0.0.1:7878)",
+        _ => "",
+    }
+}
+
+/// What to do when the server would not sign us in.
+fn refused_hint(role: Role, code: ErrorCode, name: &Name) -> String {
+    match (role, code) {
+        (Role::Agent, ErrorCode::Unauthorized) => format!(
+            ": give the token `switchboard agent add {name}` printed, or a new one from \
+             `switchboard agent rotate {name}` (a rotated or removed agent's old token stops \
+             working)"
+        ),
+        (Role::User, ErrorCode::Unauthorized) => {
+            ": if the name is yours, give its token with --token; otherwise pick another name"
+                .to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 /// Connects, reads the greeting and signs in.
 pub async fn connect(
     endpoint: &Endpoint,
@@ -169,9 +206,9 @@ async fn connect_inner(
     identity: &Identity,
 ) -> Result<(Link, Welcome), ConnectError> {
     let addr = endpoint.addr.as_str();
-    let unreachable = |source| ConnectError::Unreachable {
+    let unreachable = |reason| ConnectError::Unreachable {
         addr: addr.to_owned(),
-        source,
+        reason,
     };
     let stream = TcpStream::connect(addr).await.map_err(unreachable)?;
     stream.set_nodelay(true).map_err(unreachable)?;
@@ -192,6 +229,7 @@ async fn connect_inner(
         ServerFrame::Greeting { .. } => {}
         ServerFrame::Error { code, message, .. } => {
             return Err(ConnectError::Refused {
+                role: identity.role,
                 name: identity.name.clone(),
                 code,
                 message,
@@ -224,6 +262,7 @@ async fn connect_inner(
             }
             ServerFrame::Error { code, message, .. } => {
                 return Err(ConnectError::Refused {
+                    role: identity.role,
                     name: identity.name.clone(),
                     code,
                     message,
