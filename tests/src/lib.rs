@@ -80,6 +80,7 @@ pub mod frames;
 pub mod greeted;
 pub mod http;
 pub mod messages;
+pub mod missing;
 pub mod nats;
 pub mod nodes;
 pub mod postgres;

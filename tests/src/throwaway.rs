@@ -8,7 +8,6 @@
 //! machine, not a reason to pass. Only [`SKIP_CLUSTER_TESTS_ENV`], which CI
 //! never sets, turns that failure into a skip, and the skip is printed.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,24 +36,11 @@ pub(crate) fn require(what: &str, found: Option<PathBuf>, install: &str) -> Opti
     if found.is_some() {
         return found;
     }
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("this test")
-        .to_owned();
-    if std::env::var_os(SKIP_CLUSTER_TESTS_ENV).is_some_and(|value| !value.is_empty()) {
-        // Straight to the stderr handle: `eprintln!` is captured by the test
-        // runner and shown only for failing tests, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: {test} needs {what} (`{install}`), \
-             because {SKIP_CLUSTER_TESTS_ENV} is set"
-        );
-        return None;
-    }
-    panic!(
-        "{test} needs {what}, which is not installed: run `{install}` \
-         (or set {SKIP_CLUSTER_TESTS_ENV}=1 to skip the tests that need it)"
-    );
+    crate::missing::skip_or_fail(
+        &format!("{what}, which is not installed"),
+        &format!("run `{install}`"),
+        SKIP_CLUSTER_TESTS_ENV,
+    )
 }
 
 /// `name` in the directories of `PATH`, then in the `sbin` directories that

@@ -6,7 +6,6 @@
 //! passes: the screen is the only thing a user can observe, so there is no
 //! event to wait on instead.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -39,22 +38,10 @@ impl Tmux {
             .output()
             .is_ok_and(|out| out.status.success());
         if !installed {
-            let test = std::thread::current()
-                .name()
-                .unwrap_or("this test")
-                .to_owned();
-            if std::env::var_os(SKIP_TMUX_TESTS_ENV).is_some_and(|value| !value.is_empty()) {
-                // Straight to stderr: `eprintln!` is captured for passing tests.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: {test} needs tmux (`apt-get install tmux`), \
-                     because {SKIP_TMUX_TESTS_ENV} is set"
-                );
-                return None;
-            }
-            panic!(
-                "{test} needs tmux, which is not installed: run `apt-get install tmux` \
-                 (or set {SKIP_TMUX_TESTS_ENV}=1 to skip the tests that need it)"
+            return crate::missing::skip_or_fail(
+                "tmux, which is not installed",
+                "run `apt-get install tmux`",
+                SKIP_TMUX_TESTS_ENV,
             );
         }
         Some(Tmux {

@@ -3,12 +3,12 @@
 //! it did not commit, keeps serving reads, stays up, and recovers once the
 //! fault is gone. A database it cannot write at all is refused at start.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use switchboard_tests::missing::skip_or_fail;
 use switchboard_tests::*;
 use tempfile::TempDir;
 
@@ -39,22 +39,11 @@ impl TinyDisk {
             ),
             Err(error) => format!("no mount command: {error}"),
         };
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("this test")
-            .to_owned();
-        if std::env::var_os(SKIP_ROOT_TESTS_ENV).is_some_and(|value| !value.is_empty()) {
-            // Straight to stderr: `eprintln!` is captured for passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {test}: {why}, and {SKIP_ROOT_TESTS_ENV} is set"
-            );
-            return None;
-        }
-        panic!(
-            "{test}: {why}; run the tests as root (CI does), or set \
-             {SKIP_ROOT_TESTS_ENV}=1 to skip the tests that need it"
-        );
+        skip_or_fail(
+            &format!("a tmpfs, and {why}"),
+            "run the tests as root (CI does)",
+            SKIP_ROOT_TESTS_ENV,
+        )
     }
 
     fn path(&self) -> &Path {
