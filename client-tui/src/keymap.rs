@@ -128,7 +128,10 @@ pub fn help(mode: Mode) -> Vec<(&'static str, &'static str)> {
                 "jump to the next unread conversation, most urgent first",
             ),
             ("Enter", "send to the customer the `to …` prompt names"),
-            ("Ctrl-R", "release the selected conversation"),
+            (
+                "Ctrl-R",
+                "release: back to the queue, its questions still waiting",
+            ),
             ("Alt-Up / Alt-Down", "previous / next sent line"),
         ]);
     } else {

@@ -773,8 +773,20 @@ mod tests {
                 }
             }),
             (arb_id(), arb_message()).prop_map(|(id, message)| ServerFrame::Sent { id, message }),
+            (
+                arb_id(),
+                arb_name(),
+                arb_name(),
+                proptest::option::of(arb_name())
+            )
+                .prop_map(|(id, user, agent, by)| ServerFrame::Released {
+                    id,
+                    user,
+                    agent,
+                    by
+                }),
             (arb_id(), arb_name(), arb_name())
-                .prop_map(|(id, user, agent)| ServerFrame::Released { id, user, agent }),
+                .prop_map(|(id, user, agent)| ServerFrame::Resolved { id, user, agent }),
             (
                 arb_id(),
                 arb_name(),
@@ -794,8 +806,18 @@ mod tests {
                 }
             }),
             arb_message().prop_map(|message| ServerFrame::Message { message }),
-            (arb_name(), arb_name())
-                .prop_map(|(user, agent)| ServerFrame::Assigned { user, agent }),
+            (
+                arb_id(),
+                arb_name(),
+                arb_name(),
+                proptest::option::of(arb_name())
+            )
+                .prop_map(|(id, user, agent, by)| ServerFrame::Assigned {
+                    id,
+                    user,
+                    agent,
+                    by
+                }),
             (arb_role(), arb_name(), any::<bool>())
                 .prop_map(|(role, name, online)| ServerFrame::Presence { role, name, online }),
             any::<u32>().prop_map(|online| ServerFrame::Agents { online }),

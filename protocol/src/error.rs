@@ -24,6 +24,8 @@ pub enum ErrorCode {
     UnknownUser,
     AssignedToOther,
     NotAssigned,
+    /// Version 2: `transfer` to a name that is no provisioned agent.
+    UnknownAgent,
     RateLimited,
     SlowConsumer,
     ServerBusy,
@@ -32,7 +34,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the protocol's table.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::LineTooLong,
@@ -45,6 +47,7 @@ impl ErrorCode {
         ErrorCode::UnknownUser,
         ErrorCode::AssignedToOther,
         ErrorCode::NotAssigned,
+        ErrorCode::UnknownAgent,
         ErrorCode::RateLimited,
         ErrorCode::SlowConsumer,
         ErrorCode::ServerBusy,
@@ -72,6 +75,7 @@ impl ErrorCode {
             ErrorCode::UnknownUser => "unknown_user",
             ErrorCode::AssignedToOther => "assigned_to_other",
             ErrorCode::NotAssigned => "not_assigned",
+            ErrorCode::UnknownAgent => "unknown_agent",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::SlowConsumer => "slow_consumer",
             ErrorCode::ServerBusy => "server_busy",

@@ -43,11 +43,31 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<Key>,
     },
-    /// The assigned agent lets go of a conversation.
+    /// The holder (version 2: or a supervisor) puts a conversation back in
+    /// the queue; its waiting messages stay waiting.
     Release {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         user: String,
+    },
+    /// Version 2: an agent takes an unheld conversation without writing.
+    Claim {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        user: String,
+    },
+    /// Version 2: the conversation is done: no holder, nothing waiting.
+    Resolve {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        user: String,
+    },
+    /// Version 2: the holder hands the conversation to agent `to`.
+    Transfer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        user: String,
+        to: String,
     },
     /// A page of one conversation, older than `before`.
     History {
@@ -79,6 +99,9 @@ impl ClientFrame {
             | ClientFrame::Subscribe { id, .. }
             | ClientFrame::Send { id, .. }
             | ClientFrame::Release { id, .. }
+            | ClientFrame::Claim { id, .. }
+            | ClientFrame::Resolve { id, .. }
+            | ClientFrame::Transfer { id, .. }
             | ClientFrame::History { id, .. }
             | ClientFrame::Ping { id }
             | ClientFrame::Bye { id } => id.as_ref(),
@@ -127,6 +150,19 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
         user: Name,
+        /// Who held it.
+        agent: Name,
+        /// Who released it, when not the holder (a supervisor).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Name>,
+    },
+    /// Version 2: the reply to `resolve` (with `id`) and the event others
+    /// get (without).
+    Resolved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        user: Name,
+        /// Who resolved it.
         agent: Name,
     },
     History {
@@ -148,12 +184,18 @@ pub enum ServerFrame {
         message: String,
     },
     /// A message someone else sent that this connection may see.
-    Message {
-        message: Message,
-    },
+    Message { message: Message },
+    /// Who holds a conversation now: an answer took it (no `id`), or the
+    /// reply to `claim` and `transfer` (with `id`) and the event others get.
     Assigned {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
         user: Name,
+        /// The holder now.
         agent: Name,
+        /// Who acted, when not the new holder (a transfer's giver).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Name>,
     },
     Presence {
         role: Role,
@@ -161,9 +203,7 @@ pub enum ServerFrame {
         online: bool,
     },
     /// How many agents are online, sent to users when it changes.
-    Agents {
-        online: u32,
-    },
+    Agents { online: u32 },
     /// The server is closing this connection (shutdown).
     Bye {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,18 +394,47 @@ mod tests {
             ),
             (
                 ServerFrame::Assigned {
+                    id: None,
                     user: name("ana"),
                     agent: name("alice"),
+                    by: None,
                 },
                 r#"{"type":"assigned","user":"ana","agent":"alice"}"#,
+            ),
+            (
+                ServerFrame::Assigned {
+                    id: Some(RequestId::Str("c1".into())),
+                    user: name("ana"),
+                    agent: name("alice"),
+                    by: None,
+                },
+                r#"{"type":"assigned","id":"c1","user":"ana","agent":"alice"}"#,
+            ),
+            (
+                ServerFrame::Assigned {
+                    id: None,
+                    user: name("ana"),
+                    agent: name("bob"),
+                    by: Some(name("alice")),
+                },
+                r#"{"type":"assigned","user":"ana","agent":"bob","by":"alice"}"#,
             ),
             (
                 ServerFrame::Released {
                     id: None,
                     user: name("ana"),
                     agent: name("alice"),
+                    by: None,
                 },
                 r#"{"type":"released","user":"ana","agent":"alice"}"#,
+            ),
+            (
+                ServerFrame::Resolved {
+                    id: Some(RequestId::Str("s1".into())),
+                    user: name("ana"),
+                    agent: name("alice"),
+                },
+                r#"{"type":"resolved","id":"s1","user":"ana","agent":"alice"}"#,
             ),
             (
                 ServerFrame::Presence {

@@ -41,6 +41,8 @@ pub enum RequestError {
     AssignedToOther { user: Name, agent: Name },
     #[error("{user} is not assigned to you")]
     NotAssigned { user: Name },
+    #[error("no agent named {0} (a transfer goes to a provisioned agent)")]
+    UnknownAgent(Quoted),
     /// `switchboard agent rotate` or `remove` took this connection's token away.
     #[error("your token was rotated or revoked; sign in again with the new one")]
     Revoked,
@@ -107,6 +109,7 @@ impl From<Refusal> for RequestError {
                 RequestError::AssignedToOther { user, agent }
             }
             Refusal::NotAssigned { user } => RequestError::NotAssigned { user },
+            Refusal::UnknownAgent(agent) => RequestError::unknown_agent(agent.as_str()),
             Refusal::NotDone => RequestError::Internal,
         }
     }
@@ -132,6 +135,7 @@ impl RequestError {
             RequestError::UnknownUser(_) | RequestError::UserRequired(_) => ErrorCode::UnknownUser,
             RequestError::AssignedToOther { .. } => ErrorCode::AssignedToOther,
             RequestError::NotAssigned { .. } => ErrorCode::NotAssigned,
+            RequestError::UnknownAgent(_) => ErrorCode::UnknownAgent,
             RequestError::RateLimited
             | RequestError::UserInflowLimited
             | RequestError::AddressInflowLimited
@@ -149,6 +153,10 @@ impl RequestError {
 
     pub fn unknown_user(name: &str) -> Self {
         RequestError::UnknownUser(Quoted::new(name))
+    }
+
+    pub fn unknown_agent(name: &str) -> Self {
+        RequestError::UnknownAgent(Quoted::new(name))
     }
 }
 

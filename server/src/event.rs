@@ -97,6 +97,22 @@ pub enum Event {
         user: Name,
         agent: Name,
     },
+    /// Who holds a conversation changed without a message (version 2): a
+    /// `claim` (`by` none) or a `transfer` (`by` the giver). `origin` is
+    /// answered with the reply, everyone else hears the event.
+    Assigned {
+        origin: Option<Origin>,
+        user: Name,
+        agent: Name,
+        by: Option<Name>,
+    },
+    /// A conversation is done (version 2, `resolve`): nobody holds it and
+    /// nothing of it waits. `agent` is who resolved it.
+    Resolved {
+        origin: Option<Origin>,
+        user: Name,
+        agent: Name,
+    },
     /// A cluster node's connection began counting for presence (its first
     /// subscription) or stopped (it closed, or its node's lease ran out
     /// and another node swept it). Only a cluster writes these: every node
@@ -135,6 +151,8 @@ pub enum Refusal {
     NotAssigned {
         user: Name,
     },
+    /// A `transfer` to a name that is no provisioned agent.
+    UnknownAgent(Name),
     /// Storage failed; nothing of the request was kept (the cause is logged).
     NotDone,
 }
@@ -151,6 +169,20 @@ pub enum Answer {
     Replayed {
         origin: Origin,
         message: Message,
+    },
+    /// A `claim` of a conversation the agent holds already, or a
+    /// `transfer` to its holder: the `assigned` reply, and no event.
+    AlreadyAssigned {
+        origin: Origin,
+        user: Name,
+        agent: Name,
+    },
+    /// A `resolve` with nothing to resolve (unheld, nothing waiting): the
+    /// `resolved` reply, and no event.
+    NothingToResolve {
+        origin: Origin,
+        user: Name,
+        agent: Name,
     },
 }
 

@@ -35,8 +35,9 @@ pub trait FeedTable: Clone + Send + Sync + 'static {
     fn after(&self, after: Seq) -> impl Future<Output = Result<Vec<StoredBatch>, String>> + Send;
 }
 
-/// The format this build writes and reads.
-pub const FEED_FORMAT: u32 = 1;
+/// The format this build writes and reads. 2: events of protocol version
+/// 2 (claims and transfers as `Assigned`, `Resolved`).
+pub const FEED_FORMAT: u32 = 2;
 
 /// Why a bus message is not a batch this node can apply.
 #[derive(Debug, Error)]
@@ -152,6 +153,17 @@ mod tests {
                     user: name("ben"),
                     agent: name("bob"),
                 },
+                Event::Assigned {
+                    origin: Some(origin.clone()),
+                    user: name("cy"),
+                    agent: name("bob"),
+                    by: Some(name("alice")),
+                },
+                Event::Resolved {
+                    origin: None,
+                    user: name("dee"),
+                    agent: name("alice"),
+                },
             ],
         }
     }
@@ -168,14 +180,14 @@ mod tests {
     #[test]
     fn another_format_or_garbage_is_refused_not_misread() {
         let mut text = String::from_utf8(encode(Seq(0), &batch())).expect("JSON is UTF-8");
-        text = text.replacen("\"format\":1", "\"format\":2", 1);
-        let error = decode(text.as_bytes()).expect_err("format 2");
+        text = text.replacen("\"format\":2", "\"format\":3", 1);
+        let error = decode(text.as_bytes()).expect_err("format 3");
         assert!(
-            matches!(error, FeedWireError::Format { found: 2 }),
+            matches!(error, FeedWireError::Format { found: 3 }),
             "{error}"
         );
         assert!(error.to_string().contains("same release"), "{error}");
-        let error = decode(b"{\"format\":1}").expect_err("no positions");
+        let error = decode(b"{\"format\":2}").expect_err("no positions");
         assert!(matches!(error, FeedWireError::Invalid(_)), "{error}");
     }
 }

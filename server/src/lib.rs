@@ -174,9 +174,10 @@ pub async fn run(
         options.rules,
     )
     .await?;
-    // Bound before the protocol's port, so a server that cannot serve its
-    // operator port never announces itself. `draining` turns /healthz to 503
-    // from the shutdown signal on.
+    node.settle_removed_agents().await;
+    // Bound before the server announces itself and accepts: one that
+    // cannot serve its operator port never does. `draining` turns /healthz
+    // to 503 from the shutdown signal on.
     let draining = CancellationToken::new();
     let mut observed = node.observed();
     observed.draining = draining.clone();

@@ -33,7 +33,15 @@ use crate::metrics::cluster::{ClusterCounts, ClusterObserved};
 use crate::priority::PriorityRules;
 use crate::services::{Services, SharedServices};
 use crate::store::shared_feed::LEASE;
-use crate::store::{Durability, Location, OpenError, SharedDatabase, Store, StoreThreads};
+use crate::store::{
+    Durability, Location, OpenError, SharedDatabase, Store, StoreError, StoreThreads,
+};
+
+/// How long a starting cluster node waits for removed agents'
+/// conversations to be released before it serves anyway.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often it looks whether they are.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A running node: its shared services and the threads behind them.
 pub struct Node {
@@ -184,6 +192,48 @@ impl Node {
             failure,
             watcher,
             cluster,
+        }
+    }
+
+    /// On a shared database (PostgreSQL), releases the conversations of
+    /// agents removed while no node ran, before this node serves anyone,
+    /// as SQLite's start does in its own transaction (`store/startup.rs`):
+    /// the first connections are told of no stale holder and hear no late
+    /// `released`. Waits, within [`SETTLE_WAIT`], for the release to
+    /// commit and for this node to have applied it; on failure it says so
+    /// and serves anyway (the credential watcher releases them within a
+    /// poll).
+    pub async fn settle_removed_agents(&self) {
+        if self.cluster.is_none() {
+            return;
+        }
+        let store = &self.services.store;
+        let settled = tokio::time::timeout(SETTLE_WAIT, async {
+            let mut asked = false;
+            while store.removed_agents_hold_conversations().await? {
+                if !asked {
+                    store.release_removed_agents().await?;
+                    asked = true;
+                }
+                tokio::time::sleep(SETTLE_POLL).await;
+            }
+            self.services
+                .catch_up()
+                .await
+                .map_err(|_| StoreError::NotCommitted)
+        })
+        .await;
+        match settled {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(
+                %error,
+                "cannot release removed agents' conversations before serving; the credential \
+                 watcher will"
+            ),
+            Err(_) => tracing::warn!(
+                "removed agents' conversations not released within {SETTLE_WAIT:?}; the \
+                 credential watcher will"
+            ),
         }
     }
 

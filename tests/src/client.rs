@@ -64,6 +64,11 @@ impl TestClient {
     }
 
     /// Names this connection in failure messages.
+    /// What failures call this connection.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     pub fn labelled(mut self, label: &str) -> TestClient {
         self.label = label.to_string();
         self

@@ -24,3 +24,15 @@ pub fn assigned(user: &str, agent: &str) -> Value {
 pub fn released(user: &str, agent: &str) -> Value {
     json!({"type":"released","user":user,"agent":agent})
 }
+
+/// The event announcing that `by` handed `user`'s conversation to `agent`
+/// (protocol version 2, `transfer`).
+pub fn transferred(user: &str, agent: &str, by: &str) -> Value {
+    json!({"type":"assigned","user":user,"agent":agent,"by":by})
+}
+
+/// The event announcing that `agent` resolved `user`'s conversation
+/// (protocol version 2).
+pub fn resolved(user: &str, agent: &str) -> Value {
+    json!({"type":"resolved","user":user,"agent":agent})
+}

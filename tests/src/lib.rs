@@ -106,7 +106,7 @@ pub mod prelude {
     };
     pub use crate::deployment::Deployment;
     pub use crate::flags::NO_SEND_LIMITS;
-    pub use crate::frames::{assigned, greeting, presence, released};
+    pub use crate::frames::{assigned, greeting, presence, released, resolved, transferred};
     pub use crate::greeted::{CONNECT_ATTEMPTS, GREETING_TIMEOUT, NoGreeting};
     pub use crate::http::{HTTP_TIMEOUT, HttpReply, http_exchange, http_get};
     pub use crate::messages::{bodies, id_of, ids, messages_in, numbered};

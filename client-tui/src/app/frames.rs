@@ -129,10 +129,18 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
                 );
             }
         }
-        ServerFrame::Assigned { user, agent } => {
+        ServerFrame::Assigned {
+            user, agent, by, ..
+        } => {
             let text = match app.mode {
                 Mode::User => Some(format!("{agent} is now handling your conversation")),
-                Mode::Agent if agent == app.me => Some(format!("{user} is now yours")),
+                Mode::Agent if agent == app.me => Some(match &by {
+                    Some(giver) => format!("{giver} transferred {user} to you"),
+                    None => format!("{user} is now yours"),
+                }),
+                Mode::Agent if by.as_ref() == Some(&app.me) => {
+                    Some(format!("transferred {user} to {agent}"))
+                }
                 Mode::Agent => None,
             };
             app.conversation(&user).holder = Some(agent);
@@ -140,17 +148,32 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
                 app.notify(text, false);
             }
         }
-        ServerFrame::Released { id, user, agent } => {
+        // Back in the queue (protocol version 2): what the customer asked
+        // still waits, for whoever takes it next.
+        ServerFrame::Released {
+            id, user, agent, ..
+        } => {
+            app.conversation(&user).holder = None;
+            if id.is_some() {
+                app.notify(format!("released {user}: back in the queue"), false);
+            } else if app.mode == Mode::User {
+                app.notify(
+                    format!("{agent} handed your conversation back: the next agent will answer"),
+                    false,
+                );
+            }
+        }
+        ServerFrame::Resolved { id, user, agent } => {
             if let Some(resync) = &mut app.waiting_resync {
-                resync.on_released(&user, app.last_id);
+                resync.on_resolved(&user, app.last_id);
             }
             let conversation = app.conversation(&user);
             conversation.holder = None;
             conversation.waiting.clear();
             if id.is_some() {
-                app.notify(format!("released {user}"), false);
+                app.notify(format!("resolved {user}"), false);
             } else if app.mode == Mode::User {
-                app.notify(format!("{agent} closed the conversation"), false);
+                app.notify(format!("{agent} resolved your conversation"), false);
             }
         }
         ServerFrame::Presence { name, online, role } => {

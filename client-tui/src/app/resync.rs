@@ -131,11 +131,12 @@ impl WaitingResync {
         }
     }
 
-    /// `user`'s conversation was released. `last_id` is the highest id the
+    /// `user`'s conversation was resolved: nothing of it waits. `last_id` is
+    /// the highest id the
     /// subscription has delivered: live events come in commit order, so
-    /// every message written before the release that this client will get
+    /// every message written before the resolve that this client will get
     /// has an id no higher, and every one written after it a higher one.
-    pub fn on_released(&mut self, user: &Name, last_id: Option<u64>) {
+    pub fn on_resolved(&mut self, user: &Name, last_id: Option<u64>) {
         let Phase::Collecting(collected) = &mut self.phase else {
             return;
         };

@@ -68,8 +68,10 @@ fn user_mode_shows_header_conversation_and_input() {
     frame(
         &mut app,
         ServerFrame::Assigned {
+            id: None,
             user: name("ana"),
             agent: name("alice"),
+            by: None,
         },
     );
     message(
@@ -147,8 +149,10 @@ fn agent_mode_shows_the_queue_in_order_with_badges_and_the_prompt() {
     frame(
         &mut app,
         ServerFrame::Assigned {
+            id: None,
             user: name("cara"),
             agent: name("bob"),
+            by: None,
         },
     );
     let rows = screen(&app);

@@ -3,7 +3,8 @@
 //! the dispatcher: a signed-in connection's frame becomes a command here, so
 //! the session only does I/O and keeps replies in order.
 //!
-//! Requests that change state (`send`, `release`) and `subscribe` are
+//! Requests that change state (`send`, `claim`, `release`, `resolve`,
+//! `transfer`) and `subscribe` are
 //! answered through the router ([`Reply::Later`]): a write after its commit,
 //! a subscribe once its backlog is read. The others answer at once
 //! ([`Reply::Now`]). `hello` is the anonymous connection's one request and
@@ -11,8 +12,8 @@
 
 pub mod hello;
 pub mod history;
+pub mod lifecycle;
 pub mod ping;
-pub mod release;
 pub mod send_message;
 pub mod subscribe;
 
@@ -27,6 +28,7 @@ use crate::identity::Identity;
 use crate::inflow::Exceeded;
 use crate::rate_limit::TokenBucket;
 use crate::services::Services;
+use crate::store::Lifecycle;
 
 /// The user a request names. A name no user could have is `unknown_user`
 /// like any other user that does not exist (docs/protocol.md, point 6).
@@ -79,7 +81,8 @@ pub struct PerConnection {
 pub enum Command {
     Subscribe(subscribe::Subscribe),
     Send(send_message::SendMessage),
-    Release(release::Release),
+    /// `claim`, `release`, `resolve`, `transfer`.
+    ChangeConversation(lifecycle::ChangeConversation),
     History(history::History),
     Ping,
     /// End the session.
@@ -118,8 +121,20 @@ impl Command {
                 }
                 Command::Send(send)
             }
-            ClientFrame::Release { user, .. } => {
-                Command::Release(release::Release::parse(identity, &user)?)
+            ClientFrame::Claim { user, .. } => Command::ChangeConversation(
+                lifecycle::ChangeConversation::parse(identity, &user, Lifecycle::Claim)?,
+            ),
+            ClientFrame::Release { user, .. } => Command::ChangeConversation(
+                lifecycle::ChangeConversation::parse(identity, &user, Lifecycle::Release)?,
+            ),
+            ClientFrame::Resolve { user, .. } => Command::ChangeConversation(
+                lifecycle::ChangeConversation::parse(identity, &user, Lifecycle::Resolve)?,
+            ),
+            ClientFrame::Transfer { user, to, .. } => {
+                let change =
+                    lifecycle::ChangeConversation::parse(identity, &user, Lifecycle::Release)?;
+                let to = lifecycle::ChangeConversation::agent(&to)?;
+                Command::ChangeConversation(change.into_transfer(to))
             }
             ClientFrame::History {
                 user,
@@ -147,7 +162,7 @@ impl Command {
         match self {
             Command::Subscribe(subscribe) => subscribe.apply(caller).await,
             Command::Send(send) => send.apply(caller).await,
-            Command::Release(release) => release.apply(caller).await,
+            Command::ChangeConversation(change) => change.apply(caller).await,
             Command::History(history) => history.apply(caller).await,
             Command::Ping => ping::apply(caller).await,
             Command::Bye => Ok(Reply::Close),

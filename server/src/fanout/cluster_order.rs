@@ -143,8 +143,16 @@ impl ClusterOrder {
     /// Whether an event of `batch` answers a connection of this node.
     fn is_own(&self, batch: &Batch) -> bool {
         batch.events.iter().any(|event| match event {
-            Event::Sent { origin, .. } => origin.node == self.node,
-            Event::Released {
+            Event::Sent { origin, .. }
+            | Event::Released {
+                origin: Some(origin),
+                ..
+            }
+            | Event::Assigned {
+                origin: Some(origin),
+                ..
+            }
+            | Event::Resolved {
                 origin: Some(origin),
                 ..
             } => origin.node == self.node,

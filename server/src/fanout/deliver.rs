@@ -58,32 +58,82 @@ impl Registry {
                 origin,
                 user,
                 agent,
-            } => {
-                // Others first, the requester last (see `sent`).
-                let event = encode(&ServerFrame::Released {
-                    id: None,
-                    user: user.clone(),
-                    agent: agent.clone(),
-                });
-                let requester = origin.as_ref().and_then(|origin| self.local(origin));
-                self.fan_out(seq, &user, requester, &event, None);
-                if let Some(origin) = origin {
-                    self.reply(
-                        &origin,
-                        &ServerFrame::Released {
-                            id: origin.request.clone(),
-                            user,
-                            agent,
-                        },
-                    );
-                }
-            }
+            } => self.conversation_changed(seq, origin, &user, |id| ServerFrame::Released {
+                id,
+                user: user.clone(),
+                agent: agent.clone(),
+                by: None,
+            }),
+            Event::Assigned {
+                origin,
+                user,
+                agent,
+                by,
+            } => self.conversation_changed(seq, origin, &user, |id| ServerFrame::Assigned {
+                id,
+                user: user.clone(),
+                agent: agent.clone(),
+                by: by.clone(),
+            }),
+            Event::Resolved {
+                origin,
+                user,
+                agent,
+            } => self.conversation_changed(seq, origin, &user, |id| ServerFrame::Resolved {
+                id,
+                user: user.clone(),
+                agent: agent.clone(),
+            }),
             Event::Member { member, open } => self.member(member, open),
+        }
+    }
+
+    /// Who holds `user`'s conversation, or whether it is done, changed:
+    /// the event (`frame(None)`) to every subscribed agent connection and
+    /// the user's, others first; the requester (`origin`), if any, gets
+    /// the reply instead (`frame(Some(id))`), last (see `sent`).
+    fn conversation_changed(
+        &mut self,
+        seq: Seq,
+        origin: Option<Origin>,
+        user: &Name,
+        frame: impl Fn(Option<switchboard_protocol::RequestId>) -> ServerFrame,
+    ) {
+        let requester = origin.as_ref().and_then(|origin| self.local(origin));
+        self.fan_out(seq, user, requester, &encode(&frame(None)), None);
+        if let Some(origin) = origin {
+            self.reply(&origin, &frame(origin.request.clone()));
         }
     }
 
     fn answer(&mut self, answer: Answer) {
         match answer {
+            // Nothing changed: the reply only.
+            Answer::AlreadyAssigned {
+                origin,
+                user,
+                agent,
+            } => {
+                let reply = ServerFrame::Assigned {
+                    id: origin.request.clone(),
+                    user,
+                    agent,
+                    by: None,
+                };
+                self.reply(&origin, &reply);
+            }
+            Answer::NothingToResolve {
+                origin,
+                user,
+                agent,
+            } => {
+                let reply = ServerFrame::Resolved {
+                    id: origin.request.clone(),
+                    user,
+                    agent,
+                };
+                self.reply(&origin, &reply);
+            }
             Answer::Refused { origin, refusal } => {
                 let error = RequestError::from(refusal);
                 self.counts.refusals.count(error.code());
@@ -103,8 +153,10 @@ impl Registry {
     fn sent(&mut self, seq: Seq, origin: Origin, message: Message, taken_by: Option<Name>) {
         if let Some(agent) = taken_by {
             let assigned = encode(&ServerFrame::Assigned {
+                id: None,
                 user: message.user.clone(),
                 agent,
+                by: None,
             });
             self.fan_out(seq, &message.user, None, &assigned, None);
         }
@@ -225,6 +277,7 @@ mod tests {
             id: None,
             user: name("ana"),
             agent: name("zed"),
+            by: None,
         };
         for conn in [&mut alice, &mut bob, &mut ana] {
             assert_eq!(conn.frames(), std::slice::from_ref(&expected));

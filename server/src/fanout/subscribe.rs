@@ -138,8 +138,13 @@ impl Registry {
             }
         }
         for (user, agent) in held {
-            encode_into(&ServerFrame::Assigned { user, agent }, &mut chunk)
-                .expect("server frames always serialise");
+            let held = ServerFrame::Assigned {
+                id: None,
+                user,
+                agent,
+                by: None,
+            };
+            encode_into(&held, &mut chunk).expect("server frames always serialise");
         }
         let subscribed = ServerFrame::Subscribed {
             id: origin.request.clone(),

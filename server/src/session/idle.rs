@@ -38,7 +38,7 @@ impl IdleClock {
     pub(super) fn saw(&mut self, command: &Command, now: Instant) {
         match command {
             Command::Subscribe(_) => self.timeout = None,
-            Command::Send(_) | Command::Release(_) => {}
+            Command::Send(_) | Command::ChangeConversation(_) => {}
             Command::History(_) | Command::Ping | Command::Bye => return,
         }
         self.start(now);
@@ -60,9 +60,10 @@ mod tests {
     use switchboard_protocol::{Name, Role};
 
     use super::*;
-    use crate::cmd::release::Release;
+    use crate::cmd::lifecycle::ChangeConversation;
     use crate::cmd::subscribe::Subscribe;
     use crate::identity::Identity;
+    use crate::store::Lifecycle;
 
     /// A write: an agent's `release` (a `send` needs the server's services
     /// to parse; the clock treats both alike).
@@ -72,7 +73,9 @@ mod tests {
             name: Name::parse("alice").expect("a valid name"),
             credential: crate::identity::Credential::new(b"t"),
         };
-        Command::Release(Release::parse(&alice, "ana").expect("a valid release"))
+        Command::ChangeConversation(
+            ChangeConversation::parse(&alice, "ana", Lifecycle::Release).expect("a valid release"),
+        )
     }
 
     #[test]

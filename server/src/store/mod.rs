@@ -65,6 +65,7 @@ pub use cluster::SharedDatabase;
 pub use copy::{CopyError, CopyProgress, CopySummary, Counts, Kind, copy_to_postgres};
 pub use health::{WriterFigures, WriterHealth};
 pub use location::Location;
+pub use rules::Lifecycle;
 pub use shared_feed::SharedFeed;
 pub use sqlite::Durability;
 pub use sqlite::admin::NameTaken;
@@ -221,10 +222,12 @@ enum WriteJob {
         reply: oneshot::Sender<Result<Registration, StoreError>>,
     },
     Send(SendRequest),
-    Release {
+    /// `claim`, `release`, `resolve` or `transfer` (protocol version 2).
+    Lifecycle {
         origin: Origin,
         agent: Identity, // its credential is checked in the commit
         user: Name,
+        action: Lifecycle,
     },
     /// Lets go of the conversations removed agents still mark.
     ReleaseRemovedAgents,
@@ -361,17 +364,21 @@ impl Store {
         self.write(WriteJob::Send(request)).await
     }
 
-    /// Queues `by`'s release of `user` (refused if its token changed); answered after the commit.
-    pub async fn release(
+    /// Queues `by`'s `claim`, `release`, `resolve` or `transfer` of
+    /// `user`'s conversation (refused if its token changed); answered after
+    /// the commit.
+    pub async fn lifecycle(
         &self,
         origin: Origin,
         by: Identity,
         user: Name,
+        action: Lifecycle,
     ) -> Result<(), StoreError> {
-        self.write(WriteJob::Release {
+        self.write(WriteJob::Lifecycle {
             origin,
             agent: by,
             user,
+            action,
         })
         .await
     }

@@ -24,14 +24,24 @@ impl Outcome {
                 | Event::Released {
                     origin: Some(origin),
                     ..
+                }
+                | Event::Assigned {
+                    origin: Some(origin),
+                    ..
+                }
+                | Event::Resolved {
+                    origin: Some(origin),
+                    ..
                 },
             ))
-            | Outcome::Written(Written::Answer(Answer::Replayed { origin, .. })) => {
-                Outcome::Written(Written::Answer(Answer::Refused {
-                    origin,
-                    refusal: Refusal::NotDone,
-                }))
-            }
+            | Outcome::Written(Written::Answer(
+                Answer::Replayed { origin, .. }
+                | Answer::AlreadyAssigned { origin, .. }
+                | Answer::NothingToResolve { origin, .. },
+            )) => Outcome::Written(Written::Answer(Answer::Refused {
+                origin,
+                refusal: Refusal::NotDone,
+            })),
             Outcome::Announce(_) => Outcome::Announce(Vec::new()),
             Outcome::Registered(Ok(Registration::Created { .. })) => {
                 Outcome::Registered(Err(StoreError::NotCommitted))
@@ -52,8 +62,7 @@ impl Outcome {
     /// How many events besides messages committing this would count in
     /// the position (schema 7 calls them all releases).
     pub(super) fn releases(&self) -> u64 {
-        let released =
-            |event: &Event| matches!(event, Event::Released { .. } | Event::Member { .. });
+        let released = |event: &Event| !matches!(event, Event::Sent { .. });
         match self {
             Outcome::Written(Written::Event(event)) => u64::from(released(event)),
             Outcome::Announce(events) => events.iter().filter(|e| released(e)).count() as u64,

@@ -39,9 +39,13 @@ impl Position {
                 Event::Sent { message, .. } => {
                     self.last_message_id = self.last_message_id.max(message.id);
                 }
-                // Schema 7 named the count for releases; a cluster's
-                // connection events move positions the same way.
-                Event::Released { .. } | Event::Member { .. } => self.releases += 1,
+                // Schema 7 named the count for releases; every other event
+                // (claims, transfers, resolves, a cluster's connections)
+                // moves positions the same way.
+                Event::Released { .. }
+                | Event::Assigned { .. }
+                | Event::Resolved { .. }
+                | Event::Member { .. } => self.releases += 1,
             }
         }
         self.seq()

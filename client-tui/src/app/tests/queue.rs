@@ -119,14 +119,16 @@ fn selection_keeps_a_draft_per_conversation() {
 }
 
 #[test]
-fn assignment_and_release_update_holder_and_waiting() {
+fn assignment_release_and_resolve_update_holder_and_waiting() {
     let mut app = connected(Mode::Agent, "alice");
     message(&mut app, user_msg(1, "ana", "hi", Priority::High));
     frame(
         &mut app,
         ServerFrame::Assigned {
+            id: None,
             user: name("ana"),
             agent: name("alice"),
+            by: None,
         },
     );
     assert_eq!(app.conversations[&name("ana")].holder, Some(name("alice")));
@@ -141,11 +143,23 @@ fn assignment_and_release_update_holder_and_waiting() {
             id: Some(RequestId::Int(1)),
             user: name("ana"),
             agent: name("alice"),
+            by: None,
         },
     );
     let ana = &app.conversations[&name("ana")];
     assert_eq!(ana.holder, None);
-    assert!(ana.waiting.is_empty());
+    assert_eq!(ana.waiting.len(), 1, "back in the queue, still waiting");
+    frame(
+        &mut app,
+        ServerFrame::Resolved {
+            id: None,
+            user: name("ana"),
+            agent: name("bob"),
+        },
+    );
+    let ana = &app.conversations[&name("ana")];
+    assert_eq!(ana.holder, None);
+    assert!(ana.waiting.is_empty(), "resolved: nothing waits");
 }
 
 #[test]

@@ -226,10 +226,10 @@ fn a_message_first_seen_in_the_resume_stops_waiting_if_the_resync_lacks_it() {
 }
 
 /// While the re-sync's backlog arrives, live events go on: an answer
-/// resolves what came before it, a release everything, a new message
+/// resolves what came before it, a resolve everything, a new message
 /// waits; the rebuilt queue says so, whatever the order of arrival.
 #[test]
-fn answers_releases_and_messages_during_the_resync_count() {
+fn answers_resolves_and_messages_during_the_resync_count() {
     let mut app = connected(Mode::Agent, "alice");
     message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
     message(&mut app, user_msg(2, "bo", "hi", Priority::Normal));
@@ -240,7 +240,7 @@ fn answers_releases_and_messages_during_the_resync_count() {
     message(&mut app, user_msg(2, "bo", "hi", Priority::Normal));
     frame(
         &mut app,
-        ServerFrame::Released {
+        ServerFrame::Resolved {
             id: None,
             user: name("bo"),
             agent: name("bob"),
@@ -254,7 +254,7 @@ fn answers_releases_and_messages_during_the_resync_count() {
     );
     assert!(
         app.conversations[&name("bo")].waiting.is_empty(),
-        "released"
+        "resolved"
     );
     assert_eq!(app.conversations[&name("cy")].waiting.len(), 1, "new");
 }

@@ -42,8 +42,10 @@ fn a_refused_message_shows_the_servers_error_and_is_not_resent() {
     frame(
         &mut app,
         ServerFrame::Assigned {
+            id: None,
             user: name("ana"),
             agent: name("bob"),
+            by: None,
         },
     );
     assert_eq!(

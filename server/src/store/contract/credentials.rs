@@ -11,7 +11,7 @@ use super::*;
 use crate::event::{Answer, Event, NodeId, Origin, Refusal};
 use crate::identity::Credential;
 use crate::store::SendRequest;
-use crate::store::rules::{Clock, Written, release, store_message};
+use crate::store::rules::{Clock, Lifecycle, Written, lifecycle, store_message};
 
 fn origin() -> Origin {
     Origin {
@@ -66,8 +66,16 @@ pub(in crate::store) fn an_agents_old_token_writes_nothing_once_replaced_or_remo
         answer(&conn, &old, "first"),
         Written::Event(Event::Sent { .. })
     ));
-    let release_by =
-        |who: &Identity| release(&mut conn.tables(), &origin(), who, &name("ana")).expect("writes");
+    let release_by = |who: &Identity| {
+        lifecycle(
+            &mut conn.tables(),
+            &origin(),
+            who,
+            &name("ana"),
+            &Lifecycle::Release,
+        )
+        .expect("writes")
+    };
 
     // Rotated: the old connection neither answers nor lets go.
     upsert_agent(&conn, &name("alice"), b"rotated", Timestamp::from_micros(1)).expect("rotates");

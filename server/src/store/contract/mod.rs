@@ -6,7 +6,7 @@
 //! [`Subject`]: the rules' [`Tables`] and [`Reads`], plus the few
 //! operations the `agent` commands and the writer's release of removed
 //! agents need. The tests check meaning (a removed agent holds nothing,
-//! releases left due, idempotency keys, the waiting queue's order, history
+//! releases left due, claims, releases, resolves and transfers, idempotency keys, the waiting queue's order, history
 //! paging, `since` caps, positions, an old token's writes, names ignoring case), never SQLite's shape: that stays in
 //! SQLite's own tests (statements never re-prepared, no scans).
 //!
@@ -14,6 +14,7 @@
 //! write of the subject, named as the SQLite query it was before.
 
 pub(super) mod credentials;
+pub(super) mod lifecycle;
 pub(super) mod names;
 pub(super) mod reads;
 pub(super) mod removed_agents;
@@ -137,7 +138,7 @@ fn add_waiting<B: Subject>(
     conn.tables().add_waiting(message_id, user_id, priority)
 }
 
-fn clear_waiting<B: Subject>(conn: &B, user_id: i64) -> Result<(), B::Error> {
+fn clear_waiting<B: Subject>(conn: &B, user_id: i64) -> Result<u64, B::Error> {
     conn.tables().clear_waiting(user_id)
 }
 
@@ -276,6 +277,11 @@ macro_rules! contract_tests {
             removed_agents::a_release_left_due_is_not_announced_for_a_user_taken_since,
             removed_agents::a_removed_agent_added_again_does_not_get_its_idempotency_keys_back,
             credentials::an_agents_old_token_writes_nothing_once_replaced_or_removed,
+            lifecycle::a_claim_takes_an_unheld_conversation_once,
+            lifecycle::a_release_keeps_the_waiting_messages_waiting,
+            lifecycle::a_resolve_ends_the_holding_and_the_waiting,
+            lifecycle::a_transfer_hands_the_conversation_to_a_provisioned_agent,
+            lifecycle::a_change_to_an_unknown_user_is_unknown_user,
             names::a_new_name_differs_from_every_user_and_agent_ignoring_case,
         );
     };

@@ -135,10 +135,12 @@ impl HeldBack {
             .copied()
     }
 
-    /// The user's held queue rows go: an agent answered or let go. (The
-    /// caller deletes the written ones.)
-    pub(super) fn stop_waiting(&mut self, user_id: i64) {
+    /// The user's held queue rows go: an agent answered, or resolved the
+    /// conversation; how many. (The caller deletes the written ones.)
+    pub(super) fn stop_waiting(&mut self, user_id: i64) -> u64 {
+        let before = self.waiting.len();
         self.waiting.retain(|row| row.user_id != user_id);
+        (before - self.waiting.len()) as u64
     }
 
     /// Whether message `id` is held, not yet written.

@@ -68,9 +68,9 @@ impl Tables for Writes<'_> {
         users::set_assignment(&mut self.conn(), user_id, agent_id)
     }
 
-    fn clear_waiting(&mut self, user_id: i64) -> Result<()> {
-        self.held.borrow_mut().stop_waiting(user_id);
-        waiting::clear_waiting(&mut self.conn(), user_id)
+    fn clear_waiting(&mut self, user_id: i64) -> Result<u64> {
+        let held = self.held.borrow_mut().stop_waiting(user_id);
+        Ok(held + waiting::clear_waiting(&mut self.conn(), user_id)?)
     }
 
     fn find_key(&mut self, role: Role, sender_id: i64, key: &str) -> Result<Option<u64>> {

@@ -17,7 +17,8 @@ mod write;
 
 pub(in crate::store) use reads::{Reads, ReplyChunk, ResumeCap};
 pub(in crate::store) use tables::{AgentRow, ReleaseDue, Tables, UserRow};
+pub use write::Lifecycle;
 pub(super) use write::{
-    Clock, Written, forget_members, member, register_user, release, release_removed_agents,
+    Clock, Written, forget_members, lifecycle, member, register_user, release_removed_agents,
     store_message, sweep_expired_nodes,
 };

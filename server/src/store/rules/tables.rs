@@ -85,8 +85,10 @@ pub(in crate::store) trait Tables {
     /// again): everyone hears of this take or release instead, and the
     /// stale one, announced later, would clear questions asked since.
     fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<(), Self::Error>;
-    /// Everything the user wrote so far stops waiting.
-    fn clear_waiting(&mut self, user_id: i64) -> Result<(), Self::Error>;
+    /// Everything the user wrote so far stops waiting; how many messages
+    /// did (`resolve` answers without an event when none did and nobody
+    /// held the conversation).
+    fn clear_waiting(&mut self, user_id: i64) -> Result<u64, Self::Error>;
     /// The message a sender's idempotency key already stored, if any. An
     /// agent removed and added again has no keys.
     fn find_key(

@@ -148,38 +148,130 @@ pub(in crate::store) fn store_message<T: Tables>(
     }))
 }
 
-/// An agent lets go of a conversation it holds; the user's messages stop
-/// waiting. Only with the token it signed in with still its own (as for
-/// [`store_message`]).
-pub(in crate::store) fn release<T: Tables>(
+/// What an agent asks of a conversation without writing to it (protocol
+/// version 2, "Conversation state").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Take an unheld conversation.
+    Claim,
+    /// Put it back in the queue: no holder; waiting messages stay waiting.
+    Release,
+    /// It is done: no holder, nothing waiting.
+    Resolve,
+    /// Hand it to another agent.
+    Transfer { to: Name },
+}
+
+/// An agent's `claim`, `release`, `resolve` or `transfer`, decided in the
+/// writer's transaction like an answer (`find_user` locks the user's row),
+/// so it is atomic against sends and against each other: of two agents
+/// claiming or answering an unheld user at once, exactly one holds it
+/// after. Checks in the protocol's order: a token taken away since
+/// sign-in (`unauthorized`, as for [`store_message`]), an unknown user, for
+/// a transfer an unknown agent, then who holds the conversation.
+pub(in crate::store) fn lifecycle<T: Tables>(
     tables: &mut T,
     origin: &Origin,
     agent: &Identity,
     user: &Name,
+    action: &Lifecycle,
 ) -> Result<Written, T::Error> {
     let current = tables.find_agent(&agent.name)?;
-    if !agent
-        .credential
-        .is_current(current.as_ref().and_then(|row| row.token_hash.as_deref()))
-    {
-        return Ok(refused(origin, Refusal::Revoked));
-    }
-    let agent = &agent.name;
+    let me = match current {
+        Some(row) if agent.credential.is_current(row.token_hash.as_deref()) => row,
+        _ => return Ok(refused(origin, Refusal::Revoked)),
+    };
     let Some(customer) = tables.find_user(user)? else {
         return Ok(refused(origin, Refusal::UnknownUser(user.clone())));
     };
-    match customer.assigned {
-        Some((_, holder)) if holder == *agent => {
-            tables.set_assignment(customer.id, None)?;
-            tables.clear_waiting(customer.id)?;
-            Ok(Written::Event(Event::Released {
-                origin: Some(origin.clone()),
-                user: user.clone(),
-                agent: holder,
-            }))
+    let holder = customer.assigned.map(|(_, name)| name);
+    let mine = holder.as_ref() == Some(&me.name);
+    Ok(match action {
+        Lifecycle::Claim => match holder {
+            None => {
+                tables.set_assignment(customer.id, Some(me.id))?;
+                Written::Event(Event::Assigned {
+                    origin: Some(origin.clone()),
+                    user: user.clone(),
+                    agent: me.name,
+                    by: None,
+                })
+            }
+            Some(holder) if mine => already_assigned(origin, user, holder),
+            Some(holder) => refused(
+                origin,
+                Refusal::AssignedToOther {
+                    user: user.clone(),
+                    agent: holder,
+                },
+            ),
+        },
+        Lifecycle::Release => match holder {
+            Some(holder) if mine => {
+                // The customer's questions stay in the queue for whoever
+                // takes the conversation next.
+                tables.set_assignment(customer.id, None)?;
+                Written::Event(Event::Released {
+                    origin: Some(origin.clone()),
+                    user: user.clone(),
+                    agent: holder,
+                })
+            }
+            _ => refused(origin, Refusal::NotAssigned { user: user.clone() }),
+        },
+        Lifecycle::Resolve => {
+            if holder.is_some() && !mine {
+                return Ok(refused(origin, Refusal::NotAssigned { user: user.clone() }));
+            }
+            if holder.is_some() {
+                tables.set_assignment(customer.id, None)?;
+            }
+            let stopped_waiting = tables.clear_waiting(customer.id)?;
+            if holder.is_none() && stopped_waiting == 0 {
+                Written::Answer(Answer::NothingToResolve {
+                    origin: origin.clone(),
+                    user: user.clone(),
+                    agent: me.name,
+                })
+            } else {
+                Written::Event(Event::Resolved {
+                    origin: Some(origin.clone()),
+                    user: user.clone(),
+                    agent: me.name,
+                })
+            }
         }
-        _ => Ok(refused(origin, Refusal::NotAssigned { user: user.clone() })),
-    }
+        Lifecycle::Transfer { to } => {
+            let target = match tables.find_agent(to)? {
+                Some(row) if row.token_hash.is_some() => row,
+                // Removed agents hold nothing, and are given nothing.
+                _ => return Ok(refused(origin, Refusal::UnknownAgent(to.clone()))),
+            };
+            match holder {
+                Some(holder) if mine && target.name == holder => {
+                    already_assigned(origin, user, holder)
+                }
+                Some(_) if mine => {
+                    tables.set_assignment(customer.id, Some(target.id))?;
+                    Written::Event(Event::Assigned {
+                        origin: Some(origin.clone()),
+                        user: user.clone(),
+                        agent: target.name,
+                        by: Some(me.name),
+                    })
+                }
+                _ => refused(origin, Refusal::NotAssigned { user: user.clone() }),
+            }
+        }
+    })
+}
+
+fn already_assigned(origin: &Origin, user: &Name, agent: Name) -> Written {
+    Written::Answer(Answer::AlreadyAssigned {
+        origin: origin.clone(),
+        user: user.clone(),
+        agent,
+    })
 }
 
 fn refused(origin: &Origin, refusal: Refusal) -> Written {
@@ -213,11 +305,13 @@ fn message(
 }
 
 /// Lets go of every conversation a removed agent still marks, as if the
-/// agent had released it: the user's waiting messages stop waiting too
-/// (what `released` means to every client). Also the releases left due by
-/// an agent added again before a server got here: each is announced the same
-/// way, unless the user was taken since (everyone then heard `assigned`
-/// instead). Returns them as (user, agent), to announce.
+/// agent had released it: the conversation goes back to the queue, and the
+/// user's waiting messages stay waiting for the next agent (protocol
+/// version 2; version 1 dropped them, and the customer was left waiting
+/// with no agent seeing it). Also the releases left due by an agent added
+/// again before a server got here: each is announced the same way, unless
+/// the user was taken since (everyone then heard `assigned` instead).
+/// Returns them as (user, agent), to announce.
 pub(in crate::store) fn release_removed_agents<T: Tables>(
     tables: &mut T,
 ) -> Result<Vec<(Name, Name)>, T::Error> {
@@ -228,15 +322,13 @@ pub(in crate::store) fn release_removed_agents<T: Tables>(
     let mut released = Vec::with_capacity(held.len() + due.len());
     for (user_id, user, agent) in held {
         tables.set_assignment(user_id, None)?;
-        tables.clear_waiting(user_id)?;
         released.push((user, agent));
     }
-    for due in due {
-        if !due.taken {
-            tables.clear_waiting(due.user_id)?;
-            released.push((due.user, due.agent));
-        }
-    }
+    released.extend(
+        due.into_iter()
+            .filter(|due| !due.taken)
+            .map(|due| (due.user, due.agent)),
+    );
     Ok(released)
 }
 

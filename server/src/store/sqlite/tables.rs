@@ -129,7 +129,7 @@ impl Tables for HotStatements<'_> {
         set_assignment(self.conn, user_id, agent_id)
     }
 
-    fn clear_waiting(&mut self, user_id: i64) -> Result<()> {
+    fn clear_waiting(&mut self, user_id: i64) -> Result<u64> {
         clear_waiting(self.conn, user_id)
     }
 

@@ -503,7 +503,7 @@ mod tests {
                 .iter()
                 .map(|event| match event {
                     Event::Sent { message, .. } => message.body.as_str().to_owned(),
-                    Event::Released { .. } | Event::Member { .. } => "other".into(),
+                    _ => "other".into(),
                 })
                 .collect()
         };

@@ -35,7 +35,7 @@ impl WriteJob {
         match self {
             WriteJob::RegisterUser { .. } => "register",
             WriteJob::Send(_) => "send",
-            WriteJob::Release { .. } => "release",
+            WriteJob::Lifecycle { .. } => "conversation change",
             WriteJob::ReleaseRemovedAgents => "release removed agents",
             WriteJob::Probe => "probe",
             WriteJob::Member { .. } => "connection",
@@ -51,7 +51,7 @@ impl WriteJob {
 pub(super) fn not_done(job: &WriteJob) -> Outcome {
     match job {
         WriteJob::RegisterUser { .. } => Outcome::Registered(Err(StoreError::NotCommitted)),
-        WriteJob::Send(SendRequest { origin, .. }) | WriteJob::Release { origin, .. } => {
+        WriteJob::Send(SendRequest { origin, .. }) | WriteJob::Lifecycle { origin, .. } => {
             Outcome::Written(Written::Answer(Answer::Refused {
                 origin: origin.clone(),
                 refusal: Refusal::NotDone,
@@ -108,11 +108,14 @@ where
         WriteJob::Send(request) => {
             Outcome::Written(rules::store_message(hot, clock, request).map_err(backend_failed)?)
         }
-        WriteJob::Release {
+        WriteJob::Lifecycle {
             origin,
             agent,
             user,
-        } => Outcome::Written(rules::release(hot, origin, agent, user).map_err(backend_failed)?),
+            action,
+        } => Outcome::Written(
+            rules::lifecycle(hot, origin, agent, user, action).map_err(backend_failed)?,
+        ),
         // Nothing to apply: the group's commit is the probe (`count_releases`).
         WriteJob::Probe => Outcome::Announce(Vec::new()),
         WriteJob::Member { member, open, .. } => {

@@ -7,9 +7,9 @@ use super::super::conn::Conn;
 use super::{collect_messages, select_messages};
 
 /// The user's messages stop waiting: an agent answered or let go.
-pub(in crate::store::postgres) fn clear_waiting(conn: &mut Conn, user_id: i64) -> Result<()> {
-    conn.execute("DELETE FROM waiting WHERE user_id = $1", &[&user_id])?;
-    Ok(())
+/// How many stopped waiting.
+pub(in crate::store::postgres) fn clear_waiting(conn: &mut Conn, user_id: i64) -> Result<u64> {
+    conn.execute("DELETE FROM waiting WHERE user_id = $1", &[&user_id])
 }
 
 /// User messages still waiting for an answer: most urgent first, then

@@ -43,13 +43,14 @@ const CLEAR_WAITING: &str = "WITH RECURSIVE chain(id, urgency, prev) AS (
 /// They are the newest of the conversation (every answer or release clears
 /// them all), so the walk back along the chain stops at the first message
 /// that is not waiting.
-pub fn clear_waiting(conn: &Connection, user_id: i64) -> Result<()> {
+pub fn clear_waiting(conn: &Connection, user_id: i64) -> Result<u64> {
     let Some(last) = last_message(conn, user_id)? else {
-        return Ok(());
+        return Ok(0);
     };
-    conn.prepare_cached(CLEAR_WAITING)?
+    let cleared = conn
+        .prepare_cached(CLEAR_WAITING)?
         .execute([sql_id(last)])?;
-    Ok(())
+    Ok(cleared as u64)
 }
 
 /// User messages still waiting for an answer: most urgent first, then oldest.
