@@ -754,15 +754,17 @@ mod tests {
                 arb_role(),
                 arb_name(),
                 proptest::option::of(text),
-                proptest::option::of(any::<u32>())
+                proptest::option::of(any::<u32>()),
+                proptest::option::of(any::<bool>())
             )
-                .prop_map(|(id, role, name, token, agents_online)| {
+                .prop_map(|(id, role, name, token, agents_online, supervisor)| {
                     ServerFrame::Welcome {
                         id,
                         role,
                         name,
                         token: token.map(Token::new),
                         agents_online,
+                        supervisor,
                     }
                 }),
             (arb_id(), any::<u32>(), any::<bool>()).prop_map(|(id, backlog, truncated)| {

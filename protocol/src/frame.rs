@@ -130,6 +130,10 @@ pub enum ServerFrame {
         /// Users only: how many agents are online.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agents_online: Option<u32>,
+        /// Agents only (protocol version 2): whether it may release,
+        /// resolve and transfer any conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supervisor: Option<bool>,
     },
     Subscribed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,8 +367,20 @@ mod tests {
                     name: name("ana"),
                     token: Some(Token::new("t0k")),
                     agents_online: Some(2),
+                    supervisor: None,
                 },
                 r#"{"type":"welcome","role":"user","name":"ana","token":"t0k","agents_online":2}"#,
+            ),
+            (
+                ServerFrame::Welcome {
+                    id: Some(RequestId::Int(1)),
+                    role: Role::Agent,
+                    name: name("sam"),
+                    token: None,
+                    agents_online: None,
+                    supervisor: Some(true),
+                },
+                r#"{"type":"welcome","id":1,"role":"agent","name":"sam","supervisor":true}"#,
             ),
             (
                 ServerFrame::Subscribed {

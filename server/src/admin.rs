@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use switchboard_protocol::{Name, Token};
 use thiserror::Error;
 
-use crate::store::{Admin, Location, NameTaken, OpenError, StoreError};
+use crate::store::{Admin, AgentListing, Location, NameTaken, OpenError, StoreError};
 use crate::token;
 
 #[derive(Debug, Error)]
@@ -53,13 +53,25 @@ fn open_existing(db: &Location) -> Result<Admin, AdminError> {
 }
 
 /// Creates an agent (or brings back a removed one); returns its token.
-pub fn add_agent(db: &Location, name: &str) -> Result<Token, AdminError> {
+pub fn add_agent(db: &Location, name: &str, supervisor: bool) -> Result<Token, AdminError> {
     let name = parse_name(name)?;
     let mut admin = Admin::open(db)?;
     let new_token = || token::generate().map_err(AdminError::from);
     admin
-        .add_agent(&name, new_token)?
+        .add_agent(&name, supervisor, new_token)?
         .ok_or(AdminError::Exists(name))
+}
+
+/// Makes an agent a supervisor (`true`: `agent promote`) or not (`agent
+/// demote`). It may release, resolve and transfer any conversation from its
+/// next request on: rights are read in each request's commit.
+pub fn set_supervisor(db: &Location, name: &str, supervisor: bool) -> Result<(), AdminError> {
+    let name = parse_name(name)?;
+    let mut admin = open_existing(db)?;
+    if !admin.set_supervisor(&name, supervisor)? {
+        return Err(AdminError::NoSuchAgent(name));
+    }
+    Ok(())
 }
 
 /// Gives an agent a new token; the old one stops working at once.
@@ -88,8 +100,9 @@ pub fn remove_agent(db: &Location, name: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Active agents and how many conversations each holds.
-pub fn list_agents(db: &Location) -> Result<Vec<(Name, u64)>, AdminError> {
+/// Active agents, how many conversations each holds, and which are
+/// supervisors.
+pub fn list_agents(db: &Location) -> Result<Vec<AgentListing>, AdminError> {
     let mut admin = open_existing(db)?;
     Ok(admin.list()?)
 }
@@ -113,7 +126,7 @@ mod tests {
             Err(AdminError::NoDatabase(_))
         ));
         assert!(!path.exists(), "nothing was created");
-        add_agent(&db, "alice").expect("adds");
+        add_agent(&db, "alice", false).expect("adds");
         assert_eq!(list_agents(&db).expect("lists").len(), 1);
     }
 
@@ -141,9 +154,9 @@ mod tests {
 
     fn add_rotate_remove(db: &Location) {
         let db = db.clone();
-        let first = add_agent(&db, "alice").expect("adds");
+        let first = add_agent(&db, "alice", false).expect("adds");
         assert!(matches!(
-            add_agent(&db, "alice"),
+            add_agent(&db, "alice", false),
             Err(AdminError::Exists(_))
         ));
         let second = rotate_agent(&db, "alice").expect("rotates");
@@ -156,9 +169,9 @@ mod tests {
             rotate_agent(&db, "alice"),
             Err(AdminError::NoSuchAgent(_))
         ));
-        add_agent(&db, "alice").expect("a removed agent can be added again");
+        add_agent(&db, "alice", false).expect("a removed agent can be added again");
         assert!(matches!(
-            add_agent(&db, "no way"),
+            add_agent(&db, "no way", false),
             Err(AdminError::InvalidName(..))
         ));
     }

@@ -96,6 +96,8 @@ pub enum Event {
         origin: Option<Origin>,
         user: Name,
         agent: Name,
+        /// Who released it, when not the holder (a supervisor).
+        by: Option<Name>,
     },
     /// Who holds a conversation changed without a message (version 2): a
     /// `claim` (`by` none) or a `transfer` (`by` the giver). `origin` is

@@ -152,6 +152,7 @@ mod tests {
                     origin: None,
                     user: name("ben"),
                     agent: name("bob"),
+                    by: None,
                 },
                 Event::Assigned {
                     origin: Some(origin.clone()),

@@ -94,6 +94,22 @@ enum AgentCommand {
     /// Create an agent and print its token (only shown once).
     Add {
         name: String,
+        /// A supervisor may release, resolve and transfer any conversation.
+        #[arg(long)]
+        supervisor: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Make an agent a supervisor: it may release, resolve and transfer any
+    /// conversation (from its next request on).
+    Promote {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Make a supervisor an ordinary agent again.
+    Demote {
+        name: String,
         #[command(flatten)]
         db: DbArg,
     },
@@ -142,8 +158,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Copy(args) => copy(args),
-        Command::Agent(AgentCommand::Add { name, db }) => {
-            println!("{}", admin::add_agent(&db.location()?, &name)?.expose());
+        Command::Agent(AgentCommand::Add {
+            name,
+            supervisor,
+            db,
+        }) => {
+            let token = admin::add_agent(&db.location()?, &name, supervisor)?;
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Promote { name, db }) => {
+            admin::set_supervisor(&db.location()?, &name, true)?;
+            eprintln!(
+                "{name} is a supervisor: it may release, resolve and transfer any conversation"
+            );
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Demote { name, db }) => {
+            admin::set_supervisor(&db.location()?, &name, false)?;
+            eprintln!("{name} is an agent, no longer a supervisor");
             Ok(())
         }
         Command::Agent(AgentCommand::Rotate { name, db }) => {
@@ -161,8 +194,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 // On stderr: a script reading the list still reads none.
                 eprintln!("no agents yet: add one with `switchboard agent add NAME`");
             }
-            for (name, held) in agents {
-                println!("{name}\t{held} conversation(s)");
+            for agent in agents {
+                let role = if agent.supervisor { "\tsupervisor" } else { "" };
+                println!("{}\t{} conversation(s){role}", agent.name, agent.holds);
             }
             Ok(())
         }

@@ -31,6 +31,7 @@ fn released(seq: u64) -> Batch {
             origin: None,
             user: name("ana"),
             agent: name("alice"),
+            by: None,
         }],
     }
 }

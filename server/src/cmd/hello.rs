@@ -24,6 +24,9 @@ pub struct Hello {
 pub struct SignedIn {
     pub identity: Identity,
     pub new_token: Option<Token>,
+    /// An agent who may release, resolve and transfer any conversation, as
+    /// `welcome` says.
+    pub supervisor: bool,
 }
 
 const WRONG_CREDENTIALS: &str = "wrong name or token";
@@ -62,6 +65,7 @@ impl Hello {
                 Registration::Created { token } => Ok(SignedIn {
                     identity: identity(&token),
                     new_token: Some(token),
+                    supervisor: false,
                 }),
                 // Names are unique ignoring case, and agents' names are
                 // reserved; one message for all, spelled as the name is.
@@ -75,13 +79,13 @@ impl Hello {
             )),
             (role, Some(token)) => {
                 let identity = identity(&token);
-                if services.store.authenticate(role, self.name, token).await? {
-                    Ok(SignedIn {
+                match services.store.authenticate(role, self.name, token).await? {
+                    Some(standing) => Ok(SignedIn {
                         identity,
                         new_token: None,
-                    })
-                } else {
-                    Err(RequestError::Unauthorized(WRONG_CREDENTIALS))
+                        supervisor: standing.supervisor,
+                    }),
+                    None => Err(RequestError::Unauthorized(WRONG_CREDENTIALS)),
                 }
             }
         }

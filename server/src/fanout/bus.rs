@@ -72,6 +72,7 @@ mod tests {
                     origin: None,
                     user: name.clone(),
                     agent: name,
+                    by: None,
                 }],
             }),
             answers: Vec::new(),

@@ -265,6 +265,7 @@ mod tests {
                 origin: None,
                 user: name.clone(),
                 agent: name,
+                by: None,
             }],
         }
     }
@@ -360,6 +361,7 @@ mod tests {
                     origin: Some(origin(1, 3)),
                     user: name.clone(),
                     agent: name,
+                    by: None,
                 }],
             },
         }

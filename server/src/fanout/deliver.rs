@@ -58,11 +58,12 @@ impl Registry {
                 origin,
                 user,
                 agent,
+                by,
             } => self.conversation_changed(seq, origin, &user, |id| ServerFrame::Released {
                 id,
                 user: user.clone(),
                 agent: agent.clone(),
-                by: None,
+                by: by.clone(),
             }),
             Event::Assigned {
                 origin,
@@ -272,6 +273,7 @@ mod tests {
             origin: None,
             user: name("ana"),
             agent: name("zed"),
+            by: None,
         }));
         let expected = ServerFrame::Released {
             id: None,

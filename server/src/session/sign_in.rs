@@ -71,6 +71,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let SignedIn {
             identity,
             new_token,
+            supervisor,
         } = signed_in;
         let credential = identity.credential.as_bytes().to_vec();
         let config = &self.services.config;
@@ -100,6 +101,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             name: identity.name.clone(),
             token: new_token,
             agents_online: (identity.role == Role::User).then_some(agents_online),
+            supervisor: (identity.role == Role::Agent).then_some(supervisor),
         };
         self.state = State::SignedIn(identity);
         self.idle.start(tokio::time::Instant::now());

@@ -7,7 +7,7 @@ use switchboard_protocol::{Name, Token};
 use super::postgres::admin::PostgresAdmin;
 use super::postgres::schema::Settle;
 use super::sqlite::admin::SqliteAdmin;
-use super::{Location, NameTaken, OpenError, StoreError};
+use super::{AgentListing, Location, NameTaken, OpenError, StoreError};
 
 /// A database opened for the `agent` commands.
 pub enum Admin {
@@ -44,11 +44,12 @@ impl Admin {
     pub fn add_agent<E: From<StoreError> + From<NameTaken>>(
         &mut self,
         name: &Name,
+        supervisor: bool,
         new_token: impl FnOnce() -> Result<Token, E>,
     ) -> Result<Option<Token>, E> {
         match self {
-            Admin::Sqlite(admin) => admin.add_agent(name, new_token),
-            Admin::Postgres(admin) => admin.add_agent(name, new_token),
+            Admin::Sqlite(admin) => admin.add_agent(name, supervisor, new_token),
+            Admin::Postgres(admin) => admin.add_agent(name, supervisor, new_token),
         }
     }
 
@@ -68,8 +69,18 @@ impl Admin {
         }
     }
 
-    /// Active agents and how many conversations each holds, by name.
-    pub fn list(&mut self) -> Result<Vec<(Name, u64)>, StoreError> {
+    /// Makes an active agent a supervisor or not; false if there is no
+    /// such agent.
+    pub fn set_supervisor(&mut self, name: &Name, supervisor: bool) -> Result<bool, StoreError> {
+        match self {
+            Admin::Sqlite(admin) => admin.set_supervisor(name, supervisor),
+            Admin::Postgres(admin) => admin.set_supervisor(name, supervisor),
+        }
+    }
+
+    /// Active agents, how many conversations each holds and whether each
+    /// is a supervisor, by name.
+    pub fn list(&mut self) -> Result<Vec<AgentListing>, StoreError> {
         match self {
             Admin::Sqlite(admin) => admin.list(),
             Admin::Postgres(admin) => admin.list(),

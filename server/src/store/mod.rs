@@ -194,6 +194,23 @@ pub enum OpenError {
 /// An agent and its current token hash (`None` once removed).
 pub type AgentCredential = (Name, Option<Vec<u8>>);
 
+/// What a signed-in connection is, beyond its role: what `welcome` tells
+/// an agent. Its rights are read again in each request's commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// An agent who may release, resolve and transfer any conversation.
+    pub supervisor: bool,
+}
+
+/// An active agent as `agent list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentListing {
+    pub name: Name,
+    /// Conversations it holds.
+    pub holds: u64,
+    pub supervisor: bool,
+}
+
 /// The outcome of a user's first `hello`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registration {
@@ -349,7 +366,7 @@ impl Store {
         role: Role,
         name: Name,
         token: Token,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Standing>, StoreError> {
         self.read(|reply| ReadJob::Authenticate {
             role,
             name,

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backend::ReadBackend;
 use super::rules::{Reads, read};
-use super::{AgentCredential, Backlog, REPLY_CHUNK, RESUME_CAP, StoreError};
+use super::{AgentCredential, Backlog, REPLY_CHUNK, RESUME_CAP, Standing, StoreError};
 use crate::event::Seq;
 use crate::identity::Identity;
 
@@ -21,7 +21,7 @@ pub(super) enum ReadJob {
         role: Role,
         name: Name,
         token: Token,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
+        reply: oneshot::Sender<Result<Option<Standing>, StoreError>>,
     },
     Backlog {
         identity: Identity,

@@ -42,7 +42,10 @@ fn heard(written: &Written) -> String {
             Some(by) => format!("assigned {agent} by {by}"),
             None => format!("assigned {agent}"),
         },
-        Written::Event(Event::Released { agent, .. }) => format!("released {agent}"),
+        Written::Event(Event::Released { agent, by, .. }) => match by {
+            Some(by) => format!("released {agent} by {by}"),
+            None => format!("released {agent}"),
+        },
         Written::Event(Event::Resolved { agent, .. }) => format!("resolved {agent}"),
         Written::Answer(Answer::AlreadyAssigned { agent, .. }) => {
             format!("reply only: assigned {agent}")
@@ -205,4 +208,61 @@ pub(in crate::store) fn a_change_to_an_unknown_user_is_unknown_user<B: Subject>(
     ] {
         assert_eq!(heard(&act(&conn, "alice", action)), "unknown_user");
     }
+}
+
+/// A supervisor may release, resolve and transfer any conversation (`by`
+/// names it when it is not the holder); for claiming it is bound like
+/// every agent. Demoted, it is an agent like any other.
+pub(in crate::store) fn a_supervisor_changes_any_conversation<B: Subject>(new: impl FnOnce() -> B) {
+    let conn = desk(new);
+    add_agent(&conn, "sam");
+    assert!(conn.set_supervisor(&name("sam"), true).expect("promotes"));
+    let to = |who: &str| Lifecycle::Transfer { to: name(who) };
+    act(&conn, "alice", Lifecycle::Claim);
+    assert_eq!(
+        heard(&act(&conn, "sam", Lifecycle::Claim)),
+        "assigned_to_other alice"
+    );
+    assert_eq!(
+        heard(&act(&conn, "sam", Lifecycle::Release)),
+        "released alice by sam"
+    );
+    assert_eq!(waiting(&conn), 1, "still waiting");
+    // Unheld: nothing to release, even for a supervisor.
+    assert_eq!(
+        heard(&act(&conn, "sam", Lifecycle::Release)),
+        "not_assigned"
+    );
+    // Unheld: a supervisor's transfer gives it.
+    assert_eq!(heard(&act(&conn, "sam", to("bob"))), "assigned bob by sam");
+    assert_eq!(
+        heard(&act(&conn, "sam", to("alice"))),
+        "assigned alice by sam"
+    );
+    assert_eq!(
+        heard(&act(&conn, "sam", to("alice"))),
+        "reply only: assigned alice"
+    );
+    assert_eq!(
+        heard(&act(&conn, "sam", Lifecycle::Resolve)),
+        "resolved sam"
+    );
+    assert_eq!((holder(&conn), waiting(&conn)), (None, 0));
+    // Demoted: an agent like any other.
+    act(&conn, "alice", Lifecycle::Claim);
+    assert!(conn.set_supervisor(&name("sam"), false).expect("demotes"));
+    assert_eq!(
+        heard(&act(&conn, "sam", Lifecycle::Release)),
+        "not_assigned"
+    );
+    assert_eq!(
+        heard(&act(&conn, "sam", Lifecycle::Resolve)),
+        "not_assigned"
+    );
+    assert_eq!(heard(&act(&conn, "sam", to("bob"))), "not_assigned");
+    assert!(
+        !conn
+            .set_supervisor(&name("zed"), true)
+            .expect("no such agent")
+    );
 }

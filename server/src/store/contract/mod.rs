@@ -23,8 +23,8 @@ use std::fmt::Debug;
 
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
-use super::Backlog;
 use super::rules::{Reads, ReplyChunk, ResumeCap, Tables, UserRow, read};
+use super::{AgentListing, Backlog};
 use crate::event::Seq;
 use crate::identity::{Credential, Identity};
 
@@ -54,7 +54,10 @@ pub(in crate::store) trait Subject {
     /// `agent remove`; false if there is no such active agent.
     fn remove_agent(&self, name: &Name) -> Result<bool, Self::Error>;
     /// `agent list`: active agents with how many conversations each holds.
-    fn list_agents(&self) -> Result<Vec<(Name, u64)>, Self::Error>;
+    fn list_agents(&self) -> Result<Vec<AgentListing>, Self::Error>;
+    /// `agent promote` / `agent demote`; false if there is no such active
+    /// agent.
+    fn set_supervisor(&self, name: &Name, supervisor: bool) -> Result<bool, Self::Error>;
     fn removed_agents_hold_conversations(&self) -> Result<bool, Self::Error>;
     /// The writer's release of removed agents' conversations: (user, agent).
     fn release_removed_agents(&self) -> Result<Vec<(Name, Name)>, Self::Error>;
@@ -243,8 +246,13 @@ fn remove_agent<B: Subject>(conn: &B, name: &Name) -> Result<bool, B::Error> {
     conn.remove_agent(name)
 }
 
+/// Active agents as (name, conversations held).
 fn list_agents<B: Subject>(conn: &B) -> Result<Vec<(Name, u64)>, B::Error> {
-    conn.list_agents()
+    Ok(conn
+        .list_agents()?
+        .into_iter()
+        .map(|agent| (agent.name, agent.holds))
+        .collect())
 }
 
 fn removed_agents_hold_conversations<B: Subject>(conn: &B) -> Result<bool, B::Error> {
@@ -282,6 +290,7 @@ macro_rules! contract_tests {
             lifecycle::a_resolve_ends_the_holding_and_the_waiting,
             lifecycle::a_transfer_hands_the_conversation_to_a_provisioned_agent,
             lifecycle::a_change_to_an_unknown_user_is_unknown_user,
+            lifecycle::a_supervisor_changes_any_conversation,
             names::a_new_name_differs_from_every_user_and_agent_ignoring_case,
         );
     };

@@ -71,6 +71,7 @@ pub(in crate::store) struct AgentRecord {
     pub name: String,
     pub token_hash: Option<Vec<u8>>,
     pub created_us: i64,
+    pub supervisor: bool,
 }
 
 /// A user with its token hash and who holds its conversation.

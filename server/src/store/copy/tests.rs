@@ -244,7 +244,7 @@ fn every_row_lands_and_ids_stamps_and_positions_continue_above_them() {
     assert_eq!(id, 10, "the next id after the newest copied");
     tx.commit().expect("commits");
     drop((writer, readers));
-    crate::admin::add_agent(&Location::Postgres(url.clone()), "zoe").expect("a new agent");
+    crate::admin::add_agent(&Location::Postgres(url.clone()), "zoe", false).expect("a new agent");
     let mut readers = crate::store::postgres::open_store(&url, 1)
         .expect("opens")
         .readers;
@@ -350,11 +350,13 @@ fn an_older_schema_is_upgraded_first_and_a_newer_one_refused() {
     let Some(url) = fresh_url() else { return };
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = sqlite_desk(dir.path());
-    // Schema 7 is schema 8 without its two indexes of names.
+    // Schema 7 is schema 9 without its two indexes of names and the
+    // agents' supervisor column.
     connect(&db)
         .expect("opens")
         .execute_batch(
             "DROP INDEX users_by_name_nocase; DROP INDEX agents_by_name_nocase;
+             ALTER TABLE agents DROP COLUMN supervisor;
              PRAGMA user_version = 7;",
         )
         .expect("back to schema 7");

@@ -10,7 +10,7 @@ use super::conn::Conn;
 use super::queries::{agents, clock, names};
 use super::schema::Settle;
 use super::url::PostgresUrl;
-use crate::store::{NameTaken, OpenError, StoreError};
+use crate::store::{AgentListing, NameTaken, OpenError, StoreError};
 use crate::token;
 
 /// A PostgreSQL database opened for the `agent` commands.
@@ -35,6 +35,7 @@ impl PostgresAdmin {
     pub fn add_agent<E: From<StoreError> + From<NameTaken>>(
         &mut self,
         name: &Name,
+        supervisor: bool,
         new_token: impl FnOnce() -> Result<Token, E>,
     ) -> Result<Option<Token>, E> {
         self.in_transaction(|conn| {
@@ -53,6 +54,7 @@ impl PostgresAdmin {
             }
             let token = new_token()?;
             agents::upsert_agent(conn, name, &token::hash(&token), Timestamp::now())
+                .and_then(|()| agents::set_supervisor(conn, name, supervisor))
                 .map_err(StoreError::backend)?;
             Ok(Some(token))
         })
@@ -70,8 +72,17 @@ impl PostgresAdmin {
         self.in_transaction(|conn| agents::remove_agent(conn, name).map_err(StoreError::backend))
     }
 
-    /// Active agents and how many conversations each holds, by name.
-    pub fn list(&mut self) -> Result<Vec<(Name, u64)>, StoreError> {
+    /// Makes an active agent a supervisor or not; false if there is no
+    /// such agent.
+    pub fn set_supervisor(&mut self, name: &Name, supervisor: bool) -> Result<bool, StoreError> {
+        self.in_transaction(|conn| {
+            agents::set_supervisor(conn, name, supervisor).map_err(StoreError::backend)
+        })
+    }
+
+    /// Active agents, how many conversations each holds and whether each
+    /// is a supervisor, by name.
+    pub fn list(&mut self) -> Result<Vec<AgentListing>, StoreError> {
         agents::list_agents(&mut self.conn).map_err(StoreError::backend)
     }
 

@@ -101,7 +101,11 @@ impl Subject for Postgres {
         agents::remove_agent(&mut self.conn.borrow_mut(), name)
     }
 
-    fn list_agents(&self) -> super::Result<Vec<(Name, u64)>> {
+    fn set_supervisor(&self, name: &Name, supervisor: bool) -> super::Result<bool> {
+        agents::set_supervisor(&mut self.conn.borrow_mut(), name, supervisor)
+    }
+
+    fn list_agents(&self) -> super::Result<Vec<crate::store::AgentListing>> {
         agents::list_agents(&mut self.conn.borrow_mut())
     }
 

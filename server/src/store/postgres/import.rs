@@ -187,18 +187,21 @@ fn reason(error: &PostgresError) -> String {
 
 impl Import for AgentRecord {
     fn insert(conn: &mut Conn, rows: Vec<Self>) -> Result<u64> {
-        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for row in rows {
             columns.0.push(row.id);
             columns.1.push(row.name);
             columns.2.push(row.token_hash);
             columns.3.push(row.created_us);
+            columns.4.push(row.supervisor);
         }
         // OVERRIDING SYSTEM VALUE: the ids are SQLite's, kept, not new.
         conn.execute(
-            "INSERT INTO agents (id, name, token_hash, created_us) OVERRIDING SYSTEM VALUE
-             SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::BIGINT[])",
-            &[&columns.0, &columns.1, &columns.2, &columns.3],
+            "INSERT INTO agents (id, name, token_hash, created_us, supervisor)
+             OVERRIDING SYSTEM VALUE
+             SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BYTEA[], $4::BIGINT[],
+                                  $5::BOOLEAN[])",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4],
         )
     }
 }

@@ -115,6 +115,8 @@ const MIGRATIONS: &[&str] = &[
         name        TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY (node, conn)
      );"#,
+    // 3: supervisors (protocol version 2; SQLite's version 9).
+    "ALTER TABLE agents ADD COLUMN supervisor BOOLEAN NOT NULL DEFAULT false;",
 ];
 
 /// The schema version this build writes.

@@ -7,29 +7,36 @@ use switchboard_protocol::{Message, Name, Role, Token};
 
 use super::{AgentRow, Reads, ReplyChunk, ResumeCap};
 use crate::identity::Identity;
-use crate::store::Backlog;
+use crate::store::{Backlog, Standing};
 use crate::token;
 
-/// Whether `token` belongs to the user or agent `name`. **A removed agent
-/// cannot sign in**: its token is gone, whatever the caller presents.
+/// Whether `token` belongs to the user or agent `name`, and if so its
+/// standing. **A removed agent cannot sign in**: its token is gone,
+/// whatever the caller presents.
 pub(in crate::store) fn authenticate<R: Reads>(
     reads: &mut R,
     role: Role,
     name: &Name,
     token: &Token,
-) -> Result<bool, R::Error> {
+) -> Result<Option<Standing>, R::Error> {
     let stored = match role {
-        Role::User => reads.find_user(name)?.map(|user| user.token_hash),
+        Role::User => reads.find_user(name)?.map(|user| {
+            let standing = Standing { supervisor: false };
+            (user.token_hash, standing)
+        }),
         Role::Agent => match reads.find_agent(name)? {
             Some(AgentRow {
                 token_hash: Some(hash),
+                supervisor,
                 ..
-            }) => Some(hash),
+            }) => Some((hash, Standing { supervisor })),
             // No such agent, or a removed one.
             _ => None,
         },
     };
-    Ok(stored.is_some_and(|hash| token::verify(token, &hash)))
+    Ok(stored
+        .filter(|(hash, _)| token::verify(token, hash))
+        .map(|(_, standing)| standing))
 }
 
 /// The ids of a page of `user`'s conversation, oldest first (its

@@ -28,6 +28,9 @@ pub struct AgentRow {
     pub id: i64,
     pub name: Name,
     pub token_hash: Option<Vec<u8>>,
+    /// May release, resolve and transfer any conversation (protocol
+    /// version 2).
+    pub supervisor: bool,
 }
 
 /// A release left due by an agent removed and added again before a server

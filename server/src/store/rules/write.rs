@@ -186,6 +186,9 @@ pub(in crate::store) fn lifecycle<T: Tables>(
     };
     let holder = customer.assigned.map(|(_, name)| name);
     let mine = holder.as_ref() == Some(&me.name);
+    // A supervisor may release, resolve and transfer any conversation; for
+    // claiming and writing it is bound like every agent.
+    let may_change = mine || me.supervisor;
     Ok(match action {
         Lifecycle::Claim => match holder {
             None => {
@@ -206,8 +209,9 @@ pub(in crate::store) fn lifecycle<T: Tables>(
                 },
             ),
         },
+        // Unheld: nothing to release, even for a supervisor.
         Lifecycle::Release => match holder {
-            Some(holder) if mine => {
+            Some(holder) if may_change => {
                 // The customer's questions stay in the queue for whoever
                 // takes the conversation next.
                 tables.set_assignment(customer.id, None)?;
@@ -215,12 +219,13 @@ pub(in crate::store) fn lifecycle<T: Tables>(
                     origin: Some(origin.clone()),
                     user: user.clone(),
                     agent: holder,
+                    by: (!mine).then_some(me.name),
                 })
             }
             _ => refused(origin, Refusal::NotAssigned { user: user.clone() }),
         },
         Lifecycle::Resolve => {
-            if holder.is_some() && !mine {
+            if holder.is_some() && !may_change {
                 return Ok(refused(origin, Refusal::NotAssigned { user: user.clone() }));
             }
             if holder.is_some() {
@@ -247,20 +252,21 @@ pub(in crate::store) fn lifecycle<T: Tables>(
                 // Removed agents hold nothing, and are given nothing.
                 _ => return Ok(refused(origin, Refusal::UnknownAgent(to.clone()))),
             };
-            match holder {
-                Some(holder) if mine && target.name == holder => {
-                    already_assigned(origin, user, holder)
-                }
-                Some(_) if mine => {
-                    tables.set_assignment(customer.id, Some(target.id))?;
-                    Written::Event(Event::Assigned {
-                        origin: Some(origin.clone()),
-                        user: user.clone(),
-                        agent: target.name,
-                        by: Some(me.name),
-                    })
-                }
-                _ => refused(origin, Refusal::NotAssigned { user: user.clone() }),
+            // The holder hands over; a supervisor hands over anyone's, or
+            // gives an unheld conversation.
+            if !(may_change && (holder.is_some() || me.supervisor)) {
+                return Ok(refused(origin, Refusal::NotAssigned { user: user.clone() }));
+            }
+            if holder.as_ref() == Some(&target.name) {
+                already_assigned(origin, user, target.name)
+            } else {
+                tables.set_assignment(customer.id, Some(target.id))?;
+                Written::Event(Event::Assigned {
+                    origin: Some(origin.clone()),
+                    user: user.clone(),
+                    agent: target.name,
+                    by: Some(me.name),
+                })
             }
         }
     })

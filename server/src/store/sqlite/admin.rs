@@ -14,7 +14,7 @@ use switchboard_protocol::{Name, Role, Timestamp, Token};
 use thiserror::Error;
 
 use super::{open_database_without_upgrade, queries};
-use crate::store::{OpenError, StoreError};
+use crate::store::{AgentListing, OpenError, StoreError};
 use crate::token;
 
 /// `agent add` of a name that a user has, or that another agent has in
@@ -51,6 +51,7 @@ impl SqliteAdmin {
     pub fn add_agent<E: From<StoreError> + From<NameTaken>>(
         &mut self,
         name: &Name,
+        supervisor: bool,
         new_token: impl FnOnce() -> Result<Token, E>,
     ) -> Result<Option<Token>, E> {
         let tx = self.write_transaction()?;
@@ -69,7 +70,8 @@ impl SqliteAdmin {
         }
         let token = new_token()?;
         queries::upsert_agent(&tx, name, &token::hash(&token), Timestamp::now())
-            .and_then(|()| tx.commit())
+            .and_then(|()| queries::set_supervisor(&tx, name, supervisor))
+            .and_then(|_| tx.commit())
             .map_err(StoreError::backend)?;
         Ok(Some(token))
     }
@@ -103,8 +105,15 @@ impl SqliteAdmin {
             .map_err(StoreError::backend)
     }
 
-    /// Active agents and how many conversations each holds, by name.
-    pub fn list(&mut self) -> Result<Vec<(Name, u64)>, StoreError> {
+    /// Makes an active agent a supervisor or not; false if there is no
+    /// such active agent.
+    pub fn set_supervisor(&mut self, name: &Name, supervisor: bool) -> Result<bool, StoreError> {
+        queries::set_supervisor(&self.conn, name, supervisor).map_err(StoreError::backend)
+    }
+
+    /// Active agents, how many conversations each holds and whether each
+    /// is a supervisor, by name.
+    pub fn list(&mut self) -> Result<Vec<AgentListing>, StoreError> {
         queries::list_agents(&self.conn).map_err(StoreError::backend)
     }
 }

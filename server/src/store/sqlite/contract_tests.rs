@@ -34,7 +34,11 @@ impl Subject for Sqlite {
         queries::remove_agent(&self.0, name)
     }
 
-    fn list_agents(&self) -> rusqlite::Result<Vec<(Name, u64)>> {
+    fn set_supervisor(&self, name: &Name, supervisor: bool) -> rusqlite::Result<bool> {
+        queries::set_supervisor(&self.0, name, supervisor)
+    }
+
+    fn list_agents(&self) -> rusqlite::Result<Vec<crate::store::AgentListing>> {
         queries::list_agents(&self.0)
     }
 

@@ -185,7 +185,8 @@ fn read_error(path: &Path) -> impl Fn(rusqlite::Error) -> CopyError + '_ {
 }
 
 impl Export for AgentRecord {
-    const SELECT: &'static str = "SELECT id, name, token_hash, created_us FROM agents ORDER BY id";
+    const SELECT: &'static str =
+        "SELECT id, name, token_hash, created_us, supervisor FROM agents ORDER BY id";
     const COUNT: &'static str = "SELECT count(*) FROM agents";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -194,6 +195,7 @@ impl Export for AgentRecord {
             name: row.get(1)?,
             token_hash: row.get(2)?,
             created_us: row.get(3)?,
+            supervisor: row.get(4)?,
         })
     }
 }

@@ -165,6 +165,10 @@ const MIGRATIONS: &[&str] = &[
     // README's "Names ignoring case" says how to retire them).
     "CREATE INDEX users_by_name_nocase ON users(name COLLATE NOCASE);
      CREATE INDEX agents_by_name_nocase ON agents(name COLLATE NOCASE);",
+    // 9: supervisors (protocol version 2): an agent who may release,
+    // resolve and transfer any conversation. Every agent from before is not
+    // one; `agent promote NAME` makes one.
+    "ALTER TABLE agents ADD COLUMN supervisor INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version from which new names are checked ignoring case.

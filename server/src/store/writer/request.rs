@@ -156,6 +156,7 @@ where
                         origin: None,
                         user,
                         agent,
+                        by: None,
                     })
                     .collect(),
             )

@@ -8,15 +8,15 @@ use switchboard_protocol::{Name, Role, Timestamp};
 use super::super::Result;
 use super::super::conn::Conn;
 use super::{get, name_at, role_to_sql};
-use crate::store::AgentCredential;
 use crate::store::rules::{AgentRow, ReleaseDue};
+use crate::store::{AgentCredential, AgentListing};
 
 pub(in crate::store::postgres) fn find_agent(
     conn: &mut Conn,
     name: &Name,
 ) -> Result<Option<AgentRow>> {
     conn.query_opt(
-        "SELECT id, name, token_hash FROM agents WHERE name = $1",
+        "SELECT id, name, token_hash, supervisor FROM agents WHERE name = $1",
         &[&name.as_str()],
     )?
     .map(|row| {
@@ -24,6 +24,7 @@ pub(in crate::store::postgres) fn find_agent(
             id: get(&row, 0)?,
             name: name_at(&row, 1)?,
             token_hash: get(&row, 2)?,
+            supervisor: get(&row, 3)?,
         })
     })
     .transpose()
@@ -58,10 +59,24 @@ pub(in crate::store::postgres) fn upsert_agent(
     )?;
     conn.execute(
         "INSERT INTO agents (name, token_hash, created_us) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
+         ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, supervisor = false",
         &[&name.as_str(), &token_hash, &now.as_micros()],
     )?;
     Ok(())
+}
+
+/// Makes an active agent a supervisor, or not; false if there is no such
+/// active agent.
+pub(in crate::store::postgres) fn set_supervisor(
+    conn: &mut Conn,
+    name: &Name,
+    supervisor: bool,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE agents SET supervisor = $2 WHERE name = $1 AND token_hash IS NOT NULL",
+        &[&name.as_str(), &supervisor],
+    )?;
+    Ok(changed == 1)
 }
 
 /// Replaces an agent's token; false if there is no such active agent.
@@ -152,14 +167,22 @@ pub(in crate::store::postgres) fn agent_credentials(
         .collect()
 }
 
-/// Active agents with how many conversations each holds, by name.
-pub(in crate::store::postgres) fn list_agents(conn: &mut Conn) -> Result<Vec<(Name, u64)>> {
+/// Active agents with how many conversations each holds, and whether each
+/// is a supervisor, by name.
+pub(in crate::store::postgres) fn list_agents(conn: &mut Conn) -> Result<Vec<AgentListing>> {
     conn.query(
-        "SELECT a.name, (SELECT count(*) FROM users u WHERE u.assigned_agent_id = a.id)
+        "SELECT a.name, (SELECT count(*) FROM users u WHERE u.assigned_agent_id = a.id),
+                a.supervisor
          FROM agents a WHERE a.token_hash IS NOT NULL ORDER BY a.name",
         &[],
     )?
     .iter()
-    .map(|row| Ok((name_at(row, 0)?, get::<i64>(row, 1)? as u64)))
+    .map(|row| {
+        Ok(AgentListing {
+            name: name_at(row, 0)?,
+            holds: get::<i64>(row, 1)? as u64,
+            supervisor: get(row, 2)?,
+        })
+    })
     .collect()
 }

@@ -6,10 +6,11 @@ use switchboard_protocol::{Name, Role, Timestamp};
 
 use super::keys::role_to_sql;
 use super::{AgentRow, Result, name_at};
-use crate::store::AgentCredential;
 use crate::store::rules::ReleaseDue;
+use crate::store::{AgentCredential, AgentListing};
 
-pub(crate) const FIND_AGENT: &str = "SELECT id, name, token_hash FROM agents WHERE name = ?1";
+pub(crate) const FIND_AGENT: &str =
+    "SELECT id, name, token_hash, supervisor FROM agents WHERE name = ?1";
 
 pub fn find_agent(conn: &Connection, name: &Name) -> Result<Option<AgentRow>> {
     conn.prepare_cached(FIND_AGENT)?
@@ -18,6 +19,7 @@ pub fn find_agent(conn: &Connection, name: &Name) -> Result<Option<AgentRow>> {
                 id: row.get(0)?,
                 name: name_at(row, 1)?,
                 token_hash: row.get(2)?,
+                supervisor: row.get(3)?,
             })
         })
         .optional()
@@ -54,10 +56,21 @@ pub fn upsert_agent(
     )?;
     conn.prepare_cached(
         "INSERT INTO agents (name, token_hash, created_us) VALUES (?1, ?2, ?3)
-         ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
+         ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, supervisor = 0",
     )?
     .execute(params![name.as_str(), token_hash, now.as_micros()])?;
     Ok(())
+}
+
+/// Makes an active agent a supervisor, or not; false if there is no such
+/// active agent.
+pub fn set_supervisor(conn: &Connection, name: &Name, supervisor: bool) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE agents SET supervisor = ?2 WHERE name = ?1 AND token_hash IS NOT NULL",
+        )?
+        .execute(params![name.as_str(), supervisor])?;
+    Ok(changed == 1)
 }
 
 /// Replaces an agent's token; false if there is no such active agent.
@@ -148,14 +161,20 @@ pub fn agent_credentials(conn: &Connection) -> Result<Vec<AgentCredential>> {
     rows.collect()
 }
 
-/// Active agents with how many conversations each holds.
-pub fn list_agents(conn: &Connection) -> Result<Vec<(Name, u64)>> {
+/// Active agents with how many conversations each holds, and whether each
+/// is a supervisor.
+pub fn list_agents(conn: &Connection) -> Result<Vec<AgentListing>> {
     let mut statement = conn.prepare(
-        "SELECT a.name, (SELECT count(*) FROM users u WHERE u.assigned_agent_id = a.id)
+        "SELECT a.name, (SELECT count(*) FROM users u WHERE u.assigned_agent_id = a.id),
+                a.supervisor
          FROM agents a WHERE a.token_hash IS NOT NULL ORDER BY a.name",
     )?;
     let rows = statement.query_map([], |row| {
-        Ok((name_at(row, 0)?, row.get::<_, i64>(1)? as u64))
+        Ok(AgentListing {
+            name: name_at(row, 0)?,
+            holds: row.get::<_, i64>(1)? as u64,
+            supervisor: row.get(2)?,
+        })
     })?;
     rows.collect()
 }
