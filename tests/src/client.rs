@@ -28,6 +28,11 @@ pub struct TestClient {
     pub(crate) label: String,
     /// Numbers request ids made up by the helpers, so replies can be matched.
     next_request: u64,
+    /// Whether reads return agents' `presence` events (protocol version 2).
+    /// Off by default: every agent hears every other agent come and go, and
+    /// a test about something else would have to read past them; the tests
+    /// of agent presence turn it on ([`TestClient::seeing_agent_presence`]).
+    sees_agent_presence: bool,
 }
 
 impl TestClient {
@@ -60,6 +65,7 @@ impl TestClient {
             writer: write,
             label: "client".to_string(),
             next_request: 0,
+            sees_agent_presence: false,
         }
     }
 
@@ -67,6 +73,12 @@ impl TestClient {
     /// What failures call this connection.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Reads return agents' `presence` events too.
+    pub fn seeing_agent_presence(mut self) -> TestClient {
+        self.sees_agent_presence = true;
+        self
     }
 
     pub fn labelled(mut self, label: &str) -> TestClient {
@@ -193,15 +205,30 @@ impl TestClient {
 
     /// Like [`TestClient::next_frame`] with a chosen timeout: `None` if nothing
     /// arrived in time, `Some(None)` at end of stream.
+    /// Agents' `presence` events are passed over unless
+    /// [`TestClient::seeing_agent_presence`].
     pub async fn next_frame_within(&mut self, timeout: Duration) -> Option<Option<Value>> {
-        let mut line = Vec::new();
-        let read = tokio::time::timeout(timeout, self.reader.read_until(b'\n', &mut line));
-        match read.await {
-            Err(_) => None,
-            Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionReset => Some(None),
-            Ok(Err(error)) => panic!("{}: read failed: {error}", self.label),
-            Ok(Ok(0)) => Some(None),
-            Ok(Ok(_)) => Some(Some(self.parse_line(line))),
+        // A timeout too long to add to now (`Duration::MAX`: wait forever)
+        // is as good as a year.
+        let deadline = tokio::time::Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(365 * 86_400));
+        loop {
+            let mut line = Vec::new();
+            let read = tokio::time::timeout_at(deadline, self.reader.read_until(b'\n', &mut line));
+            let frame = match read.await {
+                Err(_) => return None,
+                Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Some(None);
+                }
+                Ok(Err(error)) => panic!("{}: read failed: {error}", self.label),
+                Ok(Ok(0)) => return Some(None),
+                Ok(Ok(_)) => self.parse_line(line),
+            };
+            let agent_presence = frame["type"] == "presence" && frame["role"] == "agent";
+            if self.sees_agent_presence || !agent_presence {
+                return Some(Some(frame));
+            }
         }
     }
 
@@ -237,7 +264,13 @@ impl TestClient {
                 Ok(Err(error)) => panic!("{}: read failed: {error}", self.label),
                 Ok(Ok(0)) => return (frames, Vec::new()),
                 Ok(Ok(_)) if line.last() != Some(&b'\n') => return (frames, line),
-                Ok(Ok(_)) => frames.push(self.parse_line(line)),
+                Ok(Ok(_)) => {
+                    let frame = self.parse_line(line);
+                    let agent_presence = frame["type"] == "presence" && frame["role"] == "agent";
+                    if self.sees_agent_presence || !agent_presence {
+                        frames.push(frame);
+                    }
+                }
             }
         }
     }

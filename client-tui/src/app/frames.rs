@@ -31,6 +31,7 @@ pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) 
             }
             // The subscription replays presence and assignments; start clean so
             // nothing that changed while offline lingers.
+            app.agents.clear();
             for conversation in app.conversations.values_mut() {
                 conversation.online = false;
                 conversation.holder = None;
@@ -176,11 +177,15 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
                 app.notify(format!("{agent} resolved your conversation"), false);
             }
         }
-        ServerFrame::Presence { name, online, role } => {
-            if role == Role::User {
-                app.conversation(&name).online = online;
+        ServerFrame::Presence { name, online, role } => match role {
+            Role::User => app.conversation(&name).online = online,
+            Role::Agent if online => {
+                app.agents.insert(name);
             }
-        }
+            Role::Agent => {
+                app.agents.remove(&name);
+            }
+        },
         ServerFrame::Agents { online } => app.agents_online = Some(online),
         ServerFrame::Error { id, code, message } => on_error(app, id, code, message),
         ServerFrame::Bye { reason } => {

@@ -96,6 +96,9 @@ pub struct App {
     pub connection: Connection,
     /// User mode: agents online, from `welcome` and `agents`.
     pub agents_online: Option<u32>,
+    /// Agent mode: the agents online, itself included (protocol version 2,
+    /// agents' `presence`).
+    pub agents: std::collections::BTreeSet<Name>,
     pub conversations: BTreeMap<Name, Conversation>,
     /// Agent mode: whose conversation is shown and written to.
     pub selected: Option<Name>,
@@ -137,6 +140,7 @@ impl App {
             server,
             connection: Connection::Syncing,
             agents_online: None,
+            agents: std::collections::BTreeSet::new(),
             conversations,
             selected: None,
             follow_top: true,

@@ -118,9 +118,30 @@ fn header_spans<'a>(
                     bar.add_modifier(Modifier::BOLD),
                 ));
             }
+            if fit == Fit::Full {
+                let others: Vec<&str> = app
+                    .agents
+                    .iter()
+                    .filter(|name| **name != app.me)
+                    .map(|name| name.as_str())
+                    .collect();
+                spans.push(Span::styled(format!(" · {}", agents_line(&others)), bar));
+            }
         }
     }
     spans
+}
+
+/// Who else is online among agents, as the header says it: up to three
+/// names, then how many more.
+fn agents_line(others: &[&str]) -> String {
+    match others {
+        [] => "no other agent online".to_owned(),
+        [_, _, _, rest @ ..] if !rest.is_empty() => {
+            format!("agents: {}, +{}", others[..3].join(", "), rest.len())
+        }
+        names => format!("agents: {}", names.join(", ")),
+    }
 }
 
 pub struct Footer<'a> {

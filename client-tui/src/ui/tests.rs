@@ -430,3 +430,27 @@ fn the_header_names_the_node_and_the_next_one_while_reconnecting() {
         rows.join("\n")
     );
 }
+
+/// Protocol version 2, agent presence: the header says who else is online
+/// among agents, and follows them coming and going.
+#[test]
+fn the_agent_header_says_which_other_agents_are_online() {
+    let mut app = online(Mode::Agent, "alice", (140, 12));
+    let presence = |name_: &str, online| ServerFrame::Presence {
+        role: Role::Agent,
+        name: name(name_),
+        online,
+    };
+    assert!(contains(&screen(&app), "no other agent online"));
+    for agent in ["alice", "bob", "carol"] {
+        frame(&mut app, presence(agent, true));
+    }
+    let rows = screen(&app);
+    assert!(rows[0].contains("agents: bob, carol"), "{}", rows[0]);
+    frame(&mut app, presence("bob", false));
+    assert!(screen(&app)[0].contains("agents: carol"));
+    for agent in ["dee", "eve", "fay"] {
+        frame(&mut app, presence(agent, true));
+    }
+    assert!(screen(&app)[0].contains("agents: carol, dee, eve, +1"));
+}

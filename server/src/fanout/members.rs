@@ -103,10 +103,11 @@ impl Registry {
         }
         match member.role {
             Role::User if !self.user_conns.contains_key(&member.name) => {
-                self.user_presence_changed(member.name, after);
+                self.presence_changed(Role::User, member.name, after);
             }
             Role::Agent if !self.agents_online.contains_key(&member.name) => {
                 self.agents_changed();
+                self.presence_changed(Role::Agent, member.name, after);
             }
             _ => {} // online here anyway: nothing changed for anyone
         }
@@ -155,7 +156,7 @@ mod tests {
 
     /// A user on another node is announced to this node's agents, and
     /// goes offline only with its last connection anywhere; a remote agent
-    /// counts in `agents_online`.
+    /// counts in `agents_online`, and is announced to this node's agents.
     #[test]
     fn other_nodes_connections_count_for_presence_and_agents() {
         let mut registry = Registry::new(std::time::Duration::ZERO, NodeId(1));
@@ -182,13 +183,14 @@ mod tests {
         registry.member(member(2, 9, Role::User, "ben"), false);
         registry.member(member(2, 9, Role::User, "ben"), false);
         // No grace here: announced at once, and once.
+        let offline = |role, name| ServerFrame::Presence {
+            role,
+            name: Name::parse(name).expect("valid"),
+            online: false,
+        };
         assert_eq!(
             alice.frames(),
-            [ServerFrame::Presence {
-                role: Role::User,
-                name: Name::parse("ben").expect("valid"),
-                online: false
-            }]
+            [offline(Role::Agent, "bob"), offline(Role::User, "ben")]
         );
     }
 

@@ -76,6 +76,9 @@ pub struct Registry {
     pub(super) agent_tokens: Option<(AgentTokens, Instant)>,
     /// What agents were told of each user's presence, and what they are owed.
     pub(super) presence: Presence,
+    /// The same of each agent's (protocol version 2: agents hear of each
+    /// other, never of themselves).
+    pub(super) agent_presence: Presence,
     /// Frames queued and refusals answered, for the metrics endpoint.
     pub(super) counts: Arc<FanoutCounts>,
     /// This node: a commit's origin is one of its connections only if it
@@ -92,6 +95,7 @@ impl Registry {
     pub fn new(presence_grace: Duration, node: NodeId) -> Self {
         Self {
             presence: Presence::new(presence_grace),
+            agent_presence: Presence::new(presence_grace),
             node,
             ..Self::default()
         }
@@ -154,16 +158,17 @@ impl Registry {
                 let conns = self.user_conns.entry(identity.name.clone()).or_default();
                 conns.insert(conn);
                 if conns.len() == 1 && !self.remote.has_user(&identity.name) {
-                    self.user_presence_changed(identity.name, true);
+                    self.presence_changed(Role::User, identity.name, true);
                 }
             }
             Role::Agent => {
                 self.agent_conns.insert(conn);
                 let first_anywhere = !self.remote.has_agent(&identity.name);
-                let count = self.agents_online.entry(identity.name).or_default();
+                let count = self.agents_online.entry(identity.name.clone()).or_default();
                 *count += 1;
                 if *count == 1 && first_anywhere {
                     self.agents_changed();
+                    self.presence_changed(Role::Agent, identity.name, true);
                 }
             }
         }
@@ -191,7 +196,7 @@ impl Registry {
                 if last {
                     self.user_conns.remove(&name);
                     if !self.remote.has_user(&name) {
-                        self.user_presence_changed(name, false);
+                        self.presence_changed(Role::User, name, false);
                     }
                 }
             }
@@ -203,6 +208,7 @@ impl Registry {
                         self.agents_online.remove(&name);
                         if !self.remote.has_agent(&name) {
                             self.agents_changed();
+                            self.presence_changed(Role::Agent, name, false);
                         }
                     }
                 }
@@ -214,38 +220,60 @@ impl Registry {
     /// over, a change held back for a flapping user), to every agent.
     pub fn presence_due(&mut self, now: Instant) {
         for (name, online) in self.presence.due(now) {
-            self.announce(name, online);
+            self.announce(Role::User, name, online);
+        }
+        for (name, online) in self.agent_presence.due(now) {
+            self.announce(Role::Agent, name, online);
         }
         self.settle();
     }
 
     /// When [`Registry::presence_due`] has something to announce next.
     pub fn presence_next_due(&self) -> Option<Instant> {
-        self.presence.next_due()
-    }
-
-    /// A user came online, or went offline, on every node taken together:
-    /// announced when `presence.rs` says so.
-    pub(super) fn user_presence_changed(&mut self, name: Name, online: bool) {
-        let now = Instant::now();
-        let announce = if online {
-            self.presence.came_online(&name, now)
-        } else {
-            self.presence.went_offline(&name, now)
-        };
-        if announce {
-            self.announce(name, online);
+        match (self.presence.next_due(), self.agent_presence.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Tells every subscribed agent connection that `name` is (not) online.
-    fn announce(&mut self, name: Name, online: bool) {
+    /// A user or an agent came online, or went offline, on every node taken
+    /// together: announced when `presence.rs` says so.
+    pub(super) fn presence_changed(&mut self, role: Role, name: Name, online: bool) {
+        let now = Instant::now();
+        let presence = match role {
+            Role::User => &mut self.presence,
+            Role::Agent => &mut self.agent_presence,
+        };
+        let announce = if online {
+            presence.came_online(&name, now)
+        } else {
+            presence.went_offline(&name, now)
+        };
+        if announce {
+            self.announce(role, name, online);
+        }
+    }
+
+    /// Tells every subscribed agent connection that `name` is (not) online;
+    /// an agent is not told of itself.
+    fn announce(&mut self, role: Role, name: Name, online: bool) {
         let event = encode(&ServerFrame::Presence {
-            role: Role::User,
-            name,
+            role,
+            name: name.clone(),
             online,
         });
-        let agents: Vec<ConnId> = self.agent_conns.iter().copied().collect();
+        let agents: Vec<ConnId> = self
+            .agent_conns
+            .iter()
+            .copied()
+            .filter(|conn| {
+                role == Role::User
+                    || self
+                        .peers
+                        .get(conn)
+                        .is_none_or(|peer| peer.identity.name != name)
+            })
+            .collect();
         for conn in agents {
             self.push(conn, event.clone(), false);
         }

@@ -136,6 +136,22 @@ impl Registry {
                 };
                 encode_into(&presence, &mut chunk).expect("server frames always serialise");
             }
+            // Every agent online, itself included (it is, as of this
+            // subscription), by name.
+            let mut agents: Vec<&switchboard_protocol::Name> =
+                self.agent_presence.announced_online().collect();
+            if !agents.contains(&&identity.name) {
+                agents.push(&identity.name);
+            }
+            agents.sort();
+            for name in agents {
+                let presence = ServerFrame::Presence {
+                    role: Role::Agent,
+                    name: name.clone(),
+                    online: true,
+                };
+                encode_into(&presence, &mut chunk).expect("server frames always serialise");
+            }
         }
         for (user, agent) in held {
             let held = ServerFrame::Assigned {
@@ -257,9 +273,18 @@ mod tests {
         registry.committed(user_message_at(7, 9));
         let frames = alice.frames();
         assert_eq!(message_ids(&frames), [5, 6, 7]);
+        // The state before `subscribed`: ana online, then alice herself
+        // (agents online, itself included: protocol version 2).
         assert_eq!(
             types(&frames),
-            ["message", "presence", "subscribed", "message", "message"]
+            [
+                "message",
+                "presence",
+                "presence",
+                "subscribed",
+                "message",
+                "message"
+            ]
         );
     }
 
