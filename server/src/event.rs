@@ -122,6 +122,20 @@ pub enum Event {
     Member { member: Member, open: bool },
 }
 
+impl Event {
+    /// The request this event answers, if one did: its requester gets the
+    /// reply, and, had the commit failed, `internal` instead.
+    pub fn requester(&self) -> Option<&Origin> {
+        match self {
+            Event::Sent { origin, .. } => Some(origin),
+            Event::Released { origin, .. }
+            | Event::Assigned { origin, .. }
+            | Event::Resolved { origin, .. } => origin.as_ref(),
+            Event::Member { .. } => None,
+        }
+    }
+}
+
 /// A subscribed connection of a cluster node, as the other nodes count it
 /// for presence and `agents_online`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

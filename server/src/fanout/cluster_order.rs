@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use super::feed_order::{FeedOrder, Gap, Linked, Offered};
-use crate::event::{Answer, Batch, Commit, Event, NodeId, Seq};
+use crate::event::{Answer, Batch, Commit, NodeId, Seq};
 
 /// The most batches held while a gap before them is read back; past it
 /// they are read back too (`FeedOrder`).
@@ -142,21 +142,10 @@ impl ClusterOrder {
 
     /// Whether an event of `batch` answers a connection of this node.
     fn is_own(&self, batch: &Batch) -> bool {
-        batch.events.iter().any(|event| match event {
-            Event::Sent { origin, .. }
-            | Event::Released {
-                origin: Some(origin),
-                ..
-            }
-            | Event::Assigned {
-                origin: Some(origin),
-                ..
-            }
-            | Event::Resolved {
-                origin: Some(origin),
-                ..
-            } => origin.node == self.node,
-            _ => false,
+        batch.events.iter().any(|event| {
+            event
+                .requester()
+                .is_some_and(|origin| origin.node == self.node)
         })
     }
 
@@ -247,7 +236,7 @@ mod tests {
     use switchboard_protocol::Name;
 
     use super::*;
-    use crate::event::{FeedEntry, Origin, Refusal};
+    use crate::event::{Event, FeedEntry, Origin, Refusal};
 
     fn origin(node: u32, conn: u64) -> Origin {
         Origin {

@@ -3,7 +3,7 @@
 
 use super::rules::Written;
 use super::{Registration, StoreError};
-use crate::event::{Answer, Event, Refusal};
+use crate::event::{Answer, Event, Origin, Refusal};
 
 /// What one request of a group produced, before the commit decides its fate.
 pub(super) enum Outcome {
@@ -18,30 +18,22 @@ pub(super) enum Outcome {
 impl Outcome {
     /// The same request, had its group failed to commit.
     pub(super) fn into_failure(self) -> Outcome {
+        let not_done = |origin: Origin| {
+            Outcome::Written(Written::Answer(Answer::Refused {
+                origin,
+                refusal: Refusal::NotDone,
+            }))
+        };
         match self {
-            Outcome::Written(Written::Event(
-                Event::Sent { origin, .. }
-                | Event::Released {
-                    origin: Some(origin),
-                    ..
-                }
-                | Event::Assigned {
-                    origin: Some(origin),
-                    ..
-                }
-                | Event::Resolved {
-                    origin: Some(origin),
-                    ..
-                },
-            ))
-            | Outcome::Written(Written::Answer(
+            Outcome::Written(Written::Event(event)) => match event.requester() {
+                Some(origin) => not_done(origin.clone()),
+                None => Outcome::Written(Written::Event(event)),
+            },
+            Outcome::Written(Written::Answer(
                 Answer::Replayed { origin, .. }
                 | Answer::AlreadyAssigned { origin, .. }
                 | Answer::NothingToResolve { origin, .. },
-            )) => Outcome::Written(Written::Answer(Answer::Refused {
-                origin,
-                refusal: Refusal::NotDone,
-            })),
+            )) => not_done(origin),
             Outcome::Announce(_) => Outcome::Announce(Vec::new()),
             Outcome::Registered(Ok(Registration::Created { .. })) => {
                 Outcome::Registered(Err(StoreError::NotCommitted))
