@@ -95,6 +95,10 @@ impl Widget for &ConversationPane<'_> {
             return;
         }
 
+        // Scrolled up, the bottom row is the marker's: the messages keep
+        // the rows above it, and the marker never covers one of them.
+        let marked = c.scroll.offset > 0 && height > 1;
+        let height = if marked { height - 1 } else { height };
         // Lines from the bottom up, until the pane and the offset are covered.
         let needed = height + c.scroll.offset;
         let mut lines: Vec<Line> = Vec::with_capacity(needed);
@@ -128,12 +132,13 @@ impl Widget for &ConversationPane<'_> {
         }
         // `lines` is bottom-up; skip the offset, keep one screen, draw top-down.
         let visible: Vec<&Line> = lines.iter().skip(c.scroll.offset).take(height).collect();
-        let top = area.y + area.height - u16::try_from(visible.len()).unwrap_or(area.height);
+        let bottom = area.y + u16::try_from(height).unwrap_or(area.height);
+        let top = bottom - u16::try_from(visible.len()).unwrap_or(0);
         for (i, line) in visible.iter().rev().enumerate() {
             let y = top + u16::try_from(i).unwrap_or(0);
             buf.set_line(area.x, y, line, area.width);
         }
-        if c.scroll.offset > 0 {
+        if marked {
             new_messages_marker(c, area, buf);
         }
     }
@@ -158,7 +163,9 @@ fn draw_note(note: &str, area: Rect, buf: &mut Buffer) {
 /// The bottom line while scrolled up: how many arrived below, how to get there.
 fn new_messages_marker(c: &Conversation, area: Rect, buf: &mut Buffer) {
     let text = if c.scroll.new_below > 0 {
-        format!(" ↓ {} new messages · Ctrl-End ", c.scroll.new_below)
+        let n = c.scroll.new_below;
+        let plural = if n == 1 { "" } else { "s" };
+        format!(" ↓ {n} new message{plural} · Ctrl-End ")
     } else {
         " ↓ more below · Ctrl-End ".to_owned()
     };

@@ -320,10 +320,15 @@ fn scrolled_up_shows_a_new_messages_marker() {
     );
     let after = screen(&app);
     let text = after.join("\n");
-    assert!(contains(&after, "1 new messages"), "{text}");
+    assert!(contains(&after, "↓ 1 new message · Ctrl-End"), "{text}");
     assert!(!contains(&after, "fresh"), "the view did not jump:\n{text}");
     // Everything above the marker line is where it was.
     assert_eq!(before[1..5], after[1..5]);
+    message(
+        &mut app,
+        msg(22, "ana", Some("alice"), "fresher", Priority::Normal),
+    );
+    assert!(contains(&screen(&app), "↓ 2 new messages"));
 }
 
 #[test]
@@ -453,4 +458,30 @@ fn the_agent_header_says_which_other_agents_are_online() {
         frame(&mut app, presence(agent, true));
     }
     assert!(screen(&app)[0].contains("agents: carol, dee, eve, +1"));
+}
+
+/// The marker has a row of its own (first-hour findings: drawn over the
+/// last visible line, it left the rest of a long line showing after it).
+#[test]
+fn the_new_messages_marker_covers_no_message() {
+    let mut app = online(Mode::User, "ana", (40, 10));
+    let long = "a line long enough to fill the whole width of the pane";
+    for id in 1..=20 {
+        message(
+            &mut app,
+            msg(id, "ana", Some("alice"), long, Priority::Normal),
+        );
+    }
+    update(&mut app, Msg::Action(Action::ScrollUp));
+    message(
+        &mut app,
+        msg(21, "ana", Some("alice"), "fresh", Priority::Normal),
+    );
+    let rows = screen(&app);
+    let marker = row_of(&rows, "↓ 1 new message");
+    assert_eq!(
+        rows[marker].trim(),
+        "↓ 1 new message · Ctrl-End",
+        "{rows:#?}"
+    );
 }
