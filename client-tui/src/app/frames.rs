@@ -133,7 +133,12 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
         ServerFrame::Assigned {
             user, agent, by, ..
         } => {
+            // A subscription's state (before `subscribed`) says who holds
+            // what already: news to nobody, so no notice (first-hour
+            // findings: "ben is now yours" on every start and reconnect).
+            let replayed = app.connection == Connection::Syncing;
             let text = match app.mode {
+                _ if replayed => None,
                 Mode::User => Some(format!("{agent} is now handling your conversation")),
                 Mode::Agent if agent == app.me => Some(match &by {
                     Some(giver) => format!("{giver} transferred {user} to you"),

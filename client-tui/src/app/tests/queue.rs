@@ -205,3 +205,30 @@ fn presence_sets_online_dots() {
     );
     assert!(!app.conversations[&name("ana")].online);
 }
+
+/// "X is now yours" is news once: the `assigned` state a subscription
+/// replays on a start or a reconnect says nothing new (first-hour
+/// findings), while a live one does.
+#[test]
+fn is_now_yours_is_said_once_not_on_every_reconnect() {
+    let mut app = connected(Mode::Agent, "alice");
+    let assigned = || ServerFrame::Assigned {
+        id: None,
+        user: name("ana"),
+        agent: name("alice"),
+        by: None,
+    };
+    frame(&mut app, assigned());
+    let notice = app.notice.as_ref().map(|n| n.text.clone());
+    assert_eq!(notice.as_deref(), Some("ana is now yours"));
+    app.notice = None;
+    reconnect(&mut app);
+    // The resume's state, before `subscribed`.
+    frame(&mut app, assigned());
+    assert_eq!(app.conversations[&name("ana")].holder, Some(name("alice")));
+    assert!(
+        app.notice.is_none(),
+        "replayed state is no news: {:?}",
+        app.notice
+    );
+}
