@@ -140,7 +140,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
             // written to any file.
             let stored = match (&token, config::config_dir()) {
                 (None, Some(dir)) => {
-                    let paths = config::token_paths(&dir, &server.server.0, &name);
+                    let paths = config::token_paths(&dir, &token_keys(&server.server.0), &name);
                     config::load_token_from(&paths)
                         .with_context(|| format!("reading the token in {}", describe(&paths)))?
                 }
@@ -204,7 +204,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         match config::config_dir() {
             // Under every address: the help desk is the same on each node.
             Some(dir) => {
-                for path in config::token_paths(&dir, &servers, name.as_str()) {
+                for path in config::token_paths(&dir, &token_keys(&servers), name.as_str()) {
                     config::save_token(&path, token.expose())
                         .with_context(|| format!("saving the new token to {}", path.display()))?;
                 }
@@ -240,6 +240,25 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Connection::Failed(reason) => anyhow::bail!("{reason}"),
         _ => Ok(()),
     }
+}
+
+/// What a user's token files are named by: each address as typed, then
+/// each `ip:port` it resolves to, so that `localhost:7878` and
+/// `127.0.0.1:7878` find the same token (first-hour findings: a customer
+/// who spelled the server differently was locked out of its own name). An
+/// address that does not resolve is kept as typed.
+fn token_keys(servers: &[String]) -> Vec<String> {
+    use std::net::ToSocketAddrs;
+    let mut keys: Vec<String> = servers.to_vec();
+    for server in servers {
+        for resolved in server.to_socket_addrs().into_iter().flatten() {
+            let key = resolved.to_string();
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
 }
 
 /// `a`, or `a, b and c`: files named in a message.

@@ -292,3 +292,30 @@ fn the_mouse_wheel_scrolls_the_conversation() {
     tmux.wheel("user", false, 12);
     tmux.wait_for_without("user", &["line25"], &["line01"], &server);
 }
+
+/// A customer's token is found however the server's address is spelled
+/// (`localhost` or `127.0.0.1`): first-hour findings, where the other
+/// spelling was refused "this name is taken" with no hint of the token.
+#[test]
+fn a_customer_signs_in_again_however_the_server_is_spelled() {
+    let server = TestServer::start();
+    let port = server.addr().port();
+    let config = tempfile::tempdir().expect("temporary directory");
+    let run = |addr: &str| {
+        Command::new(tui_bin())
+            .args(["user", "ana", "--server", addr])
+            .env("XDG_CONFIG_HOME", config.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run switchboard-tui")
+    };
+    // No terminal here: each run stops after signing in (and saving a new
+    // token), at the full screen.
+    let first = run(&format!("127.0.0.1:{port}"));
+    let first_said = String::from_utf8_lossy(&first.stderr);
+    assert!(first_said.contains("terminal"), "{first_said}");
+    let second = run(&format!("localhost:{port}"));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!said.contains("refused"), "signed in again: {said}");
+    assert!(said.contains("terminal"), "{said}");
+}

@@ -180,10 +180,9 @@ fn refused_hint(role: Role, code: ErrorCode, name: &Name) -> String {
              `switchboard agent rotate {name}` (a rotated or removed agent's old token stops \
              working)"
         ),
-        (Role::User, ErrorCode::Unauthorized) => {
-            ": if the name is yours, give its token with --token; otherwise pick another name"
-                .to_owned()
-        }
+        // The server's message says to sign in with the token or choose
+        // another name; this says how to give the token here.
+        (Role::User, ErrorCode::Unauthorized) => "; give a token with --token TOKEN".to_owned(),
         _ => String::new(),
     }
 }
