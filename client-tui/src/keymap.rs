@@ -157,7 +157,10 @@ pub fn help(mode: Mode) -> Vec<(&'static str, &'static str)> {
         ("Esc", "clear the notice and failed messages"),
         ("Ctrl-L", "redraw the screen"),
         ("? (empty input), F1", "this help; Esc closes it"),
-        ("Ctrl-C", "quit"),
+        (
+            "Ctrl-C",
+            "quit (while messages are sending, press it twice)",
+        ),
     ]);
     rows
 }

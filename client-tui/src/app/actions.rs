@@ -58,8 +58,37 @@ pub(super) fn on_action(app: &mut App, action: Action, effects: &mut Vec<Effect>
             }
         }
         Action::Redraw => effects.push(Effect::Repaint),
-        Action::Quit => effects.push(Effect::Quit),
+        Action::Quit => quit(app, effects),
     }
+}
+
+/// How long a first Ctrl-C, warned of unsent messages, waits for the
+/// second.
+const QUIT_AGAIN_WITHIN_MICROS: i64 = 5_000_000;
+
+/// Quits, unless messages are still `sending…`: they live only in this
+/// client until the server has them, so the first Ctrl-C says so and a
+/// second one (within a few seconds) quits anyway (first-hour findings:
+/// the message was lost without a word).
+fn quit(app: &mut App, effects: &mut Vec<Effect>) {
+    let pending = app.outgoing.iter().filter(|o| o.error.is_none()).count();
+    let asked_recently = app.quit_asked_at.is_some_and(|at| {
+        app.now.as_micros().saturating_sub(at.as_micros()) <= QUIT_AGAIN_WITHIN_MICROS
+    });
+    if pending == 0 || asked_recently {
+        effects.push(Effect::Quit);
+        return;
+    }
+    app.quit_asked_at = Some(app.now);
+    let what = if pending == 1 {
+        "1 message is".to_owned()
+    } else {
+        format!("{pending} messages are")
+    };
+    app.notify(
+        format!("{what} not sent yet and will be lost: Ctrl-C again to quit anyway"),
+        true,
+    );
 }
 
 fn submit(app: &mut App, effects: &mut Vec<Effect>) {

@@ -120,6 +120,9 @@ pub struct App {
     history_requests: HashMap<RequestId, Name>,
     pub help_open: bool,
     pub notice: Option<Notice>,
+    /// When Ctrl-C was pressed with messages still sending: a second one
+    /// soon after quits anyway.
+    pub quit_asked_at: Option<Timestamp>,
     pub now: Timestamp,
     /// Terminal columns and rows.
     pub size: (u16, u16),
@@ -140,6 +143,7 @@ impl App {
             server,
             connection: Connection::Syncing,
             agents_online: None,
+            quit_asked_at: None,
             agents: std::collections::BTreeSet::new(),
             conversations,
             selected: None,

@@ -88,3 +88,26 @@ fn a_refused_message_shows_the_servers_error_and_is_not_resent() {
     update(&mut app, Msg::Action(Action::Dismiss));
     assert!(app.outgoing.is_empty());
 }
+
+/// Ctrl-C with a message still sending warns first: the message lives only
+/// in this client until the server has it. A second Ctrl-C quits anyway;
+/// with nothing pending, the first does.
+#[test]
+fn quitting_with_a_message_still_sending_asks_first() {
+    let quits = |effects: &[Effect]| effects.iter().any(|e| matches!(e, Effect::Quit));
+    let mut app = connected(Mode::User, "ana");
+    type_text(&mut app, "pending then quit");
+    update(&mut app, Msg::Action(Action::Submit));
+    let effects = update(&mut app, Msg::Action(Action::Quit));
+    assert!(!quits(&effects), "not at the first Ctrl-C");
+    let notice = app.notice.as_ref().expect("a warning");
+    assert!(notice.error);
+    assert_eq!(
+        notice.text,
+        "1 message is not sent yet and will be lost: Ctrl-C again to quit anyway"
+    );
+    assert!(quits(&update(&mut app, Msg::Action(Action::Quit))));
+
+    let mut app = connected(Mode::User, "ana");
+    assert!(quits(&update(&mut app, Msg::Action(Action::Quit))));
+}
