@@ -167,7 +167,14 @@ async fn three_failed_hellos_close_the_connection() {
     client.send(&hellos[1]).await;
     client.recv_error(json!(2), "invalid_name").await;
     client.send(&hellos[2]).await;
-    client.recv_error(json!(3), "unauthorized").await;
+    let last = client.recv_error(json!(3), "unauthorized").await;
+    // The last says so, and what to do.
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("this connection closes now, connect again to retry")),
+        "{last}"
+    );
     client.expect_closed().await;
 }
 

@@ -45,21 +45,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         // An operator can see who is being guessed at. The name only if it
         // is one (names are plain ASCII, safe in a log); never the token.
+        // And from where: the address to block when someone guesses.
         tracing::warn!(
             conn = self.conn,
+            peer = ?self.per_connection.peer,
             %role,
             name = Name::parse(&name).ok().as_ref().map(Name::as_str),
             code = error.code().as_str(),
             "hello refused"
         );
-        self.reply_error(id, &error).await?;
-        if let State::Anonymous { failed_hellos } = &mut self.state {
-            *failed_hellos += 1;
-            if *failed_hellos >= MAX_FAILED_HELLOS {
-                return Ok(Some(End::TooManyHellos));
-            }
+        let State::Anonymous { failed_hellos } = &mut self.state else {
+            self.reply_error(id, &error).await?;
+            return Ok(None);
+        };
+        *failed_hellos += 1;
+        if *failed_hellos < MAX_FAILED_HELLOS {
+            self.reply_error(id, &error).await?;
+            return Ok(None);
         }
-        Ok(None)
+        // The last one says the connection is closing, and what to do
+        // (first-hour findings: the person at `nc` just got EOF).
+        self.services.counts.refusals.count(error.code());
+        let mut frame = error.to_frame(id);
+        if let ServerFrame::Error { message, .. } = &mut frame {
+            message.push_str(&format!(
+                "; that was {MAX_FAILED_HELLOS} failed hellos: this connection closes now, \
+                 connect again to retry"
+            ));
+        }
+        self.reply(&frame).await?;
+        Ok(Some(End::TooManyHellos))
     }
 
     /// Registers the connection with the router and says `welcome`.
