@@ -64,6 +64,26 @@ impl Prompt<'_> {
     pub fn width(&self) -> u16 {
         u16::try_from(text::width(&self.text())).unwrap_or(u16::MAX)
     }
+
+    /// The prompt on an input `columns` wide: whole while it leaves at
+    /// least half the row for the text, else `› ` (`! › ` when locked),
+    /// so the text being typed always shows (first-hour findings: at 25
+    /// columns the agent saw only `to carl`). The header still says whose
+    /// conversation it is.
+    pub fn text_within(&self, columns: u16) -> String {
+        if self.width().saturating_mul(2) <= columns {
+            return self.text();
+        }
+        match *self {
+            Prompt::To { locked: true, .. } => "! › ".to_owned(),
+            _ => "› ".to_owned(),
+        }
+    }
+
+    /// Columns [`Prompt::text_within`] takes.
+    pub fn width_within(&self, columns: u16) -> u16 {
+        u16::try_from(text::width(&self.text_within(columns))).unwrap_or(u16::MAX)
+    }
 }
 
 /// What of the app decides where the panes go.
@@ -167,7 +187,9 @@ pub fn layout(shape: &Shape<'_>, area: Rect) -> Areas {
         }
     };
 
-    let content_width = right.width.saturating_sub(shape.prompt.width());
+    let content_width = right
+        .width
+        .saturating_sub(shape.prompt.width_within(right.width));
     let input_rows = shape.input_rows(content_width).min(INPUT_ROWS_MAX);
     // A rule above the input, then its rows; never more than half the pane.
     let input_height = (input_rows + 1)

@@ -16,8 +16,9 @@ pub struct InputPane<'a> {
     pub app: &'a App,
 }
 
-/// The prompt text and its style: `› ` for users, `to ana › ` for agents.
-fn prompt(app: &App) -> (String, Style) {
+/// The prompt text and its style on an input `columns` wide: `› ` for
+/// users, `to ana › ` for agents (shorter on a narrow input).
+fn prompt(app: &App, columns: u16) -> (String, Style) {
     let prompt = app.prompt();
     let style = match prompt {
         Prompt::User => Style::default().fg(Color::LightCyan),
@@ -29,11 +30,11 @@ fn prompt(app: &App) -> (String, Style) {
             .fg(Color::LightCyan)
             .add_modifier(Modifier::BOLD),
     };
-    (prompt.text(), style)
+    (prompt.text_within(columns), style)
 }
 
-fn prompt_width(app: &App) -> u16 {
-    app.prompt().width()
+fn prompt_width(app: &App, columns: u16) -> u16 {
+    app.prompt().width_within(columns)
 }
 
 impl InputPane<'_> {
@@ -47,7 +48,7 @@ impl InputPane<'_> {
         if area.height < 2 {
             return None;
         }
-        let pw = prompt_width(self.app);
+        let pw = prompt_width(self.app, area.width);
         let width = area.width.saturating_sub(pw);
         let (_, (row, column)) = layout_text(
             self.app.editor.text(),
@@ -78,8 +79,8 @@ impl Widget for &InputPane<'_> {
         if area.height < 2 {
             return;
         }
-        let (prompt, style) = prompt(app);
-        let pw = prompt_width(app);
+        let (prompt, style) = prompt(app, area.width);
+        let pw = prompt_width(app, area.width);
         let width = area.width.saturating_sub(pw);
         let (rows, (cursor_row, _)) =
             layout_text(app.editor.text(), app.editor.cursor(), usize::from(width));

@@ -485,3 +485,16 @@ fn the_new_messages_marker_covers_no_message() {
         "{rows:#?}"
     );
 }
+
+/// On a narrow input the prompt shrinks to `› `, so what the agent types
+/// shows (first-hour findings: at 25×6 only `to carl` did).
+#[test]
+fn a_narrow_agent_input_still_shows_what_is_typed() {
+    let mut app = online(Mode::Agent, "alice", (25, 6));
+    message(&mut app, msg(1, "carlotta", None, "help", Priority::Normal));
+    type_text(&mut app, "hello");
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    assert!(contains(&rows, "› hello"), "{text}");
+    assert!(!contains(&rows, "to carlotta ›"), "{text}");
+}
