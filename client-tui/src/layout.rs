@@ -105,19 +105,26 @@ impl Shape<'_> {
 }
 
 /// The text cut into rows of at most `width` columns, and the cursor's
-/// (row, column).
+/// (row, column). Rows break after a space when the word that overflows
+/// began on the row (first-hour findings: the input broke words in the
+/// middle, where the transcript wraps on words); a word longer than a row
+/// is cut where it must be.
 pub fn layout_text(text: &str, cursor: usize, width: usize) -> (Vec<String>, (usize, usize)) {
     let width = width.max(1);
     let mut rows = vec![String::new()];
     let mut column = 0;
     let mut at = (0, 0);
+    // In the current row: the byte offset and the column just after its
+    // last space, where it may break.
+    let mut break_after: Option<(usize, usize)> = None;
     for (i, c) in text.char_indices() {
-        if i == cursor {
-            at = (rows.len() - 1, column);
-        }
         if c == '\n' {
+            if i == cursor {
+                at = (rows.len() - 1, column);
+            }
             rows.push(String::new());
             column = 0;
+            break_after = None;
             continue;
         }
         let (c, w) = match c {
@@ -125,13 +132,38 @@ pub fn layout_text(text: &str, cursor: usize, width: usize) -> (Vec<String>, (us
             c => (c, c.width().unwrap_or(0)),
         };
         if column + w > width {
-            rows.push(String::new());
-            column = 0;
+            let row = rows.len() - 1;
+            match break_after {
+                // The overflowing word moves whole to the next row.
+                Some((byte, after)) if c != ' ' && after < column => {
+                    let tail = rows[row].split_off(byte);
+                    rows.push(tail);
+                    column -= after;
+                    if at.0 == row && at.1 >= after && cursor < i {
+                        at = (row + 1, at.1 - after);
+                    }
+                    if column + w > width {
+                        rows.push(String::new());
+                        column = 0;
+                    }
+                }
+                _ => {
+                    rows.push(String::new());
+                    column = 0;
+                }
+            }
+            break_after = None;
+        }
+        if i == cursor {
+            at = (rows.len() - 1, column);
         }
         if let Some(row) = rows.last_mut() {
             row.push(c);
+            column += w;
+            if c == ' ' {
+                break_after = Some((row.len(), column));
+            }
         }
-        column += w;
     }
     if cursor >= text.len() {
         if column >= width {
@@ -241,5 +273,21 @@ mod tests {
             layout_text("abcd", 4, 4),
             (vec!["abcd".into(), String::new()], (1, 0))
         );
+    }
+
+    /// Rows break between words, the cursor following the word it is in;
+    /// a word longer than a row is cut where it must be.
+    #[test]
+    fn text_wraps_between_words() {
+        let rows = |text: &str, width| layout_text(text, text.len(), width).0;
+        assert_eq!(rows("input box here", 10), ["input box ", "here"]);
+        assert_eq!(rows("input box here", 7), ["input ", "box ", "here"]);
+        assert_eq!(rows("the input box", 11), ["the input ", "box"]);
+        assert_eq!(rows("abcdefghij kl", 4), ["abcd", "efgh", "ij ", "kl"]);
+        // The cursor on the `b` of `box`, which moved to the next row.
+        assert_eq!(layout_text("the input box", 10, 11).1, (1, 0));
+        assert_eq!(layout_text("the input box", 11, 11).1, (1, 1));
+        // Before the break, it stays.
+        assert_eq!(layout_text("the input box", 4, 11).1, (0, 4));
     }
 }
