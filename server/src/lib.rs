@@ -198,6 +198,13 @@ pub async fn run(
         reason,
     })?;
     let transport = if tls.is_some() { "TLS" } else { "plaintext" };
+    if tls.is_none() && !address.ip().is_loopback() {
+        // First-hour findings: reachable from other machines, in the clear.
+        tracing::warn!(
+            "serving plaintext on {address}: anyone on the network path can read tokens and \
+             messages; give --tls-cert and --tls-key, or keep this port on a private network"
+        );
+    }
     tracing::info!(db = %options.db, transport, backlog, "listening on {address}");
     let stop_serving = async {
         tokio::select! {

@@ -139,3 +139,44 @@ async fn bad_json_says_what_a_frame_looks_like() {
     );
     assert_eq!(error["id"], Value::Null);
 }
+
+/// Listening beyond loopback without TLS is said out loud, before the
+/// server says it is listening; on loopback it is not.
+#[test]
+fn plaintext_beyond_loopback_is_warned_of() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (listen, warned) in [("0.0.0.0:0", true), ("127.0.0.1:0", false)] {
+        let mut server = Command::new(switchboard_bin())
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--db",
+                &path(dir.path(), "x.db"),
+            ])
+            .env("SWITCHBOARD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let stderr = server.stderr.take().expect("piped");
+        let mut before_listening = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.expect("reads the log");
+            if line.contains("listening on") {
+                break;
+            }
+            before_listening.push(line);
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        let said = before_listening.join("\n");
+        assert_eq!(
+            said.contains("serving plaintext on"),
+            warned,
+            "{listen}: {said}"
+        );
+    }
+}
