@@ -1,7 +1,7 @@
 //! Agent mode, after a resume: rebuilding the waiting queue.
 //!
 //! A `since` resume replays the messages the agent missed, but not the
-//! releases: a conversation released while the agent was offline would go on
+//! resolves: a conversation resolved while the agent was offline would go on
 //! waiting. So the client resumes, then subscribes once more without `since`
 //! (docs/protocol.md, open point 5): that backlog is the waiting queue as it
 //! is now. A backlog can only say what waits, not what stopped waiting, so
@@ -10,7 +10,7 @@
 //!
 //! Live events go on while the backlog arrives, and cannot be told apart
 //! from it: a user's message is collected like a backlog entry, while an
-//! answer or a release resolves what the user wrote before it. Each is kept
+//! answer or a resolve ends the waiting of what the user wrote before it. Each is kept
 //! as a mark per conversation, so that the result does not depend on which
 //! of the two arrived first.
 
