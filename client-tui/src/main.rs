@@ -42,6 +42,7 @@ enum Command {
     /// Talk to support as customer NAME (registered on first run; the token is
     /// kept in $XDG_CONFIG_HOME/switchboard/).
     User {
+        /// Your name: registered the first time, yours from then on.
         name: String,
         #[command(flatten)]
         server: ServerArgs,
@@ -51,6 +52,7 @@ enum Command {
     },
     /// Answer customers as agent NAME (provisioned with `switchboard agent add`).
     Agent {
+        /// Your agent name, as `switchboard agent add` was given it.
         name: String,
         #[command(flatten)]
         server: ServerArgs,

@@ -35,7 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server. What it logs is set by SWITCHBOARD_LOG (default
+    /// `info`; e.g. `warn`, or `info,switchboard_server=debug`), on stderr.
     Serve(Box<ServeArgs>),
     /// Provision support agents (works whether or not the server is running).
     #[command(subcommand)]
