@@ -17,8 +17,7 @@ pub struct ChangeConversation {
 }
 
 impl ChangeConversation {
-    /// `to` is the agent a transfer goes to; a name no agent could have is
-    /// `unknown_agent`, like a name no agent has (decided in the commit).
+    /// Anything but a transfer ([`ChangeConversation::transfer`]).
     pub fn parse(identity: &Identity, user: &str, action: Lifecycle) -> Result<Self, RequestError> {
         if identity.role == Role::User {
             return Err(RequestError::Forbidden(
@@ -29,18 +28,16 @@ impl ChangeConversation {
         Ok(Self { user, action })
     }
 
-    /// The agent a `transfer` names, or `unknown_agent`.
-    pub fn agent(to: &str) -> Result<Name, RequestError> {
-        Name::parse(to).map_err(|_| RequestError::unknown_agent(to))
-    }
-
-    /// This request as a transfer to `to` (checked after the user, as the
-    /// protocol orders the checks).
-    pub fn into_transfer(self, to: Name) -> Self {
-        Self {
+    /// A `transfer` to `to`: the caller and the user checked first, as
+    /// the protocol orders the checks; a name no agent could have is
+    /// `unknown_agent`, like a name no agent has (decided in the commit).
+    pub fn transfer(identity: &Identity, user: &str, to: &str) -> Result<Self, RequestError> {
+        let placeholder = Self::parse(identity, user, Lifecycle::Claim)?;
+        let to = Name::parse(to).map_err(|_| RequestError::unknown_agent(to))?;
+        Ok(Self {
             action: Lifecycle::Transfer { to },
-            ..self
-        }
+            ..placeholder
+        })
     }
 
     pub async fn apply(self, caller: Caller<'_>) -> Result<Reply, RequestError> {

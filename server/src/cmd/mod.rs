@@ -130,12 +130,9 @@ impl Command {
             ClientFrame::Resolve { user, .. } => Command::ChangeConversation(
                 lifecycle::ChangeConversation::parse(identity, &user, Lifecycle::Resolve)?,
             ),
-            ClientFrame::Transfer { user, to, .. } => {
-                let change =
-                    lifecycle::ChangeConversation::parse(identity, &user, Lifecycle::Release)?;
-                let to = lifecycle::ChangeConversation::agent(&to)?;
-                Command::ChangeConversation(change.into_transfer(to))
-            }
+            ClientFrame::Transfer { user, to, .. } => Command::ChangeConversation(
+                lifecycle::ChangeConversation::transfer(identity, &user, &to)?,
+            ),
             ClientFrame::History {
                 user,
                 before,

@@ -10,15 +10,17 @@
 //! `store/sqlite/`; a PostgreSQL one implements them again and reuses these
 //! rules unchanged.
 
+mod lifecycle;
 pub(super) mod read;
 mod reads;
 mod tables;
 mod write;
 
+pub use lifecycle::Lifecycle;
+pub(super) use lifecycle::lifecycle;
 pub(in crate::store) use reads::{Reads, ReplyChunk, ResumeCap};
 pub(in crate::store) use tables::{AgentRow, ReleaseDue, Tables, UserRow};
-pub use write::Lifecycle;
 pub(super) use write::{
-    Clock, Written, forget_members, lifecycle, member, register_user, release_removed_agents,
-    store_message, sweep_expired_nodes,
+    Clock, Written, forget_members, member, register_user, release_removed_agents, store_message,
+    sweep_expired_nodes,
 };
