@@ -38,6 +38,7 @@ fn message(id: u64, user: &str, agent: Option<&str>, priority: Priority) -> Mess
         agent: agent.map(name),
         body: Body::parse(&body, 4096).expect("valid body"),
         priority,
+        note: false,
     }
 }
 

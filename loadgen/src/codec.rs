@@ -131,6 +131,7 @@ impl Encoder<ProbeSend<'_>> for LoadCodec {
                 to: None,
                 body: send.probe.body(send.tag),
                 key: None,
+                note: false,
             };
             return encode_into(&frame, buf);
         }
@@ -219,6 +220,7 @@ mod tests {
                     to: None,
                     body: probe.body(tag),
                     key: None,
+                    note: false,
                 }
             );
         }

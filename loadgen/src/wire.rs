@@ -431,6 +431,7 @@ mod tests {
             agent: agent.map(|name| switchboard_protocol::Name::parse(name).expect("valid")),
             body: switchboard_protocol::Body::parse(body, usize::MAX).expect("valid"),
             priority: switchboard_protocol::Priority::High,
+            note: false,
         }
     }
 

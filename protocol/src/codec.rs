@@ -401,11 +401,14 @@ mod tests {
             }),
             id in 1u64..u64::MAX,
             agent in proptest::option::of("[a-z]{1,8}"),
+            note in any::<bool>(),
             request in proptest::option::of(prop_oneof![
                 any::<i64>().prop_map(RequestId::Int),
                 "[ -~]{0,20}".prop_map(RequestId::Str),
             ]),
         ) {
+            // Only an agent writes notes.
+            let note = note && agent.is_some();
             let message = Message {
                 id,
                 ts: Timestamp::from_micros(1_764_000_000_123_456),
@@ -414,6 +417,7 @@ mod tests {
                 agent: agent.map(|name| Name::parse(&name).expect("valid")),
                 body: Body::parse(&body, usize::MAX).expect("valid"),
                 priority: Priority::Urgent,
+                note,
             };
             let once = EncodedMessage::new(&message).expect("encodes");
             prop_assert_eq!(
@@ -437,6 +441,7 @@ mod tests {
             agent: None,
             body: Body::parse(body, usize::MAX).expect("valid"),
             priority: Priority::Normal,
+            note: false,
         };
         let pages = [
             vec![],
@@ -681,13 +686,15 @@ mod tests {
                 arb_id(),
                 proptest::option::of(text),
                 text,
-                proptest::option::of("\\PC{0,64}")
+                proptest::option::of("\\PC{0,64}"),
+                any::<bool>()
             )
-                .prop_map(|(id, to, body, key)| ClientFrame::Send {
+                .prop_map(|(id, to, body, key, note)| ClientFrame::Send {
                     id,
                     to,
                     body,
-                    key: key.and_then(Key::new)
+                    key: key.and_then(Key::new),
+                    note
                 }),
             (arb_id(), text).prop_map(|(id, user)| ClientFrame::Release { id, user }),
             (
@@ -715,8 +722,11 @@ mod tests {
             proptest::option::of("[A-Z]{1,32}"),
             "\\PC{0,20}[a-z]",
             0usize..4,
+            any::<bool>(),
         )
-            .prop_map(|(id, micros, user, agent, body, p)| Message {
+            .prop_map(|(id, micros, user, agent, body, p, note)| Message {
+                // Only an agent writes notes.
+                note: note && agent.is_some(),
                 id,
                 ts: Timestamp::from_micros(micros),
                 user: Name::parse(&user).expect("strategy makes valid names"),

@@ -42,6 +42,10 @@ pub enum ClientFrame {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<Key>,
+        /// An agent's private note for colleagues (version 2): never
+        /// delivered to the user. On the wire only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        note: bool,
     },
     /// The holder (version 2: or a supervisor) puts a conversation back in
     /// the queue; its waiting messages stay waiting.
@@ -283,6 +287,7 @@ mod tests {
                     to: None,
                     body: "My card was charged twice".into(),
                     key: None,
+                    note: false,
                 },
             ),
             (
@@ -292,6 +297,7 @@ mod tests {
                     to: Some("ana".into()),
                     body: "Looking into it".into(),
                     key: Key::new("k1"),
+                    note: false,
                 },
             ),
             (
@@ -350,6 +356,7 @@ mod tests {
             agent: None,
             body: Body::parse("hi", 10).expect("valid"),
             priority: Priority::Normal,
+            note: false,
         };
         let cases: Vec<(ServerFrame, &str)> = vec![
             (

@@ -258,6 +258,11 @@ pub struct Message {
     pub agent: Option<Name>,
     pub body: Body,
     pub priority: Priority,
+    /// A private note for the agents (protocol version 2): stored in the
+    /// user's conversation, never shown to the user. On the wire only when
+    /// true (`"note":true`); absent on every other message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub note: bool,
 }
 
 #[cfg(test)]
@@ -316,6 +321,7 @@ mod tests {
             agent: Some(Name::parse("alice").expect("valid")),
             body: Body::parse("Hello Ana, how can I help?", 4096).expect("valid"),
             priority: Priority::Normal,
+            note: false,
         };
         let json = serde_json::to_string(&message).expect("serialises");
         assert_eq!(
@@ -324,5 +330,17 @@ mod tests {
         );
         let back: Message = serde_json::from_str(&json).expect("deserialises");
         assert_eq!(back, message);
+        // A note says so; no other message carries the field.
+        let note = Message {
+            note: true,
+            ..message
+        };
+        let json = serde_json::to_string(&note).expect("serialises");
+        assert!(
+            json.ends_with(r#""priority":"normal","note":true}"#),
+            "{json}"
+        );
+        let back: Message = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, note);
     }
 }

@@ -73,6 +73,8 @@ struct Fields<'a> {
     user: Option<Text<'a>>,
     #[serde(borrow, default)]
     before: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    note: Option<&'a RawValue>,
 }
 
 impl<'de> Deserialize<'de> for ClientFrame {
@@ -105,6 +107,7 @@ impl<'de> Deserialize<'de> for ClientFrame {
                         })
                     })
                     .transpose()?,
+                note: optional::<bool, _>(fields.note)?.unwrap_or(false),
             },
             Kind::Release => ClientFrame::Release {
                 id,
@@ -374,6 +377,7 @@ mod tests {
                 to: None,
                 body: "hi".into(),
                 key: Key::new("k"),
+                note: false,
             })
         );
         assert_eq!(
@@ -384,6 +388,29 @@ mod tests {
                 before: Some(9),
                 limit: Some(5),
             })
+        );
+    }
+
+    #[test]
+    fn a_note_is_a_boolean_and_absent_means_false() {
+        let note = |json: &str| match parse_frame(json)? {
+            ClientFrame::Send { note, .. } => Ok(note),
+            other => Err(format!("{other:?}")),
+        };
+        assert_eq!(note(r#"{"type":"send","body":"b","note":true}"#), Ok(true));
+        for absent in [
+            r#"{"type":"send","body":"b"}"#,
+            r#"{"type":"send","body":"b","note":false}"#,
+            r#"{"type":"send","body":"b","note":null}"#,
+        ] {
+            assert_eq!(note(absent), Ok(false), "{absent}");
+        }
+        let refused = note(r#"{"type":"send","body":"b","note":"yes"}"#).expect_err("a string");
+        assert!(refused.contains("expected a boolean"), "{refused}");
+        // Another request's `note` is ignored like any unknown field.
+        assert_eq!(
+            parse_frame(r#"{"type":"ping","note":"x"}"#),
+            Ok(ClientFrame::Ping { id: None })
         );
     }
 
@@ -446,7 +473,8 @@ mod tests {
                 id: None,
                 to: None,
                 body: "a\"bé".into(),
-                key: None
+                key: None,
+                note: false,
             })
         );
         let unclosed = format!(r#"{{"type":"ping","x":{}"#, "[".repeat(100_000));

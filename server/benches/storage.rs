@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use switchboard_protocol::{Body, Name, Priority, Timestamp};
-use switchboard_server::store::bench_internals::{HotStatements, open_database, queries};
+use switchboard_server::store::bench_internals::{
+    HotStatements, NewMessage, open_database, queries,
+};
 
 const USERS: u64 = 10_000;
 const TRANSACTION_ROWS: u64 = 1_000;
@@ -69,7 +71,14 @@ fn main() {
             let user = user_ids[(inserted % USERS) as usize];
             let ts = Timestamp::from_micros(1_700_000_000_000_000 + inserted as i64);
             let id = hot
-                .insert_message(ts, user, None, &body, Priority::Normal)
+                .insert_message(NewMessage {
+                    ts,
+                    user_id: user,
+                    agent_id: None,
+                    body: &body,
+                    priority: Priority::Normal,
+                    note: false,
+                })
                 .expect("insert");
             // The last WAITING messages stay waiting; the rest were answered.
             if inserted >= messages.saturating_sub(WAITING) {

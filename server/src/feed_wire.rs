@@ -36,8 +36,10 @@ pub trait FeedTable: Clone + Send + Sync + 'static {
 }
 
 /// The format this build writes and reads. 2: events of protocol version
-/// 2 (claims and transfers as `Assigned`, `Resolved`).
-pub const FEED_FORMAT: u32 = 2;
+/// 2 (claims and transfers as `Assigned`, `Resolved`). 3: messages may be
+/// notes (`"note":true`): a node of format 2 would ignore the field and
+/// show a note to its user, so it must refuse the batch instead.
+pub const FEED_FORMAT: u32 = 3;
 
 /// Why a bus message is not a batch this node can apply.
 #[derive(Debug, Error)]
@@ -139,6 +141,9 @@ mod tests {
             agent: Some(name("alice")),
             body: switchboard_protocol::Body::parse("hello ✓", 4096).expect("a valid body"),
             priority: Priority::Urgent,
+            // A note: the flag must cross the bus, or a node shows it to
+            // its user.
+            note: true,
         };
         Batch {
             seq: Seq(42),
@@ -181,10 +186,15 @@ mod tests {
     #[test]
     fn another_format_or_garbage_is_refused_not_misread() {
         let mut text = String::from_utf8(encode(Seq(0), &batch())).expect("JSON is UTF-8");
-        text = text.replacen("\"format\":2", "\"format\":3", 1);
-        let error = decode(text.as_bytes()).expect_err("format 3");
+        let next = FEED_FORMAT + 1;
+        text = text.replacen(
+            &format!("\"format\":{FEED_FORMAT}"),
+            &format!("\"format\":{next}"),
+            1,
+        );
+        let error = decode(text.as_bytes()).expect_err("the next format");
         assert!(
-            matches!(error, FeedWireError::Format { found: 3 }),
+            matches!(error, FeedWireError::Format { found } if found == next),
             "{error}"
         );
         assert!(error.to_string().contains("same release"), "{error}");

@@ -129,6 +129,7 @@ pub(super) fn send_frame(mode: Mode, outgoing: &Outgoing) -> ClientFrame {
         to: (mode == Mode::Agent).then(|| outgoing.user.to_string()),
         body: outgoing.body.clone(),
         key: Some(outgoing.key.clone()),
+        note: false,
     }
 }
 

@@ -76,5 +76,6 @@ pub fn message_from(
         agent: agent.map(name),
         body: switchboard_protocol::Body::parse(body, usize::MAX).expect("valid body"),
         priority,
+        note: false,
     }
 }

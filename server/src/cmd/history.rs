@@ -8,6 +8,7 @@ use switchboard_protocol::{Name, RequestId, Role};
 use super::{Caller, Reply, named_user};
 use crate::error::RequestError;
 use crate::identity::Identity;
+use crate::store::Notes;
 
 const LIMIT_DEFAULT: u32 = 50;
 const LIMIT_MAX: u32 = 1_000;
@@ -61,7 +62,12 @@ impl History {
         let ids = caller
             .services
             .store
-            .history(self.user.clone(), self.before, self.limit)
+            .history(
+                self.user.clone(),
+                self.before,
+                self.limit,
+                Notes::seen_by(caller.identity.role),
+            )
             .await?
             .ok_or_else(|| RequestError::unknown_user(self.user.as_str()))?;
         Ok(Reply::Page(Page {

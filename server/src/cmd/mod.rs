@@ -105,11 +105,18 @@ impl Command {
             ClientFrame::Subscribe { since, limit, .. } => {
                 Command::Subscribe(subscribe::Subscribe::parse(identity.role, since, limit))
             }
-            ClientFrame::Send { to, body, key, .. } => {
+            ClientFrame::Send {
+                to,
+                body,
+                key,
+                note,
+                ..
+            } => {
                 if !connection.sends.try_take() {
                     return Err(RequestError::RateLimited);
                 }
-                let send = send_message::SendMessage::parse(identity, to, &body, key, services)?;
+                let send =
+                    send_message::SendMessage::parse(identity, to, &body, key, note, services)?;
                 if identity.role == Role::User {
                     services
                         .inflow

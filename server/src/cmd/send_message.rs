@@ -14,18 +14,26 @@ pub struct SendMessage {
     body: Body,
     priority: Priority,
     key: Option<Key>,
+    note: bool,
 }
 
 impl SendMessage {
     /// A user writes into their own conversation (`to` is ignored); an agent
     /// must name the user. The server, not the client, sets the priority.
+    /// Only agents write notes (protocol version 2).
     pub fn parse(
         identity: &Identity,
         to: Option<String>,
         body: &str,
         key: Option<Key>,
+        note: bool,
         services: &Services,
     ) -> Result<Self, RequestError> {
+        if note && identity.role == Role::User {
+            return Err(RequestError::Forbidden(
+                "only agents write notes: send without \"note\" to write to the agents",
+            ));
+        }
         let user = match identity.role {
             Role::User => identity.name.clone(),
             Role::Agent => {
@@ -45,6 +53,7 @@ impl SendMessage {
             body,
             priority,
             key,
+            note,
         })
     }
 
@@ -56,6 +65,7 @@ impl SendMessage {
             body: self.body,
             priority: self.priority,
             key: self.key,
+            note: self.note,
         };
         caller.services.store.send(request).await?;
         Ok(Reply::Later)

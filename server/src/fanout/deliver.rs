@@ -6,7 +6,9 @@
 //! `sent` instead, last: once the sender has its reply, every other
 //! connection's event is already queued, so a `ping` on any of them is a
 //! barrier (docs/protocol.md, point 16). `assigned` goes to all of those,
-//! the sender's too, before the message. Events keep commit order, and an
+//! the sender's too, before the message. **A note never reaches the user**
+//! (protocol version 2): it goes to the agent connections only (the reads
+//! keep the same promise for backlogs, resumes and history: `Notes`). Events keep commit order, and an
 //! answer comes after the events of the requests before it. Each frame is
 //! encoded once and shared as [`Bytes`] by every connection it goes to.
 
@@ -101,7 +103,7 @@ impl Registry {
         frame: impl Fn(Option<switchboard_protocol::RequestId>) -> ServerFrame,
     ) {
         let requester = origin.as_ref().and_then(|origin| self.local(origin));
-        self.fan_out(seq, user, requester, &encode(&frame(None)), None);
+        self.fan_out(seq, Some(user), requester, &encode(&frame(None)), None);
         if let Some(origin) = origin {
             self.reply(&origin, &frame(origin.request.clone()));
         }
@@ -159,7 +161,7 @@ impl Registry {
                 agent,
                 by: None,
             });
-            self.fan_out(seq, &message.user, None, &assigned, None);
+            self.fan_out(seq, Some(&message.user), None, &assigned, None);
         }
         let encoded = EncodedMessage::new(&message)
             .expect("server frames always serialise: no maps with non-string keys");
@@ -167,13 +169,8 @@ impl Registry {
         // reply, every other connection's event is already queued, so a
         // `ping` on any of them is a barrier (docs/protocol.md, point 16).
         let sender = self.local(&origin);
-        self.fan_out(
-            seq,
-            &message.user,
-            sender,
-            &encoded.event(),
-            Some(message.id),
-        );
+        let user = (!message.note).then_some(&message.user);
+        self.fan_out(seq, user, sender, &encoded.event(), Some(message.id));
         if let Some((conn, peer)) = sender.and_then(|conn| Some((conn, self.peers.get_mut(&conn)?)))
         {
             let sent = encoded
@@ -190,24 +187,25 @@ impl Registry {
     }
 
     /// A batch's event (at `seq`) to every subscribed agent connection and
-    /// every subscribed connection of `user`, except `skip`; held back for
-    /// those whose backlog is being read. `message` is the id of the
-    /// message the event carries, if it carries one.
+    /// every subscribed connection of `user` (`None`: agents only, for a
+    /// note), except `skip`; held back for those whose backlog is being
+    /// read. `message` is the id of the message the event carries, if it
+    /// carries one.
     fn fan_out(
         &mut self,
         seq: Seq,
-        user: &Name,
+        user: Option<&Name>,
         skip: Option<ConnId>,
         bytes: &Bytes,
         message: Option<u64>,
     ) {
         let mut targets: Vec<ConnId> = self.agent_conns.iter().copied().collect();
-        if let Some(conns) = self.user_conns.get(user) {
+        if let Some(conns) = user.and_then(|user| self.user_conns.get(user)) {
             targets.extend(conns.iter().copied());
         }
         for conn in &self.first_subscribes {
             if let Some(peer) = self.peers.get(conn)
-                && (peer.identity.role == Role::Agent || peer.identity.name == *user)
+                && (peer.identity.role == Role::Agent || Some(&peer.identity.name) == user)
             {
                 targets.push(*conn);
             }
@@ -308,6 +306,32 @@ mod tests {
         assert_eq!(types(&ana.frames()), ["sent"]);
         assert_eq!(types(&ana_phone.frames()), ["message"]);
         assert!(cy.frames().is_empty(), "another user sees nothing");
+    }
+
+    #[test]
+    fn a_note_reaches_the_other_agents_and_never_the_user() {
+        let mut registry = Registry::default();
+        let mut alice = join(&mut registry, 1, Role::Agent, "alice", 16);
+        let mut bob = join(&mut registry, 2, Role::Agent, "bob", 16);
+        let mut ana = join(&mut registry, 3, Role::User, "ana", 16);
+        for conn in [&mut alice, &mut bob] {
+            conn.frames(); // ana's presence
+        }
+        registry.committed(commit(Event::Sent {
+            origin: origin(alice.id, Some(RequestId::Str("n1".into()))),
+            message: Message {
+                note: true,
+                ..message(1, "ana", Some("alice"))
+            },
+            taken_by: None,
+        }));
+        assert_eq!(types(&alice.frames()), ["sent"]);
+        let heard = bob.frames();
+        assert!(
+            matches!(&heard[..], [ServerFrame::Message { message }] if message.note),
+            "{heard:?}"
+        );
+        assert!(ana.frames().is_empty(), "the user never hears a note");
     }
 
     #[test]

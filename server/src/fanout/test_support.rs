@@ -107,6 +107,7 @@ pub(super) fn message(id: u64, user: &str, agent: Option<&str>) -> Message {
         agent: agent.map(name),
         body: Body::parse("hi", 10).expect("valid"),
         priority: Priority::Normal,
+        note: false,
     }
 }
 

@@ -65,7 +65,7 @@ pub use cluster::SharedDatabase;
 pub use copy::{CopyError, CopyProgress, CopySummary, Counts, Kind, copy_to_postgres};
 pub use health::{WriterFigures, WriterHealth};
 pub use location::Location;
-pub use rules::Lifecycle;
+pub use rules::{Lifecycle, Notes};
 pub use shared_feed::SharedFeed;
 pub use sqlite::Durability;
 pub use sqlite::admin::NameTaken;
@@ -79,6 +79,7 @@ use threads::start_threads;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals {
+    pub use super::rules::NewMessage;
     pub use super::sqlite::open_database;
     pub use super::sqlite::queries;
     pub use super::sqlite::tables::HotStatements;
@@ -231,6 +232,9 @@ pub struct SendRequest {
     pub body: Body,
     pub priority: Priority,
     pub key: Option<Key>,
+    /// An agent's private note (protocol version 2): stored in the
+    /// conversation, delivered to agents only, holder and queue untouched.
+    pub note: bool,
 }
 
 enum WriteJob {

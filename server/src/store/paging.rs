@@ -12,21 +12,23 @@
 use switchboard_protocol::{Message, Name};
 
 use super::reader::ReadJob;
-use super::{Store, StoreError};
+use super::{Notes, Store, StoreError};
 
 impl Store {
-    /// The ids of a page of `user`'s conversation, oldest first; `None` if
-    /// there is no such user.
+    /// The ids of a page of `user`'s conversation, oldest first, with or
+    /// without the agents' notes; `None` if there is no such user.
     pub async fn history(
         &self,
         user: Name,
         before: Option<u64>,
         limit: u32,
+        notes: Notes,
     ) -> Result<Option<Vec<u64>>, StoreError> {
         self.read(|reply| ReadJob::History {
             user,
             before,
             limit,
+            notes,
             reply,
         })
         .await

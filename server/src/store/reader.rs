@@ -10,7 +10,7 @@ use switchboard_protocol::{Message, Name, Role, Token};
 use tokio::sync::{mpsc, oneshot};
 
 use super::backend::ReadBackend;
-use super::rules::{Reads, read};
+use super::rules::{Notes, Reads, read};
 use super::{AgentCredential, Backlog, REPLY_CHUNK, RESUME_CAP, Standing, StoreError};
 use crate::event::Seq;
 use crate::identity::Identity;
@@ -34,6 +34,7 @@ pub(super) enum ReadJob {
         user: Name,
         before: Option<u64>,
         limit: u32,
+        notes: Notes,
         reply: oneshot::Sender<Result<Option<Vec<u64>>, StoreError>>,
     },
     /// The next chunk of a long reply.
@@ -86,10 +87,11 @@ pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver
                 user,
                 before,
                 limit,
+                notes,
                 reply,
             } => {
                 // Two reads, as before the rules moved: no transaction.
-                let page = read::history(&mut backend.reads(), &user, before, limit);
+                let page = read::history(&mut backend.reads(), &user, before, limit, notes);
                 let _ = reply.send(page.map_err(StoreError::backend));
             }
             ReadJob::Chunk { ids, reply } => {

@@ -8,7 +8,12 @@ fn pending_becomes_sent_and_is_resent_with_its_key_after_reconnect() {
     let mut app = connected(Mode::User, "ana");
     type_text(&mut app, "my card");
     let effects = update(&mut app, Msg::Action(Action::Submit));
-    let [ClientFrame::Send { id, key, body, to }] = &sends(&effects)[..] else {
+    let [
+        ClientFrame::Send {
+            id, key, body, to, ..
+        },
+    ] = &sends(&effects)[..]
+    else {
         panic!("one send expected: {effects:?}");
     };
     assert_eq!((body.as_str(), to), ("my card", &None));

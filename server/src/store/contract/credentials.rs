@@ -36,6 +36,7 @@ fn answer<B: Subject>(conn: &B, from: &Identity, text: &str) -> Written {
         body: body(text),
         priority: Priority::Normal,
         key: Key::new(text),
+        note: false,
     };
     store_message(
         &mut conn.tables(),

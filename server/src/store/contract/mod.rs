@@ -6,9 +6,11 @@
 //! [`Subject`]: the rules' [`Tables`] and [`Reads`], plus the few
 //! operations the `agent` commands and the writer's release of removed
 //! agents need. The tests check meaning (a removed agent holds nothing,
-//! releases left due, claims, releases, resolves and transfers, idempotency keys, the waiting queue's order, history
-//! paging, `since` caps, positions, an old token's writes, names ignoring case), never SQLite's shape: that stays in
-//! SQLite's own tests (statements never re-prepared, no scans).
+//! releases left due, claims, releases, resolves and transfers, private
+//! notes, idempotency keys, the waiting queue's order, history paging,
+//! `since` caps, positions, an old token's writes, names ignoring case),
+//! never SQLite's shape: that stays in SQLite's own tests (statements never
+//! re-prepared, no scans).
 //!
 //! The free functions below keep the tests readable: each is one read or
 //! write of the subject, named as the SQLite query it was before.
@@ -16,6 +18,7 @@
 pub(super) mod credentials;
 pub(super) mod lifecycle;
 pub(super) mod names;
+pub(super) mod notes;
 pub(super) mod reads;
 pub(super) mod removed_agents;
 
@@ -23,7 +26,7 @@ use std::fmt::Debug;
 
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
 
-use super::rules::{Reads, ReplyChunk, ResumeCap, Tables, UserRow, read};
+use super::rules::{NewMessage, Notes, Reads, ReplyChunk, ResumeCap, Tables, UserRow, read};
 use super::{AgentListing, Backlog};
 use crate::event::Seq;
 use crate::identity::{Credential, Identity};
@@ -128,8 +131,14 @@ fn insert_message<B: Subject>(
     body: &Body,
     priority: Priority,
 ) -> Result<u64, B::Error> {
-    conn.tables()
-        .insert_message(ts, user_id, agent_id, body, priority)
+    conn.tables().insert_message(NewMessage {
+        ts,
+        user_id,
+        agent_id,
+        body,
+        priority,
+        note: false,
+    })
 }
 
 fn add_waiting<B: Subject>(
@@ -193,7 +202,7 @@ fn conversation<B: Subject>(
     limit: u32,
 ) -> Result<Vec<Message>, B::Error> {
     let mut reads = conn.reads();
-    let ids = reads.conversation_ids(user_id, before, limit)?;
+    let ids = reads.conversation_ids(user_id, before, limit, Notes::Shown)?;
     reads.messages_by_id(&ids, usize::MAX)
 }
 
@@ -206,7 +215,8 @@ fn messages_since<B: Subject>(
     let mut reads = conn.reads();
     match user_id {
         Some(user_id) => {
-            let (ids, truncated) = reads.conversation_ids_since(user_id, since, cap)?;
+            let (ids, truncated) =
+                reads.conversation_ids_since(user_id, since, cap, Notes::Hidden)?;
             Ok((reads.messages_by_id(&ids, usize::MAX)?, truncated))
         }
         None => reads.messages_since(since, cap),
@@ -291,6 +301,8 @@ macro_rules! contract_tests {
             lifecycle::a_transfer_hands_the_conversation_to_a_provisioned_agent,
             lifecycle::a_change_to_an_unknown_user_is_unknown_user,
             lifecycle::a_supervisor_changes_any_conversation,
+            notes::a_note_neither_takes_nor_answers,
+            notes::notes_are_read_by_agents_and_never_by_the_user,
             names::a_new_name_differs_from_every_user_and_agent_ignoring_case,
         );
     };

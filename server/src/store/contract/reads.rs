@@ -169,7 +169,7 @@ pub(in crate::store) fn a_long_reply_is_read_a_chunk_at_a_time<B: Subject>(
         messages: 8,
         body_bytes: 25,
     };
-    let ids = read::history(&mut conn.reads(), &name("ana"), None, 50)
+    let ids = read::history(&mut conn.reads(), &name("ana"), None, 50, Notes::Hidden)
         .expect("reads")
         .expect("ana exists");
     assert_eq!(ids.len(), 50);
@@ -193,7 +193,7 @@ pub(in crate::store) fn a_long_reply_is_read_a_chunk_at_a_time<B: Subject>(
         2
     );
     assert!(
-        read::history(&mut conn.reads(), &name("cy"), None, 50)
+        read::history(&mut conn.reads(), &name("cy"), None, 50, Notes::Shown)
             .expect("reads")
             .is_none()
     );

@@ -84,6 +84,7 @@ mod tests {
             agent_id: None,
             body: "x".repeat(body_bytes),
             priority: 1,
+            note: false,
         }
     }
 

@@ -94,6 +94,8 @@ pub(in crate::store) struct MessageRecord {
     pub agent_id: Option<i64>,
     pub body: String,
     pub priority: i64,
+    /// An agent's private note (SQLite schema 10, PostgreSQL 4).
+    pub note: bool,
 }
 
 /// A user message no agent has answered, with the urgency it waits at.

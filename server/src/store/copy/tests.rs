@@ -17,7 +17,7 @@ use super::*;
 use crate::store::backend::{Backend, ReadBackend, Transaction};
 use crate::store::postgres::import::Target;
 use crate::store::postgres::schema;
-use crate::store::rules::{Reads, Tables};
+use crate::store::rules::{NewMessage, Reads, Tables};
 use crate::store::sqlite::server_lock::ServerLock;
 use crate::store::sqlite::{connect, open_database};
 use crate::store::{Location, RESUME_CAP};
@@ -233,13 +233,14 @@ fn every_row_lands_and_ids_stamps_and_positions_continue_above_them() {
     assert!(eve > 5, "a new user's id ({eve}) is above every copied one");
     let body = Body::parse("new", 100).expect("valid");
     let id = tables
-        .insert_message(
-            Timestamp::from_micros(2001),
-            eve,
-            None,
-            &body,
-            Priority::Normal,
-        )
+        .insert_message(NewMessage {
+            ts: Timestamp::from_micros(2001),
+            user_id: eve,
+            agent_id: None,
+            body: &body,
+            priority: Priority::Normal,
+            note: false,
+        })
         .expect("a new message");
     assert_eq!(id, 10, "the next id after the newest copied");
     tx.commit().expect("commits");
@@ -350,13 +351,14 @@ fn an_older_schema_is_upgraded_first_and_a_newer_one_refused() {
     let Some(url) = fresh_url() else { return };
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = sqlite_desk(dir.path());
-    // Schema 7 is schema 9 without its two indexes of names and the
-    // agents' supervisor column.
+    // Schema 7 is schema 10 without its two indexes of names, the agents'
+    // supervisor column and the messages' note column.
     connect(&db)
         .expect("opens")
         .execute_batch(
             "DROP INDEX users_by_name_nocase; DROP INDEX agents_by_name_nocase;
              ALTER TABLE agents DROP COLUMN supervisor;
+             ALTER TABLE messages DROP COLUMN note;
              PRAGMA user_version = 7;",
         )
         .expect("back to schema 7");

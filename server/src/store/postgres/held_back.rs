@@ -24,7 +24,9 @@
 
 use std::collections::HashMap;
 
-use switchboard_protocol::{Body, Priority, Role, Timestamp};
+use switchboard_protocol::{Body, Priority, Role};
+
+use crate::store::rules::NewMessage;
 
 use super::Result;
 use super::conn::Conn;
@@ -38,6 +40,7 @@ pub(super) struct MessageRow {
     pub agent_id: Option<i64>,
     pub body: Body,
     pub priority: i64,
+    pub note: bool,
 }
 
 /// A row of the agents' queue, `waiting`.
@@ -87,23 +90,17 @@ impl HeldBack {
     }
 
     /// Holds a message; its id, the next after every id given.
-    pub(super) fn message(
-        &mut self,
-        ts: Timestamp,
-        user_id: i64,
-        agent_id: Option<i64>,
-        body: &Body,
-        priority: Priority,
-    ) -> u64 {
+    pub(super) fn message(&mut self, message: NewMessage<'_>) -> u64 {
         self.last_id += 1;
-        self.last_ts_us = self.last_ts_us.max(ts.as_micros());
+        self.last_ts_us = self.last_ts_us.max(message.ts.as_micros());
         self.messages.push(MessageRow {
             id: self.last_id as i64,
-            ts_us: ts.as_micros(),
-            user_id,
-            agent_id,
-            body: body.clone(),
-            priority: priority_to_sql(priority),
+            ts_us: message.ts.as_micros(),
+            user_id: message.user_id,
+            agent_id: message.agent_id,
+            body: message.body.clone(),
+            priority: priority_to_sql(message.priority),
+            note: message.note,
         });
         self.last_id
     }
@@ -185,33 +182,59 @@ impl HeldBack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_protocol::Timestamp;
 
     fn body(text: &str) -> Body {
         Body::parse(text, 100).expect("valid")
+    }
+
+    fn user_message(
+        ts: Timestamp,
+        user_id: i64,
+        body: &Body,
+        priority: Priority,
+    ) -> NewMessage<'_> {
+        NewMessage {
+            ts,
+            user_id,
+            agent_id: None,
+            body,
+            priority,
+            note: false,
+        }
     }
 
     #[test]
     fn ids_continue_from_the_sequencer_row_and_a_discard_gives_them_again() {
         let mut held = HeldBack::after(41);
         let ts = Timestamp::from_micros(7);
-        assert_eq!(held.message(ts, 1, None, &body("a"), Priority::Normal), 42);
-        assert_eq!(held.message(ts, 1, None, &body("b"), Priority::Normal), 43);
+        assert_eq!(
+            held.message(user_message(ts, 1, &body("a"), Priority::Normal)),
+            42
+        );
+        assert_eq!(
+            held.message(user_message(ts, 1, &body("b"), Priority::Normal)),
+            43
+        );
         assert!(held.holds(42) && held.holds(43) && !held.holds(41) && !held.holds(44));
         held.key(Role::User, 1, "k", 43);
         assert_eq!(held.find_key(Role::User, 1, "k"), Some(43));
         assert_eq!(held.find_key(Role::Agent, 1, "k"), None);
         held.discard();
         assert_eq!(held.find_key(Role::User, 1, "k"), None);
-        assert_eq!(held.message(ts, 1, None, &body("c"), Priority::Normal), 42);
+        assert_eq!(
+            held.message(user_message(ts, 1, &body("c"), Priority::Normal)),
+            42
+        );
     }
 
     #[test]
     fn an_answer_drops_only_that_users_held_queue_rows() {
         let mut held = HeldBack::after(0);
         let ts = Timestamp::from_micros(7);
-        let ann = held.message(ts, 1, None, &body("a"), Priority::Normal);
+        let ann = held.message(user_message(ts, 1, &body("a"), Priority::Normal));
         held.waiting(ann, 1, Priority::Normal);
-        let bob = held.message(ts, 2, None, &body("b"), Priority::Urgent);
+        let bob = held.message(user_message(ts, 2, &body("b"), Priority::Urgent));
         held.waiting(bob, 2, Priority::Urgent);
         held.stop_waiting(1);
         assert_eq!(

@@ -235,6 +235,7 @@ impl Import for MessageRecord {
             Vec::new(),
             Vec::new(),
             Vec::new(),
+            Vec::new(),
         );
         for row in rows {
             columns.0.push(row.id);
@@ -243,13 +244,14 @@ impl Import for MessageRecord {
             columns.3.push(row.agent_id);
             columns.4.push(row.body);
             columns.5.push(row.priority);
+            columns.6.push(row.note);
         }
         conn.execute(
-            "INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority)
+            "INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority, note)
              SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[],
-                                  $5::TEXT[], $6::BIGINT[])",
+                                  $5::TEXT[], $6::BIGINT[], $7::BOOLEAN[])",
             &[
-                &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5,
+                &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6,
             ],
         )
     }

@@ -14,7 +14,7 @@ use super::{PostgresError, Result};
 use crate::event::Seq;
 use crate::store::AgentCredential;
 use crate::store::backend::ReadBackend;
-use crate::store::rules::{AgentRow, Reads, ResumeCap, UserRow};
+use crate::store::rules::{AgentRow, Notes, Reads, ResumeCap, UserRow};
 
 /// The reads of one snapshot (or of none, for a rule whose reads need not
 /// agree): a reader's connection, one call at a time.
@@ -53,8 +53,9 @@ impl Reads for Snapshot<'_> {
         user_id: i64,
         before: Option<u64>,
         limit: u32,
+        notes: Notes,
     ) -> Result<Vec<u64>> {
-        self.read(|conn| messages::conversation_ids(conn, user_id, before, limit))
+        self.read(|conn| messages::conversation_ids(conn, user_id, before, limit, notes))
     }
 
     fn conversation_ids_since(
@@ -62,8 +63,9 @@ impl Reads for Snapshot<'_> {
         user_id: i64,
         since: u64,
         cap: ResumeCap,
+        notes: Notes,
     ) -> Result<(Vec<u64>, bool)> {
-        self.read(|conn| messages::conversation_ids_since(conn, user_id, since, cap))
+        self.read(|conn| messages::conversation_ids_since(conn, user_id, since, cap, notes))
     }
 
     fn messages_since(&mut self, since: u64, cap: ResumeCap) -> Result<(Vec<Message>, bool)> {

@@ -117,6 +117,10 @@ const MIGRATIONS: &[&str] = &[
      );"#,
     // 3: supervisors (protocol version 2; SQLite's version 9).
     "ALTER TABLE agents ADD COLUMN supervisor BOOLEAN NOT NULL DEFAULT false;",
+    // 4: private notes (protocol version 2; SQLite's version 10). A
+    // constant default: PostgreSQL adds the column without rewriting the
+    // table.
+    "ALTER TABLE messages ADD COLUMN note BOOLEAN NOT NULL DEFAULT false;",
 ];
 
 /// The schema version this build writes.

@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 
-use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+use switchboard_protocol::{Message, Name, Priority, Role, Timestamp};
 
 use super::conn::Conn;
 use super::held_back::HeldBack;
@@ -17,7 +17,7 @@ use super::known_users::KnownUsers;
 use super::queries::{agents, keys, messages, names, nodes, users, waiting};
 use super::{PostgresError, Result};
 use crate::event::{ConnId, Member, NodeId};
-use crate::store::rules::{AgentRow, ReleaseDue, Tables, UserRow};
+use crate::store::rules::{AgentRow, NewMessage, ReleaseDue, Tables, UserRow};
 
 /// The writer's connection, borrowed for one rule's call at a time, with
 /// the transaction's held-back rows and the users' ids already read.
@@ -95,20 +95,10 @@ impl Tables for Writes<'_> {
         messages::message_by_id(&mut conn, id)
     }
 
-    fn insert_message(
-        &mut self,
-        ts: Timestamp,
-        user_id: i64,
-        agent_id: Option<i64>,
-        body: &Body,
-        priority: Priority,
-    ) -> Result<u64> {
+    fn insert_message(&mut self, message: NewMessage<'_>) -> Result<u64> {
         // Held back until the group's end, with the next id the sequencer
         // row would give (`held_back.rs`).
-        Ok(self
-            .held
-            .borrow_mut()
-            .message(ts, user_id, agent_id, body, priority))
+        Ok(self.held.borrow_mut().message(message))
     }
 
     /// Held back until the group's end (`held_back.rs`).

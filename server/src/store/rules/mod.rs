@@ -18,7 +18,9 @@ mod write;
 
 pub use lifecycle::Lifecycle;
 pub(super) use lifecycle::lifecycle;
+pub use reads::Notes;
 pub(in crate::store) use reads::{Reads, ReplyChunk, ResumeCap};
+pub use tables::NewMessage;
 pub(in crate::store) use tables::{AgentRow, ReleaseDue, Tables, UserRow};
 pub(super) use write::{
     Clock, Written, forget_members, member, register_user, release_removed_agents, store_message,

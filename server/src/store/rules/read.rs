@@ -5,7 +5,7 @@
 
 use switchboard_protocol::{Message, Name, Role, Token};
 
-use super::{AgentRow, Reads, ReplyChunk, ResumeCap};
+use super::{AgentRow, Notes, Reads, ReplyChunk, ResumeCap};
 use crate::identity::Identity;
 use crate::store::{Backlog, Standing};
 use crate::token;
@@ -40,16 +40,19 @@ pub(in crate::store) fn authenticate<R: Reads>(
 }
 
 /// The ids of a page of `user`'s conversation, oldest first (its
-/// messages are read a chunk at a time, [`chunk`]); `None` if there is no
-/// such user.
+/// messages are read a chunk at a time, [`chunk`]), with or without the
+/// agents' notes; `None` if there is no such user.
 pub(in crate::store) fn history<R: Reads>(
     reads: &mut R,
     user: &Name,
     before: Option<u64>,
     limit: u32,
+    notes: Notes,
 ) -> Result<Option<Vec<u64>>, R::Error> {
     match reads.find_user(user)? {
-        Some(row) => reads.conversation_ids(row.id, before, limit).map(Some),
+        Some(row) => reads
+            .conversation_ids(row.id, before, limit, notes)
+            .map(Some),
         None => Ok(None),
     }
 }
@@ -69,8 +72,8 @@ pub(in crate::store) fn chunk<R: Reads>(
 /// from (read first, so a backend whose snapshot starts at the first read
 /// positions exactly what follows).
 ///
-/// A user gets their own conversation (or what came `since`) and the agent
-/// holding it, if any; an agent gets the waiting queue (or everyone's
+/// A user gets their own conversation (or what came `since`), never its
+/// notes, and the agent holding it, if any; an agent gets the waiting queue (or everyone's
 /// messages `since`) and every held conversation. A `since` resume stops
 /// at `cap`.
 ///
@@ -101,8 +104,11 @@ pub(in crate::store) fn backlog<R: Reads>(
                 return Ok(backlog);
             };
             let (ids, truncated) = match since {
-                Some(since) => reads.conversation_ids_since(user.id, since, cap)?,
-                None => (reads.conversation_ids(user.id, None, limit)?, false),
+                Some(since) => reads.conversation_ids_since(user.id, since, cap, Notes::Hidden)?,
+                None => (
+                    reads.conversation_ids(user.id, None, limit, Notes::Hidden)?,
+                    false,
+                ),
             };
             backlog.messages = self::chunk(reads, &ids, chunk)?;
             backlog.rest = ids[backlog.messages.len()..].to_vec();

@@ -1,10 +1,31 @@
 //! [`Reads`]: what the read rules ([`super::read`]) ask of a backend, all
 //! from one consistent snapshot.
 
-use switchboard_protocol::{Message, Name};
+use switchboard_protocol::{Message, Name, Role};
 
 use super::{AgentRow, UserRow};
 use crate::event::Seq;
+
+/// Whether a read of one conversation holds the agents' private notes
+/// (protocol version 2). Agents read a conversation with its notes in
+/// place; **the user never sees a note**: not in a `history` page, not in
+/// the backlog nor its count, not in a `since` resume (live delivery keeps
+/// the same promise in `fanout/deliver.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notes {
+    Shown,
+    Hidden,
+}
+
+impl Notes {
+    /// What `role` may read.
+    pub fn seen_by(role: Role) -> Self {
+        match role {
+            Role::Agent => Notes::Shown,
+            Role::User => Notes::Hidden,
+        }
+    }
+}
 
 /// How much a `since` resume returns at most: a number of messages, and a
 /// total of body bytes. Without the second, 10,000 messages of 4,096
@@ -49,22 +70,28 @@ pub(in crate::store) trait Reads {
     fn find_agent(&mut self, name: &Name) -> Result<Option<AgentRow>, Self::Error>;
     /// The ids of the `limit` latest messages of one conversation older
     /// than `before` (any id, of this conversation or not), oldest first.
+    /// With `Notes::Hidden`, notes are neither listed nor counted: a page
+    /// holds `limit` of the user's messages and agents' answers.
     fn conversation_ids(
         &mut self,
         user_id: i64,
         before: Option<u64>,
         limit: u32,
+        notes: Notes,
     ) -> Result<Vec<u64>, Self::Error>;
     /// The ids of one conversation's messages after `since`, oldest first:
-    /// the newest that fit `cap`, and whether some were left out.
+    /// the newest that fit `cap`, and whether some were left out; notes,
+    /// when hidden, neither listed nor counted against `cap`.
     fn conversation_ids_since(
         &mut self,
         user_id: i64,
         since: u64,
         cap: ResumeCap,
+        notes: Notes,
     ) -> Result<(Vec<u64>, bool), Self::Error>;
-    /// Everyone's messages after `since`, oldest first: the newest that fit
-    /// `cap`, and whether some were left out.
+    /// Everyone's messages after `since`, notes included (agents only read
+    /// this), oldest first: the newest that fit `cap`, and whether some
+    /// were left out.
     fn messages_since(
         &mut self,
         since: u64,

@@ -33,6 +33,21 @@ pub struct AgentRow {
     pub supervisor: bool,
 }
 
+/// A message to store, as the rules decided it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub ts: Timestamp,
+    /// The conversation: its user's row id.
+    pub user_id: i64,
+    /// Who wrote it; `None`: the user.
+    pub agent_id: Option<i64>,
+    pub body: &'a Body,
+    pub priority: Priority,
+    /// An agent's private note (protocol version 2): readers show it to
+    /// agents only ([`Notes`](super::Notes)).
+    pub note: bool,
+}
+
 /// A release left due by an agent removed and added again before a server
 /// announced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,17 +123,10 @@ pub(in crate::store) trait Tables {
         message_id: u64,
     ) -> Result<(), Self::Error>;
     fn message_by_id(&mut self, id: u64) -> Result<Message, Self::Error>;
-    /// Stores a message at the end of its conversation (`agent_id` `None`:
-    /// the user wrote it); returns its id, larger than every id committed
-    /// before it (see the ordering contract above).
-    fn insert_message(
-        &mut self,
-        ts: Timestamp,
-        user_id: i64,
-        agent_id: Option<i64>,
-        body: &Body,
-        priority: Priority,
-    ) -> Result<u64, Self::Error>;
+    /// Stores a message at the end of its conversation; returns its id,
+    /// larger than every id committed before it (see the ordering contract
+    /// above).
+    fn insert_message(&mut self, message: NewMessage<'_>) -> Result<u64, Self::Error>;
     /// Puts a user's message in the agents' queue: most urgent first, then
     /// oldest ([`Reads::waiting_queue`](super::Reads::waiting_queue)).
     fn add_waiting(

@@ -11,7 +11,7 @@
 
 use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token};
 
-use super::Tables;
+use super::{NewMessage, Tables};
 use crate::assignment::{self, Decision};
 use crate::event::{Answer, ConnId, Event, Member, NodeId, Origin, Refusal};
 use crate::store::{Registration, SendRequest};
@@ -45,7 +45,10 @@ pub(in crate::store) fn register_user<T: Tables, E: From<T::Error>>(
 
 /// A `send`, from a user into their own conversation or from an agent to a
 /// user: stored, or refused with the reason, or (a key seen before)
-/// answered with the message that key already stored.
+/// answered with the message that key already stored. An agent's note
+/// (protocol version 2) is stored in the conversation like an answer but
+/// neither needs, takes nor changes the holder, and answers nothing: the
+/// user's questions stay waiting.
 pub(in crate::store) fn store_message<T: Tables>(
     tables: &mut T,
     clock: &mut Clock,
@@ -58,6 +61,7 @@ pub(in crate::store) fn store_message<T: Tables>(
         body,
         priority,
         key,
+        note,
     } = request;
     // A user's own message needs only the user's id; an agent's answer also
     // needs who holds the conversation.
@@ -93,7 +97,9 @@ pub(in crate::store) fn store_message<T: Tables>(
         }));
     }
     let mut taken_by = None;
-    if let Some((agent, assigned)) = &agent {
+    if let Some((agent, assigned)) = &agent
+        && !note
+    {
         let holder = assigned.as_ref().map(|(_, name)| name);
         match assignment::decide(holder, &&agent.name) {
             Decision::Take => {
@@ -120,13 +126,14 @@ pub(in crate::store) fn store_message<T: Tables>(
     } else {
         *priority
     };
-    let id = tables.insert_message(
+    let id = tables.insert_message(NewMessage {
         ts,
-        customer_id,
-        agent.as_ref().map(|(a, _)| a.id),
+        user_id: customer_id,
+        agent_id: agent.as_ref().map(|(a, _)| a.id),
         body,
         priority,
-    )?;
+        note: *note,
+    })?;
     if agent.is_none() {
         tables.add_waiting(id, customer_id, priority)?;
     }
@@ -142,6 +149,7 @@ pub(in crate::store) fn store_message<T: Tables>(
             agent.map(|(a, _)| a.name),
             body.clone(),
             priority,
+            *note,
         ),
         taken_by,
     }))
@@ -161,6 +169,7 @@ fn message(
     agent: Option<Name>,
     body: Body,
     priority: Priority,
+    note: bool,
 ) -> Message {
     Message {
         id,
@@ -174,6 +183,7 @@ fn message(
         agent,
         body,
         priority,
+        note,
     }
 }
 

@@ -218,7 +218,7 @@ impl Export for UserRecord {
 
 impl Export for MessageRecord {
     const SELECT: &'static str =
-        "SELECT id, ts_us, user_id, agent_id, body, priority FROM messages ORDER BY id";
+        "SELECT id, ts_us, user_id, agent_id, body, priority, note FROM messages ORDER BY id";
     const COUNT: &'static str = "SELECT count(*) FROM messages";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -229,6 +229,7 @@ impl Export for MessageRecord {
             agent_id: row.get(3)?,
             body: row.get(4)?,
             priority: row.get(5)?,
+            note: row.get(6)?,
         })
     }
 }

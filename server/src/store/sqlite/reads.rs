@@ -10,7 +10,7 @@ use super::queries;
 use crate::event::Seq;
 use crate::store::AgentCredential;
 use crate::store::backend::ReadBackend;
-use crate::store::rules::{AgentRow, Reads, ResumeCap, UserRow};
+use crate::store::rules::{AgentRow, Notes, Reads, ResumeCap, UserRow};
 
 /// The reads of one snapshot: a reader's connection, in a read transaction
 /// when a rule makes more than one read.
@@ -32,8 +32,9 @@ impl Reads for Snapshot<'_> {
         user_id: i64,
         before: Option<u64>,
         limit: u32,
+        notes: Notes,
     ) -> Result<Vec<u64>, Self::Error> {
-        queries::conversation_ids(self.0, user_id, before, limit)
+        queries::conversation_ids(self.0, user_id, before, limit, notes)
     }
 
     fn conversation_ids_since(
@@ -41,8 +42,9 @@ impl Reads for Snapshot<'_> {
         user_id: i64,
         since: u64,
         cap: ResumeCap,
+        notes: Notes,
     ) -> Result<(Vec<u64>, bool), Self::Error> {
-        queries::conversation_ids_since(self.0, user_id, since, cap)
+        queries::conversation_ids_since(self.0, user_id, since, cap, notes)
     }
 
     fn messages_since(

@@ -169,6 +169,12 @@ const MIGRATIONS: &[&str] = &[
     // resolve and transfer any conversation. Every agent from before is not
     // one; `agent promote NAME` makes one.
     "ALTER TABLE agents ADD COLUMN supervisor INTEGER NOT NULL DEFAULT 0;",
+    // 10: private notes (protocol version 2): an agent's message for
+    // colleagues, kept in the user's chain like any other (agents read the
+    // conversation with its notes in place) and skipped by every walk made
+    // for the user and by the waiting queue's (`queries::messages`,
+    // `queries::waiting`). Every message from before is not one.
+    "ALTER TABLE messages ADD COLUMN note INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version from which new names are checked ignoring case.

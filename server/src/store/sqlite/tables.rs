@@ -1,7 +1,7 @@
 //! The writer's per-message statements and the rules' [`Tables`] in SQLite.
 
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
-use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp};
+use switchboard_protocol::{Message, Name, Priority, Role, Timestamp};
 
 use super::queries::messages::{
     ADD_MARK, INSERT_MESSAGE, LAST_MESSAGE, MARK_EVERY, SET_LAST_MESSAGE, read_conversation_end,
@@ -13,7 +13,7 @@ use super::queries::{
     insert_key, insert_user, message_by_id, names_like, priority_to_sql, set_assignment,
     take_releases_due,
 };
-use crate::store::rules::{ReleaseDue, Tables};
+use crate::store::rules::{NewMessage, ReleaseDue, Tables};
 
 /// The statements the writer runs for every message, taken out of the
 /// statement cache once per group instead of at every use: a lookup hashes
@@ -55,16 +55,16 @@ impl<'c> HotStatements<'c> {
             .optional()
     }
 
-    /// Stores a message at the end of its conversation (`agent_id` `None`:
-    /// the user wrote it); returns its id.
-    pub fn insert_message(
-        &mut self,
-        ts: Timestamp,
-        user_id: i64,
-        agent_id: Option<i64>,
-        body: &Body,
-        priority: Priority,
-    ) -> Result<u64> {
+    /// Stores a message at the end of its conversation; returns its id.
+    pub fn insert_message(&mut self, message: NewMessage<'_>) -> Result<u64> {
+        let NewMessage {
+            ts,
+            user_id,
+            agent_id,
+            body,
+            priority,
+            note,
+        } = message;
         let end = read_conversation_end(&mut self.last_message, user_id)?;
         let (prev_id, length) = match end {
             Some((last, length)) => (Some(last), length + 1),
@@ -76,7 +76,8 @@ impl<'c> HotStatements<'c> {
             agent_id,
             body.as_str(),
             priority_to_sql(priority),
-            prev_id.map(|id| id as i64)
+            prev_id.map(|id| id as i64),
+            note
         ])?;
         let id = self.conn.last_insert_rowid();
         self.set_last_message
@@ -145,15 +146,8 @@ impl Tables for HotStatements<'_> {
         message_by_id(self.conn, id)
     }
 
-    fn insert_message(
-        &mut self,
-        ts: Timestamp,
-        user_id: i64,
-        agent_id: Option<i64>,
-        body: &Body,
-        priority: Priority,
-    ) -> Result<u64> {
-        HotStatements::insert_message(self, ts, user_id, agent_id, body, priority)
+    fn insert_message(&mut self, message: NewMessage<'_>) -> Result<u64> {
+        HotStatements::insert_message(self, message)
     }
 
     fn add_waiting(&mut self, message_id: u64, user_id: i64, priority: Priority) -> Result<()> {

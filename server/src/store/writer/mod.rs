@@ -422,6 +422,7 @@ mod tests {
             body: Body::parse(body, 100).expect("valid"),
             priority: Priority::Normal,
             key: None,
+            note: false,
         })
     }
 

@@ -32,6 +32,7 @@ fn send(conn: ConnId, body: &str, key: Option<&str>) -> WriteJob {
         body: Body::parse(body, 100).expect("valid"),
         priority: Priority::Normal,
         key: key.map(|key| Key::new(key).expect("a valid key")),
+        note: false,
     })
 }
 

@@ -13,19 +13,19 @@ use crate::store::postgres::held_back::{KeyRow, MessageRow, WaitingRow};
 
 const APPEND: &str = "WITH
     m AS (
-        INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority)
+        INSERT INTO messages (id, ts_us, user_id, agent_id, body, priority, note)
         SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[],
-                             $5::TEXT[], $6::BIGINT[])
+                             $5::TEXT[], $6::BIGINT[], $7::BOOLEAN[])
     ),
     w AS (
         INSERT INTO waiting (message_id, user_id, urgency)
-        SELECT * FROM unnest($7::BIGINT[], $8::BIGINT[], $9::BIGINT[])
+        SELECT * FROM unnest($8::BIGINT[], $9::BIGINT[], $10::BIGINT[])
     ),
     k AS (
         INSERT INTO send_keys (sender_role, sender_id, key, message_id)
-        SELECT * FROM unnest($10::BIGINT[], $11::BIGINT[], $12::TEXT[], $13::BIGINT[])
+        SELECT * FROM unnest($11::BIGINT[], $12::BIGINT[], $13::TEXT[], $14::BIGINT[])
     )
-    UPDATE sb_clock SET last_message_id = $14, last_ts_us = greatest(last_ts_us, $15)";
+    UPDATE sb_clock SET last_message_id = $15, last_ts_us = greatest(last_ts_us, $16)";
 
 /// Inserts the rows and moves the sequencer row to `last_id`, stamped no
 /// earlier than `last_ts_us`.
@@ -40,6 +40,7 @@ pub(in crate::store::postgres) fn write(
     let column = |pick: fn(&MessageRow) -> i64| messages.iter().map(pick).collect::<Vec<i64>>();
     let agent_ids: Vec<Option<i64>> = messages.iter().map(|row| row.agent_id).collect();
     let bodies: Vec<&str> = messages.iter().map(|row| row.body.as_str()).collect();
+    let notes: Vec<bool> = messages.iter().map(|row| row.note).collect();
     let waiting_column =
         |pick: fn(&WaitingRow) -> i64| waiting.iter().map(pick).collect::<Vec<i64>>();
     let key_column = |pick: fn(&KeyRow) -> i64| keys.iter().map(pick).collect::<Vec<i64>>();
@@ -53,6 +54,7 @@ pub(in crate::store::postgres) fn write(
             &agent_ids,
             &bodies,
             &column(|row| row.priority),
+            &notes,
             &waiting_column(|row| row.message_id),
             &waiting_column(|row| row.user_id),
             &waiting_column(|row| row.urgency),

@@ -9,7 +9,7 @@ use switchboard_protocol::Message;
 use super::super::conn::Conn;
 use super::super::{PostgresError, Result};
 use super::{collect_messages, get, message_from_row, select_messages, sql_id};
-use crate::store::rules::ResumeCap;
+use crate::store::rules::{Notes, ResumeCap};
 
 const MESSAGE_BY_ID: &str = select_messages!("WHERE m.id = $1");
 const MESSAGES_BY_IDS: &str = select_messages!("WHERE m.id = ANY($1)");
@@ -18,22 +18,31 @@ pub(in crate::store::postgres) fn message_by_id(conn: &mut Conn, id: u64) -> Res
     message_from_row(&conn.query_one(MESSAGE_BY_ID, &[&sql_id(id)])?)
 }
 
+/// `$n` of a query that reads one conversation: true when its notes are
+/// shown, for `AND (NOT note OR $n)`.
+fn notes_shown(notes: Notes) -> bool {
+    notes == Notes::Shown
+}
+
 /// The ids of the `limit` latest messages of one conversation older than
-/// `before` (any id), oldest first.
+/// `before` (any id), oldest first; notes only when shown.
 pub(in crate::store::postgres) fn conversation_ids(
     conn: &mut Conn,
     user_id: i64,
     before: Option<u64>,
     limit: u32,
+    notes: Notes,
 ) -> Result<Vec<u64>> {
     let rows = conn.query(
         "SELECT id FROM (
-            SELECT id FROM messages WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3
+            SELECT id FROM messages WHERE user_id = $1 AND id < $2 AND (NOT note OR $4)
+            ORDER BY id DESC LIMIT $3
          ) page ORDER BY id",
         &[
             &user_id,
             &before.map_or(i64::MAX, sql_id),
             &i64::from(limit),
+            &notes_shown(notes),
         ],
     )?;
     rows.iter()
@@ -42,18 +51,24 @@ pub(in crate::store::postgres) fn conversation_ids(
 }
 
 /// The ids of one conversation's messages after `since`, oldest first: the
-/// newest that fit `cap`, and whether some were left out. Reads ids and
-/// body sizes only (`octet_length`), never the bodies.
+/// newest that fit `cap`, and whether some were left out; notes only when
+/// shown. Reads ids and body sizes only (`octet_length`), never the bodies.
 pub(in crate::store::postgres) fn conversation_ids_since(
     conn: &mut Conn,
     user_id: i64,
     since: u64,
     cap: ResumeCap,
+    notes: Notes,
 ) -> Result<(Vec<u64>, bool)> {
     let rows = conn.query(
         "SELECT id, octet_length(body)::BIGINT FROM messages
-         WHERE user_id = $1 AND id > $2 ORDER BY id DESC LIMIT $3",
-        &[&user_id, &sql_id(since), &(i64::from(cap.messages) + 1)],
+         WHERE user_id = $1 AND id > $2 AND (NOT note OR $4) ORDER BY id DESC LIMIT $3",
+        &[
+            &user_id,
+            &sql_id(since),
+            &(i64::from(cap.messages) + 1),
+            &notes_shown(notes),
+        ],
     )?;
     let (mut kept, mut body_bytes, mut truncated) = (Vec::new(), 0, false);
     for row in &rows {

@@ -31,7 +31,7 @@ pub(super) mod waiting;
 macro_rules! select_messages {
     ($tail:literal) => {
         concat!(
-            "SELECT m.id, m.ts_us, u.name, a.name, m.body, m.priority
+            "SELECT m.id, m.ts_us, u.name, a.name, m.body, m.priority, m.note
              FROM messages m JOIN users u ON u.id = m.user_id
              LEFT JOIN agents a ON a.id = m.agent_id ",
             $tail
@@ -79,6 +79,7 @@ pub(super) fn message_from_row(row: &Row) -> Result<Message> {
         body: Body::parse_stored(body, usize::MAX)
             .map_err(|error| PostgresError::Corrupt(format!("message body: {error}")))?,
         priority: priority_from_sql(get(row, 5)?),
+        note: get(row, 6)?,
     })
 }
 

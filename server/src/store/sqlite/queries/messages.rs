@@ -8,7 +8,7 @@ use switchboard_protocol::{Message, Timestamp};
 
 use super::{Result, message_from_row, sql_id};
 use crate::event::Seq;
-use crate::store::rules::ResumeCap;
+use crate::store::rules::{Notes, ResumeCap};
 #[cfg(test)]
 use crate::store::sqlite::tables::HotStatements;
 
@@ -16,8 +16,8 @@ pub(crate) const MESSAGE_BY_ID: &str = select_messages!("messages m WHERE m.id =
 pub(crate) const LAST_MESSAGE: &str =
     "SELECT last_message_id, length FROM conversations WHERE user_id = ?1";
 pub(crate) const INSERT_MESSAGE: &str =
-    "INSERT INTO messages (ts_us, user_id, agent_id, body, priority, prev_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO messages (ts_us, user_id, agent_id, body, priority, prev_id, note)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 /// Not `length = length + 1 ... RETURNING length`: RETURNING goes through a
 /// temporary table and made the writer's whole per-message cost a third
 /// higher (callgrind); the writer reads the length with the last message.
@@ -38,7 +38,14 @@ pub fn insert_message(
     body: &Body,
     priority: Priority,
 ) -> Result<u64> {
-    HotStatements::new(conn)?.insert_message(ts, user_id, agent_id, body, priority)
+    HotStatements::new(conn)?.insert_message(crate::store::rules::NewMessage {
+        ts,
+        user_id,
+        agent_id,
+        body,
+        priority,
+        note: false,
+    })
 }
 
 /// The newest message of a conversation, where its chain starts.
@@ -68,20 +75,26 @@ pub(crate) fn read_conversation_end(
 /// including) the first id at or below `?2`, stopping once the bodies walked
 /// pass `?4` bytes (the first message past it still comes, so the caller
 /// sees that more were left), at most `?3` messages: each message's id and
-/// body size. `ORDER BY` makes SQLite read every row the walk yields before
-/// the first comes out: without this stop, a resume capped at 8 MiB still
-/// walked all 10,000 messages (`octet_length` reads a body's size without
-/// its text).
-const CHAIN_IDS_NEWEST_FIRST_WITHIN: &str = "WITH RECURSIVE chain(id, bytes) AS (
-        SELECT ?1, 0 WHERE ?1 > ?2
+/// body size. With `?5` = 1 notes are hidden: walked over, neither listed
+/// nor counted. `ORDER BY` makes SQLite read every row the walk yields
+/// before the first comes out: without this stop, a resume capped at 8 MiB
+/// still walked all 10,000 messages (`octet_length` reads a body's size
+/// without its text). Each row carries how many listed messages, and how
+/// many of their bytes, come after it (`shown`, `bytes`).
+const CHAIN_IDS_NEWEST_FIRST_WITHIN: &str =
+    "WITH RECURSIVE chain(id, hidden, length, prev, shown, bytes) AS (
+        SELECT id, note AND ?5, octet_length(body), prev_id, 0, 0
+        FROM messages WHERE id = ?1 AND id > ?2 AND ?3 > 0
         UNION ALL
-        SELECT m.prev_id, chain.bytes + octet_length(m.body)
-        FROM chain JOIN messages m ON m.id = chain.id
-        WHERE m.prev_id > ?2 AND chain.bytes + octet_length(m.body) <= ?4
-        LIMIT ?3
+        SELECT m.id, m.note AND ?5, octet_length(m.body), m.prev_id,
+               chain.shown + (1 - chain.hidden),
+               chain.bytes + (1 - chain.hidden) * chain.length
+        FROM chain JOIN messages m ON m.id = chain.prev
+        WHERE m.id > ?2
+          AND chain.shown + (1 - chain.hidden) < ?3
+          AND chain.bytes + (1 - chain.hidden) * chain.length <= ?4
      )
-     SELECT m.id, octet_length(m.body)
-     FROM chain CROSS JOIN messages m ON m.id = chain.id ORDER BY m.id DESC";
+     SELECT id, length FROM chain WHERE hidden = 0 ORDER BY id DESC";
 /// Everyone's messages above `?1`, newest first, at most `?2`.
 const ALL_NEWEST_FIRST: &str =
     select_messages!("messages m WHERE m.id > ?1 ORDER BY m.id DESC LIMIT ?2");
@@ -133,14 +146,21 @@ pub fn last_timestamp(conn: &Connection) -> Result<Option<Timestamp>> {
     .map(|micros| micros.map(Timestamp::from_micros))
 }
 
+/// `?n` of a chain walk: 1 when notes are hidden from the reader.
+fn hides_notes(notes: Notes) -> bool {
+    notes == Notes::Hidden
+}
+
 /// The ids of the `limit` latest messages of one conversation older than
-/// `before`, oldest first: a page's plan, a few bytes a message, whose
-/// messages are then read a chunk at a time ([`messages_by_id`]).
+/// `before`, oldest first (notes only when shown): a page's plan, a few
+/// bytes a message, whose messages are then read a chunk at a time
+/// ([`messages_by_id`]).
 pub fn conversation_ids(
     conn: &Connection,
     user_id: i64,
     before: Option<u64>,
     limit: u32,
+    notes: Notes,
 ) -> Result<Vec<u64>> {
     let last = last_message(conn, user_id)?;
     let from = match (before, last) {
@@ -153,9 +173,10 @@ pub fn conversation_ids(
         return Ok(Vec::new());
     };
     let mut statement = conn.prepare_cached(CHAIN_IDS_OLDEST_FIRST)?;
-    let rows = statement.query_map(params![sql_id(from), 0, i64::from(limit)], |row| {
-        row.get::<_, i64>(0).map(|id| id as u64)
-    })?;
+    let rows = statement.query_map(
+        params![sql_id(from), i64::from(limit), hides_notes(notes)],
+        |row| row.get::<_, i64>(0).map(|id| id as u64),
+    )?;
     rows.collect()
 }
 
@@ -168,7 +189,7 @@ pub fn conversation(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Message>> {
-    let ids = conversation_ids(conn, user_id, before, limit)?;
+    let ids = conversation_ids(conn, user_id, before, limit, Notes::Shown)?;
     messages_by_id(conn, &ids, usize::MAX)
 }
 
@@ -191,9 +212,19 @@ pub fn messages_by_id(conn: &Connection, ids: &[u64], body_bytes: usize) -> Resu
     Ok(messages)
 }
 
-/// A conversation's ids, oldest first: from `?1` down the chain, above
-/// `?2`, at most `?3`.
-const CHAIN_IDS_OLDEST_FIRST: &str = concat!(chain!(), "SELECT id FROM chain ORDER BY id");
+/// A conversation's ids, oldest first: from `?1` down the chain, at most
+/// `?2`; with `?3` = 1 notes are hidden: walked over, neither listed nor
+/// counted. Each row carries how many listed messages it and the newer
+/// ones make (`shown`); the walk stops when that reaches `?2`.
+const CHAIN_IDS_OLDEST_FIRST: &str = "WITH RECURSIVE chain(id, hidden, prev, shown) AS (
+        SELECT id, note AND ?3, prev_id, 1 - (note AND ?3)
+        FROM messages WHERE id = ?1 AND ?2 > 0
+        UNION ALL
+        SELECT m.id, m.note AND ?3, m.prev_id, chain.shown + 1 - (m.note AND ?3)
+        FROM chain JOIN messages m ON m.id = chain.prev
+        WHERE chain.shown < ?2
+     )
+     SELECT id FROM chain WHERE hidden = 0 ORDER BY id";
 
 /// Every this many messages of a conversation, one is listed in
 /// `conversation_marks` (schema migration 5 marks existing conversations
@@ -257,14 +288,15 @@ pub fn messages_since(
     Ok((messages, truncated))
 }
 
-/// The ids of one conversation's messages after `since`, oldest first: the
-/// newest that fit `cap`, and whether some were left out (a user's resume,
-/// read a chunk at a time afterwards).
+/// The ids of one conversation's messages after `since`, oldest first (notes
+/// only when shown): the newest that fit `cap`, and whether some were left
+/// out (a user's resume, read a chunk at a time afterwards).
 pub fn conversation_ids_since(
     conn: &Connection,
     user_id: i64,
     since: u64,
     cap: ResumeCap,
+    notes: Notes,
 ) -> Result<(Vec<u64>, bool)> {
     let Some(from) = last_message(conn, user_id)? else {
         return Ok((Vec::new(), false));
@@ -274,7 +306,8 @@ pub fn conversation_ids_since(
         sql_id(from),
         sql_id(since),
         i64::from(cap.messages) + 1,
-        i64::try_from(cap.body_bytes).unwrap_or(i64::MAX)
+        i64::try_from(cap.body_bytes).unwrap_or(i64::MAX),
+        hides_notes(notes)
     ])?;
     let (mut kept, mut body_bytes, mut truncated) = (Vec::new(), 0, false);
     while let Some(row) = rows.next()? {
@@ -410,7 +443,7 @@ mod tests {
         let rows = conn
             .prepare(CHAIN_IDS_NEWEST_FIRST_WITHIN)
             .expect("prepares")
-            .query_map(params![last as i64, 0, 1_000, 25], |row| {
+            .query_map(params![last as i64, 0, 1_000, 25, false], |row| {
                 row.get::<_, i64>(0)
             })
             .expect("queries")
@@ -427,6 +460,7 @@ mod tests {
                 messages: 1_000,
                 body_bytes: 25,
             },
+            Notes::Hidden,
         )
         .expect("reads");
         assert!(truncated);

@@ -42,25 +42,10 @@ macro_rules! select_messages {
             "SELECT m.id, m.ts_us,
                     (SELECT name FROM users WHERE id = m.user_id),
                     (SELECT name FROM agents WHERE id = m.agent_id),
-                    m.body, m.priority
+                    m.body, m.priority, m.note
              FROM ",
             $tail
         )
-    };
-}
-
-/// A conversation's chain, newest first, from message `?1` back to (not
-/// including) the first id at or below `?2`, at most `?3` messages. LIMIT
-/// inside the recursion stops the walk, not just its output.
-macro_rules! chain {
-    () => {
-        "WITH RECURSIVE chain(id) AS (
-            SELECT ?1 WHERE ?1 > ?2
-            UNION ALL
-            SELECT m.prev_id FROM chain JOIN messages m ON m.id = chain.id
-            WHERE m.prev_id > ?2
-            LIMIT ?3
-         ) "
     };
 }
 
@@ -82,6 +67,7 @@ fn message_from_row(row: &Row<'_>) -> Result<Message> {
         agent,
         body: Body::parse_stored(&body, usize::MAX).map_err(|e| conversion_error(4, e))?,
         priority: priority_from_sql(row.get(5)?),
+        note: row.get(6)?,
     })
 }
 

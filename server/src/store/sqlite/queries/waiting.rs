@@ -25,24 +25,27 @@ pub fn add_waiting(
 }
 
 /// The waiting messages at the newest end of a conversation, from `?1`, its
-/// newest message, back. The walk goes one message past the last waiting one
-/// (deleting that one is a no-op); a waiting entry's urgency is its
-/// message's priority, which makes each lookup a key lookup.
-const CLEAR_WAITING: &str = "WITH RECURSIVE chain(id, urgency, prev) AS (
-        SELECT id, priority, prev_id FROM messages WHERE id = ?1
+/// newest message, back. The walk steps over notes (never waiting, and
+/// written between waiting messages without answering them) and goes one
+/// message past the last waiting one (deleting that one, or a note, is a
+/// no-op); a waiting entry's urgency is its message's priority, which makes
+/// each lookup a key lookup.
+const CLEAR_WAITING: &str = "WITH RECURSIVE chain(id, urgency, prev, note) AS (
+        SELECT id, priority, prev_id, note FROM messages WHERE id = ?1
         UNION ALL
-        SELECT m.id, m.priority, m.prev_id FROM chain JOIN messages m ON m.id = chain.prev
-        WHERE EXISTS (
+        SELECT m.id, m.priority, m.prev_id, m.note FROM chain JOIN messages m ON m.id = chain.prev
+        WHERE chain.note OR EXISTS (
             SELECT 1 FROM waiting w WHERE w.urgency = chain.urgency AND w.message_id = chain.id
         )
      )
      DELETE FROM waiting WHERE (urgency, message_id) IN (SELECT urgency, id FROM chain)";
 
-/// The user's messages stop waiting: an agent answered or let go.
+/// The user's messages stop waiting: an agent answered, or the
+/// conversation was resolved.
 ///
-/// They are the newest of the conversation (every answer or release clears
-/// them all), so the walk back along the chain stops at the first message
-/// that is not waiting.
+/// They are the newest of the conversation but for notes (every answer or
+/// resolve clears them all), so the walk back along the chain stops at the
+/// first message that is neither waiting nor a note.
 pub fn clear_waiting(conn: &Connection, user_id: i64) -> Result<u64> {
     let Some(last) = last_message(conn, user_id)? else {
         return Ok(0);
