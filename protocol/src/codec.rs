@@ -789,13 +789,15 @@ mod tests {
                 arb_id(),
                 arb_name(),
                 arb_name(),
-                proptest::option::of(arb_name())
+                proptest::option::of(arb_name()),
+                any::<bool>()
             )
-                .prop_map(|(id, user, agent, by)| ServerFrame::Released {
+                .prop_map(|(id, user, agent, by, offline)| ServerFrame::Released {
                     id,
                     user,
                     agent,
-                    by
+                    by,
+                    reason: offline.then_some(crate::frame::ReleaseReason::AgentOffline)
                 }),
             (arb_id(), arb_name(), arb_name())
                 .prop_map(|(id, user, agent)| ServerFrame::Resolved { id, user, agent }),

@@ -113,6 +113,15 @@ impl ClientFrame {
     }
 }
 
+/// Why the server let go of a conversation that nobody released
+/// (version 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    /// Its holder had no subscribed connection for `--release-after`.
+    AgentOffline,
+}
+
 /// A reply or an event from the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -163,6 +172,10 @@ pub enum ServerFrame {
         /// Who released it, when not the holder (a supervisor).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<Name>,
+        /// Why the server released it on its own (version 2), when nobody
+        /// asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<ReleaseReason>,
     },
     /// Version 2: the reply to `resolve` (with `id`) and the event others
     /// get (without).
@@ -363,9 +376,9 @@ mod tests {
                 ServerFrame::Greeting {
                     server: "switchboard".into(),
                     version: "0.1.0".into(),
-                    protocol: 1,
+                    protocol: 2,
                 },
-                r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1}"#,
+                r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":2}"#,
             ),
             (
                 ServerFrame::Welcome {
@@ -448,8 +461,19 @@ mod tests {
                     user: name("ana"),
                     agent: name("alice"),
                     by: None,
+                    reason: None,
                 },
                 r#"{"type":"released","user":"ana","agent":"alice"}"#,
+            ),
+            (
+                ServerFrame::Released {
+                    id: None,
+                    user: name("ana"),
+                    agent: name("alice"),
+                    by: None,
+                    reason: Some(ReleaseReason::AgentOffline),
+                },
+                r#"{"type":"released","user":"ana","agent":"alice","reason":"agent_offline"}"#,
             ),
             (
                 ServerFrame::Resolved {

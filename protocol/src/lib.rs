@@ -32,15 +32,18 @@ pub mod timestamp;
 pub use backoff::{Backoff, GREETING_TIMEOUT};
 pub use codec::{ClientCodec, FrameCodec, FromLine, ServerCodec};
 pub use error::{ErrorCode, FrameError};
-pub use frame::{ClientFrame, ServerFrame};
+pub use frame::{ClientFrame, ReleaseReason, ServerFrame};
 pub use message::{
     Body, BodyError, Key, Message, Name, NameError, Priority, RequestId, Role, Token,
 };
 pub use server_list::{ServerListError, parse_server_list};
 pub use timestamp::Timestamp;
 
-/// The protocol version announced in the greeting.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version announced in the greeting: 2, "conversation
+/// lifecycle, notes, agent presence" (claim, release, resolve, transfer,
+/// supervisors, auto-release, private notes, agent presence), on top of
+/// version 1.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What the server calls itself in the greeting.
 pub const SERVER_NAME: &str = "switchboard";

@@ -59,6 +59,7 @@ pub mod defaults {
     /// Five minutes: far longer than a person takes to type a first
     /// message, far shorter than a squatter would like to hold a slot.
     pub const IDLE_TIMEOUT_SECS: u64 = 300;
+    pub const RELEASE_AFTER_SECS: u64 = 300;
     pub const OUTBOX_FRAMES: u32 = 8_192;
     pub const OUTBOX_BYTES: u64 = 4 << 20;
     /// Connections the kernel may hold completed for the accept loop; 0
@@ -136,6 +137,9 @@ pub struct Config {
     pub reply_budget_bytes: usize,
     /// Long replies one user may have in flight at once (0: no limit).
     pub replies_per_user: usize,
+    /// How long a conversation's holder may have no subscribed connection
+    /// before the server releases it (protocol version 2; zero: never).
+    pub release_after: Duration,
 }
 
 impl Default for Config {
@@ -170,6 +174,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
             reply_budget_bytes: defaults::REPLY_BUDGET_BYTES as usize,
             replies_per_user: defaults::REPLIES_PER_USER as usize,
+            release_after: Duration::from_secs(defaults::RELEASE_AFTER_SECS),
         }
     }
 }

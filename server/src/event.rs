@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
-use switchboard_protocol::{Message, Name, RequestId, Role};
+use switchboard_protocol::{Message, Name, ReleaseReason, RequestId, Role};
 
 /// Identifies one connection for the life of the server process.
 pub type ConnId = u64;
@@ -98,6 +98,9 @@ pub enum Event {
         agent: Name,
         /// Who released it, when not the holder (a supervisor).
         by: Option<Name>,
+        /// Why the server let go on its own (its holder offline too long);
+        /// `None` for a request's or a removed agent's release.
+        reason: Option<ReleaseReason>,
     },
     /// Who holds a conversation changed without a message (version 2): a
     /// `claim` (`by` none) or a `transfer` (`by` the giver). `origin` is

@@ -118,7 +118,7 @@ pub fn decode(bytes: &[u8]) -> Result<Linked<Batch>, FeedWireError> {
 
 #[cfg(test)]
 mod tests {
-    use switchboard_protocol::{Message, Name, Priority, RequestId, Timestamp};
+    use switchboard_protocol::{Message, Name, Priority, ReleaseReason, RequestId, Timestamp};
 
     use super::*;
     use crate::event::{NodeId, Origin};
@@ -158,6 +158,7 @@ mod tests {
                     user: name("ben"),
                     agent: name("bob"),
                     by: None,
+                    reason: Some(ReleaseReason::AgentOffline),
                 },
                 Event::Assigned {
                     origin: Some(origin.clone()),

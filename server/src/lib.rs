@@ -40,6 +40,7 @@
 pub mod address_rate;
 pub mod admin;
 pub mod assignment;
+pub mod auto_release;
 pub mod buckets_by;
 pub mod cmd;
 pub mod config;

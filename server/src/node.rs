@@ -19,7 +19,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::credentials;
 use crate::event::NodeId;
 use crate::fanout::Router;
 use crate::fanout::bus::Feed;
@@ -36,6 +35,7 @@ use crate::store::shared_feed::LEASE;
 use crate::store::{
     Durability, Location, OpenError, SharedDatabase, Store, StoreError, StoreThreads,
 };
+use crate::{auto_release, credentials};
 
 /// How long a starting cluster node waits for removed agents'
 /// conversations to be released before it serves anyway.
@@ -183,6 +183,11 @@ impl Node {
         let watcher = tokio::spawn(credentials::watch(
             services.store.clone(),
             services.router.clone(),
+            stopping.clone(),
+        ));
+        tokio::spawn(auto_release::watch(
+            services.store.clone(),
+            services.config.release_after,
             stopping.clone(),
         ));
         Node {

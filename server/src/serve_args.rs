@@ -128,6 +128,11 @@ pub(crate) struct ServeArgs {
     /// a `send` or `release` before it is closed (0: no limit).
     #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", default_value_t = defaults::IDLE_TIMEOUT_SECS)]
     idle_timeout: u64,
+    /// Seconds a conversation's holder may have no subscribed connection
+    /// (on any node) before the server puts the conversation back in the
+    /// queue, its questions still waiting (0: never).
+    #[arg(long, env = "SWITCHBOARD_RELEASE_AFTER", default_value_t = defaults::RELEASE_AFTER_SECS)]
+    release_after: u64,
     /// Frames queued for one connection before it is cut off as `slow_consumer`.
     #[arg(long, env = "SWITCHBOARD_OUTBOX_FRAMES", default_value_t = defaults::OUTBOX_FRAMES,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -220,6 +225,7 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             reply_budget_bytes: usize::try_from(self.reply_budget).unwrap_or(usize::MAX),
             replies_per_user: self.replies_per_user as usize,
+            release_after: Duration::from_secs(self.release_after),
         };
         let db = self.db.location()?;
         if self.nats.is_some() && !matches!(db, Location::Postgres(_)) {

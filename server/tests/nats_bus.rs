@@ -32,6 +32,7 @@ fn released(seq: u64) -> Batch {
             user: name("ana"),
             agent: name("alice"),
             by: None,
+            reason: None,
         }],
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 /// The exact first frame of every connection.
 pub fn greeting() -> Value {
-    json!({"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1})
+    json!({"type":"greeting","server":"switchboard","version":"0.1.0","protocol":2})
 }
 
 /// The event a subscribed agent gets when a user's first connection subscribes

@@ -293,3 +293,50 @@ async fn postgres_stopped_under_load_loses_nothing_and_closes_nothing() {
         );
     }
 }
+
+/// Auto-release (protocol version 2) across a node's death: the holder's
+/// only connection was on the node that dies, and its conversation is not
+/// released early: the agent counts as present until the node's lease
+/// runs out and any survivor sweeps its connections; only then does the
+/// `--release-after` clock start. The survivors then release it, once.
+#[tokio::test]
+async fn a_dead_nodes_agent_keeps_its_conversations_until_the_lease_and_the_limit_are_out() {
+    /// The node's lease (`shared_feed::LEASE`).
+    const LEASE: Duration = Duration::from_secs(5);
+    let Some(nats) = bus() else { return };
+    let Some(cluster) = Cluster::start_with(2, Some(&nats), &["--release-after", "1"]) else {
+        return;
+    };
+    let alice_token = cluster.node(0).add_agent("alice");
+    let bob_token = cluster.node(0).add_agent("bob");
+    let mut seen = Vec::new();
+    let mut bob = agent_at("bob", &bob_token, cluster.node(0).addr(), None, &mut seen).await;
+    let mut alice = agent_at(
+        "alice",
+        &alice_token,
+        cluster.node(1).addr(),
+        None,
+        &mut seen,
+    )
+    .await;
+    let (mut ana, _) = user(cluster.node(0), "ana").await;
+    ana.send_message("hello?").await;
+    let claimed = reply_to(&mut alice, json!({"type":"claim","user":"ana"})).await;
+    assert_eq!(claimed["type"], "assigned", "{claimed}");
+    assert_eq!(next_of(&mut bob, "assigned").await["agent"], "alice");
+    let killed = std::time::Instant::now();
+    cluster.node(1).signal("KILL");
+    drop(alice);
+    let released = next_of_within(&mut bob, "released", Duration::from_secs(40)).await;
+    assert_eq!(
+        released,
+        json!({"type":"released","user":"ana","agent":"alice","reason":"agent_offline"})
+    );
+    assert!(
+        killed.elapsed() >= LEASE,
+        "released {:?} after the node died, within its lease",
+        killed.elapsed()
+    );
+    assert_eq!(next_of(&mut ana, "released").await, released);
+    bob.barrier().await;
+}

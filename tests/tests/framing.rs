@@ -15,7 +15,7 @@ async fn greeting_comes_first_with_exactly_these_fields() {
     let mut client = TestClient::connect_raw(server.addr()).await;
     assert_eq!(
         client.recv().await,
-        json!({"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1})
+        json!({"type":"greeting","server":"switchboard","version":"0.1.0","protocol":2})
     );
 }
 

@@ -3,7 +3,7 @@
 //! the request they answer, and lines the client cannot read.
 
 use switchboard_protocol::{
-    ClientFrame, ErrorCode, FrameError, Message, Name, RequestId, Role, ServerFrame,
+    ClientFrame, ErrorCode, FrameError, Message, Name, ReleaseReason, RequestId, Role, ServerFrame,
 };
 
 use super::actions::send_frame;
@@ -157,16 +157,29 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
         // Back in the queue (protocol version 2): what the customer asked
         // still waits, for whoever takes it next.
         ServerFrame::Released {
-            id, user, agent, ..
+            id,
+            user,
+            agent,
+            reason,
+            ..
         } => {
             app.conversation(&user).holder = None;
-            if id.is_some() {
-                app.notify(format!("released {user}: back in the queue"), false);
-            } else if app.mode == Mode::User {
-                app.notify(
-                    format!("{agent} handed your conversation back: the next agent will answer"),
-                    false,
-                );
+            let offline = reason == Some(ReleaseReason::AgentOffline);
+            let text = match app.mode {
+                _ if id.is_some() => Some(format!("released {user}: back in the queue")),
+                Mode::User if offline => {
+                    Some(format!("{agent} went offline: the next agent will answer"))
+                }
+                Mode::User => Some(format!(
+                    "{agent} handed your conversation back: the next agent will answer"
+                )),
+                Mode::Agent if offline => Some(format!(
+                    "{user} is back in the queue: {agent} was offline too long"
+                )),
+                Mode::Agent => None,
+            };
+            if let Some(text) = text {
+                app.notify(text, false);
             }
         }
         ServerFrame::Resolved { id, user, agent } => {

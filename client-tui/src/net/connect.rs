@@ -401,7 +401,7 @@ mod tests {
             let greeting = ServerFrame::Greeting {
                 server: "switchboard".into(),
                 version: "0.1.0".into(),
-                protocol: 1,
+                protocol: 2,
             };
             lines.send(line_of(&greeting)).await.expect("greets");
             // Hold the connection until the client hangs up.

@@ -421,7 +421,7 @@ mod tests {
             let mut lines = Framed::new(stream, LinesCodec::new());
             lines
                 .send(
-                    r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":1}"#,
+                    r#"{"type":"greeting","server":"switchboard","version":"0.1.0","protocol":2}"#,
                 )
                 .await
                 .expect("greets");

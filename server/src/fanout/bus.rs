@@ -73,6 +73,7 @@ mod tests {
                     user: name.clone(),
                     agent: name,
                     by: None,
+                    reason: None,
                 }],
             }),
             answers: Vec::new(),

@@ -255,6 +255,7 @@ mod tests {
                 user: name.clone(),
                 agent: name,
                 by: None,
+                reason: None,
             }],
         }
     }
@@ -351,6 +352,7 @@ mod tests {
                     user: name.clone(),
                     agent: name,
                     by: None,
+                    reason: None,
                 }],
             },
         }

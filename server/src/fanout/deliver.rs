@@ -61,11 +61,13 @@ impl Registry {
                 user,
                 agent,
                 by,
+                reason,
             } => self.conversation_changed(seq, origin, &user, |id| ServerFrame::Released {
                 id,
                 user: user.clone(),
                 agent: agent.clone(),
                 by: by.clone(),
+                reason,
             }),
             Event::Assigned {
                 origin,
@@ -272,12 +274,14 @@ mod tests {
             user: name("ana"),
             agent: name("zed"),
             by: None,
+            reason: None,
         }));
         let expected = ServerFrame::Released {
             id: None,
             user: name("ana"),
             agent: name("zed"),
             by: None,
+            reason: None,
         };
         for conn in [&mut alice, &mut bob, &mut ana] {
             assert_eq!(conn.frames(), std::slice::from_ref(&expected));

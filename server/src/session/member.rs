@@ -1,11 +1,15 @@
-//! A cluster session's record of its connection (issue 16): written to the
-//! shared database (`sb_connections`) when the connection first
-//! subscribes, committed before its `subscribed` is sent, so that every
-//! node counts it in presence and `agents_online` from a position below
-//! anything that follows; and removed when the session goes, however it
-//! goes (`Drop`). A node that dies leaves its records to the lease sweep
-//! (`crate::lease`).
+//! A session's record of its connection: written when the connection
+//! first subscribes, committed before its `subscribed` is sent, and
+//! removed when the session goes, however it goes (`Drop`). In a cluster
+//! (issue 16) every connection is recorded in the shared database
+//! (`sb_connections`), so that every node counts it in presence and
+//! `agents_online` from a position below anything that follows; a node
+//! that dies leaves its records to the lease sweep (`crate::lease`). Agents'
+//! connections are recorded on one node too: their presence is the clock
+//! of auto-release (protocol version 2, `store/rules/connections.rs`),
+//! which the writer reads in its transaction.
 
+use switchboard_protocol::Role;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Session;
@@ -76,7 +80,8 @@ impl Drop for MemberRecord {
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// In a cluster, a connection's first `subscribe` records it for every
-    /// node's presence first (`member.rs`).
+    /// node's presence first; an agent's, on any server, for auto-release
+    /// (`member.rs`).
     pub(super) async fn record_membership(
         &mut self,
         command: &Command,
@@ -84,7 +89,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), RequestError> {
         if matches!(command, Command::Subscribe(_))
             && self.member.is_none()
-            && self.services.router.in_cluster()
+            && (self.services.router.in_cluster() || identity.role == Role::Agent)
         {
             self.member = Some(MemberRecord::open(&self.services, self.conn, identity).await?);
         }

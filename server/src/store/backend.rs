@@ -121,4 +121,8 @@ pub(super) trait ReadBackend: Send + 'static {
     /// Whether a removed agent still marks a conversation, or a release is
     /// left due: whether the writer has anything to release.
     fn removed_agents_hold_conversations(&mut self) -> Result<bool, Self::Error>;
+    /// Whether a conversation is due for auto-release by the database's
+    /// clock (`after`: `--release-after`): whether the writer has anything
+    /// to release. Asked first, so that an idle server commits nothing.
+    fn offline_holders_due(&mut self, after: std::time::Duration) -> Result<bool, Self::Error>;
 }

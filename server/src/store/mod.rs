@@ -55,6 +55,7 @@ mod threads;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod admin;
 mod location;
@@ -252,6 +253,11 @@ enum WriteJob {
     },
     /// Lets go of the conversations removed agents still mark.
     ReleaseRemovedAgents,
+    /// Auto-release: lets go of the conversations whose holder has had no
+    /// subscribed connection for `after` (protocol version 2).
+    ReleaseOfflineHolders {
+        after: Duration,
+    },
     /// A commit that changes nothing, to learn whether the writer can
     /// commit again after a failure (`health.rs`).
     Probe,
@@ -327,6 +333,10 @@ impl Store {
         let lock = ServerLock::take(path)?;
         let mut conn = open_database(path)?;
         startup::release_removed_agents(&mut conn).map_err(cannot_open(path))?;
+        // Nobody is connected yet: every agent's auto-release clock starts
+        // with the server.
+        sqlite::queries::restart_presence_clocks(&conn, switchboard_protocol::Timestamp::now())
+            .map_err(cannot_open(path))?;
         durability.apply(&conn).map_err(cannot_open(path))?;
         let writer = writer::Writer::new(conn, Box::new(sink)).map_err(cannot_open(path))?;
         let readers = (0..READERS)
@@ -437,5 +447,19 @@ impl Store {
     /// marks; each reaches the router as a `released` for everyone.
     pub async fn release_removed_agents(&self) -> Result<(), StoreError> {
         self.write(WriteJob::ReleaseRemovedAgents).await
+    }
+
+    /// Whether a conversation's holder has had no subscribed connection
+    /// for `after` (auto-release is due).
+    pub async fn offline_holders_due(&self, after: Duration) -> Result<bool, StoreError> {
+        self.read(|reply| ReadJob::OfflineHoldersDue { after, reply })
+            .await
+    }
+
+    /// Queues the release of every conversation whose holder has had no
+    /// subscribed connection for `after` (auto-release); each reaches the
+    /// router as a `released` with its reason.
+    pub async fn release_offline_holders(&self, after: Duration) -> Result<(), StoreError> {
+        self.write(WriteJob::ReleaseOfflineHolders { after }).await
     }
 }

@@ -48,6 +48,11 @@ pub(super) enum ReadJob {
     RemovedAgentsHold {
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// Whether a conversation is due for auto-release.
+    OfflineHoldersDue {
+        after: std::time::Duration,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
     /// The position of the newest commit (a cluster's barrier).
     Position {
         reply: oneshot::Sender<Result<Seq, StoreError>>,
@@ -111,6 +116,13 @@ pub(super) fn run<R: ReadBackend>(mut backend: R, jobs: Arc<Mutex<mpsc::Receiver
                 let _ = reply.send(
                     backend
                         .removed_agents_hold_conversations()
+                        .map_err(StoreError::backend),
+                );
+            }
+            ReadJob::OfflineHoldersDue { after, reply } => {
+                let _ = reply.send(
+                    backend
+                        .offline_holders_due(after)
                         .map_err(StoreError::backend),
                 );
             }

@@ -144,6 +144,7 @@ fn assignment_release_and_resolve_update_holder_and_waiting() {
             user: name("ana"),
             agent: name("alice"),
             by: None,
+            reason: None,
         },
     );
     let ana = &app.conversations[&name("ana")];
@@ -230,5 +231,30 @@ fn is_now_yours_is_said_once_not_on_every_reconnect() {
         app.notice.is_none(),
         "replayed state is no news: {:?}",
         app.notice
+    );
+}
+
+#[test]
+fn an_auto_release_says_the_holder_was_offline() {
+    let offline = ServerFrame::Released {
+        id: None,
+        user: name("ana"),
+        agent: name("alice"),
+        by: None,
+        reason: Some(switchboard_protocol::ReleaseReason::AgentOffline),
+    };
+    let mut agent = connected(Mode::Agent, "bob");
+    frame(&mut agent, offline.clone());
+    let notice = agent.notice.as_ref().expect("a notice");
+    assert_eq!(
+        notice.text,
+        "ana is back in the queue: alice was offline too long"
+    );
+    let mut user = connected(Mode::User, "ana");
+    frame(&mut user, offline);
+    let notice = user.notice.as_ref().expect("a notice");
+    assert_eq!(
+        notice.text,
+        "alice went offline: the next agent will answer"
     );
 }

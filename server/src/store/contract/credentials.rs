@@ -70,6 +70,7 @@ pub(in crate::store) fn an_agents_old_token_writes_nothing_once_replaced_or_remo
     let release_by = |who: &Identity| {
         lifecycle(
             &mut conn.tables(),
+            &mut Clock::after(Timestamp::from_micros(0)),
             &origin(),
             who,
             &name("ana"),

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::event::{Answer, Event, NodeId, Origin, Refusal};
-use crate::store::rules::{Lifecycle, Written, lifecycle};
+use crate::store::rules::{Clock, Lifecycle, Written, lifecycle};
 
 fn origin() -> Origin {
     Origin {
@@ -26,6 +26,7 @@ fn as_agent(who: &str) -> Identity {
 fn act<B: Subject>(conn: &B, who: &str, action: Lifecycle) -> Written {
     lifecycle(
         &mut conn.tables(),
+        &mut Clock::after(Timestamp::from_micros(0)),
         &origin(),
         &as_agent(who),
         &name("ana"),

@@ -15,6 +15,7 @@
 //! The free functions below keep the tests readable: each is one read or
 //! write of the subject, named as the SQLite query it was before.
 
+pub(super) mod auto_release;
 pub(super) mod credentials;
 pub(super) mod lifecycle;
 pub(super) mod names;
@@ -159,7 +160,8 @@ fn set_assignment<B: Subject>(
     user_id: i64,
     agent_id: Option<i64>,
 ) -> Result<(), B::Error> {
-    conn.tables().set_assignment(user_id, agent_id)
+    conn.tables()
+        .set_assignment(user_id, agent_id.map(|id| (id, Timestamp::from_micros(0))))
 }
 
 fn find_key<B: Subject>(
@@ -301,6 +303,7 @@ macro_rules! contract_tests {
             lifecycle::a_transfer_hands_the_conversation_to_a_provisioned_agent,
             lifecycle::a_change_to_an_unknown_user_is_unknown_user,
             lifecycle::a_supervisor_changes_any_conversation,
+            auto_release::a_conversation_is_due_once_held_and_offline_past_the_deadline,
             notes::a_note_neither_takes_nor_answers,
             notes::notes_are_read_by_agents_and_never_by_the_user,
             names::a_new_name_differs_from_every_user_and_agent_ignoring_case,

@@ -118,6 +118,7 @@ pub(in crate::store) fn a_note_neither_takes_nor_answers<B: Subject>(new: impl F
     assert_eq!(waiting_queue(&conn, 10).expect("reads").len(), 1);
     let resolved = crate::store::rules::lifecycle(
         &mut conn.tables(),
+        &mut Clock::after(Timestamp::from_micros(0)),
         &origin(),
         &as_agent("bob"),
         &name("ana"),

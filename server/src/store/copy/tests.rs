@@ -351,13 +351,17 @@ fn an_older_schema_is_upgraded_first_and_a_newer_one_refused() {
     let Some(url) = fresh_url() else { return };
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = sqlite_desk(dir.path());
-    // Schema 7 is schema 10 without its two indexes of names, the agents'
-    // supervisor column and the messages' note column.
+    // Schema 7 is schema 11 without its two indexes of names, the agents'
+    // supervisor and presence clock columns, the messages' note column,
+    // the users' holding clock and the agents' connections.
     connect(&db)
         .expect("opens")
         .execute_batch(
             "DROP INDEX users_by_name_nocase; DROP INDEX agents_by_name_nocase;
              ALTER TABLE agents DROP COLUMN supervisor;
+             ALTER TABLE agents DROP COLUMN offline_since_us;
+             ALTER TABLE users DROP COLUMN held_since_us;
+             DROP TABLE agent_connections;
              ALTER TABLE messages DROP COLUMN note;
              PRAGMA user_version = 7;",
         )

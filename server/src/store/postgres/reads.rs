@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use switchboard_protocol::{Message, Name};
 
 use super::conn::Conn;
-use super::queries::{agents, clock, messages, users, waiting};
+use super::queries::{agents, clock, messages, presence, users, waiting};
 use super::{PostgresError, Result};
 use crate::event::Seq;
 use crate::store::AgentCredential;
@@ -149,5 +149,11 @@ impl ReadBackend for PostgresReader {
         let conn = self.conn.get_mut();
         conn.reconnect_if_closed();
         conn.retrying_if_lost(agents::removed_agents_hold_conversations)
+    }
+
+    fn offline_holders_due(&mut self, after: std::time::Duration) -> Result<bool> {
+        let conn = self.conn.get_mut();
+        conn.reconnect_if_closed();
+        conn.retrying_if_lost(|conn| presence::offline_holders_due(conn, after))
     }
 }

@@ -121,6 +121,14 @@ const MIGRATIONS: &[&str] = &[
     // constant default: PostgreSQL adds the column without rewriting the
     // table.
     "ALTER TABLE messages ADD COLUMN note BOOLEAN NOT NULL DEFAULT false;",
+    // 5: auto-release (protocol version 2; SQLite's version 11). An agent's
+    // clock (`offline_since_us`, NULL while it has a row in
+    // `sb_connections`) is kept in the transactions that open and close
+    // connection rows, so every node, one joining too, reads the same one;
+    // a conversation's (`held_since_us`) in the one that gives it a holder.
+    "ALTER TABLE agents ADD COLUMN offline_since_us BIGINT;
+     ALTER TABLE users ADD COLUMN held_since_us BIGINT NOT NULL DEFAULT 0;
+     CREATE INDEX sb_connections_by_name ON sb_connections (role, name);",
 ];
 
 /// The schema version this build writes.

@@ -14,7 +14,7 @@ use switchboard_protocol::{Message, Name, Priority, Role, Timestamp};
 use super::conn::Conn;
 use super::held_back::HeldBack;
 use super::known_users::KnownUsers;
-use super::queries::{agents, keys, messages, names, nodes, users, waiting};
+use super::queries::{agents, keys, messages, names, nodes, presence, users, waiting};
 use super::{PostgresError, Result};
 use crate::event::{ConnId, Member, NodeId};
 use crate::store::rules::{AgentRow, NewMessage, ReleaseDue, Tables, UserRow};
@@ -64,8 +64,20 @@ impl Tables for Writes<'_> {
         users::insert_user(&mut self.conn(), name, token_hash, now)
     }
 
-    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<()> {
-        users::set_assignment(&mut self.conn(), user_id, agent_id)
+    fn set_assignment(&mut self, user_id: i64, holder: Option<(i64, Timestamp)>) -> Result<()> {
+        users::set_assignment(&mut self.conn(), user_id, holder)
+    }
+
+    fn agent_connected(&mut self, member: &Member) -> Result<()> {
+        presence::agent_connected(&mut self.conn(), member)
+    }
+
+    fn agent_disconnected(&mut self, member: &Member, at: Timestamp) -> Result<()> {
+        presence::agent_disconnected(&mut self.conn(), member, at)
+    }
+
+    fn offline_holders(&mut self, deadline: Timestamp) -> Result<Vec<(i64, Name, Name)>> {
+        presence::offline_holders(&mut self.conn(), deadline)
     }
 
     fn clear_waiting(&mut self, user_id: i64) -> Result<u64> {

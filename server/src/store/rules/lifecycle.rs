@@ -5,8 +5,8 @@
 
 use switchboard_protocol::Name;
 
-use super::Tables;
 use super::write::{Written, refused};
+use super::{Clock, Tables};
 use crate::event::{Answer, Event, Origin, Refusal};
 use crate::identity::Identity;
 
@@ -33,6 +33,7 @@ pub enum Lifecycle {
 /// a transfer an unknown agent, then who holds the conversation.
 pub(in crate::store) fn lifecycle<T: Tables>(
     tables: &mut T,
+    clock: &mut Clock,
     origin: &Origin,
     agent: &Identity,
     user: &Name,
@@ -54,7 +55,7 @@ pub(in crate::store) fn lifecycle<T: Tables>(
     Ok(match action {
         Lifecycle::Claim => match holder {
             None => {
-                tables.set_assignment(customer.id, Some(me.id))?;
+                tables.set_assignment(customer.id, Some((me.id, clock.now())))?;
                 Written::Event(Event::Assigned {
                     origin: Some(origin.clone()),
                     user: user.clone(),
@@ -82,6 +83,7 @@ pub(in crate::store) fn lifecycle<T: Tables>(
                     user: user.clone(),
                     agent: holder,
                     by: (!mine).then_some(me.name),
+                    reason: None,
                 })
             }
             _ => refused(origin, Refusal::NotAssigned { user: user.clone() }),
@@ -122,7 +124,7 @@ pub(in crate::store) fn lifecycle<T: Tables>(
             if holder.as_ref() == Some(&target.name) {
                 already_assigned(origin, user, target.name)
             } else {
-                tables.set_assignment(customer.id, Some(target.id))?;
+                tables.set_assignment(customer.id, Some((target.id, clock.now())))?;
                 Written::Event(Event::Assigned {
                     origin: Some(origin.clone()),
                     user: user.clone(),

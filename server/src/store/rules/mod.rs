@@ -10,19 +10,20 @@
 //! `store/sqlite/`; a PostgreSQL one implements them again and reuses these
 //! rules unchanged.
 
+mod connections;
 mod lifecycle;
 pub(super) mod read;
 mod reads;
 mod tables;
 mod write;
 
+pub(super) use connections::{
+    forget_members, member, release_offline_holders, sweep_expired_nodes,
+};
 pub use lifecycle::Lifecycle;
 pub(super) use lifecycle::lifecycle;
 pub use reads::Notes;
 pub(in crate::store) use reads::{Reads, ReplyChunk, ResumeCap};
 pub use tables::NewMessage;
 pub(in crate::store) use tables::{AgentRow, ReleaseDue, Tables, UserRow};
-pub(super) use write::{
-    Clock, Written, forget_members, member, register_user, release_removed_agents, store_message,
-    sweep_expired_nodes,
-};
+pub(super) use write::{Clock, Written, register_user, release_removed_agents, store_message};

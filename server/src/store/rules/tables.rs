@@ -98,11 +98,18 @@ pub(in crate::store) trait Tables {
         token_hash: &[u8],
         now: Timestamp,
     ) -> Result<(), Self::Error>;
-    /// Who holds a user's conversation (`None`: nobody). Also drops a
-    /// release left due for that user (by an agent removed and added
-    /// again): everyone hears of this take or release instead, and the
-    /// stale one, announced later, would clear questions asked since.
-    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<(), Self::Error>;
+    /// Who holds a user's conversation: `(agent id, since)`, or `None` for
+    /// nobody. A new holder's auto-release clock starts no earlier than
+    /// `since` (a transfer to an agent offline for long gives it the whole
+    /// time). Also drops a release left due for that user (by an agent
+    /// removed and added again): everyone hears of this take or release
+    /// instead, and the stale one, announced later, would clear questions
+    /// asked since.
+    fn set_assignment(
+        &mut self,
+        user_id: i64,
+        holder: Option<(i64, Timestamp)>,
+    ) -> Result<(), Self::Error>;
     /// Everything the user wrote so far stops waiting; how many messages
     /// did (`resolve` answers without an event when none did and nobody
     /// held the conversation).
@@ -143,9 +150,28 @@ pub(in crate::store) trait Tables {
     /// off the list, by user name.
     fn take_releases_due(&mut self) -> Result<Vec<ReleaseDue>, Self::Error>;
 
+    /// An agent's subscribed connection began counting for its presence:
+    /// its conversations' auto-release clock stops. A cluster has recorded
+    /// the connection already ([`open_member`](Tables::open_member), and
+    /// leaves the clock alone if it could not); one node (SQLite) keeps
+    /// its agents' connections here.
+    fn agent_connected(&mut self, member: &Member) -> Result<(), Self::Error>;
+    /// One stopped counting (closed, forgotten or swept with its node):
+    /// once the agent has no connection left on any node, its clock starts
+    /// at `at`.
+    fn agent_disconnected(&mut self, member: &Member, at: Timestamp) -> Result<(), Self::Error>;
+    /// Held conversations due for auto-release: the holder (an active
+    /// agent) has had no subscribed connection since `deadline` or before,
+    /// and has held the conversation since then too; as (user id, user,
+    /// agent), by user name.
+    fn offline_holders(
+        &mut self,
+        deadline: Timestamp,
+    ) -> Result<Vec<(i64, Name, Name)>, Self::Error>;
+
     // A cluster's connections (`sb_connections`), counted by every node for
-    // presence. One node (SQLite) keeps none: its router knows every
-    // connection, and it is never asked.
+    // presence. One node (SQLite) keeps none but its agents' (above): its
+    // router knows every connection, and it is never asked.
 
     /// Records a node's subscribed connection; whether it was recorded
     /// (not if its node has lost its lease).

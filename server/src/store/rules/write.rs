@@ -13,7 +13,7 @@ use switchboard_protocol::{Body, Message, Name, Priority, Role, Timestamp, Token
 
 use super::{NewMessage, Tables};
 use crate::assignment::{self, Decision};
-use crate::event::{Answer, ConnId, Event, Member, NodeId, Origin, Refusal};
+use crate::event::{Answer, Event, Origin, Refusal};
 use crate::store::{Registration, SendRequest};
 use crate::token;
 
@@ -96,6 +96,7 @@ pub(in crate::store) fn store_message<T: Tables>(
             message: tables.message_by_id(message_id)?,
         }));
     }
+    let ts = clock.now();
     let mut taken_by = None;
     if let Some((agent, assigned)) = &agent
         && !note
@@ -103,7 +104,7 @@ pub(in crate::store) fn store_message<T: Tables>(
         let holder = assigned.as_ref().map(|(_, name)| name);
         match assignment::decide(holder, &&agent.name) {
             Decision::Take => {
-                tables.set_assignment(customer_id, Some(agent.id))?;
+                tables.set_assignment(customer_id, Some((agent.id, ts)))?;
                 taken_by = Some(agent.name.clone());
             }
             Decision::AlreadyHeld => {}
@@ -120,7 +121,6 @@ pub(in crate::store) fn store_message<T: Tables>(
         // An answer resolves everything the user was waiting on.
         tables.clear_waiting(customer_id)?;
     }
-    let ts = clock.now();
     let priority = if agent.is_some() {
         Priority::Normal
     } else {
@@ -213,60 +213,6 @@ pub(in crate::store) fn release_removed_agents<T: Tables>(
             .map(|due| (due.user, due.agent)),
     );
     Ok(released)
-}
-
-/// A cluster node's connection opened or closed: recorded, and an event
-/// for the other nodes' presence when it changed anything.
-pub(in crate::store) fn member<T: Tables>(
-    tables: &mut T,
-    member: &Member,
-    open: bool,
-) -> Result<Vec<Event>, T::Error> {
-    let changed = if open {
-        tables.open_member(member)?
-    } else {
-        tables.close_member(member)?
-    };
-    Ok(changed
-        .then(|| Event::Member {
-            member: member.clone(),
-            open,
-        })
-        .into_iter()
-        .collect())
-}
-
-/// `node`'s records of connections no session holds (`live` are the ones
-/// that do), closed: the other nodes hear them go.
-pub(in crate::store) fn forget_members<T: Tables>(
-    tables: &mut T,
-    node: NodeId,
-    live: &[ConnId],
-) -> Result<Vec<Event>, T::Error> {
-    Ok(tables
-        .forget_members(node, live)?
-        .into_iter()
-        .map(|member| Event::Member {
-            member,
-            open: false,
-        })
-        .collect())
-}
-
-/// The connections of nodes whose lease ran out, closed: the other nodes
-/// hear them go, in commit order like everything else.
-pub(in crate::store) fn sweep_expired_nodes<T: Tables>(
-    tables: &mut T,
-    sweeper: NodeId,
-) -> Result<Vec<Event>, T::Error> {
-    Ok(tables
-        .sweep_expired_nodes(sweeper)?
-        .into_iter()
-        .map(|member| Event::Member {
-            member,
-            open: false,
-        })
-        .collect())
 }
 
 /// Time stamps that strictly increase, even if the system clock steps back.

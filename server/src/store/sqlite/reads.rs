@@ -103,4 +103,8 @@ impl ReadBackend for Connection {
     fn removed_agents_hold_conversations(&mut self) -> rusqlite::Result<bool> {
         queries::removed_agents_hold_conversations(self)
     }
+
+    fn offline_holders_due(&mut self, after: std::time::Duration) -> rusqlite::Result<bool> {
+        queries::offline_holders_due(self, switchboard_protocol::Timestamp::now(), after)
+    }
 }

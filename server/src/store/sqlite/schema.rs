@@ -175,6 +175,20 @@ const MIGRATIONS: &[&str] = &[
     // for the user and by the waiting queue's (`queries::messages`,
     // `queries::waiting`). Every message from before is not one.
     "ALTER TABLE messages ADD COLUMN note INTEGER NOT NULL DEFAULT 0;",
+    // 11: auto-release (protocol version 2). A conversation is let go once
+    // its holder has had no subscribed connection for `--release-after`,
+    // counted from the later of the holder going offline
+    // (`agents.offline_since_us`, NULL while it has a connection in
+    // `agent_connections`) and its taking the conversation
+    // (`users.held_since_us`). The server's start clears the connections
+    // and starts every agent's clock (`startup.rs`).
+    "ALTER TABLE agents ADD COLUMN offline_since_us INTEGER;
+     ALTER TABLE users ADD COLUMN held_since_us INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE agent_connections (
+        conn        INTEGER PRIMARY KEY,
+        agent       TEXT NOT NULL
+     );
+     CREATE INDEX agent_connections_by_agent ON agent_connections(agent);",
 ];
 
 /// The schema version from which new names are checked ignoring case.
@@ -385,6 +399,7 @@ mod tests {
         assert_eq!(
             indexes,
             [
+                "agent_connections_by_agent",
                 "agents_by_name_nocase",
                 "users_by_assigned_agent",
                 "users_by_name_nocase"

@@ -9,10 +9,11 @@ use super::queries::messages::{
 use super::queries::users::{FIND_USER, USER_ID, read_user};
 use super::queries::waiting::ADD_WAITING;
 use super::queries::{
-    AgentRow, Result, UserRow, clear_waiting, find_agent, find_key, held_by_removed_agents,
-    insert_key, insert_user, message_by_id, names_like, priority_to_sql, set_assignment,
-    take_releases_due,
+    AgentRow, Result, UserRow, agent_connected, agent_disconnected, clear_waiting, find_agent,
+    find_key, held_by_removed_agents, insert_key, insert_user, message_by_id, names_like,
+    offline_holders, priority_to_sql, set_assignment, take_releases_due,
 };
+use crate::event::Member;
 use crate::store::rules::{NewMessage, ReleaseDue, Tables};
 
 /// The statements the writer runs for every message, taken out of the
@@ -126,8 +127,20 @@ impl Tables for HotStatements<'_> {
         insert_user(self.conn, name, token_hash, now).map(|_| ())
     }
 
-    fn set_assignment(&mut self, user_id: i64, agent_id: Option<i64>) -> Result<()> {
-        set_assignment(self.conn, user_id, agent_id)
+    fn set_assignment(&mut self, user_id: i64, holder: Option<(i64, Timestamp)>) -> Result<()> {
+        set_assignment(self.conn, user_id, holder)
+    }
+
+    fn agent_connected(&mut self, member: &Member) -> Result<()> {
+        agent_connected(self.conn, member)
+    }
+
+    fn agent_disconnected(&mut self, member: &Member, at: Timestamp) -> Result<()> {
+        agent_disconnected(self.conn, member, at)
+    }
+
+    fn offline_holders(&mut self, deadline: Timestamp) -> Result<Vec<(i64, Name, Name)>> {
+        offline_holders(self.conn, deadline)
     }
 
     fn clear_waiting(&mut self, user_id: i64) -> Result<u64> {
@@ -185,7 +198,8 @@ mod tests {
                 Timestamp::from_micros(0),
             )
             .expect("user");
-            set_assignment(&conn, user, Some(agent_id)).expect("assigns");
+            set_assignment(&conn, user, Some((agent_id, Timestamp::from_micros(0))))
+                .expect("assigns");
             let id = user_message(&conn, user, i, "x");
             add_waiting(&conn, id, user, Priority::Normal).expect("waits");
             find_user(&conn, &name(&format!("u{i}"))).expect("reads");

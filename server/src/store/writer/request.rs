@@ -37,6 +37,7 @@ impl WriteJob {
             WriteJob::Send(_) => "send",
             WriteJob::Lifecycle { .. } => "conversation change",
             WriteJob::ReleaseRemovedAgents => "release removed agents",
+            WriteJob::ReleaseOfflineHolders { .. } => "release offline agents' conversations",
             WriteJob::Probe => "probe",
             WriteJob::Member { .. } => "connection",
             WriteJob::SweepExpiredNodes { .. } => "sweep expired nodes",
@@ -58,6 +59,7 @@ pub(super) fn not_done(job: &WriteJob) -> Outcome {
             }))
         }
         WriteJob::ReleaseRemovedAgents
+        | WriteJob::ReleaseOfflineHolders { .. }
         | WriteJob::Probe
         | WriteJob::Member { .. }
         | WriteJob::SweepExpiredNodes { .. }
@@ -114,15 +116,16 @@ where
             user,
             action,
         } => Outcome::Written(
-            rules::lifecycle(hot, origin, agent, user, action).map_err(backend_failed)?,
+            rules::lifecycle(hot, clock, origin, agent, user, action).map_err(backend_failed)?,
         ),
         // Nothing to apply: the group's commit is the probe (`count_releases`).
         WriteJob::Probe => Outcome::Announce(Vec::new()),
         WriteJob::Member { member, open, .. } => {
-            Outcome::Announce(rules::member(hot, member, *open).map_err(backend_failed)?)
+            Outcome::Announce(rules::member(hot, clock, member, *open).map_err(backend_failed)?)
         }
         WriteJob::ReconcileMembers { node, live } => {
-            let forgotten = rules::forget_members(hot, *node, &live()).map_err(backend_failed)?;
+            let forgotten =
+                rules::forget_members(hot, clock, *node, &live()).map_err(backend_failed)?;
             if !forgotten.is_empty() {
                 tracing::info!(
                     connections = forgotten.len(),
@@ -132,7 +135,7 @@ where
             Outcome::Announce(forgotten)
         }
         WriteJob::SweepExpiredNodes { sweeper } => {
-            let swept = rules::sweep_expired_nodes(hot, *sweeper).map_err(backend_failed)?;
+            let swept = rules::sweep_expired_nodes(hot, clock, *sweeper).map_err(backend_failed)?;
             if !swept.is_empty() {
                 tracing::warn!(
                     connections = swept.len(),
@@ -140,6 +143,17 @@ where
                 );
             }
             Outcome::Announce(swept)
+        }
+        WriteJob::ReleaseOfflineHolders { after } => {
+            let released =
+                rules::release_offline_holders(hot, clock, *after).map_err(backend_failed)?;
+            if !released.is_empty() {
+                tracing::info!(
+                    conversations = released.len(),
+                    "released the conversations of agents offline for longer than --release-after"
+                );
+            }
+            Outcome::Announce(released)
         }
         WriteJob::ReleaseRemovedAgents => {
             let released = rules::release_removed_agents(hot).map_err(backend_failed)?;
@@ -157,6 +171,7 @@ where
                         user,
                         agent,
                         by: None,
+                        reason: None,
                     })
                     .collect(),
             )

@@ -58,7 +58,7 @@ pub(in crate::store::postgres) fn upsert_agent(
         &[&name.as_str(), &role_to_sql(Role::Agent)],
     )?;
     conn.execute(
-        "INSERT INTO agents (name, token_hash, created_us) VALUES ($1, $2, $3)
+        "INSERT INTO agents (name, token_hash, created_us, offline_since_us) VALUES ($1, $2, $3, $3)
          ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, supervisor = false",
         &[&name.as_str(), &token_hash, &now.as_micros()],
     )?;

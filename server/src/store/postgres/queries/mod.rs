@@ -15,6 +15,14 @@ use switchboard_protocol::{Body, Message, Name, Role, Timestamp};
 use super::conn::Conn;
 use super::{PostgresError, Result};
 
+/// The database's clock, in µs, in SQL (a macro, so that each query using
+/// it stays one literal).
+macro_rules! now_us {
+    () => {
+        "(extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT"
+    };
+}
+
 pub(super) mod agents;
 pub(super) mod appends;
 pub(super) mod clock;
@@ -23,6 +31,7 @@ pub(super) mod keys;
 pub(super) mod messages;
 pub(super) mod names;
 pub(super) mod nodes;
+pub(super) mod presence;
 pub(super) mod users;
 pub(super) mod waiting;
 

@@ -16,13 +16,6 @@ use super::{get, parse_name, role_to_sql};
 use crate::event::{ConnId, Member, NodeId, Seq};
 use crate::store::shared_feed::Renewal;
 
-/// The database's clock, in µs, in SQL.
-macro_rules! now_us {
-    () => {
-        "(extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT"
-    };
-}
-
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }

@@ -82,12 +82,19 @@ pub(in crate::store::postgres) fn insert_user(
 pub(in crate::store::postgres) fn set_assignment(
     conn: &mut Conn,
     user_id: i64,
-    agent_id: Option<i64>,
+    holder: Option<(i64, Timestamp)>,
 ) -> Result<()> {
+    // A release keeps the last holding's time: it is read only with a
+    // holder.
+    let (agent_id, since) = match holder {
+        Some((agent_id, since)) => (Some(agent_id), Some(since.as_micros())),
+        None => (None, None),
+    };
     conn.execute(
         "WITH due AS (DELETE FROM releases_due WHERE user_id = $1)
-         UPDATE users SET assigned_agent_id = $2 WHERE id = $1",
-        &[&user_id, &agent_id],
+         UPDATE users SET assigned_agent_id = $2, held_since_us = coalesce($3, held_since_us)
+         WHERE id = $1",
+        &[&user_id, &agent_id, &since],
     )?;
     Ok(())
 }

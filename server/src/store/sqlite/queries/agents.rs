@@ -55,7 +55,7 @@ pub fn upsert_agent(
         params![name.as_str(), role_to_sql(Role::Agent)],
     )?;
     conn.prepare_cached(
-        "INSERT INTO agents (name, token_hash, created_us) VALUES (?1, ?2, ?3)
+        "INSERT INTO agents (name, token_hash, created_us, offline_since_us) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, supervisor = 0",
     )?
     .execute(params![name.as_str(), token_hash, now.as_micros()])?;

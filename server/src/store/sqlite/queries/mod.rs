@@ -91,6 +91,7 @@ pub mod agents;
 pub mod keys;
 pub mod messages;
 pub mod names;
+pub mod presence;
 pub mod users;
 pub mod waiting;
 
@@ -98,5 +99,6 @@ pub use agents::*;
 pub use keys::*;
 pub use messages::*;
 pub use names::*;
+pub use presence::*;
 pub use users::*;
 pub use waiting::*;

@@ -52,9 +52,21 @@ pub fn insert_user(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn set_assignment(conn: &Connection, user_id: i64, agent_id: Option<i64>) -> Result<()> {
-    conn.prepare_cached("UPDATE users SET assigned_agent_id = ?2 WHERE id = ?1")?
-        .execute(params![user_id, agent_id])?;
+pub fn set_assignment(
+    conn: &Connection,
+    user_id: i64,
+    holder: Option<(i64, Timestamp)>,
+) -> Result<()> {
+    match holder {
+        Some((agent_id, since)) => conn
+            .prepare_cached(
+                "UPDATE users SET assigned_agent_id = ?2, held_since_us = ?3 WHERE id = ?1",
+            )?
+            .execute(params![user_id, agent_id, since.as_micros()])?,
+        None => conn
+            .prepare_cached("UPDATE users SET assigned_agent_id = NULL WHERE id = ?1")?
+            .execute([user_id])?,
+    };
     // Whoever takes or releases the user now was heard of (`assigned`,
     // `released`): a release still due from a re-added agent is stale, and
     // announcing it later would clear questions asked since.
