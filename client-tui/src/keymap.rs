@@ -15,6 +15,10 @@ pub struct KeyContext {
     pub help_open: bool,
     /// `?` opens the help only when there is nothing typed (else it is text).
     pub input_empty: bool,
+    /// A release or resolve asks for `y`: any other key says no.
+    pub asking: bool,
+    /// The transfer picker is open: arrows choose, Enter hands over.
+    pub picking: bool,
 }
 
 /// A terminal event as messages for `update`: a key as its action, the
@@ -66,6 +70,22 @@ pub fn action(ctx: KeyContext, key: KeyEvent) -> Option<Action> {
         };
     }
 
+    if ctx.asking {
+        return Some(match key.code {
+            KeyCode::Char('y' | 'Y') => Action::Confirm,
+            _ => Action::Cancel,
+        });
+    }
+    if ctx.picking {
+        return match key.code {
+            KeyCode::Up => Some(Action::SelectPrev),
+            KeyCode::Down => Some(Action::SelectNext),
+            KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        };
+    }
+
     let action = match (key.code, ctrl, alt) {
         (KeyCode::F(1), _, _) => Action::ToggleHelp,
         (KeyCode::Char('?'), false, false) if ctx.input_empty => Action::ToggleHelp,
@@ -80,6 +100,12 @@ pub fn action(ctx: KeyContext, key: KeyEvent) -> Option<Action> {
         (KeyCode::Char('n'), true, false) if agent => Action::SelectNext,
         (KeyCode::Char('a'), false, true) if agent => Action::NextUnread,
         (KeyCode::Char('r'), true, false) if agent => Action::Release,
+        (KeyCode::Char('c'), false, true) if agent => Action::Claim,
+        (KeyCode::Char('r'), false, true) if agent => Action::Release,
+        (KeyCode::Char('d'), false, true) if agent => Action::Resolve,
+        (KeyCode::Char('t'), false, true) if agent => Action::Transfer,
+        (KeyCode::Char('n'), false, true) if agent => Action::ToggleNote,
+        (KeyCode::Char('v'), false, true) if agent => Action::CycleView,
 
         // Sent-line history: plain Up/Down for users, Alt for everyone.
         (KeyCode::Up, false, false) => Action::HistoryPrev,
@@ -123,15 +149,14 @@ pub fn help(mode: Mode) -> Vec<(&'static str, &'static str)> {
                 "Up / Down, Ctrl-P / Ctrl-N",
                 "select the previous / next customer",
             ),
-            (
-                "Alt-A",
-                "jump to the next unread conversation, most urgent first",
-            ),
-            ("Enter", "send to the customer the `to …` prompt names"),
-            (
-                "Ctrl-R",
-                "release: back to the queue, its questions still waiting",
-            ),
+            ("Alt-A", "next unread conversation, most urgent first"),
+            ("Enter", "send to the customer the prompt names"),
+            ("Alt-C", "claim: take the selected conversation"),
+            ("Alt-R, Ctrl-R", "release: back to the queue (asks first)"),
+            ("Alt-D", "resolve: done, nothing waits (asks first)"),
+            ("Alt-T", "transfer: pick an agent, online first"),
+            ("Alt-N", "note mode: a private note, agents only"),
+            ("Alt-V", "view: mine + unassigned, mine, unassigned, all"),
             ("Alt-Up / Alt-Down", "previous / next sent line"),
         ]);
     } else {
@@ -183,6 +208,8 @@ mod tests {
             mode,
             help_open: false,
             input_empty: true,
+            asking: false,
+            picking: false,
         }
     }
 
@@ -259,6 +286,14 @@ mod tests {
             input_empty: false,
             ..ctx(mode)
         };
+        let asking = |mode| KeyContext {
+            asking: true,
+            ..ctx(mode)
+        };
+        let picking = |mode| KeyContext {
+            picking: true,
+            ..ctx(mode)
+        };
         let rows: Vec<(KeyContext, KeyEvent, Option<Action>)> = vec![
             (ctx(User), key(KeyCode::Char('c'), CTRL), Some(Quit)),
             (ctx(Agent), key(KeyCode::Char('c'), CTRL), Some(Quit)),
@@ -285,6 +320,22 @@ mod tests {
             (ctx(User), key(KeyCode::Char('a'), ALT), None),
             (ctx(Agent), key(KeyCode::Char('r'), CTRL), Some(Release)),
             (ctx(User), key(KeyCode::Char('r'), CTRL), None),
+            (ctx(Agent), key(KeyCode::Char('c'), ALT), Some(Claim)),
+            (ctx(Agent), key(KeyCode::Char('r'), ALT), Some(Release)),
+            (ctx(Agent), key(KeyCode::Char('d'), ALT), Some(Resolve)),
+            (ctx(Agent), key(KeyCode::Char('t'), ALT), Some(Transfer)),
+            (ctx(Agent), key(KeyCode::Char('n'), ALT), Some(ToggleNote)),
+            (ctx(Agent), key(KeyCode::Char('v'), ALT), Some(CycleView)),
+            (ctx(User), key(KeyCode::Char('d'), ALT), None),
+            (ctx(User), key(KeyCode::Char('n'), ALT), None),
+            (asking(Agent), key(KeyCode::Char('y'), NONE), Some(Confirm)),
+            (asking(Agent), key(KeyCode::Char('n'), NONE), Some(Cancel)),
+            (asking(Agent), key(KeyCode::Enter, NONE), Some(Cancel)),
+            (asking(Agent), key(KeyCode::Char('c'), CTRL), Some(Quit)),
+            (picking(Agent), key(KeyCode::Down, NONE), Some(SelectNext)),
+            (picking(Agent), key(KeyCode::Enter, NONE), Some(Confirm)),
+            (picking(Agent), key(KeyCode::Esc, NONE), Some(Cancel)),
+            (picking(Agent), key(KeyCode::Char('x'), NONE), None),
             (ctx(User), key(KeyCode::PageUp, NONE), Some(ScrollUp)),
             (ctx(User), key(KeyCode::PageDown, NONE), Some(ScrollDown)),
             (ctx(User), key(KeyCode::End, CTRL), Some(ScrollBottom)),

@@ -41,6 +41,9 @@ pub enum Prompt<'a> {
     NoOneSelected,
     /// Agent mode: the selected customer, `locked` if another agent holds it.
     To { user: &'a str, locked: bool },
+    /// Agent mode, note mode (protocol version 2): a private note into the
+    /// selected customer's conversation, for the agents only.
+    Note { user: &'a str },
 }
 
 impl Prompt<'_> {
@@ -56,6 +59,9 @@ impl Prompt<'_> {
                 } else {
                     format!("to {to} › ")
                 }
+            }
+            Prompt::Note { user } => {
+                format!("note {} › ", text::truncate(user, PROMPT_NAME_COLUMNS))
             }
         }
     }
@@ -76,6 +82,7 @@ impl Prompt<'_> {
         }
         match *self {
             Prompt::To { locked: true, .. } => "! › ".to_owned(),
+            Prompt::Note { .. } => "note › ".to_owned(),
             _ => "› ".to_owned(),
         }
     }

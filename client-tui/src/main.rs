@@ -59,6 +59,10 @@ enum Command {
         /// The token `switchboard agent add NAME` printed.
         #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
         token: String,
+        /// No terminal bell and no count in the window title when a new
+        /// customer starts waiting or an urgent message comes.
+        #[arg(long, env = "SWITCHBOARD_NO_ALERTS")]
+        no_alerts: bool,
     },
 }
 
@@ -132,7 +136,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run_cli(cli: Cli) -> anyhow::Result<()> {
-    let (mode, name, server_args, token, token_files) = match cli.command {
+    let (mode, name, server_args, token, token_files, alerts) = match cli.command {
         Command::User {
             name,
             server,
@@ -158,18 +162,21 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 server,
                 token.or(stored).map(Token::new),
                 files,
+                false,
             )
         }
         Command::Agent {
             name,
             server,
             token,
+            no_alerts,
         } => (
             Mode::Agent,
             name,
             server,
             Some(Token::new(token)),
             Vec::new(),
+            !no_alerts,
         ),
     };
     let name = Name::parse(&name).with_context(|| format!("{name:?} is not a valid name"))?;
@@ -230,7 +237,8 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
         net::Heartbeat::default(),
     ));
 
-    let app = App::new(mode, name, on, key_prefix(), Timestamp::now());
+    let mut app = App::new(mode, name, on, key_prefix(), Timestamp::now());
+    app.alerts = alerts;
     let (mut tui, guard) = terminal::enter().context("setting up the terminal")?;
     let result = run::event_loop(&mut tui, app, EventStream::new(), events, to_net).await;
     drop(guard);

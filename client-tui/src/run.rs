@@ -136,6 +136,8 @@ fn step<B: Backend>(
                 }
             }
             Effect::Repaint => tui.clear().map_err(RunError::Terminal)?,
+            Effect::Bell => crate::terminal::ring_bell(),
+            Effect::Title(title) => crate::terminal::set_title(&title),
             Effect::Quit => return Ok(ControlFlow::Break(())),
         }
     }
@@ -148,5 +150,7 @@ fn key_context(app: &App) -> KeyContext {
         mode: app.mode,
         help_open: app.help_open,
         input_empty: app.editor.is_empty(),
+        asking: app.question.is_some(),
+        picking: app.picker.is_some(),
     }
 }

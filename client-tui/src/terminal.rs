@@ -64,6 +64,20 @@ pub fn restore() {
     let _ = disable_raw_mode();
 }
 
+/// Rings the terminal's bell (an alert: a new conversation waits, or an
+/// urgent message came). A terminal that cannot is not worth an error.
+pub fn ring_bell() {
+    use std::io::Write;
+    let mut out = stdout();
+    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+}
+
+/// Sets the terminal window's title, e.g. `(3) switchboard`; ignored by a
+/// terminal that has none.
+pub fn set_title(title: &str) {
+    let _ = execute!(stdout(), crossterm::terminal::SetTitle(title));
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};

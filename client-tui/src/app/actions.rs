@@ -4,6 +4,7 @@
 
 use switchboard_protocol::{ClientFrame, Key};
 
+use super::lifecycle::{self, Question};
 use super::navigate::{move_selection, next_unread, scroll_down, scroll_up};
 use super::{Action, App, Effect, Mode, Outgoing, Scroll, WHEEL_LINES};
 
@@ -26,6 +27,8 @@ pub(super) fn on_action(app: &mut App, action: Action, effects: &mut Vec<Effect>
         Action::HistoryPrev => editor.history_prev(),
         Action::HistoryNext => editor.history_next(),
         Action::Submit => submit(app, effects),
+        Action::SelectPrev if app.picker.is_some() => lifecycle::pick(app, -1),
+        Action::SelectNext if app.picker.is_some() => lifecycle::pick(app, 1),
         Action::SelectPrev => {
             app.follow_top = false;
             move_selection(app, -1, effects);
@@ -38,7 +41,18 @@ pub(super) fn on_action(app: &mut App, action: Action, effects: &mut Vec<Effect>
             app.follow_top = false;
             next_unread(app, effects);
         }
-        Action::Release => release(app, effects),
+        Action::Claim => lifecycle::claim(app, effects),
+        Action::Release => lifecycle::ask(app, "release", Question::Release),
+        Action::Resolve => lifecycle::ask(app, "resolve", Question::Resolve),
+        Action::Transfer => lifecycle::open_picker(app),
+        Action::ToggleNote => lifecycle::toggle_note(app),
+        Action::CycleView => {
+            app.view = app.view.next();
+            app.follow_top = true;
+            app.notify(format!("showing {}", app.view.label()), false);
+        }
+        Action::Confirm => lifecycle::confirm(app, effects),
+        Action::Cancel => lifecycle::cancel(app),
         Action::ScrollUp => {
             let page = app.message_area().1.saturating_sub(2).max(1);
             scroll_up(app, page, effects);
@@ -115,6 +129,7 @@ fn submit(app: &mut App, effects: &mut Vec<Effect>) {
         user: user.clone(),
         body,
         error: None,
+        note: app.note_mode,
     };
     if app.is_connected() {
         effects.push(Effect::Send(send_frame(app.mode, &outgoing)));
@@ -129,29 +144,6 @@ pub(super) fn send_frame(mode: Mode, outgoing: &Outgoing) -> ClientFrame {
         to: (mode == Mode::Agent).then(|| outgoing.user.to_string()),
         body: outgoing.body.clone(),
         key: Some(outgoing.key.clone()),
-        note: false,
+        note: outgoing.note,
     }
-}
-
-fn release(app: &mut App, effects: &mut Vec<Effect>) {
-    if app.mode != Mode::Agent {
-        return;
-    }
-    let Some(user) = app.selected.clone() else {
-        return;
-    };
-    // Unlike a message, a release is not kept and sent again on reconnect:
-    // the network task would drop it, so say so instead of doing nothing.
-    if !app.is_connected() {
-        app.notify(
-            format!("not connected: release {user} once reconnected"),
-            true,
-        );
-        return;
-    }
-    let id = Some(app.request_id());
-    effects.push(Effect::Send(ClientFrame::Release {
-        id,
-        user: user.to_string(),
-    }));
 }

@@ -4,6 +4,61 @@
 
 use switchboard_protocol::{Message, Name, Priority, Timestamp};
 
+/// A line in a conversation for a change of its state (protocol version
+/// 2): who took, released, resolved or transferred it. Drawn after the
+/// message it came after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The newest message id the client had when it happened (0: none).
+    pub after: u64,
+    pub ts: Timestamp,
+    pub text: String,
+}
+
+/// Agent mode: which conversations the queue lists. The default, `Open`,
+/// is what an agent can work on: its own and the unassigned; counts
+/// (`Queue (N)`, unread, the window title) always count only those.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueView {
+    #[default]
+    Open,
+    Mine,
+    Unassigned,
+    All,
+}
+
+impl QueueView {
+    /// The view after this one, round.
+    pub fn next(self) -> Self {
+        match self {
+            QueueView::Open => QueueView::Mine,
+            QueueView::Mine => QueueView::Unassigned,
+            QueueView::Unassigned => QueueView::All,
+            QueueView::All => QueueView::Open,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueView::Open => "mine + unassigned",
+            QueueView::Mine => "mine",
+            QueueView::Unassigned => "unassigned",
+            QueueView::All => "all",
+        }
+    }
+
+    /// Whether `c` is listed, for the agent `me`.
+    pub fn shows(self, c: &Conversation, me: &Name) -> bool {
+        let mine = c.holder.as_ref() == Some(me);
+        match self {
+            QueueView::Open => mine || c.holder.is_none(),
+            QueueView::Mine => mine,
+            QueueView::Unassigned => c.holder.is_none(),
+            QueueView::All => true,
+        }
+    }
+}
+
 /// A user message that no agent has answered yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waiting {
@@ -39,6 +94,10 @@ pub struct Conversation {
     pub waiting: Vec<Waiting>,
     pub online: bool,
     pub holder: Option<Name>,
+    /// Resolved, and nothing written since (the user's screen says so).
+    pub resolved: bool,
+    /// Lines for changes of holder and state, oldest first.
+    pub changes: Vec<Change>,
     pub unread: u32,
     pub history: HistoryState,
     pub scroll: Scroll,
@@ -52,6 +111,8 @@ impl Conversation {
             waiting: Vec::new(),
             online: false,
             holder: None,
+            resolved: false,
+            changes: Vec::new(),
             unread: 0,
             history: HistoryState::NotLoaded,
             scroll: Scroll::default(),

@@ -3,14 +3,15 @@
 //! the request they answer, and lines the client cannot read.
 
 use switchboard_protocol::{
-    ClientFrame, ErrorCode, FrameError, Message, Name, ReleaseReason, RequestId, Role, ServerFrame,
+    ClientFrame, ErrorCode, FrameError, Message, Name, Priority, ReleaseReason, RequestId, Role,
+    ServerFrame,
 };
 
 use super::actions::send_frame;
 use super::navigate::select;
 use super::{
-    App, Connection, Effect, HISTORY_PAGE, HistoryState, Mode, NetEvent, Waiting, WaitingQueue,
-    WaitingResync,
+    App, Change, Connection, Effect, HISTORY_PAGE, HistoryState, Mode, NetEvent, Waiting,
+    WaitingQueue, WaitingResync,
 };
 use crate::text;
 
@@ -88,14 +89,22 @@ pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) 
             app.notify(format!("{reason} (Ctrl-C quits)"), true);
             app.connection = Connection::Failed(reason);
         }
-        NetEvent::Frame(frame) => on_frame(app, frame),
+        NetEvent::Frame(frame) => on_frame(app, frame, effects),
         NetEvent::Unreadable(error) => on_unreadable(app, &error),
     }
 }
 
-fn on_frame(app: &mut App, frame: ServerFrame) {
+fn on_frame(app: &mut App, frame: ServerFrame, effects: &mut Vec<Effect>) {
+    // A subscription's snapshot (before `subscribed`) is state, not news:
+    // no notices, no lines in the conversation, no alerts.
+    let replayed = app.connection == Connection::Syncing;
     match frame {
-        ServerFrame::Message { message } => on_message(app, message, true),
+        ServerFrame::Message { message } => {
+            if !replayed && alerts_for(app, &message) {
+                effects.push(Effect::Bell);
+            }
+            on_message(app, message, true);
+        }
         ServerFrame::Sent { id, message } => {
             app.outgoing.retain(|o| Some(&o.request) != id.as_ref());
             on_message(app, message, true);
@@ -136,7 +145,17 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             // A subscription's state (before `subscribed`) says who holds
             // what already: news to nobody, so no notice (first-hour
             // findings: "ben is now yours" on every start and reconnect).
-            let replayed = app.connection == Connection::Syncing;
+            if !replayed {
+                let line = match (app.mode, &by) {
+                    (Mode::User, None) => format!("{agent} is handling your conversation"),
+                    (Mode::User, Some(giver)) => {
+                        format!("{giver} handed your conversation to {agent}")
+                    }
+                    (Mode::Agent, None) => format!("{agent} took the conversation"),
+                    (Mode::Agent, Some(giver)) => format!("{giver} transferred {user} to {agent}"),
+                };
+                record_change(app, &user, line);
+            }
             let text = match app.mode {
                 _ if replayed => None,
                 Mode::User => Some(format!("{agent} is now handling your conversation")),
@@ -149,7 +168,14 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
                 }
                 Mode::Agent => None,
             };
-            app.conversation(&user).holder = Some(agent);
+            let mine = agent == app.me;
+            let conversation = app.conversation(&user);
+            // Another agent's conversation is not this one's unread news.
+            if !mine {
+                conversation.unread = 0;
+            }
+            conversation.holder = Some(agent);
+            conversation.resolved = false;
             if let Some(text) = text {
                 app.notify(text, false);
             }
@@ -160,11 +186,23 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             id,
             user,
             agent,
+            by,
             reason,
-            ..
         } => {
             app.conversation(&user).holder = None;
             let offline = reason == Some(ReleaseReason::AgentOffline);
+            let line = match (app.mode, &by) {
+                (Mode::User, _) if offline => format!("{agent} went offline"),
+                (Mode::User, _) => format!("{agent} handed your conversation back"),
+                (Mode::Agent, _) if offline => {
+                    format!("{agent} was offline too long: back in the queue")
+                }
+                (Mode::Agent, Some(by)) => {
+                    format!("{by} released it from {agent}: back in the queue")
+                }
+                (Mode::Agent, None) => format!("{agent} released it: back in the queue"),
+            };
+            record_change(app, &user, line);
             let text = match app.mode {
                 _ if id.is_some() => Some(format!("released {user}: back in the queue")),
                 Mode::User if offline => {
@@ -189,6 +227,12 @@ fn on_frame(app: &mut App, frame: ServerFrame) {
             let conversation = app.conversation(&user);
             conversation.holder = None;
             conversation.waiting.clear();
+            conversation.resolved = true;
+            let line = match app.mode {
+                Mode::User => format!("{agent} marked your conversation resolved"),
+                Mode::Agent => format!("{agent} resolved it"),
+            };
+            record_change(app, &user, line);
             if id.is_some() {
                 app.notify(format!("resolved {user}"), false);
             } else if app.mode == Mode::User {
@@ -298,13 +342,20 @@ fn on_message(app: &mut App, message: Message, live: bool) {
     let width = app.message_area().0;
     let own = app.is_own(&message);
     let shown = app.current_name() == Some(&message.user);
+    let app_me = app.me.clone();
     let conversation = app.conversation(&message.user.clone());
     let newest = conversation
         .messages
         .last()
         .is_none_or(|m| m.id < message.id);
     let height = text::message_height(message.body.as_str(), width);
-    let (id, from, priority, ts) = (message.id, message.from, message.priority, message.ts);
+    let (id, from, priority, ts, note) = (
+        message.id,
+        message.from,
+        message.priority,
+        message.ts,
+        message.note,
+    );
     if live && let Some(resync) = &mut app.waiting_resync {
         resync.on_message(&message);
     }
@@ -316,18 +367,49 @@ fn on_message(app: &mut App, message: Message, live: bool) {
         return;
     }
     match from {
-        Role::User => conversation.waiting.push(Waiting { id, priority, ts }),
+        Role::User => {
+            conversation.waiting.push(Waiting { id, priority, ts });
+            conversation.resolved = false;
+        }
+        // A note answers nothing.
+        Role::Agent if note => {}
         // An agent's answer resolves everything the user wrote before it.
         Role::Agent => conversation.waiting.retain(|w| w.id > id),
     }
     if own {
         return;
     }
-    if !shown {
+    // Another agent's conversation is never unread news for this one.
+    let others = conversation.holder.as_ref().is_some_and(|h| *h != app_me);
+    if !shown && !others {
         conversation.unread += 1;
-    } else if newest && conversation.scroll.offset > 0 {
+    } else if shown && newest && conversation.scroll.offset > 0 {
         // Keep the lines on screen where they are while scrolled up.
         conversation.scroll.offset += height;
         conversation.scroll.new_below += 1;
     }
+}
+
+/// A line in `user`'s conversation for a change of its state, after the
+/// newest message the client has of it.
+fn record_change(app: &mut App, user: &Name, text: String) {
+    let ts = app.now;
+    let conversation = app.conversation(user);
+    let after = conversation.messages.last().map_or(0, |m| m.id);
+    conversation.changes.push(Change { after, ts, text });
+}
+
+/// Whether a live `message` is news an agent is alerted to (bell, title):
+/// a customer's conversation starts waiting, or an urgent message came;
+/// never one another agent holds, and never with alerts off.
+fn alerts_for(app: &App, message: &Message) -> bool {
+    if !app.alerts || app.mode != Mode::Agent || message.from != Role::User {
+        return false;
+    }
+    let conversation = app.conversations.get(&message.user);
+    let held_by_other = conversation
+        .and_then(|c| c.holder.as_ref())
+        .is_some_and(|holder| *holder != app.me);
+    let starts_waiting = conversation.is_none_or(|c| c.waiting.is_empty());
+    !held_by_other && (starts_waiting || message.priority == Priority::Urgent)
 }

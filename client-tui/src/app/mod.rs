@@ -25,12 +25,14 @@ use crate::layout::{self, Prompt, Shape};
 mod actions;
 pub mod conversation;
 mod frames;
+pub mod lifecycle;
 pub mod msg;
 mod navigate;
 mod resync;
 
 pub use crate::mode::Mode;
-pub use conversation::{Conversation, HistoryState, Scroll, Waiting};
+pub use conversation::{Change, Conversation, HistoryState, QueueView, Scroll, Waiting};
+pub use lifecycle::{Choice, Picker, Question};
 pub use msg::{Action, Effect, Msg, NetEvent};
 pub use navigate::lines_from_bottom;
 pub use resync::{WaitingQueue, WaitingResync};
@@ -72,6 +74,8 @@ pub struct Outgoing {
     pub body: String,
     /// `None` while pending; the server's error once refused.
     pub error: Option<String>,
+    /// A private note for the agents (protocol version 2).
+    pub note: bool,
 }
 
 /// A transient line under the input: what just happened, or what went wrong.
@@ -119,6 +123,19 @@ pub struct App {
     /// failure names only its request, and must settle only that one.
     history_requests: HashMap<RequestId, Name>,
     pub help_open: bool,
+    /// Agent mode: which conversations the queue lists.
+    pub view: QueueView,
+    /// Agent mode: a release or resolve asked, waiting for `y`.
+    pub question: Option<Question>,
+    /// Agent mode: the transfer picker, open.
+    pub picker: Option<Picker>,
+    /// Agent mode: Enter writes a private note, not a message.
+    pub note_mode: bool,
+    /// Ring the bell and set the window title on news (`--no-alerts`
+    /// turns it off).
+    pub alerts: bool,
+    /// The count the window title shows now.
+    title_count: Option<usize>,
     pub notice: Option<Notice>,
     /// When Ctrl-C was pressed with messages still sending: a second one
     /// soon after quits anyway.
@@ -155,6 +172,12 @@ impl App {
             waiting_resync: None,
             history_requests: HashMap::new(),
             help_open: false,
+            view: QueueView::default(),
+            question: None,
+            picker: None,
+            note_mode: false,
+            alerts: true,
+            title_count: None,
             notice: None,
             now,
             size: (80, 24),
@@ -175,11 +198,31 @@ impl App {
         }
     }
 
-    /// Agent mode: conversations in queue order.
+    /// Agent mode: the conversations the view lists, in queue order.
     pub fn queue(&self) -> Vec<&Conversation> {
-        let mut rows: Vec<&Conversation> = self.conversations.values().collect();
+        let mut rows: Vec<&Conversation> = self
+            .conversations
+            .values()
+            .filter(|c| self.view.shows(c, &self.me))
+            .collect();
         rows.sort_by(|a, b| a.queue_key().cmp(&b.queue_key()));
         rows
+    }
+
+    /// Agent mode: the conversations it can work on (its own and the
+    /// unassigned), whatever the view: what every count counts. Another
+    /// agent's conversation never makes a number go up.
+    pub fn open_conversations(&self) -> impl Iterator<Item = &Conversation> {
+        self.conversations
+            .values()
+            .filter(|c| QueueView::Open.shows(c, &self.me))
+    }
+
+    /// Agent mode: open conversations with something waiting.
+    pub fn waiting_count(&self) -> usize {
+        self.open_conversations()
+            .filter(|c| !c.waiting.is_empty())
+            .count()
     }
 
     /// Messages of `user` this client sent that are pending or failed.
@@ -226,6 +269,9 @@ impl App {
             Mode::User => Prompt::User,
             Mode::Agent => match self.current() {
                 None => Prompt::NoOneSelected,
+                Some(c) if self.note_mode => Prompt::Note {
+                    user: c.user.as_str(),
+                },
                 Some(c) => Prompt::To {
                     user: c.user.as_str(),
                     locked: c.holder.as_ref().is_some_and(|h| *h != self.me),
@@ -291,7 +337,24 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     {
         select(app, first, &mut effects);
     }
+    if app.mode == Mode::Agent && app.alerts {
+        let count = app.waiting_count();
+        if app.title_count != Some(count) {
+            app.title_count = Some(count);
+            effects.push(Effect::Title(window_title(count)));
+        }
+    }
     effects
+}
+
+/// The window's title: how many of the agent's conversations (its own and
+/// the unassigned) wait, e.g. `(3) switchboard`.
+pub fn window_title(waiting: usize) -> String {
+    if waiting == 0 {
+        "switchboard".to_owned()
+    } else {
+        format!("({waiting}) switchboard")
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,22 @@ pub enum Action {
     SelectPrev,
     SelectNext,
     NextUnread,
+    /// Agent: take the selected conversation (`claim`).
+    Claim,
+    /// Agent: put it back in the queue; asks first.
     Release,
+    /// Agent: mark it done; asks first.
+    Resolve,
+    /// Agent: open the picker of agents to hand it to.
+    Transfer,
+    /// Agent: the next Enter writes a private note, or a message again.
+    ToggleNote,
+    /// Agent: the queue's next view (open, mine, unassigned, all).
+    CycleView,
+    /// Yes to the question asked (release, resolve), or the agent picked.
+    Confirm,
+    /// No: the question or the picker goes away.
+    Cancel,
     ScrollUp,
     ScrollDown,
     ScrollBottom,
@@ -80,5 +95,10 @@ pub enum Effect {
     Send(ClientFrame),
     /// Clear and repaint the whole terminal (Ctrl-L).
     Repaint,
+    /// Ring the terminal's bell: a new conversation waits, or an urgent
+    /// message came.
+    Bell,
+    /// The terminal window's title, e.g. `(3) switchboard`.
+    Title(String),
     Quit,
 }

@@ -23,9 +23,11 @@ pub(super) fn move_selection(app: &mut App, step: isize, effects: &mut Vec<Effec
 }
 
 pub(super) fn next_unread(app: &mut App, effects: &mut Vec<Effect>) {
+    // Another agent's conversation is never "unread" news for this one.
     let target = app
         .queue()
         .into_iter()
+        .filter(|c| super::QueueView::Open.shows(c, &app.me))
         .find(|c| c.unread > 0 && Some(&c.user) != app.selected.as_ref())
         .map(|c| c.user.clone());
     match target {
@@ -108,7 +110,8 @@ pub(super) fn scroll_down(app: &mut App, lines: usize) {
 
 /// How many lines the newest messages take, stopping once past `limit`.
 pub fn lines_from_bottom(conversation: &Conversation, width: usize, limit: usize) -> usize {
-    let mut total = 0;
+    // A change of state is one line; counted all at once, as an upper bound.
+    let mut total = conversation.changes.len();
     for message in conversation.messages.iter().rev() {
         total += text::message_height(message.body.as_str(), width);
         if total >= limit {

@@ -114,6 +114,9 @@ impl WaitingResync {
         let Phase::Collecting(collected) = &mut self.phase else {
             return;
         };
+        if message.note {
+            return; // a note answers nothing
+        }
         let conversation = collected.entry(message.user.clone()).or_default();
         match message.from {
             Role::Agent => conversation.resolve_through(message.id),

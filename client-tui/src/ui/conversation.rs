@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use switchboard_protocol::{Message, Priority, Role};
 
-use crate::app::{App, Conversation, HistoryState, Mode};
+use crate::app::{App, Change, Conversation, HistoryState, Mode};
 use crate::text::{self, MESSAGE_INDENT};
 
 /// Agent mode: the line naming the selected conversation and its state.
@@ -119,13 +119,26 @@ impl Widget for &ConversationPane<'_> {
             }
             lines.extend(block.into_iter().rev());
         }
+        // Changes of state go after the message they came after.
+        let mut changes = c.changes.iter().rev().peekable();
         for message in c.messages.iter().rev() {
+            while let Some(change) = changes.next_if(|change| change.after >= message.id) {
+                lines.push(change_line(app, change, width));
+            }
             if lines.len() >= needed {
                 break;
             }
+            let body_style = if message.note {
+                super::note_style()
+            } else {
+                Style::default()
+            };
             let mut block = vec![header(app, message)];
-            block.extend(body_lines(message.body.as_str(), width, Style::default()));
+            block.extend(body_lines(message.body.as_str(), width, body_style));
             lines.extend(block.into_iter().rev());
+        }
+        if lines.len() < needed {
+            lines.extend(changes.map(|change| change_line(app, change, width)));
         }
         if lines.len() < needed && c.history == HistoryState::Loading {
             lines.push(Line::styled("loading older messages…", super::dim()));
@@ -183,6 +196,19 @@ fn new_messages_marker(c: &Conversation, area: Rect, buf: &mut Buffer) {
     buf.set_line(area.x, y, &line, area.width);
 }
 
+/// A change of the conversation's state, as a line of its own: dim, in
+/// the time column, never like a message.
+fn change_line<'a>(app: &App, change: &Change, width: usize) -> Line<'a> {
+    let time = text::clock(change.ts, app.now);
+    let text = text::truncate(&format!("{time} — {} —", change.text), width);
+    Line::styled(
+        text,
+        Style::default()
+            .fg(Color::Gray)
+            .add_modifier(Modifier::ITALIC),
+    )
+}
+
 fn header<'a>(app: &App, m: &Message) -> Line<'a> {
     let time = text::clock(m.ts, app.now);
     let (who, style) = match (m.from, &m.agent) {
@@ -203,7 +229,14 @@ fn header<'a>(app: &App, m: &Message) -> Line<'a> {
         Span::styled(format!("{time} "), super::dim()),
         Span::styled(who, style),
     ];
-    if app.is_own(m) {
+    if m.note {
+        // Never like something the customer saw: its own label and colour.
+        let own = if app.is_own(m) { ", you" } else { "" };
+        spans.push(Span::styled(
+            format!(" ✎ private note{own}: agents only"),
+            super::note_style().add_modifier(Modifier::BOLD),
+        ));
+    } else if app.is_own(m) {
         spans.push(Span::styled(" (you)", super::dim()));
     } else if m.from == Role::Agent {
         spans.push(Span::styled(" (agent)", super::dim()));

@@ -29,6 +29,8 @@ fn prompt(app: &App, columns: u16) -> (String, Style) {
         Prompt::To { locked: false, .. } => Style::default()
             .fg(Color::LightCyan)
             .add_modifier(Modifier::BOLD),
+        // The notes' colour: what is typed here the customer never sees.
+        Prompt::Note { .. } => super::note_style().add_modifier(Modifier::BOLD),
     };
     (prompt.text_within(columns), style)
 }

@@ -10,10 +10,12 @@
 //!   marker.
 //! - `input`: the prompt (`to ana ›`) and the text being typed.
 //! - `help`: the overlay listing every key.
+//! - `picker`: agent mode, the agents to transfer a conversation to.
 
 pub mod conversation;
 pub mod help;
 pub mod input;
+pub mod picker;
 pub mod queue;
 pub mod status;
 
@@ -50,6 +52,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     status::Footer { app }.render(areas.footer, buf);
     if app.help_open {
         help::HelpOverlay { mode: app.mode }.render(area, buf);
+    } else if let Some(picker) = &app.picker {
+        picker::PickerOverlay { app, picker }.render(area, buf);
     } else if let Some(position) = input_pane.cursor(areas.input) {
         frame.set_cursor_position(position);
     }
@@ -57,6 +61,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
 
 pub fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
+}
+
+/// Private notes and the note prompt: yellow on a dark background, never
+/// the colours of what the customer sees.
+pub fn note_style() -> Style {
+    Style::default().fg(Color::Yellow).bg(Color::Rgb(40, 40, 0))
 }
 
 /// The badge for a waiting priority: short label and colours.

@@ -25,10 +25,11 @@ impl Widget for &QueuePane<'_> {
         }
         let app = self.app;
         let rows = app.queue();
-        let title = format!(
-            " Queue ({})",
-            rows.iter().filter(|c| !c.waiting.is_empty()).count()
-        );
+        // The count is of what this agent can work on, whatever the view.
+        let title = match app.view {
+            crate::app::QueueView::Open => format!(" Queue ({})", app.waiting_count()),
+            view => format!(" Queue ({}) · {}", app.waiting_count(), view.label()),
+        };
         buf.set_line(
             area.x,
             area.y,
@@ -44,7 +45,13 @@ impl Widget for &QueuePane<'_> {
             return;
         }
         if rows.is_empty() {
-            let note = text::truncate(" no customers yet", usize::from(list.width));
+            let empty = match app.view {
+                crate::app::QueueView::Open if app.conversations.is_empty() => {
+                    " no customers yet".to_owned()
+                }
+                view => format!(" none in {} (Alt-V: next view)", view.label()),
+            };
+            let note = text::truncate(&empty, usize::from(list.width));
             buf.set_line(
                 list.x,
                 list.y,

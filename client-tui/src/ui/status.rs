@@ -96,8 +96,11 @@ fn header_spans<'a>(
     match app.mode {
         Mode::User => {
             let holder = app.current().and_then(|c| c.holder.clone());
+            let resolved = app.current().is_some_and(|c| c.resolved);
             let text = match (holder, app.agents_online, fit) {
                 (Some(agent), _, _) => format!("agent: {agent}"),
+                (None, _, Fit::Short) if resolved => "resolved".to_owned(),
+                (None, _, _) if resolved => "resolved · write again to reopen".to_owned(),
                 (None, Some(n), Fit::Short) => format!("no agent yet, {n} online"),
                 (None, Some(n), _) => format!("waiting for an agent ({n} online)"),
                 (None, None, _) => "waiting for an agent".to_owned(),
@@ -105,12 +108,9 @@ fn header_spans<'a>(
             spans.push(Span::styled(text, bar.add_modifier(Modifier::BOLD)));
         }
         Mode::Agent => {
-            let waiting = app
-                .conversations
-                .values()
-                .filter(|c| !c.waiting.is_empty())
-                .count();
-            let unread: u32 = app.conversations.values().map(|c| c.unread).sum();
+            // Only what this agent can work on: its own and the unassigned.
+            let waiting = app.waiting_count();
+            let unread: u32 = app.open_conversations().map(|c| c.unread).sum();
             spans.push(Span::styled(format!("{waiting} waiting"), bar));
             if unread > 0 {
                 spans.push(Span::styled(
@@ -155,8 +155,16 @@ impl Widget for &Footer<'_> {
         }
         let app = self.app;
         let width = usize::from(area.width);
-        let line = match &app.notice {
-            Some(notice) => {
+        let line = match (&app.question, &app.notice) {
+            // A question waits for its answer: nothing covers it.
+            (Some(question), _) => Line::styled(
+                text::truncate(&format!(" {}", question.text()), width),
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            (None, Some(notice)) => {
                 let style = if notice.error {
                     Style::default()
                         .fg(Color::LightRed)
@@ -166,15 +174,20 @@ impl Widget for &Footer<'_> {
                 };
                 Line::styled(text::truncate(&format!(" {}", notice.text), width), style)
             }
-            None => hints(app.mode, width),
+            (None, None) => hints(app.mode, app.note_mode, width),
         };
         buf.set_line(area.x, area.y, &line, area.width);
     }
 }
 
 /// The most useful keys, as many as fit: `key` bold, what it does dim.
-fn hints(mode: Mode, width: usize) -> Line<'static> {
+fn hints(mode: Mode, note_mode: bool, width: usize) -> Line<'static> {
     let keys: &[(&str, &str)] = match mode {
+        Mode::Agent if note_mode => &[
+            ("Enter", "write the note"),
+            ("Alt-N", "back to messages"),
+            ("?", "help"),
+        ],
         Mode::User => &[
             ("Enter", "send"),
             ("?", "help"),
@@ -188,7 +201,12 @@ fn hints(mode: Mode, width: usize) -> Line<'static> {
             ("?", "help"),
             ("^C", "quit"),
             ("Alt-A", "next unread"),
-            ("^R", "release"),
+            ("Alt-C", "claim"),
+            ("Alt-T", "transfer"),
+            ("Alt-N", "note"),
+            ("Alt-V", "view"),
+            ("Alt-R", "release"),
+            ("Alt-D", "resolve"),
             ("PgUp/PgDn", "scroll"),
         ],
     };

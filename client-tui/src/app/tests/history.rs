@@ -33,7 +33,8 @@ fn an_unrelated_error_does_not_end_history_paging() {
     let mut app = connected(Mode::Agent, "alice");
     let effects = message(&mut app, user_msg(200, "ana", "hi", Priority::Normal));
     let page = history_request(&effects);
-    let effects = update(&mut app, Msg::Action(Action::Release));
+    update(&mut app, Msg::Action(Action::Release));
+    let effects = update(&mut app, Msg::Action(Action::Confirm));
     let [ClientFrame::Release { id: release, .. }] = &sends(&effects)[..] else {
         panic!("one release expected: {effects:?}");
     };

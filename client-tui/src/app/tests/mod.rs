@@ -8,6 +8,7 @@ use switchboard_protocol::{
 };
 
 mod history;
+mod lifecycle;
 mod queue;
 mod reconnect;
 mod scroll;

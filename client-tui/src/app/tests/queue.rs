@@ -132,7 +132,11 @@ fn assignment_release_and_resolve_update_holder_and_waiting() {
         },
     );
     assert_eq!(app.conversations[&name("ana")].holder, Some(name("alice")));
-    let effects = update(&mut app, Msg::Action(Action::Release));
+    // A release asks first: nothing is sent until `y`.
+    let asked = update(&mut app, Msg::Action(Action::Release));
+    assert!(sends(&asked).is_empty());
+    assert_eq!(app.question, Some(Question::Release(name("ana"))));
+    let effects = update(&mut app, Msg::Action(Action::Confirm));
     assert!(matches!(
         sends(&effects)[..],
         [ClientFrame::Release { user, .. }] if user == "ana"

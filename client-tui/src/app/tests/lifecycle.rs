@@ -1,0 +1,253 @@
+//! Agent mode's protocol version 2 keys and what the client makes of the
+//! state events: claim, release and resolve asked first, the transfer
+//! picker, note mode, the queue's views and counts, alerts, the lines in
+//! the conversation, and what a customer is told.
+
+use super::*;
+
+fn assigned(user: &str, agent: &str, by: Option<&str>) -> ServerFrame {
+    ServerFrame::Assigned {
+        id: None,
+        user: name(user),
+        agent: name(agent),
+        by: by.map(name),
+    }
+}
+
+fn presence_agent(agent: &str) -> ServerFrame {
+    ServerFrame::Presence {
+        role: Role::Agent,
+        name: name(agent),
+        online: true,
+    }
+}
+
+fn changes(app: &App, user: &str) -> Vec<String> {
+    app.conversations[&name(user)]
+        .changes
+        .iter()
+        .map(|c| c.text.clone())
+        .collect()
+}
+
+#[test]
+fn claim_is_sent_at_once_and_release_and_resolve_ask_first() {
+    let mut app = connected(Mode::Agent, "alice");
+    message(&mut app, user_msg(1, "ana", "hello", Priority::Normal));
+    let effects = update(&mut app, Msg::Action(Action::Claim));
+    assert!(matches!(
+        sends(&effects)[..],
+        [ClientFrame::Claim { user, .. }] if user == "ana"
+    ));
+    // Resolve asks; any answer but y keeps it.
+    assert!(sends(&update(&mut app, Msg::Action(Action::Resolve))).is_empty());
+    assert_eq!(app.question, Some(Question::Resolve(name("ana"))));
+    assert!(sends(&update(&mut app, Msg::Action(Action::Cancel))).is_empty());
+    assert_eq!(app.question, None);
+    update(&mut app, Msg::Action(Action::Resolve));
+    let effects = update(&mut app, Msg::Action(Action::Confirm));
+    assert!(matches!(
+        sends(&effects)[..],
+        [ClientFrame::Resolve { user, .. }] if user == "ana"
+    ));
+    assert_eq!(app.question, None);
+}
+
+#[test]
+fn the_transfer_picker_lists_agents_online_first_with_what_they_hold() {
+    let mut app = connected(Mode::Agent, "alice");
+    for (id, user) in [(1, "ana"), (2, "ben"), (3, "cy")] {
+        message(&mut app, user_msg(id, user, "hi", Priority::Normal));
+    }
+    // zed holds two but is offline; bob is online and holds one.
+    frame(&mut app, assigned("ben", "zed", None));
+    frame(&mut app, assigned("cy", "zed", None));
+    frame(&mut app, assigned("ana", "alice", None));
+    frame(&mut app, presence_agent("bob"));
+    frame(&mut app, presence_agent("alice"));
+    let choices = app.transfer_choices();
+    let listed: Vec<(&str, bool, usize)> = choices
+        .iter()
+        .map(|c| (c.agent.as_str(), c.online, c.holds))
+        .collect();
+    assert_eq!(
+        listed,
+        [("bob", true, 0), ("zed", false, 2)],
+        "never oneself"
+    );
+    update(&mut app, Msg::Action(Action::Transfer));
+    assert_eq!(
+        app.picker,
+        Some(Picker {
+            user: name("ana"),
+            choice: 0
+        })
+    );
+    update(&mut app, Msg::Action(Action::SelectNext));
+    update(&mut app, Msg::Action(Action::SelectNext)); // stays on the last
+    let effects = update(&mut app, Msg::Action(Action::Confirm));
+    assert!(matches!(
+        sends(&effects)[..],
+        [ClientFrame::Transfer { user, to, .. }] if user == "ana" && to == "zed"
+    ));
+    assert_eq!(app.picker, None);
+    // The selection did not move while picking.
+    assert_eq!(app.selected, Some(name("ana")));
+}
+
+#[test]
+fn note_mode_sends_notes_and_a_note_answers_nothing() {
+    let mut app = connected(Mode::Agent, "alice");
+    message(&mut app, user_msg(1, "ana", "hello", Priority::Normal));
+    update(&mut app, Msg::Action(Action::ToggleNote));
+    assert_eq!(app.prompt().text(), "note ana › ");
+    type_text(&mut app, "VIP customer");
+    let effects = update(&mut app, Msg::Action(Action::Submit));
+    assert!(matches!(
+        sends(&effects)[..],
+        [ClientFrame::Send { to: Some(to), note: true, body, .. }]
+            if to == "ana" && body == "VIP customer"
+    ));
+    // A colleague's note arrives: ana still waits.
+    let note = Message {
+        note: true,
+        ..agent_msg(2, "ana", "bob", "she called too")
+    };
+    message(&mut app, note);
+    assert_eq!(app.conversations[&name("ana")].waiting.len(), 1);
+    update(&mut app, Msg::Action(Action::ToggleNote));
+    assert_eq!(app.prompt().text(), "to ana › ");
+}
+
+#[test]
+fn the_default_view_and_every_count_leave_out_other_agents_conversations() {
+    let mut app = connected(Mode::Agent, "alice");
+    // bob's customer is the most urgent, but not alice's to work on.
+    message(&mut app, user_msg(1, "zoe", "fraud!", Priority::Urgent));
+    frame(&mut app, assigned("zoe", "bob", None));
+    message(&mut app, user_msg(2, "ana", "hi", Priority::Normal));
+    message(&mut app, user_msg(3, "zoe", "hello??", Priority::Urgent));
+    let listed: Vec<&str> = app.queue().iter().map(|c| c.user.as_str()).collect();
+    assert_eq!(listed, ["ana"]);
+    assert_eq!(app.selected, Some(name("ana")), "a fresh client picks ana");
+    assert_eq!(app.waiting_count(), 1);
+    assert_eq!(app.conversations[&name("zoe")].unread, 0);
+    for (view, expected) in [
+        (QueueView::Mine, vec![]),
+        (QueueView::Unassigned, vec!["ana"]),
+        (QueueView::All, vec!["zoe", "ana"]),
+        (QueueView::Open, vec!["ana"]),
+    ] {
+        update(&mut app, Msg::Action(Action::CycleView));
+        assert_eq!(app.view, view);
+        let listed: Vec<&str> = app.queue().iter().map(|c| c.user.as_str()).collect();
+        assert_eq!(listed, expected, "{view:?}");
+    }
+}
+
+#[test]
+fn alerts_ring_for_a_new_waiting_conversation_or_an_urgent_message_only() {
+    let mut app = connected(Mode::Agent, "alice");
+    let bells = |effects: &[Effect]| effects.iter().filter(|e| **e == Effect::Bell).count();
+    let effects = message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+    assert_eq!(bells(&effects), 1, "ana starts waiting");
+    assert!(effects.contains(&Effect::Title("(1) switchboard".into())));
+    let effects = message(
+        &mut app,
+        user_msg(2, "ana", "still there?", Priority::Normal),
+    );
+    assert_eq!(bells(&effects), 0, "ana was waiting already");
+    let effects = message(&mut app, user_msg(3, "ana", "fraud!", Priority::Urgent));
+    assert_eq!(bells(&effects), 1, "urgent");
+    frame(&mut app, assigned("ana", "bob", None));
+    let effects = message(
+        &mut app,
+        user_msg(4, "ana", "fraud again", Priority::Urgent),
+    );
+    assert_eq!(bells(&effects), 0, "bob's conversation");
+    // With --no-alerts: nothing.
+    let mut quiet = connected(Mode::Agent, "alice");
+    quiet.alerts = false;
+    let effects = message(&mut quiet, user_msg(1, "ana", "hi", Priority::Urgent));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Bell | Effect::Title(_)))
+    );
+}
+
+#[test]
+fn each_change_of_state_is_a_line_in_the_conversation_but_not_when_replayed() {
+    let mut app = connected(Mode::Agent, "carol");
+    message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+    frame(&mut app, assigned("ana", "alice", None));
+    frame(&mut app, assigned("ana", "bob", Some("alice")));
+    frame(
+        &mut app,
+        ServerFrame::Released {
+            id: None,
+            user: name("ana"),
+            agent: name("bob"),
+            by: None,
+            reason: None,
+        },
+    );
+    frame(
+        &mut app,
+        ServerFrame::Resolved {
+            id: None,
+            user: name("ana"),
+            agent: name("carol"),
+        },
+    );
+    assert_eq!(
+        changes(&app, "ana"),
+        [
+            "alice took the conversation",
+            "alice transferred ana to bob",
+            "bob released it: back in the queue",
+            "carol resolved it",
+        ]
+    );
+    assert!(
+        app.conversations[&name("ana")]
+            .changes
+            .iter()
+            .all(|c| c.after == 1)
+    );
+    // A resume's snapshot restates who holds what: no new lines.
+    reconnect(&mut app);
+    frame(&mut app, assigned("ana", "bob", None));
+    assert_eq!(changes(&app, "ana").len(), 4);
+}
+
+#[test]
+fn a_customer_sees_who_holds_the_conversation_and_that_it_was_resolved() {
+    let mut app = connected(Mode::User, "ana");
+    frame(&mut app, assigned("ana", "alice", None));
+    frame(&mut app, assigned("ana", "bob", Some("alice")));
+    frame(
+        &mut app,
+        ServerFrame::Resolved {
+            id: None,
+            user: name("ana"),
+            agent: name("bob"),
+        },
+    );
+    let ana = &app.conversations[&name("ana")];
+    assert!(ana.resolved && ana.holder.is_none());
+    assert_eq!(
+        changes(&app, "ana"),
+        [
+            "alice is handling your conversation",
+            "alice handed your conversation to bob",
+            "bob marked your conversation resolved",
+        ]
+    );
+    // Writing again reopens it.
+    message(
+        &mut app,
+        user_msg(5, "ana", "one more thing", Priority::Normal),
+    );
+    assert!(!app.conversations[&name("ana")].resolved);
+}

@@ -1,0 +1,85 @@
+//! The transfer picker (protocol version 2): the agents to hand the
+//! selected conversation to, online first, each with how many
+//! conversations it holds; Up/Down choose, Enter hands over, Esc cancels.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Widget};
+
+use crate::app::{App, Picker};
+use crate::text;
+
+/// Columns the picker wants: a name, its state and count, the border.
+const WIDTH: u16 = 44;
+
+pub struct PickerOverlay<'a> {
+    pub app: &'a App,
+    pub picker: &'a Picker,
+}
+
+impl Widget for &PickerOverlay<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let choices = self.app.transfer_choices();
+        let width = area.width.min(WIDTH);
+        let rows = u16::try_from(choices.len()).unwrap_or(u16::MAX);
+        let height = area.height.min(rows.saturating_add(2));
+        if width < 4 || height < 3 {
+            return;
+        }
+        let popup = Rect {
+            x: area.x + (area.width - width) / 2,
+            y: area.y + (area.height - height) / 2,
+            width,
+            height,
+        };
+        Clear.render(popup, buf);
+        let title = format!(" transfer {} to · Enter · Esc ", self.picker.user);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(Style::default().fg(Color::LightCyan))
+            .title(text::truncate(&title, usize::from(width.saturating_sub(2))));
+        let inner = block.inner(popup);
+        block.render(popup, buf);
+        // Keep the choice in sight when the list is longer than the box.
+        let visible = usize::from(inner.height);
+        let first = (self.picker.choice + 1).saturating_sub(visible);
+        for (row, (index, choice)) in
+            (inner.top()..inner.bottom()).zip(choices.iter().enumerate().skip(first))
+        {
+            let chosen = index == self.picker.choice;
+            let (dot, dot_style) = if choice.online {
+                ("●", Style::default().fg(Color::LightGreen))
+            } else {
+                ("○", super::dim())
+            };
+            let holds = match choice.holds {
+                1 => "1 conversation".to_owned(),
+                n => format!("{n} conversations"),
+            };
+            let name_style = if chosen {
+                Style::default().add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            let line = Line::from(vec![
+                Span::raw(if chosen { "›" } else { " " }),
+                Span::styled(dot, dot_style),
+                Span::styled(format!(" {} ", choice.agent), name_style),
+                Span::styled(holds, super::dim()),
+            ]);
+            if chosen {
+                buf.set_style(
+                    Rect {
+                        y: row,
+                        height: 1,
+                        ..inner
+                    },
+                    Style::default().bg(Color::DarkGray),
+                );
+            }
+            buf.set_line(inner.x, row, &line, inner.width);
+        }
+    }
+}
