@@ -114,7 +114,7 @@ pub mod prelude {
     pub use crate::postgres::TestPostgres;
     pub use crate::process::PROCESS_TIMEOUT;
     pub use crate::server::TestServer;
-    pub use crate::session::{agent, unsubscribed_user, user, user_again};
+    pub use crate::session::{agent, agent_snapshot, unsubscribed_user, user, user_again};
     pub use crate::shared_nats::shared_nats;
     pub use crate::shared_postgres::{fresh_database, shared_postgres};
     pub use crate::sqlite_lock::SqliteWriteLock;

@@ -200,3 +200,23 @@ pub async fn unsubscribed_user(server: &impl Deployment, name: &str) -> (TestCli
     let (token, _) = client.hello_new_user(name).await;
     (client, token)
 }
+
+/// What the desk looks like to a fresh subscribe of agent `name`: the
+/// waiting messages, and the `assigned` frames (who holds what). Sign in
+/// as an agent already online, so that nobody hears a new agent arrive
+/// (users would get a new `agents` count).
+pub async fn agent_snapshot(
+    server: &impl Deployment,
+    name: &str,
+    token: &str,
+) -> (Vec<Value>, Vec<Value>) {
+    let mut watcher = server.connect().await.labelled("snapshot");
+    watcher.hello_agent(name, token).await;
+    let (frames, _) = watcher.subscribe().await;
+    let assigned = frames
+        .iter()
+        .filter(|frame| frame["type"] == "assigned")
+        .cloned()
+        .collect();
+    (crate::messages::messages_in(&frames), assigned)
+}

@@ -90,15 +90,7 @@ impl Desk {
     /// Who holds ana and what waits, as a fresh agent connection's
     /// subscribe snapshot says (bob's, so that nobody hears a new agent).
     async fn snapshot(&self) -> (Vec<Value>, Vec<Value>) {
-        let mut watcher = self.server.connect().await;
-        watcher.hello_agent("bob", &self.bob_token).await;
-        let (frames, _) = watcher.subscribe().await;
-        let assigned = frames
-            .iter()
-            .filter(|frame| frame["type"] == "assigned")
-            .cloned()
-            .collect();
-        (messages_in(&frames), assigned)
+        agent_snapshot(&self.server, "bob", &self.bob_token).await
     }
 
     /// Waits `seconds` and checks that neither bob nor ana heard anything.

@@ -70,15 +70,7 @@ impl Desk {
     /// the waiting messages and the `assigned` frames. (Another of alice's
     /// connections: a new agent would change `agents_online` for ana.)
     async fn snapshot(&self) -> (Vec<Value>, Vec<Value>) {
-        let mut watcher = self.server.connect().await;
-        watcher.hello_agent("alice", &self.alice_token).await;
-        let (frames, _) = watcher.subscribe().await;
-        let assigned = frames
-            .iter()
-            .filter(|frame| frame["type"] == "assigned")
-            .cloned()
-            .collect();
-        (messages_in(&frames), assigned)
+        agent_snapshot(&self.server, "alice", &self.alice_token).await
     }
 }
 

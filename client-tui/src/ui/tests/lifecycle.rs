@@ -6,6 +6,19 @@
 
 use super::*;
 
+/// `agent` holds `user` now (`by`: who handed it over).
+fn assigned(app: &mut App, user: &str, agent: &str, by: Option<&str>) {
+    frame(
+        app,
+        ServerFrame::Assigned {
+            id: None,
+            user: name(user),
+            agent: name(agent),
+            by: by.map(name),
+        },
+    );
+}
+
 /// alice's desk: ana is alice's (with a note of bob's and a transfer
 /// line), ben waits unassigned, zoe is bob's.
 fn agent_desk() -> App {
@@ -26,24 +39,8 @@ fn agent_desk() -> App {
         &mut app,
         msg(2, "zoe", None, "where is my parcel?", Priority::Normal),
     );
-    frame(
-        &mut app,
-        ServerFrame::Assigned {
-            id: None,
-            user: name("zoe"),
-            agent: name("bob"),
-            by: None,
-        },
-    );
-    frame(
-        &mut app,
-        ServerFrame::Assigned {
-            id: None,
-            user: name("ana"),
-            agent: name("bob"),
-            by: None,
-        },
-    );
+    assigned(&mut app, "zoe", "bob", None);
+    assigned(&mut app, "ana", "bob", None);
     message(
         &mut app,
         Message {
@@ -57,15 +54,7 @@ fn agent_desk() -> App {
             )
         },
     );
-    frame(
-        &mut app,
-        ServerFrame::Assigned {
-            id: None,
-            user: name("ana"),
-            agent: name("alice"),
-            by: Some(name("bob")),
-        },
-    );
+    assigned(&mut app, "ana", "alice", Some("bob"));
     message(
         &mut app,
         msg(
@@ -164,15 +153,7 @@ fn screens_user_after_a_resolve() {
         &mut app,
         msg(1, "ana", None, "my card was charged twice", Priority::High),
     );
-    frame(
-        &mut app,
-        ServerFrame::Assigned {
-            id: None,
-            user: name("ana"),
-            agent: name("alice"),
-            by: None,
-        },
-    );
+    assigned(&mut app, "ana", "alice", None);
     message(
         &mut app,
         msg(

@@ -58,14 +58,7 @@ pub(in crate::store) fn a_conversation_is_due_once_held_and_offline_past_the_dea
     );
     assert!(due(&conn, i64::MAX).is_empty(), "released once");
     assert_eq!(waiting_queue(&conn, 10).expect("reads").len(), 1);
-    assert!(
-        conn.tables()
-            .find_user(&name("ana"))
-            .expect("reads")
-            .expect("exists")
-            .assigned
-            .is_none()
-    );
+    assert_eq!(holder_of(&conn, "ana"), None);
     // A removed agent's conversations are not this rule's.
     conn.tables()
         .set_assignment(ana, Some((alice, Timestamp::from_micros(1_000))))

@@ -66,15 +66,6 @@ fn heard(written: &Written) -> String {
     }
 }
 
-fn holder<B: Subject>(conn: &B) -> Option<Name> {
-    conn.tables()
-        .find_user(&name("ana"))
-        .expect("reads")
-        .expect("exists")
-        .assigned
-        .map(|(_, agent)| agent)
-}
-
 fn waiting<B: Subject>(conn: &B) -> usize {
     waiting_queue(conn, 10).expect("reads").len()
 }
@@ -98,7 +89,7 @@ pub(in crate::store) fn a_claim_takes_an_unheld_conversation_once<B: Subject>(
         heard(&act(&conn, "alice", Lifecycle::Claim)),
         "assigned alice"
     );
-    assert_eq!(holder(&conn), Some(name("alice")));
+    assert_eq!(holder_of(&conn, "ana"), Some(name("alice")));
     assert_eq!(waiting(&conn), 1, "a claim answers nothing");
     assert_eq!(
         heard(&act(&conn, "alice", Lifecycle::Claim)),
@@ -127,7 +118,7 @@ pub(in crate::store) fn a_release_keeps_the_waiting_messages_waiting<B: Subject>
         heard(&act(&conn, "alice", Lifecycle::Release)),
         "released alice"
     );
-    assert_eq!(holder(&conn), None);
+    assert_eq!(holder_of(&conn, "ana"), None);
     assert_eq!(waiting(&conn), 1, "back in the queue, still waiting");
 }
 
@@ -144,7 +135,7 @@ pub(in crate::store) fn a_resolve_ends_the_holding_and_the_waiting<B: Subject>(
         heard(&act(&conn, "alice", Lifecycle::Resolve)),
         "resolved alice"
     );
-    assert_eq!((holder(&conn), waiting(&conn)), (None, 0));
+    assert_eq!((holder_of(&conn, "ana"), waiting(&conn)), (None, 0));
     // Nothing left to resolve: the reply all the same, no event.
     assert_eq!(
         heard(&act(&conn, "bob", Lifecycle::Resolve)),
@@ -185,7 +176,7 @@ pub(in crate::store) fn a_transfer_hands_the_conversation_to_a_provisioned_agent
         heard(&act(&conn, "alice", to("bob"))),
         "assigned bob by alice"
     );
-    assert_eq!(holder(&conn), Some(name("bob")));
+    assert_eq!(holder_of(&conn, "ana"), Some(name("bob")));
     assert_eq!(waiting(&conn), 1, "a transfer answers nothing");
     // A removed agent is no agent to transfer to.
     assert!(remove_agent(&conn, &name("alice")).expect("removes"));
@@ -248,7 +239,7 @@ pub(in crate::store) fn a_supervisor_changes_any_conversation<B: Subject>(new: i
         heard(&act(&conn, "sam", Lifecycle::Resolve)),
         "resolved sam"
     );
-    assert_eq!((holder(&conn), waiting(&conn)), (None, 0));
+    assert_eq!((holder_of(&conn, "ana"), waiting(&conn)), (None, 0));
     // Demoted: an agent like any other.
     act(&conn, "alice", Lifecycle::Claim);
     assert!(conn.set_supervisor(&name("sam"), false).expect("demotes"));

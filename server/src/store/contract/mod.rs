@@ -95,6 +95,16 @@ fn add_agent<B: Subject>(conn: &B, who: &str) -> i64 {
         .id
 }
 
+/// Who holds `user`'s conversation, as the rules read it.
+fn holder_of<B: Subject>(conn: &B, user: &str) -> Option<Name> {
+    conn.tables()
+        .find_user(&name(user))
+        .expect("reads")
+        .expect("exists")
+        .assigned
+        .map(|(_, agent)| agent)
+}
+
 /// Adds a user; returns its id.
 fn add_user<B: Subject>(conn: &B, who: &str) -> i64 {
     insert_user(conn, &name(who), b"h", Timestamp::from_micros(0)).expect("user")

@@ -59,15 +59,6 @@ fn write<B: Subject>(conn: &B, from: &Identity, text: &str, note: bool) -> Messa
     }
 }
 
-fn holder<B: Subject>(conn: &B) -> Option<Name> {
-    conn.tables()
-        .find_user(&name("ana"))
-        .expect("reads")
-        .expect("exists")
-        .assigned
-        .map(|(_, agent)| agent)
-}
-
 fn bodies(messages: &[Message]) -> Vec<&str> {
     messages.iter().map(|m| m.body.as_str()).collect()
 }
@@ -92,7 +83,7 @@ pub(in crate::store) fn a_note_neither_takes_nor_answers<B: Subject>(new: impl F
     assert!(note.note && note.from == Role::Agent);
     assert_eq!(note.agent, Some(name("alice")));
     assert!(note.id > question.id, "one sequence of ids");
-    assert_eq!(holder(&conn), None, "a note takes nothing");
+    assert_eq!(holder_of(&conn, "ana"), None, "a note takes nothing");
     let second = write(&conn, &ana(), "q2", false);
     write(&conn, &as_agent("alice"), "n2", true);
     assert_eq!(
@@ -103,12 +94,12 @@ pub(in crate::store) fn a_note_neither_takes_nor_answers<B: Subject>(new: impl F
     // bob answers: he takes the conversation, and every question before
     // (notes between them and after them) stops waiting.
     write(&conn, &as_agent("bob"), "a1", false);
-    assert_eq!(holder(&conn), Some(name("bob")));
+    assert_eq!(holder_of(&conn, "ana"), Some(name("bob")));
     assert!(waiting_queue(&conn, 10).expect("reads").is_empty());
     // alice may still write a note into bob's conversation.
     let aside = write(&conn, &as_agent("alice"), "n3", true);
     assert!(aside.note);
-    assert_eq!(holder(&conn), Some(name("bob")));
+    assert_eq!(holder_of(&conn, "ana"), Some(name("bob")));
     // A key names the note it stored, as for any send.
     assert_eq!(write(&conn, &as_agent("alice"), "n3", true), aside);
     // A resolve after a note ends the waiting before it too.
