@@ -110,6 +110,9 @@ fn an_agent_transfers_a_customer_to_another_while_the_customer_watches() {
         &["resolved", "bob marked your conversation resolved"],
         &server,
     );
+    // The screens as they are now (`-- --nocapture` shows them).
+    println!("bob's screen:\n{}", tmux.screen("bob"));
+    println!("ana's screen:\n{ana_screen}");
     assert!(
         !ana_screen.contains("VIP"),
         "a note on ana's screen:\n{ana_screen}"
