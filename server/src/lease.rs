@@ -78,6 +78,35 @@ pub struct Lease {
     pub records: Arc<OwnRecords>,
 }
 
+/// Removes every record of `node`'s that no live session holds (`records`
+/// lists those that do); the other nodes hear those connections go.
+async fn reconcile(store: &Store, node: NodeId, records: &Arc<OwnRecords>) {
+    let records = Arc::clone(records);
+    let live = Box::new(move || records.snapshot());
+    let _ = store.reconcile_members(node, live).await;
+}
+
+/// One node (SQLite) keeps records of its agents' connections too, the
+/// clock of auto-release (`store/rules/connections.rs`): with no lease to
+/// renew, this keeps them true every [`RECONCILE_EVERY`], so a removal
+/// lost (the writer's queue full as the agent left) does not keep the
+/// agent present, and its conversations held, until the next start.
+pub async fn keep_records_true(
+    store: Store,
+    records: Arc<OwnRecords>,
+    stopping: CancellationToken,
+) {
+    let mut timer = tokio::time::interval(RECONCILE_EVERY);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer.tick().await;
+    loop {
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = timer.tick() => reconcile(&store, NodeId::LOCAL, &records).await,
+        }
+    }
+}
+
 impl Lease {
     /// Renews the lease until `stopping`, sweeping expired nodes,
     /// dismissing every connection if the lease was lost, and removing the
@@ -129,9 +158,7 @@ impl Lease {
             }
             if now - reconciled >= RECONCILE_EVERY {
                 reconciled = now;
-                let records = Arc::clone(&self.records);
-                let live = Box::new(move || records.snapshot());
-                let _ = self.store.reconcile_members(self.node, live).await;
+                reconcile(&self.store, self.node, &self.records).await;
             }
         }
     }

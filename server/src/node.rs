@@ -179,6 +179,12 @@ impl Node {
                 records: Arc::clone(&services.records),
             };
             tokio::spawn(lease.keep(stopping.clone()));
+        } else {
+            tokio::spawn(crate::lease::keep_records_true(
+                services.store.clone(),
+                Arc::clone(&services.records),
+                stopping.clone(),
+            ));
         }
         let watcher = tokio::spawn(credentials::watch(
             services.store.clone(),

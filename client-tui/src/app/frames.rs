@@ -96,14 +96,17 @@ pub(super) fn on_net(app: &mut App, event: NetEvent, effects: &mut Vec<Effect>) 
 
 fn on_frame(app: &mut App, frame: ServerFrame, effects: &mut Vec<Effect>) {
     // A subscription's snapshot (before `subscribed`) is state, not news:
-    // no notices, no lines in the conversation, no alerts.
-    let replayed = app.connection == Connection::Syncing;
+    // no notices, no lines in the conversation, no alerts. After a resume
+    // an agent subscribes a second time to re-sync its waiting queue: that
+    // snapshot restates the state too.
+    let replayed = app.connection == Connection::Syncing || app.waiting_resync.is_some();
     match frame {
         ServerFrame::Message { message } => {
-            if !replayed && alerts_for(app, &message) {
+            let alert = !replayed && alerts_for(app, &message);
+            // Only news alerts: a message the client has is not.
+            if on_message(app, message, true) && alert {
                 effects.push(Effect::Bell);
             }
-            on_message(app, message, true);
         }
         ServerFrame::Sent { id, message } => {
             app.outgoing.retain(|o| Some(&o.request) != id.as_ref());
@@ -334,8 +337,9 @@ fn on_unreadable(app: &mut App, error: &FrameError) {
     );
 }
 
-/// A message from the subscription (`live`) or from `history`.
-fn on_message(app: &mut App, message: Message, live: bool) {
+/// A message from the subscription (`live`) or from `history`; whether
+/// it was new to the client.
+fn on_message(app: &mut App, message: Message, live: bool) -> bool {
     if live {
         app.last_id = app.last_id.max(Some(message.id));
     }
@@ -361,10 +365,10 @@ fn on_message(app: &mut App, message: Message, live: bool) {
     }
     let conversation = app.conversation(&message.user.clone());
     if !conversation.insert(message) {
-        return;
+        return false;
     }
     if !live {
-        return;
+        return true;
     }
     match from {
         Role::User => {
@@ -377,7 +381,7 @@ fn on_message(app: &mut App, message: Message, live: bool) {
         Role::Agent => conversation.waiting.retain(|w| w.id > id),
     }
     if own {
-        return;
+        return true;
     }
     // Another agent's conversation is never unread news for this one.
     let others = conversation.holder.as_ref().is_some_and(|h| *h != app_me);
@@ -388,6 +392,7 @@ fn on_message(app: &mut App, message: Message, live: bool) {
         conversation.scroll.offset += height;
         conversation.scroll.new_below += 1;
     }
+    true
 }
 
 /// A line in `user`'s conversation for a change of its state, after the

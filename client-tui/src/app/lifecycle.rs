@@ -32,8 +32,9 @@ impl Question {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picker {
     pub user: Name,
-    /// The row chosen, in [`App::transfer_choices`] order.
-    pub choice: usize,
+    /// The agent chosen: by name, because the list re-sorts as agents
+    /// come and go, and Enter must hand it to the one on screen.
+    pub agent: Name,
 }
 
 /// An agent the picker offers: online ones first, then by name.
@@ -46,19 +47,23 @@ pub struct Choice {
 }
 
 impl App {
-    /// The agents to transfer to: every agent this client knows of (online
-    /// now, or holding a conversation), itself left out; online first,
+    /// The agents to transfer `user`'s conversation to: every agent this
+    /// client knows of (online now, or holding a conversation), but its
+    /// holder; itself only when another agent holds it (a supervisor takes
+    /// a conversation over by transferring it to itself). Online first,
     /// then by name.
-    pub fn transfer_choices(&self) -> Vec<Choice> {
+    pub fn transfer_choices(&self, user: &Name) -> Vec<Choice> {
+        let holder = self.conversations.get(user).and_then(|c| c.holder.as_ref());
         let mut known: std::collections::BTreeSet<&Name> = self.agents.iter().collect();
         known.extend(
             self.conversations
                 .values()
                 .filter_map(|c| c.holder.as_ref()),
         );
+        known.insert(&self.me);
         let mut choices: Vec<Choice> = known
             .into_iter()
-            .filter(|agent| **agent != self.me)
+            .filter(|agent| Some(*agent) != holder && (**agent != self.me || holder.is_some()))
             .map(|agent| Choice {
                 agent: agent.clone(),
                 online: self.agents.contains(agent),
@@ -113,15 +118,11 @@ pub(super) fn ask(app: &mut App, what: &str, question: fn(Name) -> Question) {
 
 pub(super) fn confirm(app: &mut App, effects: &mut Vec<Effect>) {
     if let Some(picker) = app.picker.take() {
-        let Some(choice) = app.transfer_choices().into_iter().nth(picker.choice) else {
-            app.notify("no agent to transfer to: none is known yet", true);
-            return;
-        };
         let id = Some(app.request_id());
         effects.push(Effect::Send(ClientFrame::Transfer {
             id,
             user: picker.user.to_string(),
-            to: choice.agent.to_string(),
+            to: picker.agent.to_string(),
         }));
         return;
     }
@@ -150,21 +151,34 @@ pub(super) fn open_picker(app: &mut App) {
     let Some(user) = acting_on(app, "transfer") else {
         return;
     };
-    if app.transfer_choices().is_empty() {
+    let Some(first) = app.transfer_choices(&user).into_iter().next() else {
         app.notify(
             "no other agent is known yet: agents appear here once online or holding a customer",
             true,
         );
         return;
-    }
-    app.picker = Some(Picker { user, choice: 0 });
+    };
+    app.picker = Some(Picker {
+        user,
+        agent: first.agent,
+    });
 }
 
-/// Moves the picker's choice by `step`, within the list.
+/// Moves the picker's choice by `step` rows, within the list as it is now.
 pub(super) fn pick(app: &mut App, step: isize) {
-    let last = app.transfer_choices().len().saturating_sub(1);
-    if let Some(picker) = &mut app.picker {
-        picker.choice = picker.choice.saturating_add_signed(step).min(last);
+    let Some(picker) = &app.picker else {
+        return;
+    };
+    let choices = app.transfer_choices(&picker.user);
+    let here = choices
+        .iter()
+        .position(|c| c.agent == picker.agent)
+        .unwrap_or(0);
+    let there = here
+        .saturating_add_signed(step)
+        .min(choices.len().saturating_sub(1));
+    if let (Some(choice), Some(picker)) = (choices.get(there), &mut app.picker) {
+        picker.agent = choice.agent.clone();
     }
 }
 

@@ -21,7 +21,11 @@ pub struct PickerOverlay<'a> {
 
 impl Widget for &PickerOverlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let choices = self.app.transfer_choices();
+        let choices = self.app.transfer_choices(&self.picker.user);
+        let chosen_row = choices
+            .iter()
+            .position(|c| c.agent == self.picker.agent)
+            .unwrap_or(0);
         let width = area.width.min(WIDTH);
         let rows = u16::try_from(choices.len()).unwrap_or(u16::MAX);
         let height = area.height.min(rows.saturating_add(2));
@@ -44,17 +48,18 @@ impl Widget for &PickerOverlay<'_> {
         block.render(popup, buf);
         // Keep the choice in sight when the list is longer than the box.
         let visible = usize::from(inner.height);
-        let first = (self.picker.choice + 1).saturating_sub(visible);
+        let first = (chosen_row + 1).saturating_sub(visible);
         for (row, (index, choice)) in
             (inner.top()..inner.bottom()).zip(choices.iter().enumerate().skip(first))
         {
-            let chosen = index == self.picker.choice;
+            let chosen = index == chosen_row;
             let (dot, dot_style) = if choice.online {
                 ("●", Style::default().fg(Color::LightGreen))
             } else {
                 ("○", super::dim())
             };
             let holds = match choice.holds {
+                _ if choice.agent == self.app.me => "you: take it over".to_owned(),
                 1 => "1 conversation".to_owned(),
                 n => format!("{n} conversations"),
             };

@@ -112,6 +112,8 @@ impl Command {
                 note,
                 ..
             } => {
+                // Refused before it costs the sender a token.
+                send_message::SendMessage::may_write(identity, note)?;
                 if !connection.sends.try_take() {
                     return Err(RequestError::RateLimited);
                 }

@@ -18,6 +18,17 @@ pub struct SendMessage {
 }
 
 impl SendMessage {
+    /// Whether the sender may write this kind of message: only agents
+    /// write notes (protocol version 2).
+    pub fn may_write(identity: &Identity, note: bool) -> Result<(), RequestError> {
+        if note && identity.role == Role::User {
+            return Err(RequestError::Forbidden(
+                "only agents write notes: send without \"note\" to write to the agents",
+            ));
+        }
+        Ok(())
+    }
+
     /// A user writes into their own conversation (`to` is ignored); an agent
     /// must name the user. The server, not the client, sets the priority.
     /// Only agents write notes (protocol version 2).
@@ -29,11 +40,7 @@ impl SendMessage {
         note: bool,
         services: &Services,
     ) -> Result<Self, RequestError> {
-        if note && identity.role == Role::User {
-            return Err(RequestError::Forbidden(
-                "only agents write notes: send without \"note\" to write to the agents",
-            ));
-        }
+        Self::may_write(identity, note)?;
         let user = match identity.role {
             Role::User => identity.name.clone(),
             Role::Agent => {

@@ -65,26 +65,35 @@ fn the_transfer_picker_lists_agents_online_first_with_what_they_hold() {
     frame(&mut app, assigned("ana", "alice", None));
     frame(&mut app, presence_agent("bob"));
     frame(&mut app, presence_agent("alice"));
-    let choices = app.transfer_choices();
-    let listed: Vec<(&str, bool, usize)> = choices
-        .iter()
-        .map(|c| (c.agent.as_str(), c.online, c.holds))
-        .collect();
+    let listed = |app: &App, user: &str| -> Vec<(String, bool, usize)> {
+        app.transfer_choices(&name(user))
+            .iter()
+            .map(|c| (c.agent.to_string(), c.online, c.holds))
+            .collect()
+    };
     assert_eq!(
-        listed,
-        [("bob", true, 0), ("zed", false, 2)],
-        "never oneself"
+        listed(&app, "ana"),
+        [("bob".into(), true, 0), ("zed".into(), false, 2)],
+        "not its holder, alice"
+    );
+    // zed's conversation: alice may take it over (a supervisor may).
+    assert_eq!(
+        listed(&app, "ben"),
+        [("alice".into(), true, 1), ("bob".into(), true, 0)]
     );
     update(&mut app, Msg::Action(Action::Transfer));
     assert_eq!(
         app.picker,
         Some(Picker {
             user: name("ana"),
-            choice: 0
+            agent: name("bob")
         })
     );
     update(&mut app, Msg::Action(Action::SelectNext));
     update(&mut app, Msg::Action(Action::SelectNext)); // stays on the last
+    // carol comes online and sorts first: the choice stays zed.
+    frame(&mut app, presence_agent("carol"));
+    assert_eq!(app.picker.as_ref().map(|p| p.agent.as_str()), Some("zed"));
     let effects = update(&mut app, Msg::Action(Action::Confirm));
     assert!(matches!(
         sends(&effects)[..],
@@ -250,4 +259,52 @@ fn a_customer_sees_who_holds_the_conversation_and_that_it_was_resolved() {
         user_msg(5, "ana", "one more thing", Priority::Normal),
     );
     assert!(!app.conversations[&name("ana")].resolved);
+}
+
+#[test]
+fn the_resync_after_a_resume_is_no_news_either() {
+    let mut app = connected(Mode::Agent, "carol");
+    message(&mut app, user_msg(1, "ana", "hi", Priority::Urgent));
+    frame(&mut app, assigned("ana", "carol", None));
+    let lines = changes(&app, "ana").len();
+    // The resume, then the second subscribe that re-syncs the queue.
+    let effects = reconnect(&mut app);
+    let subscribes: Vec<Option<RequestId>> = sends(&effects)
+        .into_iter()
+        .filter_map(|f| match f {
+            ClientFrame::Subscribe { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    let [resume, resync] = &subscribes[..] else {
+        panic!("a resume and a re-sync: {subscribes:?}");
+    };
+    frame(
+        &mut app,
+        ServerFrame::Subscribed {
+            id: resume.clone(),
+            backlog: 0,
+            truncated: false,
+        },
+    );
+    // The re-sync's snapshot: the waiting message and the holder again.
+    let effects = message(&mut app, user_msg(1, "ana", "hi", Priority::Urgent));
+    assert!(!effects.contains(&Effect::Bell), "{effects:?}");
+    frame(&mut app, assigned("ana", "carol", None));
+    frame(
+        &mut app,
+        ServerFrame::Subscribed {
+            id: resync.clone(),
+            backlog: 1,
+            truncated: false,
+        },
+    );
+    assert_eq!(changes(&app, "ana").len(), lines, "no line for old news");
+    assert!(
+        app.notice
+            .as_ref()
+            .is_none_or(|n| !n.text.contains("is now yours")),
+        "{:?}",
+        app.notice
+    );
 }

@@ -175,7 +175,6 @@ pub(super) fn open_store(
     };
     let node =
         queries::nodes::register(&mut writer, crate::store::shared_feed::LEASE).map_err(failed)?;
-    queries::presence::start_presence_clocks(&mut writer, NodeId(node)).map_err(failed)?;
     let (members, start) = queries::nodes::members_at(&mut writer).map_err(failed)?;
     let cluster = queries::nodes::cluster_id(&mut writer).map_err(failed)?;
     let readers = (0..readers)

@@ -126,9 +126,13 @@ const MIGRATIONS: &[&str] = &[
     // `sb_connections`) is kept in the transactions that open and close
     // connection rows, so every node, one joining too, reads the same one;
     // a conversation's (`held_since_us`) in the one that gives it a holder.
+    // Every agent with no connection recorded is offline from the upgrade
+    // on (the cluster's start bounds the clock too: `queries/presence.rs`).
     "ALTER TABLE agents ADD COLUMN offline_since_us BIGINT;
      ALTER TABLE users ADD COLUMN held_since_us BIGINT NOT NULL DEFAULT 0;
-     CREATE INDEX sb_connections_by_name ON sb_connections (role, name);",
+     CREATE INDEX sb_connections_by_name ON sb_connections (role, name);
+     UPDATE agents a SET offline_since_us = (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT
+     WHERE NOT EXISTS (SELECT 1 FROM sb_connections c WHERE c.role = 1 AND c.name = a.name);",
 ];
 
 /// The schema version this build writes.

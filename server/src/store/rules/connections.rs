@@ -13,8 +13,11 @@
 //! the later of the holder's last subscribed connection closing (for a
 //! node that died, when its lease ran out and its connections were swept,
 //! never earlier), the holder taking the conversation, and the server's
-//! start (`startup.rs`; a cluster's: a node joining a running one leaves
-//! the clocks as they run).
+//! start: one node restarts every agent's clock as it opens its database
+//! (`store/mod.rs`); a cluster's start is the earliest start among the
+//! nodes holding a current lease, read with the conversations due
+//! (`postgres/queries/presence.rs`), so a node joining a running cluster
+//! leaves the clocks as they run.
 
 use std::time::Duration;
 

@@ -10,10 +10,10 @@ use super::queries::users::{FIND_USER, USER_ID, read_user};
 use super::queries::waiting::ADD_WAITING;
 use super::queries::{
     AgentRow, Result, UserRow, agent_connected, agent_disconnected, clear_waiting, find_agent,
-    find_key, held_by_removed_agents, insert_key, insert_user, message_by_id, names_like,
-    offline_holders, priority_to_sql, set_assignment, take_releases_due,
+    find_key, forget_agent_connections, held_by_removed_agents, insert_key, insert_user,
+    message_by_id, names_like, offline_holders, priority_to_sql, set_assignment, take_releases_due,
 };
-use crate::event::Member;
+use crate::event::{ConnId, Member, NodeId};
 use crate::store::rules::{NewMessage, ReleaseDue, Tables};
 
 /// The statements the writer runs for every message, taken out of the
@@ -141,6 +141,12 @@ impl Tables for HotStatements<'_> {
 
     fn offline_holders(&mut self, deadline: Timestamp) -> Result<Vec<(i64, Name, Name)>> {
         offline_holders(self.conn, deadline)
+    }
+
+    /// One node keeps only its agents' connections (for auto-release);
+    /// its own events are passed over by its router.
+    fn forget_members(&mut self, _node: NodeId, live: &[ConnId]) -> Result<Vec<Member>> {
+        forget_agent_connections(self.conn, live)
     }
 
     fn clear_waiting(&mut self, user_id: i64) -> Result<u64> {

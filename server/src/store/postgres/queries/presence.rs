@@ -10,7 +10,37 @@ use switchboard_protocol::{Name, Role, Timestamp};
 use super::super::Result;
 use super::super::conn::Conn;
 use super::{name_at, role_to_sql};
-use crate::event::{Member, NodeId};
+use crate::event::Member;
+
+/// The cluster's start, in SQL: the earliest start among the nodes that
+/// hold a current lease (this one among them). A node joining a running
+/// cluster leaves it as it was; once every node has stopped and their
+/// leases ran out, the next start is the cluster's. (A macro, so that each
+/// query using it stays one literal.)
+macro_rules! cluster_started {
+    () => {
+        concat!(
+            "(SELECT coalesce(min(started_us), 0) FROM sb_nodes WHERE lease_until_us >= ",
+            now_us!(),
+            ")"
+        )
+    };
+}
+
+/// Where held conversations due at `$1` are: the holder active, offline
+/// since then or before, holding since then or before, and the cluster
+/// running since then or before.
+macro_rules! due_at {
+    () => {
+        concat!(
+            "FROM agents a JOIN users u ON u.assigned_agent_id = a.id
+             WHERE a.token_hash IS NOT NULL AND a.offline_since_us <= $1
+               AND u.held_since_us <= $1 AND ",
+            cluster_started!(),
+            " <= $1"
+        )
+    };
+}
 
 /// Whether any conversation is due for a limit of `after`, by the
 /// database's clock.
@@ -19,18 +49,12 @@ pub(in crate::store::postgres) fn offline_holders_due(
     after: Duration,
 ) -> Result<bool> {
     let after = i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
+    let now: i64 = conn
+        .query_one(concat!("SELECT ", now_us!()), &[])?
+        .try_get(0)?;
     let row = conn.query_one(
-        concat!(
-            "WITH clock AS (SELECT ",
-            now_us!(),
-            " - $1 AS deadline)
-             SELECT EXISTS (
-                SELECT 1 FROM clock, agents a JOIN users u ON u.assigned_agent_id = a.id
-                WHERE a.token_hash IS NOT NULL
-                  AND a.offline_since_us <= clock.deadline AND u.held_since_us <= clock.deadline
-             )"
-        ),
-        &[&after],
+        concat!("SELECT EXISTS (SELECT 1 ", due_at!(), ")"),
+        &[&now.saturating_sub(after)],
     )?;
     Ok(row.try_get(0)?)
 }
@@ -73,43 +97,21 @@ pub(in crate::store::postgres) fn agent_disconnected(
     Ok(())
 }
 
-/// Held conversations whose active holder has been offline, and has held
-/// them, since `deadline` or before: (user id, user, agent), by user name.
+/// Held conversations due for auto-release at `deadline`: (user id, user,
+/// agent), by user name.
 pub(in crate::store::postgres) fn offline_holders(
     conn: &mut Conn,
     deadline: Timestamp,
 ) -> Result<Vec<(i64, Name, Name)>> {
     let rows = conn.query(
-        "SELECT u.id, u.name, a.name FROM agents a JOIN users u ON u.assigned_agent_id = a.id
-         WHERE a.token_hash IS NOT NULL AND a.offline_since_us <= $1 AND u.held_since_us <= $1
-         ORDER BY u.name",
+        concat!(
+            "SELECT u.id, u.name, a.name ",
+            due_at!(),
+            " ORDER BY u.name"
+        ),
         &[&deadline.as_micros()],
     )?;
     rows.iter()
         .map(|row| Ok((row.try_get(0)?, name_at(row, 1)?, name_at(row, 2)?)))
         .collect()
-}
-
-/// `node` starts: if no other node holds a current lease, the cluster
-/// starts now, and so does the clock of every agent with no connection
-/// recorded (a node joining a running cluster leaves the clocks as they
-/// run; agents still recorded on a dead node get theirs when it is swept).
-pub(in crate::store::postgres) fn start_presence_clocks(
-    conn: &mut Conn,
-    node: NodeId,
-) -> Result<()> {
-    conn.execute(
-        concat!(
-            "WITH clock AS (SELECT ",
-            now_us!(),
-            " AS now_us)
-             UPDATE agents a SET offline_since_us = clock.now_us FROM clock
-             WHERE NOT EXISTS (
-                SELECT 1 FROM sb_nodes n WHERE n.id <> $1 AND n.lease_until_us >= clock.now_us
-             )
-               AND NOT EXISTS (SELECT 1 FROM sb_connections c WHERE c.role = $2 AND c.name = a.name)"
-        ),
-        &[&(node.0 as i32), &role_to_sql(Role::Agent)],
-    )?;
-    Ok(())
 }

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use switchboard_protocol::{Name, Timestamp};
+use switchboard_protocol::{Name, Role, Timestamp};
 
 use super::{Result, name_at};
-use crate::event::Member;
+use crate::event::{ConnId, Member, NodeId};
 
 /// Where held conversations due at `?1` are: the holder active, offline
 /// since then or before, and holding since then or before.
@@ -41,6 +41,31 @@ pub fn agent_disconnected(conn: &Connection, member: &Member, at: Timestamp) -> 
     )?
     .execute(params![member.name.as_str(), at.as_micros()])?;
     Ok(())
+}
+
+/// Forgets the agents' connections but `live` ones (a removal lost on the
+/// way): the connections forgotten, for their agents' clocks.
+pub fn forget_agent_connections(conn: &Connection, live: &[ConnId]) -> Result<Vec<Member>> {
+    let mut statement = conn.prepare_cached("SELECT conn, agent FROM agent_connections")?;
+    let recorded: Vec<(i64, Name)> = statement
+        .query_map([], |row| Ok((row.get(0)?, name_at(row, 1)?)))?
+        .collect::<Result<_>>()?;
+    let mut forgotten = Vec::new();
+    for (id, agent) in recorded {
+        let id = id as ConnId;
+        if live.contains(&id) {
+            continue;
+        }
+        conn.prepare_cached("DELETE FROM agent_connections WHERE conn = ?1")?
+            .execute([id as i64])?;
+        forgotten.push(Member {
+            node: NodeId::LOCAL,
+            conn: id,
+            role: Role::Agent,
+            name: agent,
+        });
+    }
+    Ok(forgotten)
 }
 
 /// Held conversations whose active holder has been offline, and has held
