@@ -167,6 +167,7 @@ pub async fn run(
             address: options.listen.clone(),
             reason,
         })?;
+    let new_database = options.db.is_new_sqlite_file();
     let node = Node::start_with_bus(
         &options.db,
         options.nats.as_deref(),
@@ -206,7 +207,14 @@ pub async fn run(
              messages; give --tls-cert and --tls-key, or keep this port on a private network"
         );
     }
-    tracing::info!(db = %options.db, transport, backlog, "listening on {address}");
+    let db = options.db.for_log();
+    if new_database {
+        tracing::warn!(
+            "created a new, empty database at {db}: no agents yet (`switchboard agent add NAME`); \
+             if you meant an existing one, stop and give its file with --db"
+        );
+    }
+    tracing::info!(db = %db, transport, backlog, "listening on {address}");
     let stop_serving = async {
         tokio::select! {
             () = shutdown => {}

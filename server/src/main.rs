@@ -94,6 +94,7 @@ impl DbArg {
 enum AgentCommand {
     /// Create an agent and print its token (only shown once).
     Add {
+        /// The new agent's name: letters A-Z a-z, digits, '_', '.' and '-'.
         name: String,
         /// A supervisor may release, resolve and transfer any conversation.
         #[arg(long)]
@@ -104,12 +105,14 @@ enum AgentCommand {
     /// Make an agent a supervisor: it may release, resolve and transfer any
     /// conversation (from its next request on).
     Promote {
+        /// The agent to make a supervisor (see `agent list`).
         name: String,
         #[command(flatten)]
         db: DbArg,
     },
     /// Make a supervisor an ordinary agent again.
     Demote {
+        /// The supervisor to make an ordinary agent (see `agent list`).
         name: String,
         #[command(flatten)]
         db: DbArg,
@@ -121,12 +124,14 @@ enum AgentCommand {
     },
     /// Remove an agent: its token stops working, its conversations are released.
     Remove {
+        /// The agent to remove (see `agent list`).
         name: String,
         #[command(flatten)]
         db: DbArg,
     },
     /// Give an agent a new token (printed); the old one stops working.
     Rotate {
+        /// The agent to give a new token (see `agent list`).
         name: String,
         #[command(flatten)]
         db: DbArg,

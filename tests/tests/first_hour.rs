@@ -140,43 +140,66 @@ async fn bad_json_says_what_a_frame_looks_like() {
     assert_eq!(error["id"], Value::Null);
 }
 
+/// Starts `switchboard serve` with `args` in directory `dir` and returns
+/// what it logged up to and including its "listening on" line.
+fn log_until_listening(dir: &Path, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(switchboard_bin())
+        .arg("serve")
+        .args(args)
+        .current_dir(dir)
+        .env("SWITCHBOARD_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = server.stderr.take().expect("piped");
+    let mut said = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("reads the log");
+        let listening = line.contains("listening on");
+        said.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    said.join("\n")
+}
+
 /// Listening beyond loopback without TLS is said out loud, before the
 /// server says it is listening; on loopback it is not.
 #[test]
 fn plaintext_beyond_loopback_is_warned_of() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("temporary directory");
     for (listen, warned) in [("0.0.0.0:0", true), ("127.0.0.1:0", false)] {
-        let mut server = Command::new(switchboard_bin())
-            .args([
-                "serve",
-                "--listen",
-                listen,
-                "--db",
-                &path(dir.path(), "x.db"),
-            ])
-            .env("SWITCHBOARD_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts");
-        let stderr = server.stderr.take().expect("piped");
-        let mut before_listening = Vec::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.expect("reads the log");
-            if line.contains("listening on") {
-                break;
-            }
-            before_listening.push(line);
-        }
-        let _ = server.kill();
-        let _ = server.wait();
-        let said = before_listening.join("\n");
+        let said = log_until_listening(dir.path(), &["--listen", listen, "--db", "x.db"]);
+        assert!(said.contains("listening on"), "{listen}: {said}");
         assert_eq!(
             said.contains("serving plaintext on"),
             warned,
             "{listen}: {said}"
         );
     }
+}
+
+/// A server started where there is no database (say, from another
+/// directory) says it made a new, empty one, and where, by its absolute
+/// path; started again on that file it says nothing of the kind.
+#[test]
+fn a_new_empty_database_is_pointed_out_with_its_full_path() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let args = ["--listen", "127.0.0.1:0"];
+    let full_path = path(dir.path(), "switchboard.db");
+    let first = log_until_listening(dir.path(), &args);
+    assert!(
+        first.contains(&format!("created a new, empty database at {full_path}")),
+        "{first}"
+    );
+    assert!(first.contains(&format!("db={full_path}")), "{first}");
+    let again = log_until_listening(dir.path(), &args);
+    assert!(again.contains("listening on"), "{again}");
+    assert!(!again.contains("new, empty database"), "{again}");
 }
