@@ -108,7 +108,8 @@ pub(crate) struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     connection_burst_per_address: u32,
     /// Milliseconds a user's last connection may be gone before agents hear
-    /// it offline; back within it, agents hear nothing (0: at once).
+    /// it offline; back within it, agents hear nothing (0: at once). An
+    /// agent's presence is announced at once, always.
     #[arg(long, env = "SWITCHBOARD_PRESENCE_GRACE_MS", default_value_t = defaults::PRESENCE_GRACE_MS)]
     presence_grace_ms: u64,
     /// Bytes of long replies (`history` pages, backlogs read in chunks) in

@@ -1,6 +1,7 @@
 //! Protocol version 2, "Agent presence": subscribed agents hear other
 //! agents come online (first subscribed connection) and go offline (last
-//! one closed, after the presence grace), never of themselves; an agent's
+//! one closed, at once: the users' presence grace is not theirs), never of
+//! themselves; an agent's
 //! subscribe state lists every agent online, itself included. Users hear
 //! nothing of it. On one node and on the 3-node cluster.
 
@@ -78,5 +79,28 @@ async fn an_agent_that_did_not_subscribe_is_not_online() {
     let mut bob = server.connect().await.seeing_agent_presence();
     bob.hello_agent("bob", &bob_token).await;
     bob.barrier().await;
+    alice.barrier().await;
+}
+
+/// Agents are trusted: the grace that hides a customer's reconnect does
+/// not apply to them. The letter of version 2: `false` when an agent's last
+/// connection closes. With a ten-minute grace, bob's `false` still comes at
+/// once (well within the receive timeout) and his return is heard, while
+/// ana's departure is held back.
+#[tokio::test]
+async fn an_agent_going_is_heard_at_once_whatever_the_users_grace() {
+    let server = TestServer::start_with(&["--presence-grace-ms", "600000"]);
+    let alice_token = server.add_agent("alice");
+    let bob_token = server.add_agent("bob");
+    let (mut alice, _) = watching_agent(&server, "alice", &alice_token).await;
+    let (bob, _) = watching_agent(&server, "bob", &bob_token).await;
+    assert_eq!(alice.recv().await, agent_presence("bob", true));
+    let (ana, _) = user(&server, "ana").await;
+    assert_eq!(alice.recv().await, presence("ana", true));
+    drop(ana);
+    drop(bob);
+    assert_eq!(alice.recv().await, agent_presence("bob", false));
+    let (_bob, _) = watching_agent(&server, "bob", &bob_token).await;
+    assert_eq!(alice.recv().await, agent_presence("bob", true));
     alice.barrier().await;
 }

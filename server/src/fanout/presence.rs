@@ -19,6 +19,10 @@
 //!   what agents were told, an announcement of the truth is due, at the
 //!   latest when the next token comes. The last state is always announced.
 //!
+//! Agents are provisioned and trusted, and protocol version 2 says an
+//! agent's `false` comes when its last connection closes: their presence is
+//! [`Presence::exact`], every change announced at once, no grace, no pacing.
+//!
 //! A subscribing agent is told the users *announced* online
 //! ([`Presence::announced_online`]), so it agrees with the agents already
 //! subscribed and hears the same pending changes they will.
@@ -46,6 +50,9 @@ pub type Announcement = (Name, bool);
 /// What agents were told of each user, and what they are owed.
 pub struct Presence {
     grace: Duration,
+    /// Whether each name's announcements draw on its token bucket (users'
+    /// do; agents' are exact).
+    paced: bool,
     users: HashMap<Name, User>,
     /// The pending announcements, earliest first; a user is here at most
     /// once, at its [`User::due`].
@@ -63,22 +70,25 @@ struct User {
     changes: TokenBucket,
 }
 
-impl Default for Presence {
-    fn default() -> Self {
-        Self::new(Duration::from_millis(
-            crate::config::defaults::PRESENCE_GRACE_MS,
-        ))
-    }
-}
-
 impl Presence {
-    /// `grace`: how long a user may be gone before it is announced offline.
+    /// `grace`: how long a user may be gone before it is announced offline;
+    /// announcements paced by each user's token bucket.
     pub fn new(grace: Duration) -> Self {
         Self {
             grace,
+            paced: true,
             users: HashMap::new(),
             due: BTreeSet::new(),
             next_sweep: None,
+        }
+    }
+
+    /// Every change announced the moment it happens: for agents, who are
+    /// trusted not to flap on purpose.
+    pub fn exact() -> Self {
+        Self {
+            paced: false,
+            ..Self::new(Duration::ZERO)
         }
     }
 
@@ -109,7 +119,7 @@ impl Presence {
                 continue;
             };
             user.due = None;
-            if let Some(online) = settle(user, &name, now, now, &mut self.due) {
+            if let Some(online) = settle(user, &name, now, now, self.paced, &mut self.due) {
                 announce.push((name, online));
             }
         }
@@ -143,7 +153,7 @@ impl Presence {
         if let Some(at) = user.due.take() {
             self.due.remove(&(at, name.clone()));
         }
-        let now_heard = settle(user, name, now, earliest, &mut self.due).is_some();
+        let now_heard = settle(user, name, now, earliest, self.paced, &mut self.due).is_some();
         self.sweep(now);
         now_heard
     }
@@ -173,17 +183,22 @@ impl Presence {
 }
 
 /// If `user`'s truth differs from what agents were told: announces it (the
-/// returned state) when `earliest` has come and a token is there, or
-/// schedules it for when both will be.
+/// returned state) when `earliest` has come and, if `paced`, a token is
+/// there, or schedules it for when both will be.
 fn settle(
     user: &mut User,
     name: &Name,
     now: Instant,
     earliest: Instant,
+    paced: bool,
     due: &mut BTreeSet<(Instant, Name)>,
 ) -> Option<bool> {
     if user.online == user.announced {
         return None;
+    }
+    if !paced && earliest <= now {
+        user.announced = user.online;
+        return Some(user.online);
     }
     let at = earliest.max(now + user.changes.wait_at(now));
     if at <= now && user.changes.try_take_at(now) {
@@ -315,6 +330,20 @@ mod tests {
         assert_eq!(presence.next_due(), None, "the truth is what was told");
         presence.came_online(&ana, t0 + GRACE * 2 + secs(0.2));
         assert_eq!(presence.due(at), [(ana, true)]);
+    }
+
+    /// Agents' presence: every change heard at once, however often.
+    #[test]
+    fn exact_presence_announces_every_change_at_once() {
+        let mut presence = Presence::exact();
+        let bob = name("bob");
+        let t0 = Instant::now();
+        for _ in 0..(CHANGES_BURST * 3) {
+            assert!(presence.came_online(&bob, t0));
+            assert!(presence.went_offline(&bob, t0));
+        }
+        assert_eq!(presence.next_due(), None, "nothing held back");
+        assert_eq!(presence.announced_online().count(), 0);
     }
 
     #[test]

@@ -57,7 +57,6 @@ pub(super) struct Peer {
 
 /// The router's state and rules, free of tasks so they can be tested directly.
 /// Its methods are spread over this folder by concern (module documentation).
-#[derive(Default)]
 pub struct Registry {
     pub(super) peers: ConnMap<Peer>,
     /// Subscribed agent connections.
@@ -88,16 +87,34 @@ pub struct Registry {
     pub(super) remote: RemoteMembers,
 }
 
+/// This node alone, with the default presence grace (tests).
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new(
+            Duration::from_millis(crate::config::defaults::PRESENCE_GRACE_MS),
+            NodeId::LOCAL,
+        )
+    }
+}
+
 impl Registry {
     /// An empty registry of `node`'s connections that announces a user
     /// offline `presence_grace` after its last connection closes, unless it
-    /// is back by then.
+    /// is back by then, and an agent at once.
     pub fn new(presence_grace: Duration, node: NodeId) -> Self {
         Self {
+            peers: ConnMap::default(),
+            agent_conns: BTreeSet::new(),
+            first_subscribes: BTreeSet::new(),
+            user_conns: HashMap::new(),
+            agents_online: HashMap::new(),
+            dropped: Vec::new(),
+            agent_tokens: None,
             presence: Presence::new(presence_grace),
-            agent_presence: Presence::new(presence_grace),
+            agent_presence: Presence::exact(),
+            counts: Arc::default(),
             node,
-            ..Self::default()
+            remote: RemoteMembers::default(),
         }
     }
 
