@@ -195,6 +195,8 @@ pub enum Answer {
         origin: Origin,
         user: Name,
         agent: Name,
+        /// The transferring agent: a transfer always carries it.
+        by: Option<Name>,
     },
     /// A `resolve` with nothing to resolve (unheld, nothing waiting): the
     /// `resolved` reply, and no event.

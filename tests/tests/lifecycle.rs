@@ -228,7 +228,7 @@ async fn a_transfer_hands_the_conversation_over_and_says_who_gave_it() {
         .await;
     assert_eq!(
         reply,
-        json!({"type":"assigned","id":"t5","user":"ana","agent":"alice"})
+        json!({"type":"assigned","id":"t5","user":"ana","agent":"alice","by":"alice"})
     );
     desk.quiet().await;
     let reply = desk

@@ -110,6 +110,14 @@ async fn a_supervisor_releases_resolves_and_transfers_anyones_conversation() {
     for client in [&mut alice, &mut bob, &mut ana] {
         assert_eq!(client.recv().await, transferred("ana", "bob", "sam"));
     }
+    // To its holder: the reply (a transfer always names who asked), no event.
+    let reply = sam
+        .request(json!({"type":"transfer","id":"t2","user":"ana","to":"bob"}))
+        .await;
+    assert_eq!(
+        reply,
+        json!({"type":"assigned","id":"t2","user":"ana","agent":"bob","by":"sam"})
+    );
     // Held by bob: a supervisor resolves it.
     sam.request(json!({"type":"resolve","user":"ana"})).await;
     for client in [&mut alice, &mut bob, &mut ana] {

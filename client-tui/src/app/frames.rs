@@ -145,6 +145,23 @@ fn on_frame(app: &mut App, frame: ServerFrame, effects: &mut Vec<Effect>) {
         ServerFrame::Assigned {
             user, agent, by, ..
         } => {
+            // A claim of one's own conversation, or a transfer to its holder,
+            // is answered and changes nothing: no line, just the answer.
+            let unchanged = app
+                .conversations
+                .get(&user)
+                .is_some_and(|c| c.holder.as_ref() == Some(&agent) && !c.resolved);
+            if unchanged {
+                if !replayed && app.mode == Mode::Agent {
+                    let whose = if agent == app.me {
+                        "yours".to_owned()
+                    } else {
+                        format!("{agent}'s")
+                    };
+                    app.notify(format!("{user} is already {whose}"), false);
+                }
+                return;
+            }
             // A subscription's state (before `subscribed`) says who holds
             // what already: news to nobody, so no notice (first-hour
             // findings: "ben is now yours" on every start and reconnect).

@@ -118,12 +118,13 @@ impl Registry {
                 origin,
                 user,
                 agent,
+                by,
             } => {
                 let reply = ServerFrame::Assigned {
                     id: origin.request.clone(),
                     user,
                     agent,
-                    by: None,
+                    by,
                 };
                 self.reply(&origin, &reply);
             }

@@ -230,6 +230,28 @@ fn each_change_of_state_is_a_line_in_the_conversation_but_not_when_replayed() {
     assert_eq!(changes(&app, "ana").len(), 4);
 }
 
+/// A claim of one's own conversation or a transfer to its holder changes
+/// nothing: the reply says so, and the conversation gets no line.
+#[test]
+fn a_claim_or_transfer_that_changes_nothing_adds_no_line() {
+    let mut app = connected(Mode::Agent, "alice");
+    message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+    frame(&mut app, assigned("ana", "alice", None));
+    let reply = |by: Option<&str>| ServerFrame::Assigned {
+        id: Some(RequestId::Int(1)),
+        user: name("ana"),
+        agent: name("alice"),
+        by: by.map(name),
+    };
+    frame(&mut app, reply(None));
+    frame(&mut app, reply(Some("alice")));
+    assert_eq!(changes(&app, "ana"), ["alice took the conversation"]);
+    assert_eq!(
+        app.notice.as_ref().map(|n| n.text.as_str()),
+        Some("ana is already yours")
+    );
+}
+
 #[test]
 fn a_customer_sees_who_holds_the_conversation_and_that_it_was_resolved() {
     let mut app = connected(Mode::User, "ana");

@@ -48,9 +48,10 @@ fn heard(written: &Written) -> String {
             None => format!("released {agent}"),
         },
         Written::Event(Event::Resolved { agent, .. }) => format!("resolved {agent}"),
-        Written::Answer(Answer::AlreadyAssigned { agent, .. }) => {
-            format!("reply only: assigned {agent}")
-        }
+        Written::Answer(Answer::AlreadyAssigned { agent, by, .. }) => match by {
+            Some(by) => format!("reply only: assigned {agent} by {by}"),
+            None => format!("reply only: assigned {agent}"),
+        },
         Written::Answer(Answer::NothingToResolve { agent, .. }) => {
             format!("reply only: resolved {agent}")
         }
@@ -170,7 +171,7 @@ pub(in crate::store) fn a_transfer_hands_the_conversation_to_a_provisioned_agent
     assert_eq!(heard(&act(&conn, "bob", to("bob"))), "not_assigned");
     assert_eq!(
         heard(&act(&conn, "alice", to("alice"))),
-        "reply only: assigned alice"
+        "reply only: assigned alice by alice"
     );
     assert_eq!(
         heard(&act(&conn, "alice", to("bob"))),
@@ -233,7 +234,7 @@ pub(in crate::store) fn a_supervisor_changes_any_conversation<B: Subject>(new: i
     );
     assert_eq!(
         heard(&act(&conn, "sam", to("alice"))),
-        "reply only: assigned alice"
+        "reply only: assigned alice by sam"
     );
     assert_eq!(
         heard(&act(&conn, "sam", Lifecycle::Resolve)),

@@ -63,7 +63,7 @@ pub(in crate::store) fn lifecycle<T: Tables>(
                     by: None,
                 })
             }
-            Some(holder) if mine => already_assigned(origin, user, holder),
+            Some(holder) if mine => already_assigned(origin, user, holder, None),
             Some(holder) => refused(
                 origin,
                 Refusal::AssignedToOther {
@@ -122,7 +122,9 @@ pub(in crate::store) fn lifecycle<T: Tables>(
                 return Ok(refused(origin, Refusal::NotAssigned { user: user.clone() }));
             }
             if holder.as_ref() == Some(&target.name) {
-                already_assigned(origin, user, target.name)
+                // Still a transfer: it names who asked (`by`), as every
+                // transfer does.
+                already_assigned(origin, user, target.name, Some(me.name))
             } else {
                 tables.set_assignment(customer.id, Some((target.id, clock.now())))?;
                 Written::Event(Event::Assigned {
@@ -136,10 +138,11 @@ pub(in crate::store) fn lifecycle<T: Tables>(
     })
 }
 
-fn already_assigned(origin: &Origin, user: &Name, agent: Name) -> Written {
+fn already_assigned(origin: &Origin, user: &Name, agent: Name, by: Option<Name>) -> Written {
     Written::Answer(Answer::AlreadyAssigned {
         origin: origin.clone(),
         user: user.clone(),
         agent,
+        by,
     })
 }
