@@ -52,6 +52,9 @@ pub struct Node {
     stopping: CancellationToken,
     failure: Failure,
     watcher: JoinHandle<()>,
+    /// A cluster node's id and the task renewing its lease: on a clean
+    /// stop the lease is given up rather than left to run out.
+    lease: Option<(NodeId, JoinHandle<()>)>,
     /// A cluster node's figures for the operator port, and its bus's state.
     cluster: Option<(Arc<ClusterCounts>, Option<watch::Receiver<bool>>)>,
 }
@@ -169,6 +172,7 @@ impl Node {
             failure.clone(),
         ));
         let services = Arc::new(Services::new(store, router, config, rules));
+        let mut lease_task = None;
         if let (Some(shared), Some((counts, _))) = (&shared, &cluster) {
             let lease = Lease {
                 node: shared.node,
@@ -178,7 +182,7 @@ impl Node {
                 counts: Arc::clone(counts),
                 records: Arc::clone(&services.records),
             };
-            tokio::spawn(lease.keep(stopping.clone()));
+            lease_task = Some((shared.node, tokio::spawn(lease.keep(stopping.clone()))));
         } else {
             tokio::spawn(crate::lease::keep_records_true(
                 services.store.clone(),
@@ -202,6 +206,7 @@ impl Node {
             stopping,
             failure,
             watcher,
+            lease: lease_task,
             cluster,
         }
     }
@@ -289,13 +294,32 @@ impl Node {
         }
     }
 
-    /// Stops the node: the watcher, then (once the last handle of the
-    /// services is gone, sessions included) the router, and the writer
-    /// after it has committed everything queued. Waits for the storage
-    /// threads when `wait` is set.
+    /// Stops the node: the watcher, a cluster node's lease (given up, so
+    /// the other nodes need not wait for it to run out), then (once the
+    /// last handle of the services is gone, sessions included) the router,
+    /// and the writer after it has committed everything queued. Waits for
+    /// the storage threads when `wait` is set.
     pub async fn stop(self, wait: bool) {
         self.stopping.cancel();
         let _ = self.watcher.await;
+        if let Some((node, renewing)) = self.lease {
+            // Renewals over first: one still in flight would find the
+            // lease gone and take the id again. One hanging on a database
+            // that is away leaves the lease to run out.
+            match tokio::time::timeout(LEASE, renewing).await {
+                Ok(_) => {
+                    if let Err(error) = self.services.store.retire_node(node).await {
+                        tracing::warn!(
+                            %error,
+                            "cannot give up this node's lease; the other nodes sweep it once it runs out"
+                        );
+                    }
+                }
+                Err(_) => tracing::warn!(
+                    "this node's lease is still being renewed; the other nodes sweep it once it runs out"
+                ),
+            }
+        }
         drop(self.services);
         if wait {
             let threads = self.store_threads;

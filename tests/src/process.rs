@@ -82,6 +82,14 @@ impl Launch {
         }
     }
 
+    /// Gives `flag` the value `value`: in place of the one it had, or added.
+    pub(crate) fn set_flag(&mut self, flag: &str, value: &str) {
+        match self.args.iter().position(|arg| arg == flag) {
+            Some(at) if at + 1 < self.args.len() => self.args[at + 1] = value.to_owned(),
+            _ => self.args.extend([flag.to_owned(), value.to_owned()]),
+        }
+    }
+
     /// Whether the test names the store itself, through the environment.
     pub(crate) fn sets_store(&self) -> bool {
         self.env_sets("SWITCHBOARD_DB") || self.env_sets("SWITCHBOARD_POSTGRES")

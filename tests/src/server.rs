@@ -277,6 +277,13 @@ impl TestServer {
     pub fn start_again(&mut self) {
         self.nodes.start_again(&self.launch, &self.store);
     }
+
+    /// [`TestServer::start_again`] with `flag` set to `value` from now on:
+    /// an operator changing a setting across a restart.
+    pub fn start_again_with(&mut self, flag: &str, value: &str) {
+        self.launch.set_flag(flag, value);
+        self.start_again();
+    }
 }
 
 /// The fresh database of the shared PostgreSQL a `suite` run puts each

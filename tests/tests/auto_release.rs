@@ -177,6 +177,41 @@ async fn a_transfer_to_an_offline_agent_starts_the_clock_at_the_transfer() {
     );
 }
 
+/// "The clock starts at the later of ... and the server's start": a holder
+/// offline for longer than the limit when the server (every node of a
+/// cluster) stops and starts again still has the whole limit from the
+/// start. A cluster's nodes stopping cleanly give up their leases, so the
+/// new start counts even when it follows within a lease (issue 17).
+#[tokio::test]
+async fn a_restart_gives_an_offline_holder_the_whole_limit_from_the_start() {
+    const LIMIT: Duration = Duration::from_secs(4);
+    // Auto-release off while alice is gone for longer than the limit the
+    // server comes back with.
+    let (mut desk, alice) = Desk::open(0).await;
+    drop(alice);
+    tokio::time::sleep(LIMIT + Duration::from_millis(500)).await;
+    assert!(desk.server.terminate().success(), "a clean stop");
+    let restarting = Instant::now();
+    desk.server
+        .start_again_with("--release-after", &LIMIT.as_secs().to_string());
+    let (_, held) = desk.snapshot().await;
+    assert_eq!(
+        held,
+        vec![assigned("ana", "alice")],
+        "kept across the start"
+    );
+    let mut bob = agent(&desk.server, "bob", &desk.bob_token).await;
+    assert_eq!(
+        next_but_counts(&mut bob).await,
+        released_offline("ana", "alice")
+    );
+    assert!(
+        restarting.elapsed() >= LIMIT - Duration::from_millis(100),
+        "released {:?} after the restart began, before the limit",
+        restarting.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_connection_that_signed_in_but_never_subscribed_does_not_count() {
     let (mut desk, alice) = Desk::open(LIMIT_SECS).await;

@@ -216,7 +216,13 @@ impl EventReport {
                 tracing::info!(%url, "connected to the bus");
                 self.up.send_replace(true);
             }
-            async_nats::Event::Disconnected | async_nats::Event::Closed => {
+            // Reconnects are unlimited (`max_reconnects(None)`): the client
+            // closes only when this node lets go of it, as it stops.
+            async_nats::Event::Closed => {
+                tracing::info!(%url, "closed the connection to the bus");
+                self.up.send_replace(false);
+            }
+            async_nats::Event::Disconnected => {
                 tracing::warn!(
                     %url,
                     "lost the bus: other nodes' messages now come from the database, more \

@@ -113,8 +113,6 @@ impl Store {
         self.read(|reply| ReadJob::Position { reply }).await
     }
 
-    /// Sweeps the nodes whose lease ran out; their connections' offline
-    /// events go through the feed.
     /// Forgets `node`'s connection records but those of the connections
     /// `live` lists when the writer gets to it; the other nodes hear the
     /// forgotten ones go.
@@ -126,7 +124,17 @@ impl Store {
         self.write(WriteJob::ReconcileMembers { node, live }).await
     }
 
+    /// Sweeps the nodes whose lease ran out; their connections' offline
+    /// events go through the feed.
     pub async fn sweep_expired_nodes(&self, sweeper: NodeId) -> Result<(), StoreError> {
         self.write(WriteJob::SweepExpiredNodes { sweeper }).await
+    }
+
+    /// Queues the end of `node`'s membership as it stops cleanly (its
+    /// lease no longer renewed): committed before the writer stops, like
+    /// everything queued ahead of it. A node that cannot commit it (the
+    /// database gone) is swept once its lease runs out, as a dead one is.
+    pub async fn retire_node(&self, node: NodeId) -> Result<(), StoreError> {
+        self.write(WriteJob::RetireNode { node }).await
     }
 }

@@ -268,7 +268,6 @@ enum WriteJob {
         open: bool,
         reply: Option<oneshot::Sender<Result<(), StoreError>>>,
     },
-    /// Forgets the nodes whose lease ran out, and their connections.
     /// Forgets `node`'s records but those of the connections `live` lists
     /// when the writer gets to it (a session lists its connection before it
     /// queues its record, so none queued earlier is forgotten).
@@ -276,10 +275,15 @@ enum WriteJob {
         node: NodeId,
         live: LiveConnections,
     },
+    /// Forgets the nodes whose lease ran out, and their connections.
     SweepExpiredNodes {
         /// The node sweeping, never swept by its own job (it may have sat
         /// in a slow queue).
         sweeper: NodeId,
+    },
+    /// Forgets `node`, stopping cleanly, and its connections.
+    RetireNode {
+        node: NodeId,
     },
 }
 

@@ -144,4 +144,8 @@ impl Tables for Writes<'_> {
     fn sweep_expired_nodes(&mut self, sweeper: NodeId) -> Result<Vec<Member>> {
         nodes::sweep_expired(&mut self.conn(), sweeper)
     }
+
+    fn retire_node(&mut self, node: NodeId) -> Result<Vec<Member>> {
+        nodes::retire(&mut self.conn(), node)
+    }
 }

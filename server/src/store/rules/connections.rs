@@ -81,6 +81,18 @@ pub(in crate::store) fn sweep_expired_nodes<T: Tables>(
     closed(tables, clock, swept)
 }
 
+/// A node stopping cleanly, forgotten with its connections: the other
+/// nodes hear them go, and the node no longer counts toward the cluster's
+/// start (auto-release), as if its lease had run out, without the wait.
+pub(in crate::store) fn retire_node<T: Tables>(
+    tables: &mut T,
+    clock: &mut Clock,
+    node: NodeId,
+) -> Result<Vec<Event>, T::Error> {
+    let forgotten = tables.retire_node(node)?;
+    closed(tables, clock, forgotten)
+}
+
 /// Records gone: each agent's clock, then the events.
 fn closed<T: Tables>(
     tables: &mut T,

@@ -18,7 +18,7 @@ mod tables;
 mod write;
 
 pub(super) use connections::{
-    forget_members, member, release_offline_holders, sweep_expired_nodes,
+    forget_members, member, release_offline_holders, retire_node, sweep_expired_nodes,
 };
 pub use lifecycle::Lifecycle;
 pub(super) use lifecycle::lifecycle;

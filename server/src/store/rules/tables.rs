@@ -196,4 +196,9 @@ pub(in crate::store) trait Tables {
     fn sweep_expired_nodes(&mut self, _sweeper: NodeId) -> Result<Vec<Member>, Self::Error> {
         Ok(Vec::new())
     }
+    /// Forgets `node`, stopping cleanly, with its connections: the
+    /// connections forgotten.
+    fn retire_node(&mut self, _node: NodeId) -> Result<Vec<Member>, Self::Error> {
+        Ok(Vec::new())
+    }
 }

@@ -41,6 +41,7 @@ impl WriteJob {
             WriteJob::Probe => "probe",
             WriteJob::Member { .. } => "connection",
             WriteJob::SweepExpiredNodes { .. } => "sweep expired nodes",
+            WriteJob::RetireNode { .. } => "retire this node",
             WriteJob::ReconcileMembers { .. } => "reconcile connection records",
         }
     }
@@ -63,6 +64,7 @@ pub(super) fn not_done(job: &WriteJob) -> Outcome {
         | WriteJob::Probe
         | WriteJob::Member { .. }
         | WriteJob::SweepExpiredNodes { .. }
+        | WriteJob::RetireNode { .. }
         | WriteJob::ReconcileMembers { .. } => Outcome::Announce(Vec::new()),
     }
 }
@@ -143,6 +145,9 @@ where
                 );
             }
             Outcome::Announce(swept)
+        }
+        WriteJob::RetireNode { node } => {
+            Outcome::Announce(rules::retire_node(hot, clock, *node).map_err(backend_failed)?)
         }
         WriteJob::ReleaseOfflineHolders { after } => {
             let released =

@@ -150,6 +150,20 @@ pub(in crate::store::postgres) fn sweep_expired(
     rows.iter().map(member_from_row).collect()
 }
 
+/// Forgets `node` itself, lease and connections, as it stops cleanly: the
+/// connections forgotten. From then on the node counts for nothing, the
+/// cluster's start included (`presence.rs`), so a whole cluster stopped
+/// and started again starts its clocks again, as one node does.
+pub(in crate::store::postgres) fn retire(conn: &mut Conn, node: NodeId) -> Result<Vec<Member>> {
+    let rows = conn.query(
+        "WITH gone AS (DELETE FROM sb_nodes WHERE id = $1)
+         DELETE FROM sb_connections WHERE node = $1
+         RETURNING node, conn, role, name",
+        &[&(node.0 as i32)],
+    )?;
+    rows.iter().map(member_from_row).collect()
+}
+
 /// Every recorded connection and the position, read in one snapshot: what
 /// a starting node counts, and where its feed starts.
 pub(in crate::store::postgres) fn members_at(conn: &mut Conn) -> Result<(Vec<Member>, Seq)> {
