@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crossterm::event::EventStream;
 use switchboard_protocol::{Name, ServerListError, Timestamp, Token, parse_server_list};
 use switchboard_tui::app::{App, Connection, Mode};
@@ -124,9 +124,24 @@ impl ServerArgs {
     }
 }
 
+/// The command line, with `[env: NAME]` in the help for every flag rather
+/// than `[env: NAME=VALUE]`: the value the environment happens to hold
+/// (a database URL's password) stays out of the help, and an unset one
+/// does not read as a dangling `=`.
+fn parse_cli() -> Cli {
+    let matches = hide_env_values(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+fn hide_env_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| arg.hide_env_values(true))
+        .mut_subcommands(hide_env_values)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run_cli(Cli::parse()).await {
+    match run_cli(parse_cli()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchboard-tui: {e:#}");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use switchboard_server::admin;
 use switchboard_server::store::{self, Location, PostgresUrl};
 
@@ -138,8 +138,23 @@ enum AgentCommand {
     },
 }
 
+/// The command line, with `[env: NAME]` in the help for every flag rather
+/// than `[env: NAME=VALUE]`: the value the environment happens to hold
+/// (a database URL's password) stays out of the help, and an unset one
+/// does not read as a dangling `=`.
+fn parse_cli() -> Cli {
+    let matches = hide_env_values(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+fn hide_env_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| arg.hide_env_values(true))
+        .mut_subcommands(hide_env_values)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     init_logging();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -191,6 +191,22 @@ fn help_exits_zero() {
     }
 }
 
+/// The help names each flag's environment variable, never the value the
+/// environment holds: a database URL's password stays out of it, and an
+/// unset variable does not read as `[env: NAME=]` (first-hour findings).
+#[test]
+fn help_names_environment_variables_without_their_values() {
+    let secret = Path::new("postgres://desk:s3cret-pw@db.example:5432/desk");
+    let output = run(&["serve", "--help"], &[("SWITCHBOARD_POSTGRES", secret)]);
+    let help = stdout(&output);
+    assert!(help.contains("[env: SWITCHBOARD_POSTGRES]"), "{help}");
+    assert!(
+        !help.contains("s3cret-pw"),
+        "the password is in the help: {help}"
+    );
+    assert!(!help.contains("=]"), "a dangling `=`: {help}");
+}
+
 #[test]
 fn bad_usage_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
