@@ -56,9 +56,10 @@ enum Command {
         name: String,
         #[command(flatten)]
         server: ServerArgs,
-        /// The token `switchboard agent add NAME` printed.
+        /// The token `switchboard agent add NAME` printed (required; better
+        /// in the environment than on the command line, where `ps` shows it).
         #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
         /// No terminal bell and no count in the window title when a new
         /// customer starts waiting or an urgent message comes.
         #[arg(long, env = "SWITCHBOARD_NO_ALERTS")]
@@ -185,14 +186,24 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
             server,
             token,
             no_alerts,
-        } => (
-            Mode::Agent,
-            name,
-            server,
-            Some(Token::new(token)),
-            Vec::new(),
-            !no_alerts,
-        ),
+        } => {
+            // Optional to clap so that its absence is explained here.
+            let token = token.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no token for agent {name}: set SWITCHBOARD_TOKEN to the token \
+                     `switchboard agent add {name}` printed (or pass --token; \
+                     `switchboard agent rotate {name}` makes a new one)"
+                )
+            })?;
+            (
+                Mode::Agent,
+                name,
+                server,
+                Some(Token::new(token)),
+                Vec::new(),
+                !no_alerts,
+            )
+        }
     };
     let name = Name::parse(&name).with_context(|| format!("{name:?} is not a valid name"))?;
     let mut nodes = server_args.nodes()?;

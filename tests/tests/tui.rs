@@ -222,6 +222,28 @@ fn a_server_address_without_a_port_is_explained() {
     );
 }
 
+/// An agent started without a token is told where it comes from and how to
+/// give it, the environment first (first-hour findings: clap's "required
+/// argument --token" never mentioned SWITCHBOARD_TOKEN).
+#[test]
+fn an_agent_without_a_token_is_told_how_to_give_one() {
+    let out = Command::new(tui_bin())
+        .args(["agent", "alice"])
+        .env_remove("SWITCHBOARD_TOKEN")
+        .output()
+        .expect("run switchboard-tui");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for hint in [
+        "SWITCHBOARD_TOKEN",
+        "`switchboard agent add alice` printed",
+        "--token",
+    ] {
+        assert!(stderr.contains(hint), "no {hint:?} in {stderr}");
+    }
+    assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
+}
+
 /// `--tls --ca FILE`: the customer's client reaches a TLS server that uses a
 /// self-signed certificate, trusting exactly that certificate.
 #[test]
