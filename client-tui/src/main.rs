@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use crossterm::event::EventStream;
 use switchboard_protocol::{Name, ServerListError, Timestamp, Token, parse_server_list};
 use switchboard_tui::app::{App, Connection, Mode};
@@ -32,6 +32,8 @@ const DEFAULT_SERVER: &str = "127.0.0.1:7878";
     version,
     about = "Terminal client for switchboard"
 )]
+// Every flag's help says `[env: NAME]`, never `NAME=VALUE`
+// (`hide_env_values`): an unset variable reads as a dangling `=`.
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +64,7 @@ enum Command {
         token: Option<String>,
         /// No terminal bell and no count in the window title when a new
         /// customer starts waiting or an urgent message comes.
-        #[arg(long, env = "SWITCHBOARD_NO_ALERTS")]
+        #[arg(long, env = "SWITCHBOARD_NO_ALERTS", hide_env_values = true)]
         no_alerts: bool,
     },
 }
@@ -75,19 +77,19 @@ struct ServerArgs {
     /// client signs in on one that answers (from a node picked at random,
     /// so clients spread; see --in-order) and, when it loses one, moves to
     /// the next. Every address must be a node of the same help desk.
-    #[arg(long, env = "SWITCHBOARD_SERVER", default_value = DEFAULT_SERVER,
+    #[arg(long, env = "SWITCHBOARD_SERVER", hide_env_values = true, default_value = DEFAULT_SERVER,
           value_parser = ServerList::parse)]
     server: ServerList,
     /// Sign in on the first listed node that answers, not from a random
     /// one: for a list in order of preference.
-    #[arg(long, env = "SWITCHBOARD_IN_ORDER")]
+    #[arg(long, env = "SWITCHBOARD_IN_ORDER", hide_env_values = true)]
     in_order: bool,
     /// Speak TLS (the server runs with --tls-cert/--tls-key).
-    #[arg(long, env = "SWITCHBOARD_TLS")]
+    #[arg(long, env = "SWITCHBOARD_TLS", hide_env_values = true)]
     tls: bool,
     /// With --tls: trust the PEM certificates in FILE (e.g. a self-signed
     /// server's own) instead of the public certificate authorities.
-    #[arg(long, env = "SWITCHBOARD_CA", requires = "tls")]
+    #[arg(long, env = "SWITCHBOARD_CA", hide_env_values = true, requires = "tls")]
     ca: Option<std::path::PathBuf>,
 }
 
@@ -125,24 +127,9 @@ impl ServerArgs {
     }
 }
 
-/// The command line, with `[env: NAME]` in the help for every flag rather
-/// than `[env: NAME=VALUE]`: the value the environment happens to hold
-/// (a database URL's password) stays out of the help, and an unset one
-/// does not read as a dangling `=`.
-fn parse_cli() -> Cli {
-    let matches = hide_env_values(Cli::command()).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
-}
-
-fn hide_env_values(command: clap::Command) -> clap::Command {
-    command
-        .mut_args(|arg| arg.hide_env_values(true))
-        .mut_subcommands(hide_env_values)
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run_cli(parse_cli()).await {
+    match run_cli(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchboard-tui: {e:#}");

@@ -244,6 +244,21 @@ fn an_agent_without_a_token_is_told_how_to_give_one() {
     assert!(out.stdout.is_empty(), "nothing drawn: {:?}", out.stdout);
 }
 
+/// The help names each flag's environment variable without a dangling
+/// `=` (first-hour findings: `[env: SWITCHBOARD_SERVER=]`).
+#[test]
+fn the_help_names_environment_variables_plainly() {
+    for mode in ["user", "agent"] {
+        let out = Command::new(tui_bin())
+            .args([mode, "--help"])
+            .output()
+            .expect("run switchboard-tui");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("[env: SWITCHBOARD_SERVER]"), "{help}");
+        assert!(!help.contains("=]"), "a dangling `=`: {help}");
+    }
+}
+
 /// `--tls --ca FILE`: the customer's client reaches a TLS server that uses a
 /// self-signed certificate, trusting exactly that certificate.
 #[test]
