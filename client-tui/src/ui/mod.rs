@@ -23,12 +23,32 @@ use ratatui::Frame;
 use ratatui::style::{Color, Modifier, Style};
 use switchboard_protocol::Priority;
 
-use crate::app::App;
+use crate::app::{App, Mode};
 use crate::layout;
+
+/// The smallest screen each mode is drawn on: below it the input cannot
+/// show what is typed (agent mode also needs its queue beside the
+/// conversation), so the screen says how large to make the window.
+pub fn min_size(mode: Mode) -> (u16, u16) {
+    match mode {
+        Mode::User => (16, 6),
+        Mode::Agent => (25, 6),
+    }
+}
 
 /// Draws the whole screen and places the cursor in the input.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    let (min_width, min_height) = min_size(app.mode);
+    if area.width < min_width || area.height < min_height {
+        use ratatui::widgets::{Paragraph, Widget, Wrap};
+        Paragraph::new(format!(
+            "window too small: make it at least {min_width}×{min_height} (what you type is kept)"
+        ))
+        .wrap(Wrap { trim: true })
+        .render(area, frame.buffer_mut());
+        return;
+    }
     let areas = layout::layout(&app.shape(), area);
     let buf = frame.buffer_mut();
     use ratatui::widgets::Widget;

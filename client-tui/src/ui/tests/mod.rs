@@ -513,3 +513,27 @@ fn a_narrow_agent_input_still_shows_what_is_typed() {
     assert!(contains(&rows, "› hello"), "{text}");
     assert!(!contains(&rows, "to carlotta ›"), "{text}");
 }
+
+/// Below the smallest size where the input shows, the screen says how
+/// large to make the window instead of hiding what is typed (first-hour
+/// findings: at 15×4 the customer had no input row and no hint); what was
+/// typed is still there once it is larger.
+#[test]
+fn a_window_too_small_to_type_in_says_how_large_to_make_it() {
+    for (mode, (w, h)) in [(Mode::User, (16, 6)), (Mode::Agent, (25, 6))] {
+        for small in [(w - 1, h), (w, h - 1)] {
+            let mut app = online(mode, "ana", small);
+            type_text(&mut app, "hello");
+            let text = screen(&app).join(" ");
+            assert!(text.contains("too small"), "{mode:?} {small:?}: {text}");
+            assert!(
+                text.contains(&format!("{w}×{h}")),
+                "{mode:?} {small:?}: {text}"
+            );
+            update(&mut app, Msg::Resize(w, h));
+            let rows = screen(&app);
+            assert!(contains(&rows, "› hello"), "{mode:?} {w}×{h}: {rows:#?}");
+            assert!(!contains(&rows, "too small"), "{mode:?} {w}×{h}: {rows:#?}");
+        }
+    }
+}
