@@ -62,7 +62,7 @@ impl Widget for &Title<'_> {
             ));
         }
         buf.set_style(area, Style::default().add_modifier(Modifier::UNDERLINED));
-        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        super::set_line_cut(buf, area, &Line::from(spans));
     }
 }
 

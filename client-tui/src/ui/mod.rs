@@ -20,7 +20,10 @@ pub mod queue;
 pub mod status;
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
 use switchboard_protocol::Priority;
 
 use crate::app::{App, Mode};
@@ -76,6 +79,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
         picker::PickerOverlay { app, picker }.render(area, buf);
     } else if let Some(position) = input_pane.cursor(areas.input) {
         frame.set_cursor_position(position);
+    }
+}
+
+/// Writes `line` on the first row of `area`; one too long for it ends in
+/// `…`, so that a cut reads as a cut (first-hour findings: `carl ○ offline
+/// · unass`).
+pub fn set_line_cut(buf: &mut Buffer, area: Rect, line: &Line) {
+    buf.set_line(area.x, area.y, line, area.width);
+    if area.width > 0 && line.width() > usize::from(area.width) {
+        buf[(area.right() - 1, area.y)].set_symbol("…");
     }
 }
 

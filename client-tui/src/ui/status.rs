@@ -30,7 +30,7 @@ impl Widget for &Header<'_> {
             .unwrap_or_else(|| {
                 header_spans(app, bar, state(&app.connection, Fit::Short), Fit::Short)
             });
-        buf.set_line(area.x, area.y, &Line::from(spans), area.width);
+        super::set_line_cut(buf, area, &Line::from(spans));
     }
 }
 

@@ -537,3 +537,20 @@ fn a_window_too_small_to_type_in_says_how_large_to_make_it() {
         }
     }
 }
+
+/// A header or conversation title too long for the window ends in `…`
+/// (first-hour findings: `carl ○ offline · unass` read as a word).
+#[test]
+fn a_title_cut_short_ends_in_an_ellipsis() {
+    let mut app = online(Mode::Agent, "alice", (40, 10));
+    message(&mut app, msg(1, "carlotta", None, "help", Priority::Normal));
+    let rows = screen(&app);
+    assert!(rows[1].contains("carlotta"), "{rows:#?}");
+    assert!(rows[1].ends_with('…'), "{rows:#?}");
+    update(&mut app, Msg::Resize(100, 10));
+    let rows = screen(&app);
+    assert!(
+        rows[1].contains("· unassigned") && !rows[1].contains('…'),
+        "{rows:#?}"
+    );
+}
