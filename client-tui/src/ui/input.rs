@@ -92,6 +92,9 @@ impl Widget for &InputPane<'_> {
         if app.editor.is_empty() {
             let hint = match app.mode {
                 Mode::User => "type a message, Enter sends · ? help",
+                Mode::Agent if app.note_mode => {
+                    "a note only agents see, Enter writes it · Alt-N back to answering"
+                }
                 Mode::Agent => "type an answer, Enter sends · ? help",
             };
             let hint = text::truncate(hint, usize::from(width));

@@ -45,19 +45,20 @@ impl Widget for &QueuePane<'_> {
             return;
         }
         if rows.is_empty() {
+            // On two rows, so that the key fits beside a narrow queue.
             let empty = match app.view {
                 crate::app::QueueView::Open if app.conversations.is_empty() => {
-                    " no customers yet".to_owned()
+                    vec![" no customers yet".to_owned()]
                 }
-                view => format!(" none in {} (Alt-V: next view)", view.label()),
+                view => vec![
+                    format!(" none in {}", view.label()),
+                    " Alt-V: the other views".to_owned(),
+                ],
             };
-            let note = text::truncate(&empty, usize::from(list.width));
-            buf.set_line(
-                list.x,
-                list.y,
-                &Line::styled(note, super::dim()),
-                list.width,
-            );
+            for (y, note) in (list.y..list.bottom()).zip(empty) {
+                let note = text::truncate(&note, usize::from(list.width));
+                buf.set_line(list.x, y, &Line::styled(note, super::dim()), list.width);
+            }
             return;
         }
         let selected = app

@@ -144,6 +144,9 @@ fn note_mode_has_its_own_prompt() {
             .any(|r| r.contains("note ") && r.contains(" › ")),
         "{text}"
     );
+    // The empty input says what a note is, never "answer".
+    assert!(contains(&rows, "a note only agents see"), "{text}");
+    assert!(!contains(&rows, "type an answer"), "{text}");
 }
 
 #[test]
@@ -187,4 +190,20 @@ fn screens_user_after_a_resolve() {
         contains(&rows, "— alice marked your conversation resolved —"),
         "{text}"
     );
+}
+
+/// A view with nothing in it says so, and names the key to the others on a
+/// row of its own, whole even beside a narrow queue.
+#[test]
+fn an_empty_view_names_the_key_to_the_others() {
+    let mut app = online(Mode::Agent, "alice", (60, 12));
+    message(
+        &mut app,
+        msg(1, "zoe", None, "where is my parcel?", Priority::Normal),
+    );
+    assigned(&mut app, "zoe", "bob", None);
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    assert!(rows[2].contains("none in mine + unassigned"), "{text}");
+    assert!(rows[3].contains("Alt-V: the other views"), "{text}");
 }
