@@ -267,10 +267,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(Reply::Close) => return Ok(Some(End::Bye)),
             Err(error) => self.reply_error(request, &error).await?,
         }
-        if one_at_a_time {
+        if one_at_a_time || self.replies.owed_count() >= self.max_owed() {
             self.pay_what_is_owed().await?;
         }
         Ok(None)
+    }
+
+    /// Replies owed through the router past which the session reads no
+    /// more requests until they are written: half the outbox, so that they
+    /// and the events queued beside them fit in it. A client pipelining
+    /// requests without reading is slowed down through TCP, never cut off
+    /// as a slow consumer for replies it asked for (`tests/pipelining.rs`).
+    fn max_owed(&self) -> u64 {
+        (self.services.config.outbox_frames / 2).max(1) as u64
     }
 
     async fn pay_what_is_owed(&mut self) -> io::Result<()> {

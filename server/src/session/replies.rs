@@ -38,6 +38,11 @@ impl Replies {
         self.answered < self.issued
     }
 
+    /// How many replies from the router are still to come.
+    pub fn owed_count(&self) -> u64 {
+        self.issued - self.answered
+    }
+
     /// An immediate reply: to write now, or `None` when it must wait for
     /// earlier replies (it is kept, and comes out of [`Replies::next_due`]).
     pub fn immediate(&mut self, reply: Bytes) -> Option<Bytes> {
