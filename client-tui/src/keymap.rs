@@ -17,7 +17,8 @@ pub struct KeyContext {
     pub input_empty: bool,
     /// A release or resolve asks for `y`: any other key says no.
     pub asking: bool,
-    /// The transfer picker is open: arrows choose, Enter hands over.
+    /// The transfer picker is open: arrows choose, typing narrows the list
+    /// (or names an agent not listed), Enter hands over.
     pub picking: bool,
 }
 
@@ -82,6 +83,8 @@ pub fn action(ctx: KeyContext, key: KeyEvent) -> Option<Action> {
             KeyCode::Down => Some(Action::SelectNext),
             KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Esc => Some(Action::Cancel),
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Char(c) if !ctrl && !alt => Some(Action::Insert(c)),
             _ => None,
         };
     }
@@ -154,7 +157,7 @@ pub fn help(mode: Mode) -> Vec<(&'static str, &'static str)> {
             ("Alt-C", "claim: take the selected conversation"),
             ("Alt-R, Ctrl-R", "release: back to the queue (asks first)"),
             ("Alt-D", "resolve: done, nothing waits (asks first)"),
-            ("Alt-T", "transfer: pick an agent, online first"),
+            ("Alt-T", "transfer: pick an agent, or type a name"),
             ("Alt-N", "note mode: a private note, agents only"),
             ("Alt-V", "view: mine + unassigned, mine, unassigned, all"),
             ("Alt-Up / Alt-Down", "previous / next sent line"),
@@ -335,7 +338,22 @@ mod tests {
             (picking(Agent), key(KeyCode::Down, NONE), Some(SelectNext)),
             (picking(Agent), key(KeyCode::Enter, NONE), Some(Confirm)),
             (picking(Agent), key(KeyCode::Esc, NONE), Some(Cancel)),
-            (picking(Agent), key(KeyCode::Char('x'), NONE), None),
+            (
+                picking(Agent),
+                key(KeyCode::Char('x'), NONE),
+                Some(Insert('x')),
+            ),
+            (
+                picking(Agent),
+                key(KeyCode::Char('?'), NONE),
+                Some(Insert('?')),
+            ),
+            (
+                picking(Agent),
+                key(KeyCode::Backspace, NONE),
+                Some(Backspace),
+            ),
+            (picking(Agent), key(KeyCode::Char('x'), ALT), None),
             (ctx(User), key(KeyCode::PageUp, NONE), Some(ScrollUp)),
             (ctx(User), key(KeyCode::PageDown, NONE), Some(ScrollDown)),
             (ctx(User), key(KeyCode::End, CTRL), Some(ScrollBottom)),

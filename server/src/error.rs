@@ -41,7 +41,9 @@ pub enum RequestError {
     AssignedToOther { user: Name, agent: Name },
     #[error("{user} is not assigned to you")]
     NotAssigned { user: Name },
-    #[error("no agent named {0} (a transfer goes to a provisioned agent)")]
+    #[error(
+        "no agent named {0}: a transfer goes to a provisioned agent (`switchboard agent list` shows them)"
+    )]
     UnknownAgent(Quoted),
     /// `switchboard agent rotate` or `remove` took this connection's token away.
     #[error("your token was rotated or revoked; sign in again with the new one")]

@@ -212,10 +212,10 @@ async fn a_transfer_hands_the_conversation_over_and_says_who_gave_it() {
             .send(&json!({"type":"transfer","id":id,"user":"ana","to":to}))
             .await;
         let refused = desk.bob.recv_error(json!(id), "unknown_agent").await;
-        assert!(
-            refused["message"].as_str().unwrap_or_default().contains(to),
-            "{refused}"
-        );
+        let message = refused["message"].as_str().unwrap_or_default();
+        // What happened and where to look next.
+        assert!(message.contains(to), "{refused}");
+        assert!(message.contains("switchboard agent list"), "{refused}");
     }
     desk.bob
         .send(&json!({"type":"transfer","id":"t4","user":"ana","to":"alice"}))

@@ -11,6 +11,8 @@ use super::{Action, App, Effect, Mode, Outgoing, Scroll, WHEEL_LINES};
 pub(super) fn on_action(app: &mut App, action: Action, effects: &mut Vec<Effect>) {
     let editor = &mut app.editor;
     match action {
+        Action::Insert(c) if app.picker.is_some() => lifecycle::type_in_picker(app, Some(c)),
+        Action::Backspace if app.picker.is_some() => lifecycle::type_in_picker(app, None),
         Action::Insert(c) => editor.insert(c),
         Action::Newline => editor.insert('\n'),
         Action::Backspace => editor.backspace(),

@@ -32,9 +32,26 @@ impl Question {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picker {
     pub user: Name,
-    /// The agent chosen: by name, because the list re-sorts as agents
-    /// come and go, and Enter must hand it to the one on screen.
-    pub agent: Name,
+    /// The agent chosen among those listed: by name, because the list
+    /// re-sorts as agents come and go, and Enter must hand it to the one
+    /// on screen. `None` when nobody listed matches what is typed.
+    pub agent: Option<Name>,
+    /// What the agent typed: narrows the list to the names it begins, and
+    /// when nobody listed matches, is the name Enter hands it to. The
+    /// protocol lists only agents online or holding a conversation, so an
+    /// offline agent holding nothing is reached by typing its name.
+    pub typed: String,
+}
+
+impl Picker {
+    /// Whether `agent` is listed for what is typed (its name begins with
+    /// it, ignoring case, as names are unique ignoring case).
+    pub fn lists(&self, agent: &Name) -> bool {
+        agent
+            .as_str()
+            .to_lowercase()
+            .starts_with(&self.typed.to_lowercase())
+    }
 }
 
 /// An agent the picker offers: online ones first, then by name.
@@ -118,11 +135,25 @@ pub(super) fn ask(app: &mut App, what: &str, question: fn(Name) -> Question) {
 
 pub(super) fn confirm(app: &mut App, effects: &mut Vec<Effect>) {
     if let Some(picker) = app.picker.take() {
+        let to = match picker.agent.clone() {
+            Some(agent) => agent,
+            None => match Name::parse(picker.typed.trim()) {
+                Ok(name) => name,
+                Err(_) => {
+                    app.notify(
+                        "type an agent's name (letters, digits, _ . -), or Esc",
+                        true,
+                    );
+                    app.picker = Some(picker);
+                    return;
+                }
+            },
+        };
         let id = Some(app.request_id());
         effects.push(Effect::Send(ClientFrame::Transfer {
             id,
             user: picker.user.to_string(),
-            to: picker.agent.to_string(),
+            to: to.to_string(),
         }));
         return;
     }
@@ -147,21 +178,27 @@ pub(super) fn cancel(app: &mut App) {
     app.picker = None;
 }
 
+/// Opens the picker on the first agent listed; with nobody known yet, on
+/// an empty list, to type a name into.
 pub(super) fn open_picker(app: &mut App) {
     let Some(user) = acting_on(app, "transfer") else {
         return;
     };
-    let Some(first) = app.transfer_choices(&user).into_iter().next() else {
-        app.notify(
-            "no other agent is known yet: agents appear here once online or holding a customer",
-            true,
-        );
-        return;
-    };
+    let first = app.transfer_choices(&user).into_iter().next();
     app.picker = Some(Picker {
         user,
-        agent: first.agent,
+        agent: first.map(|choice| choice.agent),
+        typed: String::new(),
     });
+}
+
+/// The agents the open picker lists: [`App::transfer_choices`] whose
+/// names begin with what is typed.
+pub fn listed(app: &App, picker: &Picker) -> Vec<Choice> {
+    app.transfer_choices(&picker.user)
+        .into_iter()
+        .filter(|choice| picker.lists(&choice.agent))
+        .collect()
 }
 
 /// Moves the picker's choice by `step` rows, within the list as it is now.
@@ -169,16 +206,45 @@ pub(super) fn pick(app: &mut App, step: isize) {
     let Some(picker) = &app.picker else {
         return;
     };
-    let choices = app.transfer_choices(&picker.user);
+    let choices = listed(app, picker);
     let here = choices
         .iter()
-        .position(|c| c.agent == picker.agent)
+        .position(|c| Some(&c.agent) == picker.agent.as_ref())
         .unwrap_or(0);
     let there = here
         .saturating_add_signed(step)
         .min(choices.len().saturating_sub(1));
     if let (Some(choice), Some(picker)) = (choices.get(there), &mut app.picker) {
-        picker.agent = choice.agent.clone();
+        picker.agent = Some(choice.agent.clone());
+    }
+}
+
+/// A character typed into the picker (`None`: one taken back): the list
+/// narrows to the names it begins, and the choice moves to the first of
+/// them unless it is still listed.
+pub(super) fn type_in_picker(app: &mut App, typed: Option<char>) {
+    let Some(picker) = &mut app.picker else {
+        return;
+    };
+    match typed {
+        Some(c) if !c.is_control() => picker.typed.push(c),
+        Some(_) => return,
+        None => {
+            picker.typed.pop();
+        }
+    }
+    let Some(picker) = &app.picker else {
+        return;
+    };
+    let choices = listed(app, picker);
+    let kept = picker
+        .agent
+        .as_ref()
+        .filter(|agent| choices.iter().any(|c| &c.agent == *agent))
+        .cloned();
+    let agent = kept.or_else(|| choices.first().map(|c| c.agent.clone()));
+    if let Some(picker) = &mut app.picker {
+        picker.agent = agent;
     }
 }
 

@@ -32,7 +32,7 @@ mod resync;
 
 pub use crate::mode::Mode;
 pub use conversation::{Change, Conversation, HistoryState, QueueView, Scroll, Waiting};
-pub use lifecycle::{Choice, Picker, Question};
+pub use lifecycle::{Choice, Picker, Question, listed};
 pub use msg::{Action, Effect, Msg, NetEvent};
 pub use navigate::lines_from_bottom;
 pub use resync::{WaitingQueue, WaitingResync};

@@ -1,6 +1,8 @@
 //! The transfer picker (protocol version 2): the agents to hand the
 //! selected conversation to, online first, each with how many
-//! conversations it holds; Up/Down choose, Enter hands over, Esc cancels.
+//! conversations it holds; Up/Down choose, typing narrows the list or
+//! names an agent not listed (its last row), Enter hands over, Esc
+//! cancels.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -8,7 +10,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Widget};
 
-use crate::app::{App, Picker};
+use crate::app::{App, Picker, listed};
 use crate::text;
 
 /// Columns the picker wants: a name, its state and count, the border.
@@ -21,13 +23,13 @@ pub struct PickerOverlay<'a> {
 
 impl Widget for &PickerOverlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let choices = self.app.transfer_choices(&self.picker.user);
+        let choices = listed(self.app, self.picker);
         let chosen_row = choices
             .iter()
-            .position(|c| c.agent == self.picker.agent)
-            .unwrap_or(0);
+            .position(|c| Some(&c.agent) == self.picker.agent.as_ref());
         let width = area.width.min(WIDTH);
-        let rows = u16::try_from(choices.len()).unwrap_or(u16::MAX);
+        // The agents, then the row of what is typed.
+        let rows = u16::try_from(choices.len() + 1).unwrap_or(u16::MAX);
         let height = area.height.min(rows.saturating_add(2));
         if width < 4 || height < 3 {
             return;
@@ -46,13 +48,31 @@ impl Widget for &PickerOverlay<'_> {
             .title(text::truncate(&title, usize::from(width.saturating_sub(2))));
         let inner = block.inner(popup);
         block.render(popup, buf);
+        let typed_row = Rect {
+            y: inner.bottom().saturating_sub(1),
+            height: 1,
+            ..inner
+        };
+        let list = Rect {
+            height: inner.height.saturating_sub(1),
+            ..inner
+        };
+        buf.set_line(
+            typed_row.x,
+            typed_row.y,
+            &typed_line(self.picker, chosen_row.is_none()),
+            typed_row.width,
+        );
+        if chosen_row.is_none() {
+            buf.set_style(typed_row, Style::default().bg(Color::DarkGray));
+        }
         // Keep the choice in sight when the list is longer than the box.
-        let visible = usize::from(inner.height);
-        let first = (chosen_row + 1).saturating_sub(visible);
+        let visible = usize::from(list.height);
+        let first = (chosen_row.unwrap_or(0) + 1).saturating_sub(visible);
         for (row, (index, choice)) in
-            (inner.top()..inner.bottom()).zip(choices.iter().enumerate().skip(first))
+            (list.top()..list.bottom()).zip(choices.iter().enumerate().skip(first))
         {
-            let chosen = index == chosen_row;
+            let chosen = Some(index) == chosen_row;
             let (dot, dot_style) = if choice.online {
                 ("●", Style::default().fg(Color::LightGreen))
             } else {
@@ -79,12 +99,42 @@ impl Widget for &PickerOverlay<'_> {
                     Rect {
                         y: row,
                         height: 1,
-                        ..inner
+                        ..list
                     },
                     Style::default().bg(Color::DarkGray),
                 );
             }
-            buf.set_line(inner.x, row, &line, inner.width);
+            buf.set_line(list.x, row, &line, list.width);
         }
     }
+}
+
+/// The last row: what is typed, and what Enter does with it when nobody
+/// listed matches (`chosen`: it is the choice).
+fn typed_line(picker: &Picker, chosen: bool) -> Line<'static> {
+    if picker.typed.is_empty() {
+        let hint = if chosen {
+            "type the agent's name"
+        } else {
+            "type to narrow, or any agent's name"
+        };
+        return Line::from(vec![
+            Span::raw(if chosen { "›" } else { " " }),
+            Span::styled(format!(" {hint}"), super::dim()),
+        ]);
+    }
+    let mut spans = vec![
+        Span::raw(if chosen { "›" } else { " " }),
+        Span::styled(
+            format!(" {}", picker.typed),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+    ];
+    if chosen {
+        spans.push(Span::styled(
+            " not listed: Enter hands it over",
+            super::dim(),
+        ));
+    }
+    Line::from(spans)
 }

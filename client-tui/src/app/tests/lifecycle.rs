@@ -53,6 +53,65 @@ fn claim_is_sent_at_once_and_release_and_resolve_ask_first() {
     assert_eq!(app.question, None);
 }
 
+/// The picker's choice, by name.
+fn chosen(app: &App) -> Option<String> {
+    app.picker
+        .as_ref()
+        .and_then(|p| p.agent.as_ref())
+        .map(|agent| agent.to_string())
+}
+
+/// Typed into the picker, key by key as the keymap sends them.
+fn type_in(app: &mut App, text: &str) {
+    for c in text.chars() {
+        update(app, Msg::Action(Action::Insert(c)));
+    }
+}
+
+/// Typing narrows the list to the names it begins (ignoring case), and
+/// names an agent the client does not know (offline, holding nothing):
+/// Enter hands the conversation to that name, the server saying
+/// `unknown_agent` if there is none. With nobody known, the picker opens
+/// all the same, to type into; an empty name is not sent.
+#[test]
+fn typing_in_the_picker_narrows_it_or_names_an_agent_not_listed() {
+    let mut app = connected(Mode::Agent, "alice");
+    message(&mut app, user_msg(1, "ana", "hi", Priority::Normal));
+    for agent in ["bob", "bea", "carol"] {
+        frame(&mut app, presence_agent(agent));
+    }
+    update(&mut app, Msg::Action(Action::Transfer));
+    assert_eq!(chosen(&app), Some("bea".to_owned()));
+    type_in(&mut app, "C");
+    assert_eq!(chosen(&app), Some("carol".to_owned()), "ignoring case");
+    let picker = app.picker.clone().expect("open");
+    let names: Vec<String> = listed(&app, &picker)
+        .iter()
+        .map(|c| c.agent.to_string())
+        .collect();
+    assert_eq!(names, ["carol"]);
+    update(&mut app, Msg::Action(Action::Backspace));
+    type_in(&mut app, "dora");
+    assert_eq!(chosen(&app), None, "nobody listed is dora");
+    let effects = update(&mut app, Msg::Action(Action::Confirm));
+    assert!(matches!(
+        sends(&effects)[..],
+        [ClientFrame::Transfer { user, to, .. }] if user == "ana" && to == "dora"
+    ));
+    assert_eq!(app.picker, None);
+    assert_eq!(app.editor.text(), "", "nothing typed into the message");
+
+    // Nobody known: the picker opens to type into; Enter on nothing sends
+    // nothing and keeps it open.
+    let mut alone = connected(Mode::Agent, "alice");
+    message(&mut alone, user_msg(1, "ana", "hi", Priority::Normal));
+    update(&mut alone, Msg::Action(Action::Transfer));
+    assert!(alone.picker.is_some());
+    let effects = update(&mut alone, Msg::Action(Action::Confirm));
+    assert!(sends(&effects).is_empty());
+    assert!(alone.picker.is_some(), "still open, to type a name");
+}
+
 #[test]
 fn the_transfer_picker_lists_agents_online_first_with_what_they_hold() {
     let mut app = connected(Mode::Agent, "alice");
@@ -86,14 +145,15 @@ fn the_transfer_picker_lists_agents_online_first_with_what_they_hold() {
         app.picker,
         Some(Picker {
             user: name("ana"),
-            agent: name("bob")
+            agent: Some(name("bob")),
+            typed: String::new(),
         })
     );
     update(&mut app, Msg::Action(Action::SelectNext));
     update(&mut app, Msg::Action(Action::SelectNext)); // stays on the last
     // carol comes online and sorts first: the choice stays zed.
     frame(&mut app, presence_agent("carol"));
-    assert_eq!(app.picker.as_ref().map(|p| p.agent.as_str()), Some("zed"));
+    assert_eq!(chosen(&app), Some("zed".to_owned()));
     let effects = update(&mut app, Msg::Action(Action::Confirm));
     assert!(matches!(
         sends(&effects)[..],

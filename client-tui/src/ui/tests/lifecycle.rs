@@ -129,6 +129,22 @@ fn a_release_asks_in_the_footer_and_the_picker_lists_agents() {
     let bob = row_of(&rows, "● bob");
     assert!(rows[bob].contains("conversation"), "{text}");
     assert!(rows[bob].contains('›'), "bob is chosen:\n{text}");
+    assert!(
+        contains(&rows, "type to narrow, or any agent's name"),
+        "{text}"
+    );
+    // A name nobody listed has: the last row is the choice, and says so.
+    for c in "dora".chars() {
+        update(&mut app, Msg::Action(Action::Insert(c)));
+    }
+    let rows = screen(&app);
+    let text = rows.join("\n");
+    assert!(!contains(&rows, "● bob"), "narrowed away:\n{text}");
+    let dora = row_of(&rows, "dora");
+    assert!(
+        rows[dora].contains("› dora not listed: Enter hands it over"),
+        "{text}"
+    );
 }
 
 #[test]
