@@ -143,8 +143,11 @@ enum AgentCommand {
 /// (a database URL's password) stays out of the help, and an unset one
 /// does not read as a dangling `=`.
 fn parse_cli() -> Cli {
-    let matches = hide_env_values(Cli::command()).get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    let mut command = hide_env_values(Cli::command());
+    let matches = command.get_matches_mut();
+    Cli::from_arg_matches(&matches)
+        .map_err(|error| error.format(&mut command))
+        .unwrap_or_else(|error| error.exit())
 }
 
 fn hide_env_values(command: clap::Command) -> clap::Command {

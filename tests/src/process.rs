@@ -82,7 +82,9 @@ impl Launch {
         }
     }
 
-    /// Gives `flag` the value `value`: in place of the one it had, or added.
+    /// Gives `flag`, one that takes a value as the next argument (`--flag
+    /// VALUE`, not `--flag=VALUE`), the value `value`: in place of the one
+    /// it had, or added.
     pub(crate) fn set_flag(&mut self, flag: &str, value: &str) {
         match self.args.iter().position(|arg| arg == flag) {
             Some(at) if at + 1 < self.args.len() => self.args[at + 1] = value.to_owned(),

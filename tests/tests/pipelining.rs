@@ -1,8 +1,8 @@
 //! A client may pipeline requests: send many before reading any reply.
-//! The server then stops reading from it once it owes as many replies as
-//! the connection's outbox holds, so the client is slowed down through TCP
-//! and gets every reply in order once it reads; it is never cut off as a
-//! `slow_consumer` for replies it asked for. (Found by a black-box check:
+//! The server then stops reading from it once it owes half as many
+//! replies as the connection's outbox holds, so the client is slowed down
+//! through TCP and gets every reply in order once it reads; it is never cut
+//! off as a `slow_consumer` for replies it asked for. (Found by a black-box check:
 //! on the cluster, where replies come back in larger groups, a client that
 //! pipelined past `--outbox-frames` was cut off, while one SQLite node let
 //! it through.) On one node and on the 3-node cluster.
@@ -21,7 +21,8 @@ async fn a_client_pipelining_past_its_outbox_is_slowed_down_not_cut_off() {
         .map(|i| json!({"type":"send","id":i,"body":format!("question {i}")}))
         .collect();
     ana.send_many(&sends).await;
-    // Not reading for a while: every reply owed piles up server-side.
+    // Not reading for a while: the replies written fill the socket, and
+    // the server, owing its bound, leaves the rest of the requests unread.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut last = 0;
     for i in 0..SENDS {

@@ -147,7 +147,12 @@ where
             Outcome::Announce(swept)
         }
         WriteJob::RetireNode { node } => {
-            Outcome::Announce(rules::retire_node(hot, clock, *node).map_err(backend_failed)?)
+            let forgotten = rules::retire_node(hot, clock, *node).map_err(backend_failed)?;
+            tracing::info!(
+                connections = forgotten.len(),
+                "gave up this node's lease: the other nodes need not wait for it to run out"
+            );
+            Outcome::Announce(forgotten)
         }
         WriteJob::ReleaseOfflineHolders { after } => {
             let released =
