@@ -101,7 +101,7 @@ fn an_agent_transfers_a_customer_to_another_while_the_customer_watches() {
     tmux.keys("bob", "M-d");
     tmux.wait_for(
         "bob",
-        &["resolve ana, its questions answered? y: yes"],
+        &["resolve ana: done, nothing left waiting? y: yes"],
         &server,
     );
     tmux.keys("bob", "y");

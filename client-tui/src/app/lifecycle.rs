@@ -22,7 +22,7 @@ impl Question {
                 "release {user} to the queue, questions still waiting? y: yes · other key: no"
             ),
             Question::Resolve(user) => {
-                format!("resolve {user}, its questions answered? y: yes · other key: no")
+                format!("resolve {user}: done, nothing left waiting? y: yes · other key: no")
             }
         }
     }
