@@ -223,29 +223,22 @@ pub(super) fn pick(app: &mut App, step: isize) {
 /// narrows to the names it begins, and the choice moves to the first of
 /// them unless it is still listed.
 pub(super) fn type_in_picker(app: &mut App, typed: Option<char>) {
-    let Some(picker) = &mut app.picker else {
+    let Some(mut picker) = app.picker.take() else {
         return;
     };
     match typed {
-        Some(c) if !c.is_control() => picker.typed.push(c),
-        Some(_) => return,
+        Some(c) if c.is_control() => {}
+        Some(c) => picker.typed.push(c),
         None => {
             picker.typed.pop();
         }
     }
-    let Some(picker) = &app.picker else {
-        return;
-    };
-    let choices = listed(app, picker);
-    let kept = picker
-        .agent
-        .as_ref()
-        .filter(|agent| choices.iter().any(|c| &c.agent == *agent))
-        .cloned();
-    let agent = kept.or_else(|| choices.first().map(|c| c.agent.clone()));
-    if let Some(picker) = &mut app.picker {
-        picker.agent = agent;
+    let choices = listed(app, &picker);
+    let still_listed = |agent: &Name| choices.iter().any(|c| &c.agent == agent);
+    if !picker.agent.as_ref().is_some_and(still_listed) {
+        picker.agent = choices.first().map(|c| c.agent.clone());
     }
+    app.picker = Some(picker);
 }
 
 pub(super) fn toggle_note(app: &mut App) {

@@ -32,7 +32,7 @@ use crate::layout;
 /// The smallest screen each mode is drawn on: below it the input cannot
 /// show what is typed (agent mode also needs its queue beside the
 /// conversation), so the screen says how large to make the window.
-pub fn min_size(mode: Mode) -> (u16, u16) {
+fn min_size(mode: Mode) -> (u16, u16) {
     match mode {
         Mode::User => (16, 6),
         Mode::Agent => (25, 6),
